@@ -1,0 +1,233 @@
+//! perf_analyzer's command line, flag for flag: same long names, short forms and defaults.
+//! Parsing only; `config.rs` turns these raw values into a validated configuration.
+
+use clap::{ArgAction, Parser};
+
+#[derive(Parser, Debug, Default)]
+#[command(
+    name = "rperf",
+    version,
+    about = "Benchmark a KServe v2 / Triton inference server (perf_analyzer-compatible)",
+    infer_long_args = true,
+    args_override_self = true,
+    disable_version_flag = true
+)]
+pub struct Args {
+    /// Print the version and exit.
+    #[arg(long, action = ArgAction::SetTrue)]
+    pub version: bool,
+
+    // ---- model and server ----
+    /// Name of the model to benchmark (required).
+    #[arg(short = 'm', value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Model version (default: the server's choice).
+    #[arg(short = 'x', value_name = "VERSION")]
+    pub model_version: Option<String>,
+    /// Server address (default localhost:8000 for HTTP, localhost:8001 for gRPC).
+    #[arg(short = 'u', value_name = "URL")]
+    pub url: Option<String>,
+    /// Protocol: http or grpc (case-insensitive).
+    #[arg(short = 'i', value_name = "PROTOCOL", default_value = "http")]
+    pub protocol: String,
+    /// Service kind; only 'triton' is supported.
+    #[arg(long, value_name = "KIND", default_value = "triton")]
+    pub service_kind: String,
+    /// Extra header 'Name: value' on every request (HTTP headers, gRPC metadata); repeatable.
+    #[arg(short = 'H', value_name = "HEADER")]
+    pub headers: Vec<String>,
+    #[arg(long, value_name = "ALGORITHM", default_value = "none")]
+    pub grpc_compression_algorithm: String,
+    #[arg(long, value_name = "binary|json", default_value = "binary")]
+    pub input_tensor_format: String,
+    #[arg(long, value_name = "binary|json", default_value = "binary")]
+    pub output_tensor_format: String,
+
+    // ---- requests ----
+    /// Batch size of each request.
+    #[arg(
+        short = 'b',
+        value_name = "N",
+        default_value_t = 1,
+        allow_negative_numbers = true
+    )]
+    pub batch_size: i64,
+    /// Asynchronous requests (rperf is always asynchronous inside; this changes the report only).
+    #[arg(short = 'a', long = "async")]
+    pub async_mode: bool,
+    #[arg(long)]
+    pub sync: bool,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max_threads: Option<i64>,
+
+    // ---- load ----
+    /// Concurrency sweep start[:end[:step]].
+    #[arg(long, value_name = "START:END:STEP")]
+    pub concurrency_range: Option<String>,
+    #[arg(long)]
+    pub binary_search: bool,
+    /// Latency limit in msec (0: none).
+    #[arg(short = 'l', long, value_name = "MSEC", allow_negative_numbers = true)]
+    pub latency_threshold: Option<f64>,
+
+    // ---- measurement ----
+    #[arg(
+        short = 'p',
+        long,
+        value_name = "MSEC",
+        default_value_t = 5000,
+        allow_negative_numbers = true
+    )]
+    pub measurement_interval: i64,
+    #[arg(long, value_name = "MODE", default_value = "time_windows")]
+    pub measurement_mode: String,
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 50,
+        allow_negative_numbers = true
+    )]
+    pub measurement_request_count: i64,
+    #[arg(
+        short = 's',
+        long,
+        value_name = "PERCENT",
+        default_value_t = 10.0,
+        allow_negative_numbers = true
+    )]
+    pub stability_percentage: f64,
+    #[arg(
+        short = 'r',
+        long,
+        value_name = "N",
+        default_value_t = 10,
+        allow_negative_numbers = true
+    )]
+    pub max_trials: i64,
+    /// Stabilize and summarize on this latency percentile instead of the average.
+    #[arg(long, value_name = "P", default_value_t = -1, allow_negative_numbers = true)]
+    pub percentile: i64,
+    /// rperf: keep going when requests fail and exit 0 if at most this percentage failed.
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
+    pub max_error_rate: f64,
+
+    // ---- input data ----
+    /// zero, random, a JSON file, or a directory; repeatable.
+    #[arg(long, value_name = "DATA")]
+    pub input_data: Vec<String>,
+    /// Shape of a variable-size input, NAME:d1,d2,...; repeatable.
+    #[arg(long, value_name = "NAME:DIMS")]
+    pub shape: Vec<String>,
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 128,
+        allow_negative_numbers = true
+    )]
+    pub string_length: i64,
+    #[arg(long, value_name = "STRING")]
+    pub string_data: Option<String>,
+    /// Same as --input-data zero.
+    #[arg(short = 'z')]
+    pub zero_input: bool,
+    #[arg(long, value_name = "DIR")]
+    pub data_directory: Vec<String>,
+
+    // ---- output ----
+    /// Write the results as CSV to this file.
+    #[arg(short = 'f', value_name = "FILE")]
+    pub csv_file: Option<String>,
+    #[arg(long)]
+    pub verbose_csv: bool,
+    #[arg(short = 'v', action = ArgAction::Count)]
+    pub verbose: u8,
+
+    // ---- accepted for compatibility, implemented by later work ----
+    #[arg(long, value_name = "START:END:STEP")]
+    pub request_rate_range: Option<String>,
+    #[arg(long, value_name = "DIST")]
+    pub request_distribution: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub request_intervals: Option<String>,
+    #[arg(long, value_name = "START:END:STEP")]
+    pub periodic_concurrency_range: Option<String>,
+    #[arg(long, value_name = "N")]
+    pub request_period: Option<String>,
+    #[arg(long)]
+    pub streaming: bool,
+    #[arg(long, value_name = "N")]
+    pub sequence_length: Option<String>,
+    #[arg(long, value_name = "PERCENT")]
+    pub sequence_length_variation: Option<String>,
+    #[arg(long, value_name = "START:END")]
+    pub sequence_id_range: Option<String>,
+    #[arg(long, value_name = "N")]
+    pub num_of_sequences: Option<String>,
+    #[arg(long)]
+    pub serial_sequences: bool,
+    #[arg(long, value_name = "none|system|cuda")]
+    pub shared_memory: Option<String>,
+    #[arg(long, value_name = "BYTES")]
+    pub output_shared_memory_size: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub profile_export_file: Option<String>,
+    #[arg(long)]
+    pub collect_metrics: bool,
+    #[arg(long, value_name = "URL")]
+    pub metrics_url: Option<String>,
+    #[arg(long, value_name = "MSEC")]
+    pub metrics_interval: Option<String>,
+    #[arg(long, value_name = "MODELS")]
+    pub bls_composing_models: Option<String>,
+    #[arg(long, value_name = "NAME:VALUE:TYPE")]
+    pub request_parameter: Vec<String>,
+    #[arg(long, value_name = "NAME")]
+    pub model_signature_name: Option<String>,
+    #[arg(long, value_name = "DIR")]
+    pub triton_server_directory: Option<String>,
+    #[arg(long, value_name = "DIR")]
+    pub model_repository: Option<String>,
+    #[arg(long)]
+    pub ssl_grpc_use_ssl: bool,
+    #[arg(long, value_name = "FILE")]
+    pub ssl_grpc_root_certifications_file: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub ssl_grpc_private_key_file: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub ssl_grpc_certificate_chain_file: Option<String>,
+    #[arg(long, value_name = "0|1")]
+    pub ssl_https_verify_peer: Option<String>,
+    #[arg(long, value_name = "0|1|2")]
+    pub ssl_https_verify_host: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub ssl_https_ca_certificates_file: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub ssl_https_client_certificate_file: Option<String>,
+    #[arg(long, value_name = "PEM|DER")]
+    pub ssl_https_client_certificate_type: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub ssl_https_private_key_file: Option<String>,
+    #[arg(long, value_name = "PEM|DER")]
+    pub ssl_https_private_key_type: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub trace_file: Option<String>,
+    #[arg(long, value_name = "LEVEL")]
+    pub trace_level: Option<String>,
+    #[arg(long, value_name = "RATE")]
+    pub trace_rate: Option<String>,
+    #[arg(long, value_name = "N")]
+    pub trace_count: Option<String>,
+    #[arg(long, value_name = "N")]
+    pub log_frequency: Option<String>,
+    #[arg(long)]
+    pub enable_mpi: bool,
+    /// Deprecated: concurrency (start).
+    #[arg(short = 't', value_name = "N")]
+    pub deprecated_concurrency: Option<String>,
+    /// Deprecated: maximum concurrency.
+    #[arg(short = 'c', value_name = "N")]
+    pub deprecated_max_concurrency: Option<String>,
+    /// Deprecated: dynamic concurrency sweep.
+    #[arg(short = 'd')]
+    pub deprecated_dynamic: bool,
+}

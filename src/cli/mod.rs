@@ -1,0 +1,7 @@
+//! The command line: perf_analyzer's flags (`args`) and their validation (`config`).
+
+mod args;
+mod config;
+
+pub use args::Args;
+pub use config::{Compression, Config, DataSource, Protocol, TensorFormat, WindowMode};

@@ -1,0 +1,417 @@
+//! KServe v2 over gRPC (`inference.GRPCInferenceService`). Requests are encoded to protobuf
+//! once per input entry; each call only copies those bytes into the HTTP/2 frame through a
+//! pass-through codec, and the response is decoded (and timed) here.
+
+use std::str::FromStr;
+use std::time::Instant;
+
+use bytes::{Buf, BufMut, Bytes};
+use prost::Message;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
+use tonic::transport::{Channel, Endpoint};
+use tonic::Status;
+
+use super::{InferResult, ServerInfo, Timing, Transport};
+use crate::cli::{Compression, Config};
+use crate::error::Error;
+use crate::input::RequestData;
+use crate::model::{RawConfig, RawMetadata};
+use crate::proto::inference as pb;
+use crate::proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
+use crate::server_stats::{ModelStats, Stat};
+
+const INFER_PATH: &str = "/inference.GRPCInferenceService/ModelInfer";
+/// Requests in flight per HTTP/2 connection before another connection is opened.
+const STREAMS_PER_CONNECTION: usize = 64;
+
+/// Sends already-encoded messages and returns responses undecoded.
+#[derive(Clone, Copy, Default)]
+struct RawCodec;
+
+struct RawEncoder;
+struct RawDecoder;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+impl Encoder for RawEncoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        let n = src.remaining();
+        Ok(Some(src.copy_to_bytes(n)))
+    }
+}
+
+fn endpoint(config: &Config) -> Result<Endpoint, Error> {
+    Endpoint::from_shared(format!("http://{}", config.url))
+        .map(|e| e.tcp_nodelay(true))
+        .map_err(|e| {
+            Error::Usage(format!(
+                "Failed to parse -u. '{}' is not a valid gRPC address: {e}",
+                config.url
+            ))
+        })
+}
+
+fn compression(config: &Config) -> Option<CompressionEncoding> {
+    match config.compression {
+        Compression::None => None,
+        Compression::Gzip => Some(CompressionEncoding::Gzip),
+        Compression::Deflate => Some(CompressionEncoding::Deflate),
+    }
+}
+
+fn metadata(config: &Config) -> Result<MetadataMap, Error> {
+    let mut map = MetadataMap::new();
+    for (name, value) in &config.headers {
+        let bad = || {
+            Error::Usage(format!(
+                "Failed to parse -H. '{name}: {value}' is not valid gRPC metadata."
+            ))
+        };
+        let key = AsciiMetadataKey::from_str(&name.to_ascii_lowercase()).map_err(|_| bad())?;
+        map.append(
+            key,
+            AsciiMetadataValue::try_from(value.as_str()).map_err(|_| bad())?,
+        );
+    }
+    Ok(map)
+}
+
+pub struct GrpcTransport {
+    channels: Vec<tonic::client::Grpc<Channel>>,
+    metadata: MetadataMap,
+    model: String,
+    version: String,
+    outputs: Vec<String>,
+}
+
+pub struct GrpcRequest {
+    encoded: Bytes,
+    expected: Vec<(String, Bytes)>,
+}
+
+impl GrpcTransport {
+    /// Opens enough HTTP/2 connections for `max_in_flight` concurrent requests.
+    pub fn new(
+        config: &Config,
+        outputs: Vec<String>,
+        max_in_flight: usize,
+    ) -> Result<GrpcTransport, Error> {
+        let endpoint = endpoint(config)?;
+        let n = max_in_flight.div_ceil(STREAMS_PER_CONNECTION).max(1);
+        let channels = (0..n)
+            .map(|_| {
+                let mut grpc = tonic::client::Grpc::new(endpoint.connect_lazy())
+                    .max_decoding_message_size(usize::MAX)
+                    .max_encoding_message_size(usize::MAX);
+                if let Some(enc) = compression(config) {
+                    grpc = grpc.send_compressed(enc).accept_compressed(enc);
+                }
+                grpc
+            })
+            .collect();
+        Ok(GrpcTransport {
+            channels,
+            metadata: metadata(config)?,
+            model: config.model.clone(),
+            version: config.version.clone().unwrap_or_default(),
+            outputs,
+        })
+    }
+}
+
+impl Transport for GrpcTransport {
+    type Prepared = GrpcRequest;
+    type Conn = tonic::client::Grpc<Channel>;
+
+    fn prepare(&self, data: &RequestData) -> Result<GrpcRequest, Error> {
+        let mut parameters = std::collections::HashMap::new();
+        parameters.insert(
+            "triton_enable_empty_final_response".to_string(),
+            pb::InferParameter {
+                parameter_choice: Some(pb::infer_parameter::ParameterChoice::BoolParam(true)),
+            },
+        );
+        let request = pb::ModelInferRequest {
+            model_name: self.model.clone(),
+            model_version: self.version.clone(),
+            id: String::new(),
+            parameters,
+            inputs: data
+                .inputs
+                .iter()
+                .map(|t| pb::model_infer_request::InferInputTensor {
+                    name: t.name.clone(),
+                    datatype: t.datatype.name().to_string(),
+                    shape: t.shape.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            outputs: self
+                .outputs
+                .iter()
+                .map(|n| pb::model_infer_request::InferRequestedOutputTensor {
+                    name: n.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            raw_input_contents: data.inputs.iter().map(|t| t.data.clone()).collect(),
+        };
+        Ok(GrpcRequest {
+            encoded: request.encode_to_vec().into(),
+            expected: data.expected.clone(),
+        })
+    }
+
+    fn connection(&self, worker: usize) -> Self::Conn {
+        self.channels[worker % self.channels.len()].clone()
+    }
+
+    async fn infer(&self, grpc: &mut Self::Conn, req: &GrpcRequest) -> InferResult {
+        let start = Instant::now();
+        let mut request = tonic::Request::new(req.encoded.clone());
+        if !self.metadata.is_empty() {
+            *request.metadata_mut() = self.metadata.clone();
+        }
+        let sent = Instant::now();
+        grpc.ready()
+            .await
+            .map_err(|e| format!("gRPC connection failed: {e}"))?;
+        let path = http::uri::PathAndQuery::from_static(INFER_PATH);
+        let response = grpc
+            .unary(request, path, RawCodec)
+            .await
+            .map_err(|s| status_text(&s))?;
+        let received = Instant::now();
+        let response = pb::ModelInferResponse::decode(response.into_inner())
+            .map_err(|e| format!("unreadable ModelInferResponse: {e}"))?;
+        if !req.expected.is_empty() {
+            super::check_outputs(&req.expected, |name| {
+                let i = response.outputs.iter().position(|o| o.name == name)?;
+                response.raw_output_contents.get(i).map(|b| &b[..])
+            })?;
+        }
+        Ok(Timing {
+            send: sent - start,
+            recv: received.elapsed(),
+        })
+    }
+}
+
+fn status_text(s: &Status) -> String {
+    if s.message().is_empty() {
+        format!("gRPC status {:?}", s.code())
+    } else {
+        s.message().to_string()
+    }
+}
+
+/// Control-plane calls over gRPC.
+pub struct GrpcControl {
+    client: GrpcInferenceServiceClient<Channel>,
+    url: String,
+}
+
+impl GrpcControl {
+    pub async fn connect(config: &Config) -> Result<GrpcControl, Error> {
+        let channel = endpoint(config)?.connect().await.map_err(|e| {
+            Error::server(
+                "failed to get model metadata",
+                format!(
+                    "cannot connect to {} over gRPC: {}",
+                    config.url,
+                    source_text(&e)
+                ),
+            )
+        })?;
+        let client = GrpcInferenceServiceClient::new(channel).max_decoding_message_size(usize::MAX);
+        Ok(GrpcControl {
+            client,
+            url: config.url.clone(),
+        })
+    }
+
+    fn fail(&self, what: &str, s: Status) -> Error {
+        let _ = &self.url;
+        Error::server(what, status_text(&s))
+    }
+
+    pub async fn server_info(&self) -> Result<ServerInfo, Error> {
+        let r = self
+            .client
+            .clone()
+            .server_metadata(pb::ServerMetadataRequest {})
+            .await;
+        let r = r
+            .map_err(|s| self.fail("unable to get server metadata", s))?
+            .into_inner();
+        Ok(ServerInfo {
+            extensions: r.extensions,
+        })
+    }
+
+    pub async fn model_metadata(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<RawMetadata, Error> {
+        let req = pb::ModelMetadataRequest {
+            name: name.into(),
+            version: version.unwrap_or_default().into(),
+        };
+        let r = self
+            .client
+            .clone()
+            .model_metadata(req)
+            .await
+            .map_err(|s| self.fail("failed to get model metadata", s))?;
+        let r = r.into_inner();
+        let tensors = |ts: Vec<pb::model_metadata_response::TensorMetadata>| {
+            ts.into_iter()
+                .map(|t| (t.name, t.datatype, t.shape))
+                .collect()
+        };
+        Ok(RawMetadata {
+            name: r.name,
+            inputs: tensors(r.inputs),
+            outputs: tensors(r.outputs),
+        })
+    }
+
+    pub async fn model_config(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<RawConfig, Error> {
+        let req = pb::ModelConfigRequest {
+            name: name.into(),
+            version: version.unwrap_or_default().into(),
+        };
+        let r = self
+            .client
+            .clone()
+            .model_config(req)
+            .await
+            .map_err(|s| self.fail("failed to get model config", s))?;
+        let c = r.into_inner().config.unwrap_or_default();
+        use pb::model_config::SchedulingChoice;
+        let steps = match &c.scheduling_choice {
+            Some(SchedulingChoice::EnsembleScheduling(e)) => e
+                .step
+                .iter()
+                .map(|s| {
+                    (
+                        s.model_name.clone(),
+                        (s.model_version >= 0).then(|| s.model_version.to_string()),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(RawConfig {
+            max_batch_size: c.max_batch_size as i64,
+            input_flags: c
+                .input
+                .iter()
+                .map(|i| (i.name.clone(), i.optional, i.is_shape_tensor))
+                .collect(),
+            shape_outputs: c
+                .output
+                .iter()
+                .filter(|o| o.is_shape_tensor)
+                .map(|o| o.name.clone())
+                .collect(),
+            ensemble_steps: steps,
+            sequence_batching: matches!(
+                c.scheduling_choice,
+                Some(SchedulingChoice::SequenceBatching(_))
+            ),
+            decoupled: c
+                .model_transaction_policy
+                .as_ref()
+                .is_some_and(|p| p.decoupled),
+        })
+    }
+
+    pub async fn model_stats(
+        &self,
+        name: Option<&str>,
+        version: Option<&str>,
+    ) -> Result<Vec<ModelStats>, Error> {
+        let req = pb::ModelStatisticsRequest {
+            name: name.unwrap_or_default().into(),
+            version: version.unwrap_or_default().into(),
+        };
+        let r = self
+            .client
+            .clone()
+            .model_statistics(req)
+            .await
+            .map_err(|s| self.fail("failed to get model statistics", s))?;
+        Ok(r.into_inner()
+            .model_stats
+            .into_iter()
+            .map(stats_of)
+            .collect())
+    }
+}
+
+fn stats_of(m: pb::ModelStatistics) -> ModelStats {
+    let s = m.inference_stats.unwrap_or_default();
+    let d = |x: Option<pb::StatisticDuration>| {
+        x.map(|x| Stat {
+            count: x.count,
+            ns: x.ns,
+        })
+        .unwrap_or_default()
+    };
+    ModelStats {
+        name: m.name,
+        version: m.version,
+        inference_count: m.inference_count,
+        execution_count: m.execution_count,
+        success: d(s.success),
+        fail: d(s.fail),
+        queue: d(s.queue),
+        compute_input: d(s.compute_input),
+        compute_infer: d(s.compute_infer),
+        compute_output: d(s.compute_output),
+        cache_hit: d(s.cache_hit),
+        cache_miss: d(s.cache_miss),
+    }
+}
+
+/// The innermost cause of a transport error ("Connection refused"), which is what users need.
+fn source_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}

@@ -1,0 +1,447 @@
+//! KServe v2 over HTTP/1.1 with the binary tensor extension. Each worker owns one raw
+//! keep-alive hyper connection (no pool, no lock); request bodies are built once per input
+//! entry and only reference-counted per request.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{header, HeaderName, HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+use super::{model_path, rest, InferResult, ServerInfo, Timing, Transport};
+use crate::cli::{Config, TensorFormat};
+use crate::error::Error;
+use crate::input::{InputTensor, RequestData};
+use crate::model::{DataType, RawConfig, RawMetadata};
+use crate::server_stats::ModelStats;
+
+const HEADER_LENGTH: &str = "inference-header-content-length";
+
+/// One keep-alive HTTP/1.1 connection that reconnects on its next use after a failure.
+pub struct HttpConn {
+    addr: Arc<str>,
+    sender: Option<http1::SendRequest<Full<Bytes>>>,
+}
+
+impl HttpConn {
+    pub fn new(addr: Arc<str>) -> HttpConn {
+        HttpConn { addr, sender: None }
+    }
+
+    async fn sender(&mut self) -> Result<&mut http1::SendRequest<Full<Bytes>>, String> {
+        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            let stream = TcpStream::connect(&*self.addr)
+                .await
+                .map_err(|e| format!("cannot connect to {} over HTTP: {e}", self.addr))?;
+            let _ = stream.set_nodelay(true);
+            let (sender, conn) = http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| format!("HTTP handshake with {} failed: {e}", self.addr))?;
+            tokio::spawn(conn);
+            self.sender = Some(sender);
+        }
+        let sender = self.sender.as_mut().ok_or("no connection")?;
+        sender
+            .ready()
+            .await
+            .map_err(|e| format!("HTTP connection to {} closed: {e}", self.addr))?;
+        Ok(sender)
+    }
+
+    /// Sends a request; returns the status, the inference header length if any, the body,
+    /// and when the response head arrived.
+    pub async fn send(
+        &mut self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<(StatusCode, Option<usize>, Bytes, Instant), String> {
+        let result = async {
+            let resp = self
+                .sender()
+                .await?
+                .send_request(req)
+                .await
+                .map_err(|e| format!("HTTP request failed: {e}"))?;
+            let head_at = Instant::now();
+            let status = resp.status();
+            let header_len = resp
+                .headers()
+                .get(HEADER_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok());
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("reading the HTTP response failed: {e}"))?;
+            Ok((status, header_len, body.to_bytes(), head_at))
+        }
+        .await;
+        if result.is_err() {
+            self.sender = None;
+        }
+        result
+    }
+}
+
+/// The server's error text from a non-200 response (`{"error": "..."}`), or the raw body.
+fn error_text(status: StatusCode, body: &[u8]) -> String {
+    match serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(String::from))
+    {
+        Some(msg) => msg,
+        None => format!("HTTP {status}: {}", String::from_utf8_lossy(body).trim()),
+    }
+}
+
+pub struct HttpTransport {
+    addr: Arc<str>,
+    host: HeaderValue,
+    path: http::Uri,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    input_format: TensorFormat,
+    output_format: TensorFormat,
+    outputs: Vec<(String, DataType)>,
+}
+
+/// A prepared request: the whole body and, for validation, the expected outputs.
+pub struct HttpRequest {
+    body: Bytes,
+    header_len: Option<HeaderValue>,
+    expected: Vec<(String, Bytes)>,
+}
+
+impl HttpTransport {
+    pub fn new(config: &Config, outputs: Vec<(String, DataType)>) -> Result<HttpTransport, Error> {
+        let path = format!(
+            "{}/infer",
+            model_path(&config.model, config.version.as_deref())
+        );
+        let bad = |what: &str| {
+            Error::Usage(format!(
+                "Failed to parse {what}. Invalid value for an HTTP request."
+            ))
+        };
+        let headers = config
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                Ok((
+                    HeaderName::try_from(n.as_str()).map_err(|_| bad("-H"))?,
+                    HeaderValue::try_from(v.as_str()).map_err(|_| bad("-H"))?,
+                ))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(HttpTransport {
+            addr: config.url.as_str().into(),
+            host: HeaderValue::try_from(config.url.as_str()).map_err(|_| bad("-u"))?,
+            path: path.parse().map_err(|_| bad("-m"))?,
+            headers,
+            input_format: config.input_format,
+            output_format: config.output_format,
+            outputs,
+        })
+    }
+
+    fn request(&self, req: &HttpRequest) -> Request<Full<Bytes>> {
+        let mut builder = Request::builder()
+            .method(Method::POST)
+            .uri(self.path.clone())
+            .header(header::HOST, self.host.clone());
+        if let Some(len) = &req.header_len {
+            builder = builder
+                .header(HEADER_LENGTH, len.clone())
+                .header(header::CONTENT_TYPE, "application/octet-stream");
+        } else {
+            builder = builder.header(header::CONTENT_TYPE, "application/json");
+        }
+        for (n, v) in &self.headers {
+            builder = builder.header(n.clone(), v.clone());
+        }
+        builder
+            .body(Full::new(req.body.clone()))
+            .unwrap_or_default()
+    }
+}
+
+impl Transport for HttpTransport {
+    type Prepared = HttpRequest;
+    type Conn = HttpConn;
+
+    fn prepare(&self, data: &RequestData) -> Result<HttpRequest, Error> {
+        let binary_out = self.output_format == TensorFormat::Binary;
+        let outputs: Vec<Value> = self
+            .outputs
+            .iter()
+            .map(|(n, _)| json!({"name": n, "parameters": {"binary_data": binary_out}}))
+            .collect();
+        let mut inputs = Vec::with_capacity(data.inputs.len());
+        for t in &data.inputs {
+            let mut input =
+                json!({"name": t.name, "shape": t.shape, "datatype": t.datatype.name()});
+            match self.input_format {
+                TensorFormat::Binary => {
+                    input["parameters"] = json!({"binary_data_size": t.data.len()})
+                }
+                TensorFormat::Json => input["data"] = Value::Array(json_values(t)?),
+            }
+            inputs.push(input);
+        }
+        let header = serde_json::to_vec(&json!({"inputs": inputs, "outputs": outputs}))
+            .map_err(|e| Error::Input(format!("cannot encode the request: {e}")))?;
+        let mut body = BytesMut::with_capacity(
+            header.len() + data.inputs.iter().map(|t| t.data.len()).sum::<usize>(),
+        );
+        body.put_slice(&header);
+        let header_len = match self.input_format {
+            TensorFormat::Binary => {
+                data.inputs.iter().for_each(|t| body.put_slice(&t.data));
+                Some(HeaderValue::from(header.len()))
+            }
+            TensorFormat::Json => None,
+        };
+        Ok(HttpRequest {
+            body: body.freeze(),
+            header_len,
+            expected: data.expected.clone(),
+        })
+    }
+
+    fn connection(&self, _worker: usize) -> HttpConn {
+        HttpConn::new(self.addr.clone())
+    }
+
+    async fn infer(&self, conn: &mut HttpConn, req: &HttpRequest) -> InferResult {
+        let start = Instant::now();
+        let request = self.request(req);
+        let sent = Instant::now();
+        let (status, header_len, body, head_at) = conn.send(request).await?;
+        if status != StatusCode::OK {
+            return Err(error_text(status, &body));
+        }
+        if !req.expected.is_empty() {
+            let outputs = response_outputs(&body, header_len, &self.outputs)?;
+            super::check_outputs(&req.expected, |name| {
+                outputs.iter().find(|(n, _)| n == name).map(|(_, b)| &b[..])
+            })?;
+        }
+        Ok(Timing {
+            send: sent - start,
+            recv: head_at.elapsed(),
+        })
+    }
+}
+
+/// A tensor's raw bytes as JSON values, for `--input-tensor-format json`.
+fn json_values(t: &InputTensor) -> Result<Vec<Value>, Error> {
+    let d = &t.data[..];
+    let fixed = |n: usize| d.chunks_exact(n);
+    let values: Vec<Value> = match t.datatype {
+        DataType::Bool => d.iter().map(|b| json!(*b != 0)).collect(),
+        DataType::Uint8 => d.iter().map(|b| json!(*b)).collect(),
+        DataType::Int8 => d.iter().map(|b| json!(*b as i8)).collect(),
+        DataType::Uint16 => fixed(2).map(|c| json!(u16::from_le_bytes([c[0], c[1]]))).collect(),
+        DataType::Int16 => fixed(2).map(|c| json!(i16::from_le_bytes([c[0], c[1]]))).collect(),
+        DataType::Uint32 => fixed(4).map(|c| json!(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect(),
+        DataType::Int32 => fixed(4).map(|c| json!(i32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect(),
+        DataType::Fp32 => fixed(4).map(|c| json!(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect(),
+        DataType::Uint64 => fixed(8).map(|c| json!(u64::from_le_bytes(c.try_into().unwrap_or_default()))).collect(),
+        DataType::Int64 => fixed(8).map(|c| json!(i64::from_le_bytes(c.try_into().unwrap_or_default()))).collect(),
+        DataType::Fp64 => fixed(8).map(|c| json!(f64::from_le_bytes(c.try_into().unwrap_or_default()))).collect(),
+        DataType::Bytes => bytes_elements(d).into_iter().map(|e| json!(String::from_utf8_lossy(e))).collect(),
+        DataType::Fp16 | DataType::Bf16 => {
+            return Err(Error::Input(format!(
+                "input '{}' is {}, which the JSON tensor format cannot carry: use --input-tensor-format binary",
+                t.name, t.datatype
+            )))
+        }
+    };
+    Ok(values)
+}
+
+fn bytes_elements(mut d: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while d.len() >= 4 {
+        let len = (u32::from_le_bytes([d[0], d[1], d[2], d[3]]) as usize).min(d.len() - 4);
+        out.push(&d[4..4 + len]);
+        d = &d[4 + len..];
+    }
+    out
+}
+
+/// The raw bytes of each output in a response, binary or JSON.
+fn response_outputs(
+    body: &Bytes,
+    header_len: Option<usize>,
+    specs: &[(String, DataType)],
+) -> Result<Vec<(String, Bytes)>, String> {
+    let json_len = header_len.unwrap_or(body.len()).min(body.len());
+    let head: Value = serde_json::from_slice(&body[..json_len])
+        .map_err(|e| format!("unreadable inference response: {e}"))?;
+    let mut offset = json_len;
+    let mut out = Vec::new();
+    for o in head
+        .get("outputs")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+    {
+        let name = o
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let size = o
+            .pointer("/parameters/binary_data_size")
+            .and_then(Value::as_u64);
+        let raw = match size {
+            Some(n) => {
+                let end = (offset + n as usize).min(body.len());
+                let b = body.slice(offset..end);
+                offset = end;
+                b
+            }
+            None => {
+                let dt = specs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, d)| *d)
+                    .unwrap_or(DataType::Bytes);
+                let mut els = Vec::new();
+                crate::input::flatten_json(o.get("data").unwrap_or(&Value::Null), &mut els);
+                crate::input::encode_json(dt, &els).map_err(|e| format!("output '{name}': {e}"))?
+            }
+        };
+        out.push((name, raw));
+    }
+    Ok(out)
+}
+
+/// Control-plane calls over HTTP on one shared keep-alive connection.
+pub struct HttpControl {
+    conn: Mutex<HttpConn>,
+    host: String,
+}
+
+impl HttpControl {
+    pub fn new(config: &Config) -> HttpControl {
+        HttpControl {
+            conn: Mutex::new(HttpConn::new(config.url.as_str().into())),
+            host: config.url.clone(),
+        }
+    }
+
+    async fn get(&self, path: &str, what: &str) -> Result<Value, Error> {
+        let req = Request::get(path)
+            .header(header::HOST, self.host.as_str())
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| Error::server(what, e.to_string()))?;
+        let (status, _, body, _) = self
+            .conn
+            .lock()
+            .await
+            .send(req)
+            .await
+            .map_err(|m| Error::server(what, m))?;
+        if status != StatusCode::OK {
+            return Err(Error::server(what, error_text(status, &body)));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| Error::server(what, format!("unreadable JSON from {path}: {e}")))
+    }
+
+    pub async fn server_info(&self) -> Result<ServerInfo, Error> {
+        let v = self.get("/v2", "unable to get server metadata").await?;
+        let extensions = v
+            .get("extensions")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        Ok(ServerInfo {
+            extensions: extensions
+                .iter()
+                .filter_map(|e| e.as_str().map(String::from))
+                .collect(),
+        })
+    }
+
+    pub async fn model_metadata(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<RawMetadata, Error> {
+        Ok(rest::metadata(
+            &self
+                .get(&model_path(name, version), "failed to get model metadata")
+                .await?,
+        ))
+    }
+
+    pub async fn model_config(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<RawConfig, Error> {
+        let path = format!("{}/config", model_path(name, version));
+        Ok(rest::config(
+            &self.get(&path, "failed to get model config").await?,
+        ))
+    }
+
+    pub async fn model_stats(
+        &self,
+        name: Option<&str>,
+        version: Option<&str>,
+    ) -> Result<Vec<ModelStats>, Error> {
+        let path = match name {
+            Some(n) => format!("{}/stats", model_path(n, version)),
+            None => "/v2/models/stats".to_string(),
+        };
+        Ok(rest::stats(
+            &self.get(&path, "failed to get model statistics").await?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_response_outputs_are_split_by_size() {
+        let head = br#"{"outputs":[{"name":"A","parameters":{"binary_data_size":2}},{"name":"B","parameters":{"binary_data_size":3}}]}"#;
+        let mut body = head.to_vec();
+        body.extend_from_slice(b"xyabc");
+        let outs = response_outputs(&Bytes::from(body), Some(head.len()), &[]).unwrap();
+        assert_eq!(
+            outs,
+            vec![
+                ("A".to_string(), Bytes::from_static(b"xy")),
+                ("B".to_string(), Bytes::from_static(b"abc"))
+            ]
+        );
+    }
+
+    #[test]
+    fn json_response_outputs_are_encoded() {
+        let body =
+            Bytes::from_static(br#"{"outputs":[{"name":"A","datatype":"INT32","data":[1,2]}]}"#);
+        let outs = response_outputs(&body, None, &[("A".into(), DataType::Int32)]).unwrap();
+        assert_eq!(&outs[0].1[..], &[1, 0, 0, 0, 2, 0, 0, 0]);
+    }
+
+    #[test]
+    fn server_errors_are_unwrapped() {
+        assert_eq!(
+            error_text(StatusCode::BAD_REQUEST, br#"{"error":"boom"}"#),
+            "boom"
+        );
+        assert!(error_text(StatusCode::BAD_GATEWAY, b"x").starts_with("HTTP 502"));
+    }
+}

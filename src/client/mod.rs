@@ -1,0 +1,138 @@
+//! Protocol clients. `Transport` is the hot path (prepare a request once per input entry,
+//! then send it again and again on a worker's own connection); `Control` is the slow path
+//! (health, metadata, config, statistics), used before and between measurement windows.
+
+pub mod grpc;
+pub mod http;
+mod rest;
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::cli::{Config, Protocol};
+use crate::error::Error;
+use crate::input::RequestData;
+use crate::model::{RawConfig, RawMetadata};
+use crate::server_stats::ModelStats;
+
+/// The client-side split of one successful request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timing {
+    /// Handing the request over (HTTP send, gRPC marshal).
+    pub send: Duration,
+    /// Reading and checking the response (HTTP receive, gRPC unmarshal).
+    pub recv: Duration,
+}
+
+/// A failed request's message: the server's error text, a transport error, or a
+/// validation mismatch.
+pub type InferResult = Result<Timing, String>;
+
+pub trait Transport: Send + Sync + 'static {
+    /// A request body built once per input entry and shared by all workers.
+    type Prepared: Send + Sync + 'static;
+    /// One worker's connection; it reconnects by itself after a failure.
+    type Conn: Send + 'static;
+
+    fn prepare(&self, data: &RequestData) -> Result<Self::Prepared, Error>;
+    fn connection(&self, worker: usize) -> Self::Conn;
+    fn infer(
+        &self,
+        conn: &mut Self::Conn,
+        req: &Self::Prepared,
+    ) -> impl Future<Output = InferResult> + Send;
+}
+
+/// What the server says of itself: whether it has the statistics extension.
+#[derive(Clone, Debug, Default)]
+pub struct ServerInfo {
+    pub extensions: Vec<String>,
+}
+
+/// Control-plane calls over the chosen protocol.
+pub enum Control {
+    Http(http::HttpControl),
+    Grpc(grpc::GrpcControl),
+}
+
+impl Control {
+    pub async fn connect(config: &Config) -> Result<Control, Error> {
+        Ok(match config.protocol {
+            Protocol::Http => Control::Http(http::HttpControl::new(config)),
+            Protocol::Grpc => Control::Grpc(grpc::GrpcControl::connect(config).await?),
+        })
+    }
+
+    pub async fn server_info(&self) -> Result<ServerInfo, Error> {
+        match self {
+            Control::Http(c) => c.server_info().await,
+            Control::Grpc(c) => c.server_info().await,
+        }
+    }
+
+    pub async fn model_metadata(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<RawMetadata, Error> {
+        match self {
+            Control::Http(c) => c.model_metadata(name, version).await,
+            Control::Grpc(c) => c.model_metadata(name, version).await,
+        }
+    }
+
+    pub async fn model_config(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<RawConfig, Error> {
+        match self {
+            Control::Http(c) => c.model_config(name, version).await,
+            Control::Grpc(c) => c.model_config(name, version).await,
+        }
+    }
+
+    /// Statistics of one model (all its versions), or of every model when `name` is None.
+    pub async fn model_stats(
+        &self,
+        name: Option<&str>,
+        version: Option<&str>,
+    ) -> Result<Vec<ModelStats>, Error> {
+        match self {
+            Control::Http(c) => c.model_stats(name, version).await,
+            Control::Grpc(c) => c.model_stats(name, version).await,
+        }
+    }
+}
+
+/// The URL path or gRPC name part that selects a model version.
+pub fn model_path(name: &str, version: Option<&str>) -> String {
+    match version {
+        Some(v) => format!("/v2/models/{name}/versions/{v}"),
+        None => format!("/v2/models/{name}"),
+    }
+}
+
+/// Compares each expected output with the response's bytes; the first mismatch is the error.
+pub fn check_outputs<'a>(
+    expected: &[(String, bytes::Bytes)],
+    got: impl Fn(&str) -> Option<&'a [u8]>,
+) -> Result<(), String> {
+    for (name, want) in expected {
+        match got(name) {
+            None => return Err(format!("output '{name}' is missing from the response")),
+            Some(g) if g.len() != want.len() => {
+                return Err(format!(
+                    "output '{name}' has {} bytes, validation_data expects {}",
+                    g.len(),
+                    want.len()
+                ))
+            }
+            Some(g) if g != &want[..] => {
+                return Err(format!("output '{name}' does not match validation_data"))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}

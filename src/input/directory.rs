@@ -1,0 +1,93 @@
+//! Directory input (`--input-data DIR`): one file per input named after it, raw bytes for
+//! fixed-size types and one element per line for BYTES; output files, if present, are the
+//! expected outputs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use bytes::{Bytes, BytesMut};
+
+use super::{element_count, elements::put_bytes_element, resolve_shape, Step, Tensor};
+use crate::cli::Config;
+use crate::error::Error;
+use crate::model::{DataType, Model, TensorSpec};
+
+pub fn step(dir: &Path, model: &Model, config: &Config) -> Result<Step, Error> {
+    let mut step = Step::default();
+    for spec in &model.inputs {
+        step.inputs.insert(
+            spec.name.clone(),
+            read(dir, spec, config)?.ok_or_else(|| {
+                Error::Input(format!(
+                    "{}: no file for input '{}'",
+                    dir.join(&spec.name).display(),
+                    spec.name
+                ))
+            })?,
+        );
+    }
+    let mut expected = BTreeMap::new();
+    for spec in &model.outputs {
+        if let Some(t) = read(dir, spec, config)? {
+            expected.insert(spec.name.clone(), t);
+        }
+    }
+    step.expected = expected;
+    Ok(step)
+}
+
+fn read(dir: &Path, spec: &TensorSpec, config: &Config) -> Result<Option<Tensor>, Error> {
+    let path = dir.join(&spec.name);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let raw = std::fs::read(&path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let fail = |m: String| {
+        Error::Input(format!(
+            "{}: {} '{}' ({}): {m}",
+            path.display(),
+            "tensor",
+            spec.name,
+            spec.datatype
+        ))
+    };
+    if raw.is_empty() {
+        return Err(fail("the file is empty".into()));
+    }
+    let shape = resolve_shape(spec, None, config).map_err(fail)?;
+    if shape.iter().any(|d| *d < 0) {
+        return Err(fail(format!(
+            "variable shape {:?}: give it with --shape {}:d1,d2,...",
+            spec.shape, spec.name
+        )));
+    }
+    let want = element_count(&shape);
+    let data = match spec.datatype {
+        DataType::Bytes => {
+            let text = String::from_utf8_lossy(&raw);
+            let lines: Vec<&str> = text.lines().collect();
+            if lines.len() != want {
+                return Err(fail(format!(
+                    "expected {want} lines (one per element), found {}",
+                    lines.len()
+                )));
+            }
+            let mut buf = BytesMut::new();
+            lines
+                .iter()
+                .for_each(|l| put_bytes_element(&mut buf, l.as_bytes()));
+            buf.freeze()
+        }
+        dt => {
+            let bytes = want * dt.size().unwrap_or(1);
+            if raw.len() != bytes {
+                return Err(fail(format!("expected {bytes} bytes, found {}", raw.len())));
+            }
+            Bytes::from(raw)
+        }
+    };
+    Ok(Some(Tensor { shape, data }))
+}

@@ -1,0 +1,248 @@
+//! perf_analyzer's JSON input-data format: `{"data": [...], "validation_data": [...]}` with
+//! either a flat list of entries or a list of streams, and tensor values given as arrays,
+//! `{"content", "shape"}` or `{"b64"}`. Every error names the file, the entry and the tensor.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use base64::Engine;
+use serde_json::{Map, Value};
+
+use super::elements::{count_bytes_elements, encode, flatten};
+use super::{element_count, location, resolve_shape, Step, Tensor};
+use crate::cli::Config;
+use crate::error::Error;
+use crate::model::{Model, TensorSpec};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `"data": [ {entry}, ... ]`: one stream.
+    Flat,
+    /// `"data": [ [ {entry}, ... ], ... ]`: one list per stream.
+    Streams,
+}
+
+pub struct File {
+    pub layout: Layout,
+    pub streams: Vec<Vec<Step>>,
+}
+
+pub fn load(path: &Path, model: &Model, config: &Config) -> Result<File, Error> {
+    let text = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let doc: Value = serde_json::from_slice(&text)
+        .map_err(|e| Error::Input(format!("{}: not valid JSON: {e}", path.display())))?;
+    let fail = |msg: String| Error::Input(format!("{}: {msg}", path.display()));
+    let data = doc
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| fail("expected a top-level object with a \"data\" array".into()))?;
+    let (layout, data) = split_streams(data).map_err(fail)?;
+    let mut streams: Vec<Vec<Step>> = Vec::with_capacity(data.len());
+    for (s, entries) in data.iter().enumerate() {
+        let stream = (layout == Layout::Streams).then_some(s);
+        let steps = entries
+            .iter()
+            .enumerate()
+            .map(|(k, entry)| {
+                let loc = location(path, stream, k);
+                let obj = entry
+                    .as_object()
+                    .ok_or_else(|| Error::Input(format!("{loc}: expected an object")))?;
+                let inputs = tensors(obj, &model.inputs, config, &loc, true)?;
+                Ok(Step {
+                    inputs,
+                    expected: BTreeMap::new(),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        streams.push(steps);
+    }
+    if let Some(validation) = doc.get("validation_data") {
+        let arr = validation
+            .as_array()
+            .ok_or_else(|| fail("\"validation_data\" must be an array".into()))?;
+        let (vlayout, vdata) = split_streams(arr).map_err(fail)?;
+        let aligned = vlayout == layout
+            && vdata.len() == streams.len()
+            && vdata.iter().zip(&streams).all(|(v, d)| v.len() == d.len());
+        if !aligned {
+            return Err(fail(
+                "\"validation_data\" must have the same layout and number of entries as \"data\""
+                    .into(),
+            ));
+        }
+        for (s, entries) in vdata.iter().enumerate() {
+            for (k, entry) in entries.iter().enumerate() {
+                let loc = format!(
+                    "{} (validation_data)",
+                    location(path, (layout == Layout::Streams).then_some(s), k)
+                );
+                let obj = entry
+                    .as_object()
+                    .ok_or_else(|| Error::Input(format!("{loc}: expected an object")))?;
+                streams[s][k].expected = tensors(obj, &model.outputs, config, &loc, false)?;
+            }
+        }
+    }
+    Ok(File { layout, streams })
+}
+
+/// Tells the layout apart and returns the entries of each stream.
+fn split_streams(data: &[Value]) -> Result<(Layout, Vec<Vec<Value>>), String> {
+    if data.iter().all(Value::is_object) {
+        return Ok((Layout::Flat, vec![data.to_vec()]));
+    }
+    if data.iter().all(Value::is_array) {
+        return Ok((
+            Layout::Streams,
+            data.iter()
+                .map(|s| s.as_array().cloned().unwrap_or_default())
+                .collect(),
+        ));
+    }
+    Err("\"data\" must hold either only objects (entries) or only arrays (streams of entries), not both".into())
+}
+
+/// Reads the tensors of one entry; inputs must all be present unless optional, outputs
+/// (expected values) are taken where given.
+fn tensors(
+    obj: &Map<String, Value>,
+    specs: &[TensorSpec],
+    config: &Config,
+    loc: &str,
+    required: bool,
+) -> Result<BTreeMap<String, Tensor>, Error> {
+    let mut out = BTreeMap::new();
+    for spec in specs {
+        match obj.get(&spec.name) {
+            Some(value) => {
+                let t = tensor(value, spec, config).map_err(|m| {
+                    Error::Input(format!(
+                        "{loc}: {} '{}' ({}): {m}",
+                        kind(required),
+                        spec.name,
+                        spec.datatype
+                    ))
+                })?;
+                out.insert(spec.name.clone(), t);
+            }
+            None if required && !spec.optional => {
+                let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+                return Err(Error::Input(format!(
+                    "{loc}: input '{}' is missing (the model's inputs are {})",
+                    spec.name,
+                    names.join(", ")
+                )));
+            }
+            None => {}
+        }
+    }
+    for key in obj.keys() {
+        if !specs.iter().any(|s| &s.name == key) && !required {
+            return Err(Error::Input(format!(
+                "{loc}: '{key}' is not an output of the model"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn kind(input: bool) -> &'static str {
+    if input {
+        "input"
+    } else {
+        "output"
+    }
+}
+
+fn tensor(value: &Value, spec: &TensorSpec, config: &Config) -> Result<Tensor, String> {
+    const FORMS: &str = "an array, {\"content\": [...], \"shape\": [...]} or {\"b64\": \"...\"}";
+    let (content, shape) = match value {
+        Value::Array(_) => (value, None),
+        Value::Object(o) => {
+            let shape = match o.get("shape") {
+                None => None,
+                Some(s) => Some(
+                    s.as_array()
+                        .and_then(|a| a.iter().map(Value::as_i64).collect::<Option<Vec<i64>>>())
+                        .ok_or("\"shape\" must be an array of integers")?,
+                ),
+            };
+            let content = o
+                .get("content")
+                .or_else(|| o.get("b64").map(|_| value))
+                .ok_or(format!("expected {FORMS}"))?;
+            (content, shape)
+        }
+        _ => return Err(format!("expected {FORMS}, found {value}")),
+    };
+    let b64 = match content {
+        Value::Object(o) => Some(
+            o.get("b64")
+                .and_then(Value::as_str)
+                .ok_or("the value of \"b64\" must be a string")?,
+        ),
+        Value::Array(_) => None,
+        other => return Err(format!("expected {FORMS}, found {other}")),
+    };
+    let (data, count) = match b64 {
+        Some(text) => {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|e| format!("\"b64\" is not valid base64: {e}"))?;
+            let count = match spec.datatype.size() {
+                Some(size) => raw.len() / size,
+                None => count_bytes_elements(&raw)?,
+            };
+            (bytes::Bytes::from(raw), count)
+        }
+        None => {
+            let mut elements = Vec::new();
+            flatten(content, &mut elements);
+            (encode(spec.datatype, &elements)?, elements.len())
+        }
+    };
+    let mut shape = resolve_shape(spec, shape, config)?;
+    infer_variable_dim(&mut shape, count, spec)?;
+    let want = element_count(&shape);
+    if count != want {
+        return Err(format!(
+            "expected {want} elements for shape {shape:?}, found {count}"
+        ));
+    }
+    if let Some(size) = spec.datatype.size() {
+        if data.len() != want * size {
+            return Err(format!(
+                "expected {} bytes ({want} x {}), found {}",
+                want * size,
+                spec.datatype,
+                data.len()
+            ));
+        }
+    }
+    Ok(Tensor { shape, data })
+}
+
+/// A shape with one variable dimension takes it from the element count; more than one
+/// must be given with "shape" or --shape.
+fn infer_variable_dim(shape: &mut [i64], count: usize, spec: &TensorSpec) -> Result<(), String> {
+    let vars: Vec<usize> = (0..shape.len()).filter(|&i| shape[i] < 0).collect();
+    match vars.as_slice() {
+        [] => Ok(()),
+        [i] => {
+            let rest: i64 = shape.iter().filter(|d| **d >= 0).product();
+            if rest == 0 || count as i64 % rest != 0 {
+                return Err(format!("{count} elements do not fit the model shape {:?}", spec.shape));
+            }
+            shape[*i] = count as i64 / rest;
+            Ok(())
+        }
+        _ => Err(format!(
+            "the variable shape {:?} needs to be fully defined: add \"shape\" to the entry or use --shape {}:d1,d2,...",
+            spec.shape, spec.name
+        )),
+    }
+}

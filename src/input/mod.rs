@@ -1,0 +1,237 @@
+//! Input data: the tensors each request carries, loaded once before the load starts from
+//! generated data (zero, random), perf_analyzer's JSON input files or a directory, then
+//! batched into one `RequestData` per entry so the hot path only shares buffers.
+
+mod directory;
+mod elements;
+mod generate;
+mod json;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::cli::{Config, DataSource};
+use crate::error::Error;
+use crate::model::{DataType, Model, TensorSpec};
+
+/// One tensor of one step, batch dimension excluded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    pub shape: Vec<i64>,
+    /// Raw little-endian bytes; BYTES elements each carry a 4-byte little-endian length.
+    pub data: Bytes,
+}
+
+/// One entry of the input data: a value for each input and, optionally, expected outputs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Step {
+    pub inputs: BTreeMap<String, Tensor>,
+    pub expected: BTreeMap<String, Tensor>,
+}
+
+/// Streams of steps (sequence models play one stream per sequence).
+#[derive(Clone, Debug, Default)]
+pub struct Dataset {
+    pub streams: Vec<Vec<Step>>,
+}
+
+/// A tensor as sent: full shape (batch dimension included when the model batches).
+#[derive(Clone, Debug)]
+pub struct InputTensor {
+    pub name: String,
+    pub datatype: DataType,
+    pub shape: Vec<i64>,
+    pub data: Bytes,
+}
+
+/// Everything one request needs, built once per entry before the load starts.
+#[derive(Clone, Debug)]
+pub struct RequestData {
+    pub inputs: Vec<InputTensor>,
+    /// Expected raw output bytes by output name; a mismatch counts as a failed request.
+    pub expected: Vec<(String, Bytes)>,
+}
+
+impl Dataset {
+    /// Loads every `--input-data` source (random when none is given).
+    pub fn load(config: &Config, model: &Model) -> Result<Dataset, Error> {
+        let sources = if config.data.is_empty() {
+            vec![DataSource::Random]
+        } else {
+            config.data.clone()
+        };
+        let mut set = Dataset::default();
+        let mut layout = None;
+        for source in &sources {
+            match source {
+                DataSource::Zero | DataSource::Random => {
+                    let step = generate::step(model, config, matches!(source, DataSource::Zero))?;
+                    set.streams = vec![vec![step]];
+                }
+                DataSource::Dir(dir) => {
+                    set.streams = vec![vec![directory::step(dir, model, config)?]];
+                }
+                DataSource::File(path) => {
+                    let file = json::load(path, model, config)?;
+                    if layout.is_some_and(|l| l != file.layout) {
+                        return Err(Error::Input(format!(
+                            "{}: cannot mix the flat layout (\"data\": [{{...}}]) with the streams layout \
+                             (\"data\": [[{{...}}]]) across input files",
+                            path.display()
+                        )));
+                    }
+                    layout = Some(file.layout);
+                    match file.layout {
+                        json::Layout::Flat => {
+                            if set.streams.is_empty() {
+                                set.streams.push(Vec::new());
+                            }
+                            set.streams[0].extend(file.streams.into_iter().flatten());
+                        }
+                        json::Layout::Streams => set.streams.extend(file.streams),
+                    }
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    /// The line perf_analyzer prints after reading JSON data.
+    pub fn summary_line(&self) -> String {
+        let s = self.streams.len();
+        if s == 1 {
+            let k = self.streams[0].len();
+            format!(" Successfully read data for 1 stream/streams with {k} step/steps.")
+        } else {
+            format!(" Successfully read data for {s} stream/streams.")
+        }
+    }
+
+    /// One request per entry: entry `s` batches steps s, s+1, ... s+B-1 (wrapping), as
+    /// perf_analyzer does. Non-sequence models use the steps of all streams in order.
+    pub fn requests(&self, model: &Model, batch_size: usize) -> Result<Vec<RequestData>, Error> {
+        let steps: Vec<&Step> = self.streams.iter().flatten().collect();
+        if steps.is_empty() {
+            return Err(Error::Input("the input data has no entries".into()));
+        }
+        (0..steps.len())
+            .map(|s| {
+                let group: Vec<&Step> = (0..batch_size)
+                    .map(|i| steps[(s + i) % steps.len()])
+                    .collect();
+                batch_request(model, &group, s, batch_size)
+            })
+            .collect()
+    }
+}
+
+fn batch_request(
+    model: &Model,
+    group: &[&Step],
+    entry: usize,
+    batch_size: usize,
+) -> Result<RequestData, Error> {
+    let batching = model.max_batch_size > 0;
+    let mut inputs = Vec::with_capacity(model.inputs.len());
+    for spec in &model.inputs {
+        let present = group
+            .iter()
+            .filter(|s| s.inputs.contains_key(&spec.name))
+            .count();
+        if present == 0 && spec.optional {
+            continue;
+        }
+        if present != group.len() {
+            return Err(Error::Input(format!(
+                "entry {entry}: input '{}' must be given in all {} batched entries or in none",
+                spec.name,
+                group.len()
+            )));
+        }
+        let tensors: Vec<&Tensor> = group.iter().map(|s| &s.inputs[&spec.name]).collect();
+        let data = concat(spec, &tensors, entry)?;
+        let mut shape = tensors[0].shape.clone();
+        if batching {
+            shape.insert(0, batch_size as i64);
+        }
+        inputs.push(InputTensor {
+            name: spec.name.clone(),
+            datatype: spec.datatype,
+            shape,
+            data,
+        });
+    }
+    let mut expected = Vec::new();
+    for out in &model.outputs {
+        let given: Vec<&Tensor> = group
+            .iter()
+            .filter_map(|s| s.expected.get(&out.name))
+            .collect();
+        if given.len() == group.len() {
+            expected.push((out.name.clone(), concat(out, &given, entry)?));
+        }
+    }
+    Ok(RequestData { inputs, expected })
+}
+
+fn concat(spec: &TensorSpec, tensors: &[&Tensor], entry: usize) -> Result<Bytes, Error> {
+    if tensors.len() == 1 {
+        return Ok(tensors[0].data.clone());
+    }
+    let mut buf = BytesMut::with_capacity(tensors.iter().map(|t| t.data.len()).sum());
+    for t in tensors {
+        if t.shape != tensors[0].shape {
+            return Err(Error::Input(format!(
+                "entry {entry}: can not batch tensors with different shapes together (input '{}' expected shape {:?} and received {:?})",
+                spec.name, tensors[0].shape, t.shape
+            )));
+        }
+        buf.extend_from_slice(&t.data);
+    }
+    Ok(buf.freeze())
+}
+
+/// Resolves the shape of `spec` for data with `elements` elements: JSON shape first, then the
+/// model's with --shape applied, and a single variable dimension inferred from the count.
+fn resolve_shape(
+    spec: &TensorSpec,
+    given: Option<Vec<i64>>,
+    config: &Config,
+) -> Result<Vec<i64>, String> {
+    if let Some(shape) = given {
+        let fits = shape.len() == spec.shape.len()
+            && shape
+                .iter()
+                .zip(&spec.shape)
+                .all(|(g, m)| *m == -1 || g == m)
+            && shape.iter().all(|d| *d >= 0);
+        if !fits {
+            return Err(format!(
+                "shape {shape:?} is incompatible with the model's shape {:?}",
+                spec.shape
+            ));
+        }
+        return Ok(shape);
+    }
+    Ok(config
+        .shapes
+        .get(&spec.name)
+        .cloned()
+        .unwrap_or_else(|| spec.shape.clone()))
+}
+
+fn element_count(shape: &[i64]) -> usize {
+    shape.iter().map(|d| (*d).max(0) as usize).product()
+}
+
+/// Names a source for messages: "FILE, entry K" plus the stream when there are several.
+fn location(path: &Path, stream: Option<usize>, step: usize) -> String {
+    match stream {
+        Some(s) => format!("{}: stream {s}, entry {step}", path.display()),
+        None => format!("{}: entry {step}", path.display()),
+    }
+}
+
+pub use elements::{encode as encode_json, flatten as flatten_json};

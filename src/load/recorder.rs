@@ -1,0 +1,171 @@
+//! Per-worker recording into windows. Each worker has its own slot (a mutex only the
+//! coordinator ever contends, once per window); windows advance by a shared epoch counter,
+//! so a request lands in the window in which it completed.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::client::InferResult;
+use crate::measure::WindowStats;
+
+#[derive(Default)]
+struct EpochStats {
+    epoch: u64,
+    cur: WindowStats,
+    /// The previous window's figures, while the coordinator has not taken them yet.
+    prev: Option<(u64, WindowStats)>,
+}
+
+#[derive(Default)]
+pub struct Slot {
+    stats: Mutex<EpochStats>,
+}
+
+impl Slot {
+    pub fn record(&self, epoch: u64, latency: Duration, result: &InferResult) {
+        let mut s = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        if epoch > s.epoch {
+            let old = std::mem::take(&mut s.cur);
+            let old_epoch = s.epoch;
+            if old.ok > 0 || old.failed() > 0 {
+                match &mut s.prev {
+                    Some((e, prev)) if *e == old_epoch => prev.merge(&old),
+                    _ => s.prev = Some((old_epoch, old)),
+                }
+            }
+            s.epoch = epoch;
+        }
+        match result {
+            Ok(t) => s.cur.record_ok(latency, t.send, t.recv),
+            Err(msg) => s.cur.record_error(msg),
+        }
+    }
+
+    /// Takes everything recorded for `epoch`; the slot moves on to `epoch + 1`.
+    fn take(&self, epoch: u64, into: &mut WindowStats) {
+        let mut s = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((e, prev)) = s.prev.take() {
+            if e == epoch {
+                into.merge(&prev);
+            }
+        }
+        if s.epoch <= epoch {
+            if s.epoch == epoch {
+                into.merge(&s.cur);
+            }
+            s.cur = WindowStats::default();
+            s.epoch = epoch + 1;
+        }
+    }
+
+    fn completed(&self, epoch: u64) -> u64 {
+        let s = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        let prev = s
+            .prev
+            .as_ref()
+            .filter(|(e, _)| *e == epoch)
+            .map_or(0, |(_, p)| p.ok + p.failed());
+        prev + if s.epoch == epoch {
+            s.cur.ok + s.cur.failed()
+        } else {
+            0
+        }
+    }
+}
+
+/// The coordinator's view of all slots.
+#[derive(Default)]
+pub struct Recorder {
+    pub epoch: AtomicU64,
+    slots: Mutex<Vec<Arc<Slot>>>,
+}
+
+impl Recorder {
+    pub fn add_slot(&self) -> Arc<Slot> {
+        let slot = Arc::new(Slot::default());
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .epoch = self.epoch.load(Ordering::Acquire);
+        slots.push(slot.clone());
+        slot
+    }
+
+    pub fn current_epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Ends the current window: later completions go to the next one.
+    pub fn end_window(&self) -> WindowStats {
+        let epoch = self.epoch.fetch_add(1, Ordering::AcqRel);
+        let mut merged = WindowStats::default();
+        for slot in self
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            slot.take(epoch, &mut merged);
+        }
+        merged
+    }
+
+    /// Requests completed (or failed) so far in the current window.
+    pub fn completed(&self) -> u64 {
+        let epoch = self.current_epoch();
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|s| s.completed(epoch))
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Timing;
+
+    const OK: InferResult = Ok(Timing {
+        send: Duration::ZERO,
+        recv: Duration::ZERO,
+    });
+
+    #[test]
+    fn requests_land_in_the_window_they_completed_in() {
+        let rec = Recorder::default();
+        let a = rec.add_slot();
+        let b = rec.add_slot();
+        a.record(0, Duration::from_millis(1), &OK);
+        b.record(0, Duration::from_millis(2), &Err("x".into()));
+        assert_eq!(rec.completed(), 2);
+        let w0 = rec.end_window();
+        assert_eq!((w0.ok, w0.failed()), (1, 1));
+        // A completion stamped with the old epoch after the window closed counts in the next.
+        a.record(0, Duration::from_millis(1), &OK);
+        a.record(1, Duration::from_millis(1), &OK);
+        let w1 = rec.end_window();
+        assert_eq!(w1.ok, 2);
+        assert_eq!(rec.end_window().ok, 0);
+    }
+
+    #[test]
+    fn a_worker_ahead_of_the_coordinator_keeps_both_windows() {
+        let rec = Recorder::default();
+        let a = rec.add_slot();
+        a.record(0, Duration::from_millis(1), &OK);
+        // The epoch moved on before the coordinator took window 0.
+        rec.epoch.store(1, Ordering::Release);
+        a.record(1, Duration::from_millis(1), &OK);
+        a.record(1, Duration::from_millis(1), &OK);
+        let mut w0 = WindowStats::default();
+        a.take(0, &mut w0);
+        assert_eq!(w0.ok, 1);
+        let mut w1 = WindowStats::default();
+        a.take(1, &mut w1);
+        assert_eq!(w1.ok, 2);
+    }
+}

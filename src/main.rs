@@ -1,0 +1,95 @@
+//! rperf: a perf_analyzer-compatible benchmark client for KServe v2 / Triton servers.
+//! `main` parses the flags, runs, and alone decides the exit code (perf_analyzer's: 0 ok,
+//! 2 no stable measurement, 3 an empty window, 99 any other error).
+
+mod cli;
+mod client;
+mod error;
+mod input;
+mod load;
+mod measure;
+mod model;
+mod proto;
+mod report;
+mod run;
+mod server_stats;
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::error::ErrorKind;
+use clap::Parser;
+
+use crate::cli::{Args, Config};
+use crate::error::Error;
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // clap exits 2 on usage errors, which is perf_analyzer's "unstable" code: use 99.
+            let _ = e.print();
+            return ExitCode::from(99);
+        }
+    };
+    if args.version {
+        println!(
+            "rperf {} (perf_analyzer 2.40 compatible)",
+            env!("CARGO_PKG_VERSION")
+        );
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.max_threads.min(cores).max(1))
+        .enable_all()
+        .build();
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => {
+            return fail(&Error::Model(format!(
+                "cannot start the async runtime: {e}"
+            )))
+        }
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let result = runtime.block_on(async {
+        let flag = interrupted.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                println!(
+                    "Interrupt signal (2) received.\nWaiting for in-flight inferences to complete."
+                );
+                flag.store(true, Ordering::Release);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    println!("Interrupt signal (2) received.\nExiting immediately...");
+                    std::process::exit(0);
+                }
+            }
+        });
+        run::run(&config, interrupted).await
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &Error) -> ExitCode {
+    match e {
+        Error::Unstable | Error::EmptyWindow => eprintln!("{e}"),
+        Error::Usage(_) => eprintln!("error: {e}\nRun 'rperf --help' for the list of flags."),
+        _ => eprintln!("error: {e}"),
+    }
+    ExitCode::from(e.exit_code() as u8)
+}

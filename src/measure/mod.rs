@@ -1,0 +1,240 @@
+//! Measuring one load level: windows (time or count), perf_analyzer's stability rule over
+//! the last three, the latency limit, and the level's figures merged from the stable windows
+//! together with the server statistics taken around them.
+
+mod stability;
+mod window;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+pub use stability::{is_stable, over_limit, WindowFigures};
+pub use window::{LatencySummary, WindowStats};
+
+use crate::cli::{Config, WindowMode};
+use crate::client::{Control, Transport};
+use crate::error::Error;
+use crate::load::ConcurrencyLoad;
+use crate::model::Model;
+use crate::server_stats::{ModelStats, ServerFigures};
+
+/// How a level ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Stable,
+    /// Stable, but its latency figure is over `-l`.
+    OverLimit,
+    Unstable,
+    /// Ctrl-C arrived while measuring it.
+    Interrupted,
+}
+
+#[derive(Clone, Debug)]
+pub struct WindowRecord {
+    pub duration: Duration,
+    pub stats: WindowStats,
+    pub figures: WindowFigures,
+}
+
+/// A measured level: every window, and the merge of the last three.
+#[derive(Clone, Debug)]
+pub struct Level {
+    pub concurrency: u64,
+    pub batch_size: usize,
+    pub outcome: Outcome,
+    pub windows: Vec<WindowRecord>,
+    pub merged: WindowStats,
+    pub merged_duration: Duration,
+    pub server: Option<ServerFigures>,
+}
+
+impl Level {
+    pub fn throughput(&self) -> f64 {
+        throughput(self.merged.ok, self.batch_size, self.merged_duration)
+    }
+
+    pub fn latency(&self) -> LatencySummary {
+        self.merged.latency()
+    }
+
+    /// The latency figure used for stability, -l and the summary: average or --percentile.
+    pub fn stabilizing_latency(&self, percentile: Option<u32>) -> Duration {
+        stabilizing(&self.latency(), percentile)
+    }
+
+    /// Failed requests over every window of the level.
+    pub fn failures(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut all = std::collections::BTreeMap::new();
+        for (msg, n) in self.windows.iter().flat_map(|w| &w.stats.errors) {
+            *all.entry(msg.clone()).or_insert(0) += n;
+        }
+        all
+    }
+}
+
+fn throughput(ok: u64, batch: usize, d: Duration) -> f64 {
+    // perf_analyzer converts the span to single-precision seconds.
+    let secs = d.as_secs_f64() as f32 as f64;
+    if secs > 0.0 {
+        (ok * batch as u64) as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+fn stabilizing(l: &LatencySummary, percentile: Option<u32>) -> Duration {
+    match percentile {
+        Some(p) => l.percentile(p as f64),
+        None => l.avg,
+    }
+}
+
+/// Where server statistics come from, if the server has the extension.
+pub struct ServerProbe<'a> {
+    pub control: &'a Control,
+    pub model: &'a Model,
+}
+
+impl ServerProbe<'_> {
+    async fn snapshot(&self) -> Result<Vec<ModelStats>, Error> {
+        let m = self.model;
+        if m.is_ensemble() {
+            self.control.model_stats(None, None).await
+        } else {
+            self.control
+                .model_stats(Some(&m.name), m.version.as_deref())
+                .await
+        }
+    }
+
+    fn figures(&self, before: &[ModelStats], after: &[ModelStats]) -> Option<ServerFigures> {
+        let m = self.model;
+        ServerFigures::between(before, after, &m.name, m.version.as_deref(), &m.composing)
+    }
+}
+
+/// Callbacks the level loop reports through (verbose pass lines, progress).
+pub trait Observer {
+    fn window(&mut self, _index: usize, _record: &WindowRecord) {}
+}
+
+/// Measures the load currently applied until it is stable, over the limit, or out of trials.
+pub async fn measure_level<T: Transport>(
+    load: &ConcurrencyLoad<T>,
+    config: &Config,
+    concurrency: u64,
+    probe: Option<&ServerProbe<'_>>,
+    interrupted: &AtomicBool,
+    observer: &mut dyn Observer,
+) -> Result<Level, Error> {
+    let mut snapshots = Vec::new();
+    if let Some(p) = probe {
+        snapshots.push(p.snapshot().await?);
+    }
+    load.end_window(); // what completed before this level's first window does not count
+    let mut windows: Vec<WindowRecord> = Vec::new();
+    let mut outcome = Outcome::Unstable;
+    for trial in 0..config.max_trials as usize {
+        let start = Instant::now();
+        if !wait_window(load, config.window, interrupted).await {
+            outcome = Outcome::Interrupted;
+            break;
+        }
+        let stats = load.end_window();
+        let duration = start.elapsed();
+        if let Some(p) = probe {
+            snapshots.push(p.snapshot().await?);
+        }
+        if stats.ok == 0 && stats.failed() > 0 {
+            let (msg, _) = stats
+                .errors
+                .iter()
+                .max_by_key(|(_, n)| **n)
+                .map(|(m, n)| (m.clone(), *n))
+                .unwrap_or_default();
+            return Err(Error::AllFailed(msg));
+        }
+        let latency = stats.latency();
+        let figures = WindowFigures {
+            throughput: throughput(stats.ok, config.batch_size, duration),
+            latency_us: stabilizing(&latency, config.percentile).as_nanos() as f64 / 1000.0,
+        };
+        windows.push(WindowRecord {
+            duration,
+            stats,
+            figures,
+        });
+        observer.window(trial, windows.last().expect("just pushed"));
+        let history: Vec<WindowFigures> = windows.iter().map(|w| w.figures).collect();
+        if is_stable(&history, config.stability) {
+            outcome = Outcome::Stable;
+            break;
+        }
+        if let Some(limit) = config.latency_limit {
+            if over_limit(&history, limit.as_nanos() as f64 / 1000.0) {
+                break;
+            }
+        }
+    }
+    let tail = windows.len().saturating_sub(3);
+    if outcome != Outcome::Interrupted && windows[tail..].iter().any(|w| w.stats.ok == 0) {
+        return Err(Error::EmptyWindow);
+    }
+    let mut merged = WindowStats::default();
+    windows[tail..].iter().for_each(|w| merged.merge(&w.stats));
+    let merged_duration = windows[tail..].iter().map(|w| w.duration).sum();
+    // snapshots[i] was taken when window i began (and i - 1 ended).
+    let server = probe.and_then(
+        |p| match (snapshots.get(tail), snapshots.get(windows.len())) {
+            (Some(before), Some(after)) if !windows.is_empty() => p.figures(before, after),
+            _ => None,
+        },
+    );
+    let mut level = Level {
+        concurrency,
+        batch_size: config.batch_size,
+        outcome,
+        windows,
+        merged,
+        merged_duration,
+        server,
+    };
+    if level.outcome == Outcome::Stable {
+        if let Some(limit) = config.latency_limit {
+            if level.stabilizing_latency(config.percentile).as_millis() >= limit.as_millis() {
+                level.outcome = Outcome::OverLimit;
+            }
+        }
+    }
+    Ok(level)
+}
+
+/// Waits out one window; false when interrupted.
+async fn wait_window<T: Transport>(
+    load: &ConcurrencyLoad<T>,
+    mode: WindowMode,
+    interrupted: &AtomicBool,
+) -> bool {
+    let tick = Duration::from_millis(50);
+    let start = Instant::now();
+    loop {
+        if interrupted.load(Ordering::Acquire) {
+            return false;
+        }
+        match mode {
+            WindowMode::Time(len) => {
+                let left = len.saturating_sub(start.elapsed());
+                if left.is_zero() {
+                    return true;
+                }
+                tokio::time::sleep(left.min(tick)).await;
+            }
+            WindowMode::Count(n) => {
+                if start.elapsed() >= Duration::from_secs(1) && load.completed_in_window() >= n {
+                    return true;
+                }
+                tokio::time::sleep(tick).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Turning measured levels into perf_analyzer's outputs: the text report on stdout and the
+//! CSV file. Pure formatting over `Level` values; file I/O happens in `run`.
+
+pub mod csv;
+mod number;
+pub mod text;
+
+pub use number::{fmt_g, usec};

@@ -1,0 +1,244 @@
+//! perf_analyzer's text report, line for line (trailing spaces included, since scripts grep
+//! these lines), plus rperf's own lines (failed requests) after perf_analyzer's.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use super::{fmt_g, usec};
+use crate::cli::{Config, Protocol, WindowMode};
+use crate::measure::Level;
+use crate::model::Model;
+use crate::server_stats::{ModelStats, ServerFigures};
+
+/// The "*** Measurement Settings ***" block.
+pub fn settings(config: &Config) -> String {
+    let mut s = String::from("*** Measurement Settings ***\n");
+    let _ = writeln!(s, "  Batch size: {}", config.batch_size);
+    s.push_str("  Service Kind: Triton\n");
+    match config.window {
+        WindowMode::Time(d) => {
+            s.push_str("  Using \"time_windows\" mode for stabilization\n");
+            let _ = writeln!(s, "  Measurement window: {} msec", d.as_millis());
+        }
+        WindowMode::Count(n) => {
+            s.push_str("  Using \"count_windows\" mode for stabilization\n");
+            let _ = writeln!(s, "  Minimum number of samples in each window: {n}");
+        }
+    }
+    let r = config.concurrency;
+    if r.end != 1 {
+        let limit = config.latency_limit.map_or(0, |l| l.as_millis());
+        let _ = writeln!(s, "  Latency limit: {limit} msec");
+        if r.end != 0 {
+            let _ = writeln!(
+                s,
+                "  Concurrency limit: {} concurrent requests",
+                r.start.max(r.end)
+            );
+        }
+    }
+    if config.binary_search {
+        s.push_str("  Using Binary Search algorithm\n");
+    }
+    let calls = if config.async_mode {
+        "asynchronous"
+    } else {
+        "synchronous"
+    };
+    let _ = writeln!(s, "  Using {calls} calls for inference");
+    match config.percentile {
+        Some(p) => {
+            let _ = writeln!(s, "  Stabilizing using p{p} latency");
+        }
+        None => s.push_str("  Stabilizing using average latency\n"),
+    }
+    s.push('\n');
+    s
+}
+
+pub fn level_header(concurrency: u64) -> String {
+    format!("Request concurrency: {concurrency}\n")
+}
+
+/// The percentiles reported: 50, 90, 95, 99 and --percentile, in order.
+pub fn percentiles(config: &Config) -> Vec<u32> {
+    let mut ps = vec![50, 90, 95, 99];
+    if let Some(p) = config.percentile {
+        if !ps.contains(&p) {
+            ps.push(p);
+            ps.sort_unstable();
+        }
+    }
+    ps
+}
+
+/// A level's "Client:" and "Server:" sections.
+pub fn level(config: &Config, model: &Model, level: &Level) -> String {
+    let l = level.latency();
+    let mut s = String::from("  Client: \n");
+    let _ = writeln!(s, "    Request count: {}", l.count);
+    let _ = writeln!(s, "    Throughput: {} infer/sec", fmt_g(level.throughput()));
+    if config.percentile.is_none() {
+        let sd = l.std_dev.map_or(u64::MAX as u128, usec);
+        let _ = writeln!(
+            s,
+            "    Avg latency: {} usec (standard deviation {sd} usec)",
+            usec(l.avg)
+        );
+    }
+    for p in percentiles(config) {
+        let _ = writeln!(s, "    p{p} latency: {} usec", usec(l.percentile(p as f64)));
+    }
+    let (send, recv, total) = (usec(l.avg_send), usec(l.avg_recv), usec(l.avg));
+    let wait = total.saturating_sub(send + recv);
+    let line = match (config.protocol, config.verbose > 0) {
+        (Protocol::Http, false) => format!("Avg HTTP time: {total} usec (send/recv {} usec + response wait {wait} usec)", send + recv),
+        (Protocol::Http, true) => format!("Avg HTTP time: {total} usec (send {send} usec + response wait {wait} usec + receive {recv} usec)"),
+        (Protocol::Grpc, false) => format!(
+            "Avg gRPC time: {total} usec ((un)marshal request/response {} usec + response wait {wait} usec)",
+            send + recv
+        ),
+        (Protocol::Grpc, true) => format!("Avg gRPC time: {total} usec (marshal {send} usec + response wait {wait} usec + unmarshal {recv} usec)"),
+    };
+    let _ = writeln!(s, "    {line}");
+    failures(&mut s, level);
+    if let Some(server) = &level.server {
+        s.push_str("  Server: \n");
+        server_block(&mut s, server, 2, model.is_ensemble());
+    } else {
+        s.push('\n');
+    }
+    s
+}
+
+/// rperf's addition: failed requests of the level, grouped by message, most frequent first.
+fn failures(s: &mut String, level: &Level) {
+    let failed = level.failures();
+    let n: u64 = failed.values().sum();
+    if n == 0 {
+        return;
+    }
+    let total = n + level.windows.iter().map(|w| w.stats.ok).sum::<u64>();
+    let _ = writeln!(
+        s,
+        "    Failed requests: {n} of {total} ({:.2}%)",
+        n as f64 * 100.0 / total as f64
+    );
+    let mut by_count: Vec<(&String, &u64)> = failed.iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (msg, k) in by_count {
+        let _ = writeln!(s, "      {k} x {msg}");
+    }
+}
+
+fn server_block(s: &mut String, f: &ServerFigures, indent: usize, ensemble: bool) {
+    let pad = " ".repeat(indent);
+    let m = &f.stats;
+    if m.success.count == 0 {
+        let _ = writeln!(s, "{pad}  Request count: 0");
+        return;
+    }
+    let _ = writeln!(s, "{pad}  Inference count: {}", m.inference_count);
+    let _ = writeln!(s, "{pad}  Execution count: {}", m.execution_count);
+    let _ = writeln!(s, "{pad}  Successful request count: {}", m.success.count);
+    let cumm = m.success.avg_us();
+    if ensemble {
+        let leaves = f.leaves();
+        let queue: u64 = leaves.iter().map(|l| l.queue.avg_us()).sum();
+        let compute: u64 = leaves.iter().map(|l| l.compute_avg_us()).sum();
+        let overhead = cumm.saturating_sub(queue + compute);
+        let _ = writeln!(
+            s,
+            "{pad}  Avg request latency: {cumm} usec (overhead {overhead} usec + queue {queue} usec + compute {compute} usec)"
+        );
+        s.push('\n');
+        let _ = writeln!(s, "{pad}Composing models: ");
+        let mut children: Vec<&ServerFigures> = f.composing.iter().collect();
+        children.sort_by(|a, b| {
+            (&a.stats.name, &a.stats.version).cmp(&(&b.stats.name, &b.stats.version))
+        });
+        for c in children {
+            let _ = writeln!(s, "{pad}{}, version: {}", c.stats.name, c.stats.version);
+            server_block(s, c, indent + 2, !c.composing.is_empty());
+        }
+    } else {
+        model_latency_line(s, &pad, m);
+        s.push('\n');
+    }
+}
+
+fn model_latency_line(s: &mut String, pad: &str, m: &ModelStats) {
+    let cumm = m.success.avg_us();
+    let queue = m.queue.avg_us();
+    let overhead = cumm.saturating_sub(queue + m.compute_avg_us());
+    let _ = writeln!(
+        s,
+        "{pad}  Avg request latency: {cumm} usec (overhead {overhead} usec + queue {queue} usec + compute input {} usec + compute infer {} usec + compute output {} usec)",
+        m.compute_input.avg_us(),
+        m.compute_infer.avg_us(),
+        m.compute_output.avg_us()
+    );
+}
+
+/// The closing "Inferences/Second vs. Client ... Batch Latency" table.
+pub fn summary(config: &Config, levels: &[&Level]) -> String {
+    let what = match config.percentile {
+        Some(p) => format!("p{p}"),
+        None => "Average".into(),
+    };
+    let mut s = format!("Inferences/Second vs. Client {what} Batch Latency\n");
+    for l in levels {
+        let _ = writeln!(
+            s,
+            "Concurrency: {}, throughput: {} infer/sec, latency {} usec",
+            l.concurrency,
+            fmt_g(l.throughput()),
+            usec(l.stabilizing_latency(config.percentile))
+        );
+    }
+    s
+}
+
+/// `-v`: one line per window.
+pub fn pass_line(
+    config: &Config,
+    index: usize,
+    throughput: f64,
+    stats: &crate::measure::WindowStats,
+) -> String {
+    let l = stats.latency();
+    match config.percentile {
+        Some(p) => format!(
+            "  Pass [{}] throughput: {} infer/sec. p{p} latency: {} usec",
+            index + 1,
+            fmt_g(throughput),
+            usec(l.percentile(p as f64))
+        ),
+        None => format!(
+            "  Pass [{}] throughput: {} infer/sec. Avg latency: {} usec (std {} usec). ",
+            index + 1,
+            fmt_g(throughput),
+            usec(l.avg),
+            l.std_dev.map_or(u64::MAX as u128, usec)
+        ),
+    }
+}
+
+/// The message for a level that did not stabilize.
+pub fn unstable_message(config: &Config, concurrency: u64) -> String {
+    let hint = match config.window {
+        WindowMode::Time(_) => "--measurement-interval",
+        WindowMode::Count(_) => "--measurement-request-count",
+    };
+    format!(
+        "Failed to obtain stable measurement within {} measurement windows for concurrency {concurrency}. Please try to increase the {hint}.",
+        config.max_trials
+    )
+}
+
+pub fn over_limit_message(limit: Duration) -> String {
+    format!(
+        "Measured latency went over the set limit of {} msec. ",
+        limit.as_millis()
+    )
+}

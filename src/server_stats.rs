@@ -1,0 +1,219 @@
+//! Triton's statistics extension: snapshots of the cumulative per-model counters, taken
+//! around the measured windows, and their difference, which the report breaks down into
+//! queue and compute times, for an ensemble per composing model.
+
+use crate::model::Composing;
+
+/// A cumulative duration statistic: how many, and their total nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stat {
+    pub count: u64,
+    pub ns: u64,
+}
+
+impl Stat {
+    fn minus(self, before: Stat) -> Stat {
+        Stat {
+            count: self.count.saturating_sub(before.count),
+            ns: self.ns.saturating_sub(before.ns),
+        }
+    }
+
+    /// Average in whole microseconds (integer division, as perf_analyzer prints).
+    pub fn avg_us(self) -> u64 {
+        self.ns.checked_div(self.count * 1000).unwrap_or(0)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModelStats {
+    pub name: String,
+    pub version: String,
+    pub inference_count: u64,
+    pub execution_count: u64,
+    pub success: Stat,
+    pub fail: Stat,
+    pub queue: Stat,
+    pub compute_input: Stat,
+    pub compute_infer: Stat,
+    pub compute_output: Stat,
+    pub cache_hit: Stat,
+    pub cache_miss: Stat,
+}
+
+impl ModelStats {
+    pub fn minus(&self, before: &ModelStats) -> ModelStats {
+        ModelStats {
+            name: self.name.clone(),
+            version: self.version.clone(),
+            inference_count: self.inference_count.saturating_sub(before.inference_count),
+            execution_count: self.execution_count.saturating_sub(before.execution_count),
+            success: self.success.minus(before.success),
+            fail: self.fail.minus(before.fail),
+            queue: self.queue.minus(before.queue),
+            compute_input: self.compute_input.minus(before.compute_input),
+            compute_infer: self.compute_infer.minus(before.compute_infer),
+            compute_output: self.compute_output.minus(before.compute_output),
+            cache_hit: self.cache_hit.minus(before.cache_hit),
+            cache_miss: self.cache_miss.minus(before.cache_miss),
+        }
+    }
+
+    /// Average compute time per request in microseconds (all three parts).
+    pub fn compute_avg_us(&self) -> u64 {
+        let ns = self.compute_input.ns + self.compute_infer.ns + self.compute_output.ns;
+        ns.checked_div(self.compute_input.count * 1000).unwrap_or(0)
+    }
+
+    pub fn compute_total(&self) -> Stat {
+        Stat {
+            count: self.compute_input.count,
+            ns: self.compute_input.ns + self.compute_infer.ns + self.compute_output.ns,
+        }
+    }
+}
+
+/// The server's figures for one model over a span of windows, with its composing models.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerFigures {
+    pub stats: ModelStats,
+    pub composing: Vec<ServerFigures>,
+}
+
+impl ServerFigures {
+    /// The difference between two snapshots for `name` (and its composing models).
+    /// Without an explicit version, the version that served requests in between is used.
+    pub fn between(
+        before: &[ModelStats],
+        after: &[ModelStats],
+        name: &str,
+        version: Option<&str>,
+        composing: &[Composing],
+    ) -> Option<ServerFigures> {
+        let deltas: Vec<ModelStats> = after
+            .iter()
+            .filter(|a| a.name == name && version.is_none_or(|v| a.version == v))
+            .map(|a| {
+                match before
+                    .iter()
+                    .find(|b| b.name == a.name && b.version == a.version)
+                {
+                    Some(b) => a.minus(b),
+                    None => a.clone(),
+                }
+            })
+            .collect();
+        let chosen = deltas
+            .iter()
+            .filter(|d| version.is_some() || d.queue.count > 0 || d.success.count > 0)
+            .max_by_key(|d| d.version.parse::<i64>().unwrap_or(-1))
+            .or_else(|| {
+                deltas
+                    .iter()
+                    .max_by_key(|d| d.version.parse::<i64>().unwrap_or(-1))
+            })?
+            .clone();
+        let composing = composing
+            .iter()
+            .filter_map(|c| {
+                ServerFigures::between(before, after, &c.name, c.version.as_deref(), &c.children)
+            })
+            .collect();
+        Some(ServerFigures {
+            stats: chosen,
+            composing,
+        })
+    }
+
+    /// Leaf models (composing models that are not ensembles themselves), recursively.
+    pub fn leaves(&self) -> Vec<&ModelStats> {
+        if self.composing.is_empty() {
+            return vec![&self.stats];
+        }
+        self.composing.iter().flat_map(|c| c.leaves()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(name: &str, version: &str, n: u64) -> ModelStats {
+        let s = Stat {
+            count: n,
+            ns: n * 2_000_000,
+        };
+        ModelStats {
+            name: name.into(),
+            version: version.into(),
+            inference_count: n,
+            execution_count: n / 2,
+            success: s,
+            queue: Stat {
+                count: n,
+                ns: n * 500_000,
+            },
+            compute_input: s,
+            compute_infer: s,
+            compute_output: s,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn delta_of_the_version_that_served() {
+        let before = vec![stats("m", "1", 10), stats("m", "2", 5)];
+        let after = vec![stats("m", "1", 10), stats("m", "2", 25)];
+        let f = ServerFigures::between(&before, &after, "m", None, &[]).unwrap();
+        assert_eq!(f.stats.version, "2");
+        assert_eq!(f.stats.success.count, 20);
+        assert_eq!(f.stats.queue.avg_us(), 500);
+        assert_eq!(f.stats.compute_avg_us(), 6000);
+        let pinned = ServerFigures::between(&before, &after, "m", Some("1"), &[]).unwrap();
+        assert_eq!(pinned.stats.success.count, 0);
+    }
+
+    #[test]
+    fn composing_models_are_found_recursively() {
+        let tree = vec![
+            Composing {
+                name: "a".into(),
+                version: None,
+                children: vec![],
+            },
+            Composing {
+                name: "inner".into(),
+                version: None,
+                children: vec![Composing {
+                    name: "b".into(),
+                    version: None,
+                    children: vec![],
+                }],
+            },
+        ];
+        let before = vec![];
+        let after = vec![
+            stats("e", "1", 4),
+            stats("a", "1", 4),
+            stats("inner", "1", 4),
+            stats("b", "1", 4),
+        ];
+        let f = ServerFigures::between(&before, &after, "e", None, &tree).unwrap();
+        assert_eq!(f.composing.len(), 2);
+        let leaves: Vec<&str> = f.leaves().iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(leaves, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn averages_are_integer_microseconds() {
+        assert_eq!(
+            Stat {
+                count: 3,
+                ns: 10_000
+            }
+            .avg_us(),
+            3
+        );
+        assert_eq!(Stat::default().avg_us(), 0);
+    }
+}

@@ -1,0 +1,162 @@
+//! Test fixtures: a real Triton server on free 127.0.0.1 ports, started once per test binary
+//! through scripts/triton.sh (which installs it on first use and stops it when this test
+//! process exits), and helpers to run the rperf binary.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub struct Triton {
+    pub http: u16,
+    pub grpc: u16,
+    pub metrics: u16,
+    _child: Mutex<Child>,
+}
+
+impl Triton {
+    pub fn http_url(&self) -> String {
+        format!("127.0.0.1:{}", self.http)
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("127.0.0.1:{}", self.grpc)
+    }
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The shared real Triton of this test binary.
+pub fn triton() -> &'static Triton {
+    static TRITON: OnceLock<Triton> = OnceLock::new();
+    TRITON.get_or_init(start_triton)
+}
+
+fn start_triton() -> Triton {
+    let (http, grpc, metrics) = (free_port(), free_port(), free_port());
+    let log = std::env::temp_dir().join(format!("rperf-triton-{http}.log"));
+    let mut child = Command::new(root().join("scripts/triton.sh"))
+        .args(["run", "--model-repository"])
+        .arg(root().join("testdata/triton/models"))
+        .args([
+            "--http-port",
+            &http.to_string(),
+            "--grpc-port",
+            &grpc.to_string(),
+        ])
+        .args(["--metrics-port", &metrics.to_string(), "--log"])
+        .arg(&log)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("scripts/triton.sh starts");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while Instant::now() < deadline {
+        if http_get(http, "/v2/health/ready").is_some_and(|(status, _)| status == 200) {
+            return Triton {
+                http,
+                grpc,
+                metrics,
+                _child: Mutex::new(child),
+            };
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let tail = std::fs::read_to_string(&log).unwrap_or_default();
+    panic!(
+        "Triton did not become ready within 300 s; log {}:\n{}",
+        log.display(),
+        tail
+    );
+}
+
+/// A minimal blocking HTTP GET on 127.0.0.1: (status, body).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs the rperf binary with `args`, from the project root, and waits at most `limit`.
+pub fn rperf(args: &[&str]) -> Run {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_rperf"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .output()
+        .expect("rperf runs");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    eprintln!(
+        "$ rperf {}\n--- exit {}\n{}{}",
+        args.join(" "),
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
+pub fn testdata(name: &str) -> String {
+    root()
+        .join("testdata")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+pub fn temp_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rperf-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(name)
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Lines of `text` that start with `prefix`.
+pub fn lines_with<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+    text.lines().filter(|l| l.starts_with(prefix)).collect()
+}
