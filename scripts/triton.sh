@@ -62,7 +62,7 @@ run() {
   local args=(--model-repository="$(realpath "$repo")" --backend-directory="$pkg/backends"
     --http-address=127.0.0.1 --http-port="$http" --grpc-address=127.0.0.1 --grpc-port="$grpc"
     --metrics-address=127.0.0.1 --metrics-port="$metrics" --allow-gpu-metrics=false
-    --strict-readiness=true --exit-on-error=true)
+    --strict-readiness=true --exit-on-error=true --exit-timeout-secs=1)
   if [[ -n $logfile ]]; then
     "$pkg/bin/tritonserver" "${args[@]}" >"$logfile" 2>&1 &
   else

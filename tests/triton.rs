@@ -438,3 +438,103 @@ fn bad_input_data_names_file_entry_and_input() {
         run.stderr
     );
 }
+
+#[test]
+fn failed_requests_are_counted_grouped_and_exit_99() {
+    let t = triton();
+    for (protocol, url) in [("http", t.http_url()), ("grpc", t.grpc_url())] {
+        let data = testdata("fail_half.json");
+        let args = [
+            "-m",
+            "fail_negative",
+            "-i",
+            protocol,
+            "-u",
+            &url,
+            "--input-data",
+            &data,
+            "-p",
+            "300",
+            "-s",
+            "100",
+        ];
+        let run = rperf(&args);
+        assert_eq!(run.code, 99, "{protocol}");
+        let line = lines_with(&run.stdout, "    Failed requests: ")[0].to_string();
+        assert!(
+            line.contains("(50.00%)") || line.contains("(49.") || line.contains("(50."),
+            "{line}"
+        );
+        assert!(
+            run.stdout.contains(" x negative input value\n"),
+            "{protocol}"
+        );
+        assert!(run
+            .stdout
+            .contains("Inferences/Second vs. Client Average Batch Latency\n"));
+        assert!(run.stderr.contains("requests failed"), "{protocol}");
+
+        let mut allowed = args.to_vec();
+        allowed.extend(["--max-error-rate", "60"]);
+        assert_eq!(
+            rperf(&allowed).code,
+            0,
+            "{protocol}: up to 60% failures allowed"
+        );
+    }
+}
+
+#[test]
+fn a_window_of_only_failures_stops_with_the_server_message() {
+    let data = testdata("fail_all.json");
+    let run = rperf(&[
+        "-m",
+        "fail_negative",
+        "-u",
+        &triton().http_url(),
+        "--input-data",
+        &data,
+        "-p",
+        "300",
+    ]);
+    assert_eq!(run.code, 99);
+    assert_eq!(
+        run.stderr.trim_end(),
+        "error: every request of a measurement window failed: negative input value"
+    );
+}
+
+#[test]
+fn headers_compression_and_verbose_csv() {
+    let t = triton();
+    let csv = temp_path("verbose.csv");
+    let csv_s = csv.to_string_lossy().into_owned();
+    let run = rperf(&[
+        "-m",
+        "slow",
+        "-i",
+        "grpc",
+        "-u",
+        &t.grpc_url(),
+        "-H",
+        "x-rperf-test: yes",
+        "--grpc-compression-algorithm",
+        "gzip",
+        "-p",
+        "300",
+        "-s",
+        "100",
+        "-v",
+        "--verbose-csv",
+        "-f",
+        &csv_s,
+    ]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("  Pass [1] throughput: "));
+    assert!(lines_with(&run.stdout, "    Avg gRPC time: ")[0].contains("(marshal "));
+    let header = read(&csv).lines().next().unwrap().to_string();
+    assert!(
+        header.ends_with(",p99 latency,Avg latency,request/response,response wait"),
+        "{header}"
+    );
+}

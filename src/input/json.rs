@@ -246,3 +246,132 @@ fn infer_variable_dim(shape: &mut [i64], count: usize, spec: &TensorSpec) -> Res
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Args, Config};
+    use crate::model::DataType;
+    use clap::Parser;
+    use proptest::prelude::*;
+
+    fn model(dt: DataType, shape: Vec<i64>) -> Model {
+        let spec = |name: &str| TensorSpec {
+            name: name.into(),
+            datatype: dt,
+            shape: shape.clone(),
+            optional: false,
+            is_shape_tensor: false,
+        };
+        Model {
+            name: "m".into(),
+            version: None,
+            max_batch_size: 8,
+            inputs: vec![spec("IN")],
+            outputs: vec![spec("OUT")],
+            composing: vec![],
+            sequence: false,
+            decoupled: false,
+        }
+    }
+
+    fn load_text(text: &str, model: &Model) -> Result<File, Error> {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+        let config =
+            Config::from_args(&Args::try_parse_from(["rperf", "-m", "m"]).unwrap()).unwrap();
+        load(f.path(), model, &config)
+    }
+
+    #[test]
+    fn forms_of_a_tensor_value() {
+        let m = model(DataType::Int32, vec![-1]);
+        let f = load_text(
+            r#"{"data":[{"IN":[1,2]},{"IN":{"content":[[3],[4]],"shape":[2]}},{"IN":{"b64":"BQAAAA=="}}],
+                "validation_data":[{"OUT":[1,2]},{"OUT":[3,4]},{"OUT":{"content":{"b64":"BQAAAA=="}}}]}"#,
+            &m,
+        )
+        .unwrap();
+        assert_eq!(f.layout, Layout::Flat);
+        let steps = &f.streams[0];
+        assert_eq!(steps[0].inputs["IN"].shape, vec![2]);
+        assert_eq!(&steps[1].inputs["IN"].data[..], &[3, 0, 0, 0, 4, 0, 0, 0]);
+        assert_eq!(steps[2].inputs["IN"].shape, vec![1]);
+        assert_eq!(&steps[2].expected["OUT"].data[..], &[5, 0, 0, 0]);
+    }
+
+    #[test]
+    fn streams_layout_and_misalignment() {
+        let m = model(DataType::Bool, vec![1]);
+        let f = load_text(
+            r#"{"data":[[{"IN":[true]}],[{"IN":[false]},{"IN":[true]}]]}"#,
+            &m,
+        )
+        .unwrap();
+        assert_eq!(
+            (f.layout, f.streams.len(), f.streams[1].len()),
+            (Layout::Streams, 2, 2)
+        );
+        let e = load_text(r#"{"data":[{"IN":[true]}],"validation_data":[]}"#, &m)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("same layout and number of entries"), "{e}");
+        let e = load_text(r#"{"data":[{"IN":[true]},[{"IN":[true]}]]}"#, &m)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("not both"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_entry_input_and_expectation() {
+        let m = model(DataType::Fp32, vec![2]);
+        let e = load_text(r#"{"data":[{"IN":[1.0,2.0]},{"IN":[1.0]}]}"#, &m)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains(": entry 1: input 'IN' (FP32): expected 2 elements for shape [2], found 1"),
+            "{e}"
+        );
+        let e = load_text(r#"{"data":[{"OTHER":[1.0]}]}"#, &m)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("entry 0: input 'IN' is missing (the model's inputs are IN)"),
+            "{e}"
+        );
+        let e = load_text("{\"data\": [", &m).err().unwrap().to_string();
+        assert!(e.contains("not valid JSON"), "{e}");
+    }
+
+    proptest! {
+        #[test]
+        fn fp32_values_round_trip(values in proptest::collection::vec(-1e6f32..1e6, 1..20)) {
+            let m = model(DataType::Fp32, vec![-1]);
+            let text = serde_json::json!({"data": [{"IN": values}]}).to_string();
+            let f = load_text(&text, &m).unwrap();
+            let t = &f.streams[0][0].inputs["IN"];
+            prop_assert_eq!(t.shape.clone(), vec![values.len() as i64]);
+            let back: Vec<f32> = t.data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            prop_assert_eq!(back, values);
+        }
+
+        #[test]
+        fn arbitrary_text_is_an_error_never_a_panic(text in ".{0,200}") {
+            let m = model(DataType::Bytes, vec![1]);
+            let _ = load_text(&text, &m);
+        }
+
+        #[test]
+        fn bytes_strings_round_trip(s in "[a-zA-Z0-9 ]{0,30}") {
+            let m = model(DataType::Bytes, vec![1]);
+            let f = load_text(&serde_json::json!({"data": [{"IN": [s.clone()]}]}).to_string(), &m).unwrap();
+            let d = &f.streams[0][0].inputs["IN"].data;
+            prop_assert_eq!(&d[..4], &(s.len() as u32).to_le_bytes()[..]);
+            prop_assert_eq!(&d[4..], s.as_bytes());
+        }
+    }
+}

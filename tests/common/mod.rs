@@ -15,7 +15,7 @@ pub struct Triton {
     pub http: u16,
     pub grpc: u16,
     pub metrics: u16,
-    _child: Mutex<Child>,
+    child: Mutex<Child>,
 }
 
 impl Triton {
@@ -25,6 +25,15 @@ impl Triton {
 
     pub fn grpc_url(&self) -> String {
         format!("127.0.0.1:{}", self.grpc)
+    }
+
+    /// Stops the server (the script stops tritonserver by its PID) and waits for it.
+    pub fn kill(&self) {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
     }
 }
 
@@ -43,6 +52,11 @@ pub fn free_port() -> u16 {
 pub fn triton() -> &'static Triton {
     static TRITON: OnceLock<Triton> = OnceLock::new();
     TRITON.get_or_init(start_triton)
+}
+
+/// A Triton of the caller's own, for tests that stop it.
+pub fn start_private_triton() -> Triton {
+    start_triton()
 }
 
 fn start_triton() -> Triton {
@@ -69,7 +83,7 @@ fn start_triton() -> Triton {
                 http,
                 grpc,
                 metrics,
-                _child: Mutex::new(child),
+                child: Mutex::new(child),
             };
         }
         std::thread::sleep(Duration::from_millis(250));
