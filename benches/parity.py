@@ -30,12 +30,26 @@ def run_client(cmd, http_port, model):
     before = server_inferences(http_port, model)
     out = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    _, status, usage = os.wait4(proc.pid, 0)  # this child's own CPU time and peak RSS
+    # ru_maxrss would count the forked Python's memory before exec: read the child's own
+    # high-water mark (VmHWM) while it runs instead.
+    peak_kb = 0
+    while True:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak_kb = max(peak_kb, int(line.split()[1]))
+        except OSError:
+            pass
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        time.sleep(0.05)
     proc.returncode = os.waitstatus_to_exitcode(status)
     after = server_inferences(http_port, model)
     out.seek(0)
     cpu = usage.ru_utime + usage.ru_stime
-    return proc.returncode, out.read(), cpu, usage.ru_maxrss / 1024, after - before
+    return proc.returncode, out.read(), cpu, peak_kb / 1024, after - before
 
 
 def csv_rows(path):

@@ -2,47 +2,91 @@
 # The real Triton Inference Server for rperf's tests, demos and benchmarks, CPU only.
 #
 #   scripts/triton.sh install
-#       Installs Triton 2.51 from the PyPI wheel nvidia-pytriton into a cache folder
-#       (${RPERF_CACHE_DIR:-$HOME/.cache/rperf}/triton); a no-op when already there.
+#       Installs Triton 2.51 from the PyPI wheel nvidia-pytriton==0.7.0 into a cache folder
+#       (${RPERF_CACHE_DIR:-$HOME/.cache/rperf}/triton); a fast no-op when already there.
+#       Safe to call from several processes at once (the install holds a lock).
 #   scripts/triton.sh run --model-repository DIR --http-port P --grpc-port P --metrics-port P [--log FILE]
-#       Starts tritonserver on 127.0.0.1 with those ports and waits. It stops the server
-#       (by its PID) and exits on SIGTERM/SIGINT, when the server exits, or when the
-#       process that started this script goes away, so a crashed test leaves nothing behind.
+#       Installs if needed, starts tritonserver on 127.0.0.1 with those ports and waits. It
+#       stops the server (by its PID) and exits on SIGTERM/SIGINT/SIGHUP, when the server
+#       exits (with the server's exit code), or when the process that started this script
+#       goes away, so a crashed test leaves nothing behind. The server log goes to stderr,
+#       or to FILE with --log.
+#   scripts/triton.sh env
+#       Prints the paths of the installation (shell syntax), installing first if needed.
+#
+# Two traps of this wheel on Debian 12 (see the project's notes on the real Triton):
+#   - the Python backend stub links Debian's libpython3.11, so the venv must be made by
+#     /usr/bin/python3 (a pyenv or other interpreter breaks every Python model at load);
+#   - the backend looks for its stub beside libtriton_python.so, so it is copied there.
 set -euo pipefail
 
 cache=${RPERF_CACHE_DIR:-$HOME/.cache/rperf}/triton
 venv=$cache/venv
-marker=$cache/.installed-2.51
+marker=$cache/.installed-2.51   # written last: its presence means a complete install
 
 log() { echo "triton.sh: $*" >&2; }
 
+# The venv's site-packages folder, where pytriton/ and nvidia_pytriton.libs/ live.
 site_packages() { "$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; }
+
+# Debian's python3 with the venv module (and ensurepip, which python3-venv provides).
+ensure_python_venv() {
+  [[ -x /usr/bin/python3 ]] || { log "/usr/bin/python3 (Debian's Python 3.11) is required"; exit 1; }
+  /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null && return 0
+  log "installing python3-venv with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  # Try without refreshing the package lists first; refresh only when that fails.
+  apt-get install -y -qq python3-venv >&2 2>/dev/null ||
+    { apt-get update -qq >&2 && apt-get install -y -qq python3-venv >&2; }
+}
 
 install() {
   [[ -f $marker ]] && return 0
   mkdir -p "$cache"
-  # The Python backend stub links Debian's libpython3.11: the venv must come from /usr/bin/python3.
-  if ! /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null; then
-    log "installing python3-venv"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; } >&2
-  fi
-  log "creating $venv"
+  # Several test binaries may start at once: one installs, the others wait for it.
+  exec 9>"$cache/.lock"
+  flock 9
+  if [[ -f $marker ]]; then exec 9>&-; return 0; fi
+  local start=$SECONDS
+  ensure_python_venv
+  log "creating $venv with /usr/bin/python3"
   rm -rf "$venv"
   /usr/bin/python3 -m venv "$venv"
-  log "installing nvidia-pytriton==0.7.0 (Triton 2.51) and numpy"
+  log "installing nvidia-pytriton==0.7.0 (Triton 2.51) and numpy (used by the Python models)"
   "$venv/bin/pip" install -q --disable-pip-version-check nvidia-pytriton==0.7.0 numpy >&2
   local pkg
   pkg=$(site_packages)/pytriton/tritonserver
   # The Python backend looks for its stub beside libtriton_python.so.
   cp "$pkg/python_backend_stubs/3.11/triton_python_backend_stub" "$pkg/backends/python/"
   touch "$marker"
-  log "installed"
+  exec 9>&-
+  log "installed in $((SECONDS - start)) s"
+}
+
+# This process's parent as the kernel sees it now ($PPID never changes in bash).
+current_parent() { awk '/^PPid:/ { print $2 }' "/proc/$$/status" 2>/dev/null || echo 0; }
+
+# Stops tritonserver by its PID: SIGTERM, then SIGKILL if it is still there after 10 s.
+stop_server() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "tritonserver $pid ignored SIGTERM: killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
 }
 
 run() {
   local repo="" http="" grpc="" metrics="" logfile=""
   while (($#)); do
     case $1 in
+      --model-repository|--http-port|--grpc-port|--metrics-port|--log)
+        (($# >= 2)) || { log "$1 needs a value"; exit 2; } ;;&
       --model-repository) repo=$2; shift 2 ;;
       --http-port) http=$2; shift 2 ;;
       --grpc-port) grpc=$2; shift 2 ;;
@@ -53,8 +97,11 @@ run() {
   done
   [[ -n $repo && -n $http && -n $grpc && -n $metrics ]] || {
     log "run needs --model-repository, --http-port, --grpc-port and --metrics-port"; exit 2; }
+  [[ -d $repo ]] || { log "no model repository at '$repo'"; exit 2; }
+  # Remember who started us before anything slow (the install) happens.
+  local parent=$PPID
   install
-  local site pkg parent=$PPID
+  local site pkg
   site=$(site_packages)
   pkg=$site/pytriton/tritonserver
   export LD_LIBRARY_PATH=$site/nvidia_pytriton.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
@@ -62,29 +109,45 @@ run() {
   local args=(--model-repository="$(realpath "$repo")" --backend-directory="$pkg/backends"
     --http-address=127.0.0.1 --http-port="$http" --grpc-address=127.0.0.1 --grpc-port="$grpc"
     --metrics-address=127.0.0.1 --metrics-port="$metrics" --allow-gpu-metrics=false
-    --strict-readiness=true --exit-on-error=true --exit-timeout-secs=1)
+    --strict-readiness=true --exit-on-error=true --exit-timeout-secs=1
+    --cache-directory="$pkg/caches" --cache-config=local,size=1048576)
   if [[ -n $logfile ]]; then
-    "$pkg/bin/tritonserver" "${args[@]}" >"$logfile" 2>&1 &
+    "$pkg/bin/tritonserver" "${args[@]}" </dev/null >"$logfile" 2>&1 &
   else
-    "$pkg/bin/tritonserver" "${args[@]}" >&2 &
+    "$pkg/bin/tritonserver" "${args[@]}" </dev/null >&2 &
   fi
-  local server=$!
-  trap 'kill -TERM "$server" 2>/dev/null; wait "$server" 2>/dev/null; exit 0' TERM INT
+  server=$!
+  log "tritonserver pid $server (http $http, grpc $grpc, metrics $metrics)"
+  trap 'stop_server "$server"; exit 0' TERM INT HUP
+  # Poll once a second; `sleep & wait` keeps the signal traps prompt.
   while kill -0 "$server" 2>/dev/null; do
-    if ! kill -0 "$parent" 2>/dev/null; then
-      log "parent $parent is gone: stopping tritonserver"
-      kill -TERM "$server" 2>/dev/null
-      wait "$server" 2>/dev/null || true
+    if ! kill -0 "$parent" 2>/dev/null || [[ $(current_parent) != "$parent" ]]; then
+      log "parent $parent is gone: stopping tritonserver $server"
+      stop_server "$server"
       exit 0
     fi
     sleep 1 &
     wait $! || true
   done
-  wait "$server"
+  local code=0
+  wait "$server" || code=$?
+  log "tritonserver exited with code $code"
+  exit "$code"
+}
+
+env_paths() {
+  install
+  local site
+  site=$(site_packages)
+  echo "TRITON_VENV=$venv"
+  echo "TRITON_SERVER=$site/pytriton/tritonserver/bin/tritonserver"
+  echo "TRITON_BACKENDS=$site/pytriton/tritonserver/backends"
+  echo "TRITON_LD_LIBRARY_PATH=$site/nvidia_pytriton.libs"
 }
 
 case ${1:-} in
   install) install ;;
   run) shift; run "$@" ;;
-  *) echo "usage: $0 install | run --model-repository DIR --http-port P --grpc-port P --metrics-port P [--log FILE]" >&2; exit 2 ;;
+  env) env_paths ;;
+  *) echo "usage: $0 install | env | run --model-repository DIR --http-port P --grpc-port P --metrics-port P [--log FILE]" >&2; exit 2 ;;
 esac

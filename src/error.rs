@@ -23,10 +23,7 @@ pub enum Error {
     #[error("Failed to init manager inputs: {0}")]
     Input(String),
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// The first level of a linear sweep never stabilized (exit 2).
     #[error("Failed to obtain stable measurement.")]
     Unstable,
@@ -43,10 +40,7 @@ pub enum Error {
 
 impl Error {
     pub fn server(what: impl Into<String>, message: impl Into<String>) -> Error {
-        Error::Server {
-            what: what.into(),
-            message: message.into(),
-        }
+        Error::Server { what: what.into(), message: message.into() }
     }
 
     pub fn exit_code(&self) -> i32 {

@@ -2,12 +2,14 @@
 //! `main` parses the flags, runs, and alone decides the exit code (perf_analyzer's: 0 ok,
 //! 2 no stable measurement, 3 an empty window, 99 any other error).
 
+mod batching;
 mod cli;
 mod client;
 mod error;
 mod input;
 mod load;
 mod measure;
+mod metrics;
 mod model;
 mod proto;
 mod report;
@@ -25,7 +27,11 @@ use crate::cli::{Args, Config};
 use crate::error::Error;
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "batching") {
+        return batching_main(&argv[1..]);
+    }
+    let args = match Args::try_parse_from(&argv) {
         Ok(a) => a,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let _ = e.print();
@@ -38,10 +44,7 @@ fn main() -> ExitCode {
         }
     };
     if args.version {
-        println!(
-            "rperf {} (perf_analyzer 2.40 compatible)",
-            env!("CARGO_PKG_VERSION")
-        );
+        println!("rperf {} (perf_analyzer 2.40 compatible)", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
     let config = match Config::from_args(&args) {
@@ -55,20 +58,14 @@ fn main() -> ExitCode {
         .build();
     let runtime = match runtime {
         Ok(r) => r,
-        Err(e) => {
-            return fail(&Error::Model(format!(
-                "cannot start the async runtime: {e}"
-            )))
-        }
+        Err(e) => return fail(&Error::Model(format!("cannot start the async runtime: {e}"))),
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     let result = runtime.block_on(async {
         let flag = interrupted.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                println!(
-                    "Interrupt signal (2) received.\nWaiting for in-flight inferences to complete."
-                );
+                println!("Interrupt signal (2) received.\nWaiting for in-flight inferences to complete.");
                 flag.store(true, Ordering::Release);
                 if tokio::signal::ctrl_c().await.is_ok() {
                     println!("Interrupt signal (2) received.\nExiting immediately...");
@@ -81,6 +78,26 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// `rperf batching ...`: the batching report from the server's statistics.
+fn batching_main(argv: &[std::ffi::OsString]) -> ExitCode {
+    let args = match batching::BatchingArgs::try_parse_from(argv) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            let help = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+            return if help { ExitCode::SUCCESS } else { ExitCode::from(99) };
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    match runtime.map_err(|e| Error::Model(format!("cannot start the async runtime: {e}"))) {
+        Ok(rt) => match rt.block_on(batching::run(args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
         Err(e) => fail(&e),
     }
 }

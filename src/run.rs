@@ -2,11 +2,9 @@
 //! bodies, sweep the load levels, and write the reports. Whatever ends the sweep (the
 //! latency limit, instability, Ctrl-C, a dead server), the levels measured so far are reported.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cli::{Config, DataSource, Protocol};
 use crate::client::grpc::GrpcTransport;
@@ -16,15 +14,16 @@ use crate::error::Error;
 use crate::input::Dataset;
 use crate::load::ConcurrencyLoad;
 use crate::measure::{measure_level, Level, Observer, Outcome, ServerProbe, WindowRecord};
-use crate::model::{Composing, Model};
+use crate::metrics::Collector;
+use crate::model::Model;
 use crate::report::{csv, text};
 
 pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Error> {
     if let Some(path) = &config.csv {
         check_writable(path)?;
     }
-    let control = Control::connect(config).await?;
-    let model = discover(&control, config).await?;
+    let control = Control::connect(config.protocol, &config.url).await?;
+    let model = control.model(&config.model, config.version.as_deref(), &config.bls_composing).await?;
     model.check_batch_size(config.batch_size)?;
     if model.sequence {
         return Err(Error::Unsupported(format!(
@@ -44,102 +43,31 @@ pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Er
     }
     let requests = dataset.requests(&model, config.batch_size)?;
     let info = control.server_info().await?;
-    let probe = info
-        .extensions
-        .iter()
-        .any(|e| e == "statistics")
-        .then_some(ServerProbe {
-            control: &control,
-            model: &model,
-        });
+    let probe =
+        info.extensions.iter().any(|e| e == "statistics").then_some(ServerProbe { control: &control, model: &model });
     print!("{}", text::settings(config));
     let max_in_flight = config.concurrency.start.max(config.concurrency.end) as usize;
     match config.protocol {
         Protocol::Http => {
-            let outputs = model
-                .outputs
-                .iter()
-                .map(|o| (o.name.clone(), o.datatype))
-                .collect();
+            let outputs = model.outputs.iter().map(|o| (o.name.clone(), o.datatype)).collect();
             let transport = HttpTransport::new(config, outputs)?;
-            sweep(
-                transport,
-                &requests,
-                config,
-                &model,
-                probe.as_ref(),
-                &interrupted,
-            )
-            .await
+            sweep(transport, &requests, config, &model, probe.as_ref(), &interrupted).await
         }
         Protocol::Grpc => {
             let outputs = model.outputs.iter().map(|o| o.name.clone()).collect();
             let transport = GrpcTransport::new(config, outputs, max_in_flight)?;
-            sweep(
-                transport,
-                &requests,
-                config,
-                &model,
-                probe.as_ref(),
-                &interrupted,
-            )
-            .await
+            sweep(transport, &requests, config, &model, probe.as_ref(), &interrupted).await
         }
     }
 }
 
 /// Fails before a long run, not after it, when the CSV cannot be written.
 fn check_writable(path: &std::path::Path) -> Result<(), Error> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     if !dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "Failed to parse -f. The folder '{}' does not exist.",
-            dir.display()
-        )));
+        return Err(Error::Usage(format!("Failed to parse -f. The folder '{}' does not exist.", dir.display())));
     }
     Ok(())
-}
-
-async fn discover(control: &Control, config: &Config) -> Result<Model, Error> {
-    let version = config.version.as_deref();
-    let meta = control.model_metadata(&config.model, version).await?;
-    let raw = control.model_config(&config.model, version).await?;
-    let mut model = Model::from_raw(&meta, &raw, config.version.clone())?;
-    model.composing = composing(control, raw.ensemble_steps, 0).await?;
-    Ok(model)
-}
-
-/// The composing models named by ensemble steps, expanded recursively, one entry per model.
-fn composing<'a>(
-    control: &'a Control,
-    steps: Vec<(String, Option<String>)>,
-    depth: usize,
-) -> Pin<Box<dyn Future<Output = Result<Vec<Composing>, Error>> + Send + 'a>> {
-    Box::pin(async move {
-        if depth > 16 {
-            return Err(Error::Model(
-                "ensembles are nested more than 16 deep".into(),
-            ));
-        }
-        let mut out: Vec<Composing> = Vec::new();
-        for (name, version) in steps {
-            if out.iter().any(|c| c.name == name && c.version == version) {
-                continue;
-            }
-            let raw = control.model_config(&name, version.as_deref()).await?;
-            let children = composing(control, raw.ensemble_steps, depth + 1).await?;
-            out.push(Composing {
-                name,
-                version,
-                children,
-            });
-        }
-        out.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
-        Ok(out)
-    })
 }
 
 /// Prints `-v` pass lines as windows close.
@@ -150,10 +78,7 @@ struct Verbose<'a> {
 impl Observer for Verbose<'_> {
     fn window(&mut self, index: usize, record: &WindowRecord) {
         if self.config.verbose > 0 {
-            println!(
-                "{}",
-                text::pass_line(self.config, index, record.figures.throughput, &record.stats)
-            );
+            println!("{}", text::pass_line(self.config, index, record.figures.throughput, &record.stats));
         }
     }
 }
@@ -166,24 +91,26 @@ async fn sweep<T: Transport>(
     probe: Option<&ServerProbe<'_>>,
     interrupted: &AtomicBool,
 ) -> Result<(), Error> {
-    let prepared = requests
-        .iter()
-        .map(|r| transport.prepare(r))
-        .collect::<Result<Vec<_>, _>>()?;
+    let prepared = requests.iter().map(|r| transport.prepare(r)).collect::<Result<Vec<_>, _>>()?;
     let mut load = ConcurrencyLoad::new(transport, prepared, config.batch_size);
     let mut levels: Vec<Level> = Vec::new();
     let mut observer = Verbose { config };
+    let collector = match &config.metrics {
+        Some((url, interval)) => Some(Collector::start(url, *interval).await?),
+        None => None,
+    };
     let mut measure = async |c: u64, levels: &mut Vec<Level>| -> Result<Outcome, Error> {
         print!("{}", text::level_header(c));
         load.set_concurrency(c as usize);
-        let level = measure_level(&load, config, c, probe, interrupted, &mut observer).await?;
+        let started = Instant::now();
+        let mut level = measure_level(&load, config, c, probe, interrupted, &mut observer).await?;
+        if let Some(collector) = &collector {
+            level.metrics = Some(collector.figures_since(started, level.reported_since().unwrap_or(started)));
+        }
         let outcome = level.outcome;
         match outcome {
             Outcome::Stable => print!("{}", text::level(config, model, &level)),
-            Outcome::OverLimit => eprintln!(
-                "{}",
-                text::over_limit_message(config.latency_limit.unwrap_or_default())
-            ),
+            Outcome::OverLimit => eprintln!("{}", text::over_limit_message(config.latency_limit.unwrap_or_default())),
             Outcome::Unstable => eprintln!("{}", text::unstable_message(config, c)),
             Outcome::Interrupted => eprintln!("Received exit signal."),
         }
@@ -194,8 +121,7 @@ async fn sweep<T: Transport>(
     let result: Result<(), Error> = async {
         if config.binary_search {
             let (mut lo, mut hi) = (r.start, r.end);
-            if measure(lo, &mut levels).await? != Outcome::Stable
-                || measure(hi, &mut levels).await? == Outcome::Stable
+            if measure(lo, &mut levels).await? != Outcome::Stable || measure(hi, &mut levels).await? == Outcome::Stable
             {
                 return Ok(());
             }
@@ -224,41 +150,29 @@ async fn sweep<T: Transport>(
     }
     .await;
     load.stop(Duration::from_secs(2)).await;
-    finish(config, &levels, result)
+    finish(config, model, &levels, result)
 }
 
 /// Writes the summary and the CSV for the stable levels, then decides the run's result.
-fn finish(config: &Config, levels: &[Level], result: Result<(), Error>) -> Result<(), Error> {
-    let reported: Vec<&Level> = levels
-        .iter()
-        .filter(|l| l.outcome == Outcome::Stable)
-        .collect();
+fn finish(config: &Config, model: &Model, levels: &[Level], result: Result<(), Error>) -> Result<(), Error> {
+    let reported: Vec<&Level> = levels.iter().filter(|l| l.outcome == Outcome::Stable).collect();
     if !reported.is_empty() && !matches!(result, Err(Error::Unstable)) {
         print!("{}", text::summary(config, &reported));
         if let Some(path) = &config.csv {
-            std::fs::write(path, csv::render(config, &reported)).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
+            let write = |path: &std::path::Path, text: String| {
+                std::fs::write(path, text).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+            };
+            write(path, csv::render(config, &reported, model.response_cache))?;
+            for (path, text) in csv::composing(path, &reported, model.response_cache) {
+                write(&path, text)?;
+            }
         }
     }
     result?;
-    let failed: u64 = levels
-        .iter()
-        .map(|l| l.failures().values().sum::<u64>())
-        .sum();
-    let total: u64 = failed
-        + levels
-            .iter()
-            .flat_map(|l| &l.windows)
-            .map(|w| w.stats.ok)
-            .sum::<u64>();
+    let failed: u64 = levels.iter().map(|l| l.failures().values().sum::<u64>()).sum();
+    let total: u64 = failed + levels.iter().flat_map(|l| &l.windows).map(|w| w.stats.ok).sum::<u64>();
     if failed > 0 && failed as f64 > config.max_error_rate * total as f64 {
-        return Err(Error::RequestsFailed {
-            failed,
-            total,
-            pct: failed as f64 * 100.0 / total as f64,
-        });
+        return Err(Error::RequestsFailed { failed, total, pct: failed as f64 * 100.0 / total as f64 });
     }
     Ok(())
 }

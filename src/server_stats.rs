@@ -13,16 +13,20 @@ pub struct Stat {
 
 impl Stat {
     fn minus(self, before: Stat) -> Stat {
-        Stat {
-            count: self.count.saturating_sub(before.count),
-            ns: self.ns.saturating_sub(before.ns),
-        }
+        Stat { count: self.count.saturating_sub(before.count), ns: self.ns.saturating_sub(before.ns) }
     }
 
     /// Average in whole microseconds (integer division, as perf_analyzer prints).
     pub fn avg_us(self) -> u64 {
         self.ns.checked_div(self.count * 1000).unwrap_or(0)
     }
+}
+
+/// How many model executions ran with a given batch size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchCount {
+    pub batch_size: u64,
+    pub executions: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -39,6 +43,7 @@ pub struct ModelStats {
     pub compute_output: Stat,
     pub cache_hit: Stat,
     pub cache_miss: Stat,
+    pub batch_counts: Vec<BatchCount>,
 }
 
 impl ModelStats {
@@ -56,7 +61,34 @@ impl ModelStats {
             compute_output: self.compute_output.minus(before.compute_output),
             cache_hit: self.cache_hit.minus(before.cache_hit),
             cache_miss: self.cache_miss.minus(before.cache_miss),
+            batch_counts: self
+                .batch_counts
+                .iter()
+                .map(|b| {
+                    let old = before.batch_counts.iter().find(|o| o.batch_size == b.batch_size);
+                    let executions = b.executions.saturating_sub(old.map_or(0, |o| o.executions));
+                    BatchCount { batch_size: b.batch_size, executions }
+                })
+                .filter(|b| b.executions > 0)
+                .collect(),
         }
+    }
+
+    /// Inferences per execution: how much the server's batching combined requests.
+    pub fn avg_batch_size(&self) -> Option<f64> {
+        (self.execution_count > 0).then(|| self.inference_count as f64 / self.execution_count as f64)
+    }
+
+    /// The share of executions batching saved, against one execution per inference.
+    pub fn executions_saved(&self) -> Option<f64> {
+        (self.inference_count > 0).then(|| 1.0 - self.execution_count as f64 / self.inference_count as f64)
+    }
+
+    /// Average cache-hit, cache-miss and compute time over all lookups, as perf_analyzer
+    /// combines them when the response cache is on.
+    pub fn cache_combined_avg_us(&self) -> u64 {
+        let ns = self.cache_hit.ns + self.cache_miss.ns + self.compute_total().ns;
+        ns.checked_div((self.compute_input.count + self.cache_hit.count) * 1000).unwrap_or(0)
     }
 
     /// Average compute time per request in microseconds (all three parts).
@@ -93,36 +125,22 @@ impl ServerFigures {
         let deltas: Vec<ModelStats> = after
             .iter()
             .filter(|a| a.name == name && version.is_none_or(|v| a.version == v))
-            .map(|a| {
-                match before
-                    .iter()
-                    .find(|b| b.name == a.name && b.version == a.version)
-                {
-                    Some(b) => a.minus(b),
-                    None => a.clone(),
-                }
+            .map(|a| match before.iter().find(|b| b.name == a.name && b.version == a.version) {
+                Some(b) => a.minus(b),
+                None => a.clone(),
             })
             .collect();
         let chosen = deltas
             .iter()
             .filter(|d| version.is_some() || d.queue.count > 0 || d.success.count > 0)
             .max_by_key(|d| d.version.parse::<i64>().unwrap_or(-1))
-            .or_else(|| {
-                deltas
-                    .iter()
-                    .max_by_key(|d| d.version.parse::<i64>().unwrap_or(-1))
-            })?
+            .or_else(|| deltas.iter().max_by_key(|d| d.version.parse::<i64>().unwrap_or(-1)))?
             .clone();
         let composing = composing
             .iter()
-            .filter_map(|c| {
-                ServerFigures::between(before, after, &c.name, c.version.as_deref(), &c.children)
-            })
+            .filter_map(|c| ServerFigures::between(before, after, &c.name, c.version.as_deref(), &c.children))
             .collect();
-        Some(ServerFigures {
-            stats: chosen,
-            composing,
-        })
+        Some(ServerFigures { stats: chosen, composing })
     }
 
     /// Leaf models (composing models that are not ensembles themselves), recursively.
@@ -139,20 +157,14 @@ mod tests {
     use super::*;
 
     fn stats(name: &str, version: &str, n: u64) -> ModelStats {
-        let s = Stat {
-            count: n,
-            ns: n * 2_000_000,
-        };
+        let s = Stat { count: n, ns: n * 2_000_000 };
         ModelStats {
             name: name.into(),
             version: version.into(),
             inference_count: n,
             execution_count: n / 2,
             success: s,
-            queue: Stat {
-                count: n,
-                ns: n * 500_000,
-            },
+            queue: Stat { count: n, ns: n * 500_000 },
             compute_input: s,
             compute_infer: s,
             compute_output: s,
@@ -176,28 +188,16 @@ mod tests {
     #[test]
     fn composing_models_are_found_recursively() {
         let tree = vec![
-            Composing {
-                name: "a".into(),
-                version: None,
-                children: vec![],
-            },
+            Composing { name: "a".into(), version: None, response_cache: false, children: vec![] },
             Composing {
                 name: "inner".into(),
                 version: None,
-                children: vec![Composing {
-                    name: "b".into(),
-                    version: None,
-                    children: vec![],
-                }],
+                response_cache: false,
+                children: vec![Composing { name: "b".into(), version: None, response_cache: false, children: vec![] }],
             },
         ];
         let before = vec![];
-        let after = vec![
-            stats("e", "1", 4),
-            stats("a", "1", 4),
-            stats("inner", "1", 4),
-            stats("b", "1", 4),
-        ];
+        let after = vec![stats("e", "1", 4), stats("a", "1", 4), stats("inner", "1", 4), stats("b", "1", 4)];
         let f = ServerFigures::between(&before, &after, "e", None, &tree).unwrap();
         assert_eq!(f.composing.len(), 2);
         let leaves: Vec<&str> = f.leaves().iter().map(|s| s.name.as_str()).collect();
@@ -205,15 +205,23 @@ mod tests {
     }
 
     #[test]
+    fn batching_figures() {
+        let mut after = stats("m", "1", 40);
+        after.batch_counts =
+            vec![BatchCount { batch_size: 4, executions: 10 }, BatchCount { batch_size: 8, executions: 3 }];
+        let mut before = stats("m", "1", 0);
+        before.batch_counts =
+            vec![BatchCount { batch_size: 4, executions: 2 }, BatchCount { batch_size: 8, executions: 3 }];
+        let d = after.minus(&before);
+        assert_eq!(d.batch_counts, vec![BatchCount { batch_size: 4, executions: 8 }]);
+        assert_eq!(d.avg_batch_size(), Some(2.0));
+        assert_eq!(d.executions_saved(), Some(0.5));
+        assert_eq!(ModelStats::default().avg_batch_size(), None);
+    }
+
+    #[test]
     fn averages_are_integer_microseconds() {
-        assert_eq!(
-            Stat {
-                count: 3,
-                ns: 10_000
-            }
-            .avg_us(),
-            3
-        );
+        assert_eq!(Stat { count: 3, ns: 10_000 }.avg_us(), 3);
         assert_eq!(Stat::default().avg_us(), 0);
     }
 }

@@ -12,18 +12,9 @@ fn no_server_exits_99_naming_the_address() {
     for protocol in ["http", "grpc"] {
         let run = rperf(&["-m", "simple", "-i", protocol, "-u", &url]);
         assert_eq!(run.code, 99, "{protocol}");
-        assert!(
-            run.stderr
-                .starts_with("error: failed to get model metadata: "),
-            "{}",
-            run.stderr
-        );
+        assert!(run.stderr.starts_with("error: failed to get model metadata: "), "{}", run.stderr);
         assert!(run.stderr.contains(&url), "{}", run.stderr);
-        assert!(
-            run.stderr.to_lowercase().contains("refused"),
-            "{}",
-            run.stderr
-        );
+        assert!(run.stderr.to_lowercase().contains("refused"), "{}", run.stderr);
     }
 }
 
@@ -31,21 +22,10 @@ fn no_server_exits_99_naming_the_address() {
 fn bad_range_and_two_load_modes_exit_99() {
     let run = rperf(&["-m", "simple", "--concurrency-range", "1:2:3:4"]);
     assert_eq!(run.code, 99);
-    assert!(run.stderr.contains(
-        "Failed to parse --concurrency-range. The value does not match <start:end:step>."
-    ));
-    let run = rperf(&[
-        "-m",
-        "simple",
-        "--concurrency-range",
-        "1:4",
-        "--request-rate-range",
-        "10:20",
-    ]);
+    assert!(run.stderr.contains("Failed to parse --concurrency-range. The value does not match <start:end:step>."));
+    let run = rperf(&["-m", "simple", "--concurrency-range", "1:4", "--request-rate-range", "10:20"]);
     assert_eq!(run.code, 99);
-    assert!(run
-        .stderr
-        .contains("Cannot specify more then one inference load mode."));
+    assert!(run.stderr.contains("Cannot specify more then one inference load mode."));
 }
 
 #[test]
@@ -55,16 +35,10 @@ fn unknown_flags_and_unimplemented_ones_exit_99() {
     assert!(run.stderr.contains("--no-such-flag"));
     let run = rperf(&["-m", "simple", "--streaming", "-i", "grpc"]);
     assert_eq!(run.code, 99);
-    assert!(
-        run.stderr.contains("--streaming is not supported yet"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("--streaming is not supported yet"), "{}", run.stderr);
     let run = rperf(&["--concurrency-range", "2"]);
     assert_eq!(run.code, 99);
-    assert!(run
-        .stderr
-        .contains("Failed to parse -m (model name). The value must be specified."));
+    assert!(run.stderr.contains("Failed to parse -m (model name). The value must be specified."));
 }
 
 #[test]

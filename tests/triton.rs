@@ -17,74 +17,32 @@ fn ensemble_sweep(protocol: &str, url: &str) {
     let csv = temp_path(&format!("ensemble_{protocol}.csv"));
     let data = testdata("ensemble_llm.json");
     let csv_s = csv.to_string_lossy().into_owned();
-    let mut args = vec![
-        "-m",
-        "ensemble_llm",
-        "-i",
-        protocol,
-        "-u",
-        url,
-        "--input-data",
-        &data,
-    ];
-    args.extend([
-        "--percentile=95",
-        "--concurrency-range",
-        "1:4",
-        "-f",
-        &csv_s,
-    ]);
+    let mut args = vec!["-m", "ensemble_llm", "-i", protocol, "-u", url, "--input-data", &data];
+    args.extend(["--percentile=95", "--concurrency-range", "1:4", "-f", &csv_s]);
     args.extend(FAST);
     let run = rperf(&args);
     assert_eq!(run.code, 0);
-    assert!(run
-        .stdout
-        .contains(" Successfully read data for 1 stream/streams with 4 step/steps."));
+    assert!(run.stdout.contains(" Successfully read data for 1 stream/streams with 4 step/steps."));
     assert!(run.stdout.contains("  Stabilizing using p95 latency\n"));
     let levels: Vec<&str> = lines_with(&run.stdout, "Request concurrency: ");
     assert_eq!(
         levels,
-        [
-            "Request concurrency: 1",
-            "Request concurrency: 2",
-            "Request concurrency: 3",
-            "Request concurrency: 4"
-        ]
+        ["Request concurrency: 1", "Request concurrency: 2", "Request concurrency: 3", "Request concurrency: 4"]
     );
     assert_eq!(run.stdout.matches("  Client: \n").count(), 4);
     assert_eq!(run.stdout.matches("  Server: \n").count(), 4);
     assert_eq!(run.stdout.matches("Composing models: \n").count(), 4);
     for model in ["llm_generate", "llm_postprocess", "llm_preprocess"] {
-        assert_eq!(
-            run.stdout
-                .matches(&format!("  {model}, version: 1\n"))
-                .count(),
-            4,
-            "{model}"
-        );
+        assert_eq!(run.stdout.matches(&format!("  {model}, version: 1\n")).count(), 4, "{model}");
     }
-    let time_line = if protocol == "grpc" {
-        "    Avg gRPC time: "
-    } else {
-        "    Avg HTTP time: "
-    };
+    let time_line = if protocol == "grpc" { "    Avg gRPC time: " } else { "    Avg HTTP time: " };
     assert_eq!(lines_with(&run.stdout, time_line).len(), 4);
-    assert!(
-        !run.stdout.contains("Avg latency:"),
-        "--percentile hides the average line"
-    );
-    let summary = run
-        .stdout
-        .split("Inferences/Second vs. Client p95 Batch Latency\n")
-        .nth(1)
-        .expect("summary");
+    assert!(!run.stdout.contains("Avg latency:"), "--percentile hides the average line");
+    let summary = run.stdout.split("Inferences/Second vs. Client p95 Batch Latency\n").nth(1).expect("summary");
     let rows: Vec<&str> = summary.lines().collect();
     assert_eq!(rows.len(), 4);
     for (i, row) in rows.iter().enumerate() {
-        assert!(
-            row.starts_with(&format!("Concurrency: {}, throughput: ", i + 1)),
-            "{row}"
-        );
+        assert!(row.starts_with(&format!("Concurrency: {}, throughput: ", i + 1)), "{row}");
         assert!(row.ends_with(" usec"), "{row}");
     }
     let csv_text = read(&csv);
@@ -96,10 +54,7 @@ fn ensemble_sweep(protocol: &str, url: &str) {
     levels.sort_unstable();
     assert_eq!(levels, ["1", "2", "3", "4"]);
     let ips: Vec<f64> = rows.iter().map(|r| r[1].parse().unwrap()).collect();
-    assert!(
-        ips.windows(2).all(|w| w[0] <= w[1]),
-        "rows sorted by throughput: {ips:?}"
-    );
+    assert!(ips.windows(2).all(|w| w[0] <= w[1]), "rows sorted by throughput: {ips:?}");
     assert!(rows.iter().all(|r| r.len() == 13));
 }
 
@@ -118,36 +73,17 @@ fn validation_data_is_checked_and_mismatches_are_failures() {
     let t = triton();
     for (protocol, url) in [("http", t.http_url()), ("grpc", t.grpc_url())] {
         let good = testdata("ensemble_llm_validated.json");
-        let run = rperf(&[
-            "-m",
-            "ensemble_llm",
-            "-i",
-            protocol,
-            "-u",
-            &url,
-            "--input-data",
-            &good,
-            "-p",
-            "300",
-            "-s",
-            "100",
-        ]);
+        let run =
+            rperf(&["-m", "ensemble_llm", "-i", protocol, "-u", &url, "--input-data", &good, "-p", "300", "-s", "100"]);
         assert_eq!(run.code, 0, "{protocol}");
         assert!(!run.stdout.contains("Failed requests"));
 
         let bad = temp_path(&format!("wrong_expectation_{protocol}.json"));
-        let mut doc: serde_json::Value =
-            serde_json::from_str(&read(std::path::Path::new(&good))).unwrap();
+        let mut doc: serde_json::Value = serde_json::from_str(&read(std::path::Path::new(&good))).unwrap();
         let first = doc["validation_data"][0].as_object_mut().unwrap();
-        let (name, _) = first
-            .iter()
-            .find(|(_, v)| v.is_array() || v.is_object())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .unwrap();
-        first.insert(
-            name.clone(),
-            serde_json::json!(["certainly not what the model says"]),
-        );
+        let (name, _) =
+            first.iter().find(|(_, v)| v.is_array() || v.is_object()).map(|(k, v)| (k.clone(), v.clone())).unwrap();
+        first.insert(name.clone(), serde_json::json!(["certainly not what the model says"]));
         std::fs::write(&bad, doc.to_string()).unwrap();
         let bad_s = bad.to_string_lossy().into_owned();
         let run = rperf(&[
@@ -167,8 +103,7 @@ fn validation_data_is_checked_and_mismatches_are_failures() {
         assert_eq!(run.code, 99, "{protocol}: a mismatch is a failed request");
         assert!(run.stdout.contains("    Failed requests: "), "{protocol}");
         assert!(
-            run.stdout.contains("does not match validation_data")
-                || run.stdout.contains("validation_data expects")
+            run.stdout.contains("does not match validation_data") || run.stdout.contains("validation_data expects")
         );
         assert!(run.stderr.contains("requests failed"), "{protocol}");
     }
@@ -176,41 +111,19 @@ fn validation_data_is_checked_and_mismatches_are_failures() {
 
 #[test]
 fn dynamic_batching_shows_in_server_statistics() {
-    let run = rperf(&[
-        "-m",
-        "slow",
-        "-u",
-        &triton().http_url(),
-        "--concurrency-range",
-        "8",
-        "-p",
-        "600",
-        "-s",
-        "100",
-    ]);
+    let run = rperf(&["-m", "slow", "-u", &triton().http_url(), "--concurrency-range", "8", "-p", "600", "-s", "100"]);
     assert_eq!(run.code, 0);
-    let count = |prefix: &str| -> u64 {
-        lines_with(&run.stdout, prefix)[0]
-            .trim_start_matches(prefix)
-            .trim()
-            .parse()
-            .unwrap()
-    };
+    let count =
+        |prefix: &str| -> u64 { lines_with(&run.stdout, prefix)[0].trim_start_matches(prefix).trim().parse().unwrap() };
     let inferences = count("    Inference count: ");
     let executions = count("    Execution count: ");
     let requests = count("    Request count: ");
-    assert!(
-        inferences > 0 && executions < inferences,
-        "{executions} executions for {inferences} inferences"
-    );
+    assert!(inferences > 0 && executions < inferences, "{executions} executions for {inferences} inferences");
     // Client and server count the same requests within the windows' edges.
     let diff = (inferences as i64 - requests as i64).unsigned_abs();
     assert!(diff <= 16, "client {requests} vs server {inferences}");
     let latency = lines_with(&run.stdout, "    Avg request latency: ")[0];
-    assert!(
-        latency.contains("(overhead ") && latency.contains(" + compute output "),
-        "{latency}"
-    );
+    assert!(latency.contains("(overhead ") && latency.contains(" + compute output "), "{latency}");
 }
 
 #[test]
@@ -233,17 +146,9 @@ fn batch_size_counts_inferences_and_json_tensors_work() {
         "100",
     ]);
     assert_eq!(run.code, 0);
-    let count = |prefix: &str| -> u64 {
-        lines_with(&run.stdout, prefix)[0]
-            .trim_start_matches(prefix)
-            .trim()
-            .parse()
-            .unwrap()
-    };
-    assert_eq!(
-        count("    Inference count: "),
-        4 * count("    Successful request count: ")
-    );
+    let count =
+        |prefix: &str| -> u64 { lines_with(&run.stdout, prefix)[0].trim_start_matches(prefix).trim().parse().unwrap() };
+    assert_eq!(count("    Inference count: "), 4 * count("    Successful request count: "));
     assert!(run.stdout.contains("  Batch size: 4\n"));
 }
 
@@ -268,9 +173,7 @@ fn bytes_inputs_and_count_windows() {
             "100",
         ]);
         assert_eq!(run.code, 0, "{protocol}");
-        assert!(run
-            .stdout
-            .contains("  Minimum number of samples in each window: 40\n"));
+        assert!(run.stdout.contains("  Minimum number of samples in each window: 40\n"));
         let requests: u64 = lines_with(&run.stdout, "    Request count: ")[0]
             .trim_start_matches("    Request count: ")
             .parse()
@@ -297,17 +200,9 @@ fn latency_limit_ends_the_sweep() {
         "100",
     ]);
     assert_eq!(run.code, 0);
-    assert!(run
-        .stdout
-        .contains("  Latency limit: 25 msec\n  Concurrency limit: 8 concurrent requests\n"));
-    assert!(run
-        .stderr
-        .contains("Measured latency went over the set limit of 25 msec. "));
-    let summary = run
-        .stdout
-        .split("Inferences/Second vs. Client Average Batch Latency\n")
-        .nth(1)
-        .unwrap();
+    assert!(run.stdout.contains("  Latency limit: 25 msec\n  Concurrency limit: 8 concurrent requests\n"));
+    assert!(run.stderr.contains("Measured latency went over the set limit of 25 msec. "));
+    let summary = run.stdout.split("Inferences/Second vs. Client Average Batch Latency\n").nth(1).unwrap();
     assert_eq!(summary.lines().count(), 1);
     assert!(summary.starts_with("Concurrency: 1, "));
 }
@@ -334,39 +229,21 @@ fn binary_search_finds_the_highest_level_under_the_limit() {
     let measured = lines_with(&run.stdout, "Request concurrency: ");
     assert!(measured.len() >= 4, "{measured:?}");
     let summary = run.stdout.split("Batch Latency\n").nth(1).unwrap();
-    let best: Vec<u64> = summary
-        .lines()
-        .map(|l| {
-            l["Concurrency: ".len()..l.find(',').unwrap()]
-                .parse()
-                .unwrap()
-        })
-        .collect();
+    let best: Vec<u64> =
+        summary.lines().map(|l| l["Concurrency: ".len()..l.find(',').unwrap()].parse().unwrap()).collect();
     assert!(best.contains(&1) && best.iter().all(|c| *c < 8), "{best:?}");
 }
 
 #[test]
 fn unstable_first_level_exits_2() {
     // perf_analyzer can never call fewer than three windows stable.
-    let run = rperf(&[
-        "-m",
-        "identity",
-        "-u",
-        &triton().http_url(),
-        "--concurrency-range",
-        "4",
-        "-p",
-        "200",
-        "-r",
-        "2",
-    ]);
+    let run =
+        rperf(&["-m", "identity", "-u", &triton().http_url(), "--concurrency-range", "4", "-p", "200", "-r", "2"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains(
         "Failed to obtain stable measurement within 2 measurement windows for concurrency 4. Please try to increase the --measurement-interval."
     ));
-    assert!(run
-        .stderr
-        .contains("Failed to obtain stable measurement.\n"));
+    assert!(run.stderr.contains("Failed to obtain stable measurement.\n"));
     assert!(!run.stdout.contains("Inferences/Second vs."));
 }
 
@@ -376,12 +253,7 @@ fn unknown_model_exits_99_with_the_server_message() {
     for (protocol, url) in [("http", t.http_url()), ("grpc", t.grpc_url())] {
         let run = rperf(&["-m", "nosuch", "-i", protocol, "-u", &url]);
         assert_eq!(run.code, 99);
-        assert!(
-            run.stderr
-                .starts_with("error: failed to get model metadata: "),
-            "{}",
-            run.stderr
-        );
+        assert!(run.stderr.starts_with("error: failed to get model metadata: "), "{}", run.stderr);
         assert!(run.stderr.contains("nosuch"), "{}", run.stderr);
     }
 }
@@ -396,47 +268,26 @@ fn batch_size_over_the_model_limit_is_refused() {
 #[test]
 fn bad_input_data_names_file_entry_and_input() {
     let bad = temp_path("bad_types.json");
-    std::fs::write(&bad, r#"{"data":[{"PROMPT":["hi"],"MAX_TOKENS":[1],"TEMPERATURE":[0.5],"SEED":[1],"STREAM":[false]},
-        {"PROMPT":["hi"],"MAX_TOKENS":["many"],"TEMPERATURE":[0.5],"SEED":[1],"STREAM":[false]}]}"#).unwrap();
+    std::fs::write(
+        &bad,
+        r#"{"data":[{"PROMPT":["hi"],"MAX_TOKENS":[1],"TEMPERATURE":[0.5],"SEED":[1],"STREAM":[false]},
+        {"PROMPT":["hi"],"MAX_TOKENS":["many"],"TEMPERATURE":[0.5],"SEED":[1],"STREAM":[false]}]}"#,
+    )
+    .unwrap();
     let bad_s = bad.to_string_lossy().into_owned();
-    let run = rperf(&[
-        "-m",
-        "ensemble_llm",
-        "-u",
-        &triton().http_url(),
-        "--input-data",
-        &bad_s,
-    ]);
+    let run = rperf(&["-m", "ensemble_llm", "-u", &triton().http_url(), "--input-data", &bad_s]);
     assert_eq!(run.code, 99);
     let line = run.stderr.lines().next().unwrap();
-    assert!(
-        line.contains(&bad_s) && line.contains("entry 1") && line.contains("MAX_TOKENS"),
-        "{line}"
-    );
-    assert!(
-        line.contains("expected an integer") && line.contains("\"many\""),
-        "{line}"
-    );
+    assert!(line.contains(&bad_s) && line.contains("entry 1") && line.contains("MAX_TOKENS"), "{line}");
+    assert!(line.contains("expected an integer") && line.contains("\"many\""), "{line}");
     assert_eq!(run.stderr.lines().count(), 1);
 
     let missing = temp_path("missing_input.json");
     std::fs::write(&missing, r#"{"data":[{"PROMPT":["hi"]}]}"#).unwrap();
     let missing_s = missing.to_string_lossy().into_owned();
-    let run = rperf(&[
-        "-m",
-        "ensemble_llm",
-        "-u",
-        &triton().http_url(),
-        "--input-data",
-        &missing_s,
-    ]);
+    let run = rperf(&["-m", "ensemble_llm", "-u", &triton().http_url(), "--input-data", &missing_s]);
     assert_eq!(run.code, 99);
-    assert!(
-        run.stderr
-            .contains("entry 0: input 'MAX_TOKENS' is missing"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("entry 0: input 'MAX_TOKENS' is missing"), "{}", run.stderr);
 }
 
 #[test]
@@ -444,64 +295,27 @@ fn failed_requests_are_counted_grouped_and_exit_99() {
     let t = triton();
     for (protocol, url) in [("http", t.http_url()), ("grpc", t.grpc_url())] {
         let data = testdata("fail_half.json");
-        let args = [
-            "-m",
-            "fail_negative",
-            "-i",
-            protocol,
-            "-u",
-            &url,
-            "--input-data",
-            &data,
-            "-p",
-            "300",
-            "-s",
-            "100",
-        ];
+        let args = ["-m", "fail_negative", "-i", protocol, "-u", &url, "--input-data", &data, "-p", "300", "-s", "100"];
         let run = rperf(&args);
         assert_eq!(run.code, 99, "{protocol}");
         let line = lines_with(&run.stdout, "    Failed requests: ")[0].to_string();
-        assert!(
-            line.contains("(50.00%)") || line.contains("(49.") || line.contains("(50."),
-            "{line}"
-        );
-        assert!(
-            run.stdout.contains(" x negative input value\n"),
-            "{protocol}"
-        );
-        assert!(run
-            .stdout
-            .contains("Inferences/Second vs. Client Average Batch Latency\n"));
+        assert!(line.contains("(50.00%)") || line.contains("(49.") || line.contains("(50."), "{line}");
+        assert!(run.stdout.contains(" x negative input value\n"), "{protocol}");
+        assert!(run.stdout.contains("Inferences/Second vs. Client Average Batch Latency\n"));
         assert!(run.stderr.contains("requests failed"), "{protocol}");
 
         let mut allowed = args.to_vec();
         allowed.extend(["--max-error-rate", "60"]);
-        assert_eq!(
-            rperf(&allowed).code,
-            0,
-            "{protocol}: up to 60% failures allowed"
-        );
+        assert_eq!(rperf(&allowed).code, 0, "{protocol}: up to 60% failures allowed");
     }
 }
 
 #[test]
 fn a_window_of_only_failures_stops_with_the_server_message() {
     let data = testdata("fail_all.json");
-    let run = rperf(&[
-        "-m",
-        "fail_negative",
-        "-u",
-        &triton().http_url(),
-        "--input-data",
-        &data,
-        "-p",
-        "300",
-    ]);
+    let run = rperf(&["-m", "fail_negative", "-u", &triton().http_url(), "--input-data", &data, "-p", "300"]);
     assert_eq!(run.code, 99);
-    assert_eq!(
-        run.stderr.trim_end(),
-        "error: every request of a measurement window failed: negative input value"
-    );
+    assert_eq!(run.stderr.trim_end(), "error: every request of a measurement window failed: negative input value");
 }
 
 #[test]
@@ -533,8 +347,5 @@ fn headers_compression_and_verbose_csv() {
     assert!(run.stdout.contains("  Pass [1] throughput: "));
     assert!(lines_with(&run.stdout, "    Avg gRPC time: ")[0].contains("(marshal "));
     let header = read(&csv).lines().next().unwrap().to_string();
-    assert!(
-        header.ends_with(",p99 latency,Avg latency,request/response,response wait"),
-        "{header}"
-    );
+    assert!(header.ends_with(",p99 latency,Avg latency,request/response,response wait"), "{header}");
 }

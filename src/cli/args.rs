@@ -45,12 +45,7 @@ pub struct Args {
 
     // ---- requests ----
     /// Batch size of each request.
-    #[arg(
-        short = 'b',
-        value_name = "N",
-        default_value_t = 1,
-        allow_negative_numbers = true
-    )]
+    #[arg(short = 'b', value_name = "N", default_value_t = 1, allow_negative_numbers = true)]
     pub batch_size: i64,
     /// Asynchronous requests (rperf is always asynchronous inside; this changes the report only).
     #[arg(short = 'a', long = "async")]
@@ -71,38 +66,15 @@ pub struct Args {
     pub latency_threshold: Option<f64>,
 
     // ---- measurement ----
-    #[arg(
-        short = 'p',
-        long,
-        value_name = "MSEC",
-        default_value_t = 5000,
-        allow_negative_numbers = true
-    )]
+    #[arg(short = 'p', long, value_name = "MSEC", default_value_t = 5000, allow_negative_numbers = true)]
     pub measurement_interval: i64,
     #[arg(long, value_name = "MODE", default_value = "time_windows")]
     pub measurement_mode: String,
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 50,
-        allow_negative_numbers = true
-    )]
+    #[arg(long, value_name = "N", default_value_t = 50, allow_negative_numbers = true)]
     pub measurement_request_count: i64,
-    #[arg(
-        short = 's',
-        long,
-        value_name = "PERCENT",
-        default_value_t = 10.0,
-        allow_negative_numbers = true
-    )]
+    #[arg(short = 's', long, value_name = "PERCENT", default_value_t = 10.0, allow_negative_numbers = true)]
     pub stability_percentage: f64,
-    #[arg(
-        short = 'r',
-        long,
-        value_name = "N",
-        default_value_t = 10,
-        allow_negative_numbers = true
-    )]
+    #[arg(short = 'r', long, value_name = "N", default_value_t = 10, allow_negative_numbers = true)]
     pub max_trials: i64,
     /// Stabilize and summarize on this latency percentile instead of the average.
     #[arg(long, value_name = "P", default_value_t = -1, allow_negative_numbers = true)]
@@ -118,12 +90,7 @@ pub struct Args {
     /// Shape of a variable-size input, NAME:d1,d2,...; repeatable.
     #[arg(long, value_name = "NAME:DIMS")]
     pub shape: Vec<String>,
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 128,
-        allow_negative_numbers = true
-    )]
+    #[arg(long, value_name = "N", default_value_t = 128, allow_negative_numbers = true)]
     pub string_length: i64,
     #[arg(long, value_name = "STRING")]
     pub string_data: Option<String>,
@@ -175,8 +142,8 @@ pub struct Args {
     pub collect_metrics: bool,
     #[arg(long, value_name = "URL")]
     pub metrics_url: Option<String>,
-    #[arg(long, value_name = "MSEC")]
-    pub metrics_interval: Option<String>,
+    #[arg(long, value_name = "MSEC", allow_negative_numbers = true)]
+    pub metrics_interval: Option<i64>,
     #[arg(long, value_name = "MODELS")]
     pub bls_composing_models: Option<String>,
     #[arg(long, value_name = "NAME:VALUE:TYPE")]

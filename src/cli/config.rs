@@ -80,6 +80,10 @@ pub struct Config {
     pub shapes: BTreeMap<String, Vec<i64>>,
     pub string_length: usize,
     pub string_data: Option<String>,
+    /// `--collect-metrics`: the Prometheus endpoint and how often to scrape it.
+    pub metrics: Option<(String, Duration)>,
+    /// Models a BLS model calls, reported like an ensemble's composing models.
+    pub bls_composing: Vec<(String, Option<String>)>,
     pub csv: Option<PathBuf>,
     pub verbose_csv: bool,
     pub verbose: u8,
@@ -93,48 +97,27 @@ fn parse_err(flag: &str, msg: &str) -> Error {
 pub fn parse_range(flag: &str, text: &str) -> Result<Range, Error> {
     let parts: Vec<&str> = text.split(':').collect();
     if parts.len() > 3 {
-        return Err(parse_err(
-            flag,
-            "The value does not match <start:end:step>.",
-        ));
+        return Err(parse_err(flag, "The value does not match <start:end:step>."));
     }
     let mut vals = [1u64, 1, 1];
     for (i, p) in parts.iter().enumerate() {
         vals[i] = p.trim().parse().map_err(|_| {
-            parse_err(
-                flag,
-                &format!(
-                    "Invalid value provided: {text} (expected unsigned integers start:end:step)"
-                ),
-            )
+            parse_err(flag, &format!("Invalid value provided: {text} (expected unsigned integers start:end:step)"))
         })?;
     }
-    Ok(Range {
-        start: vals[0],
-        end: vals[1],
-        step: vals[2],
-    })
+    Ok(Range { start: vals[0], end: vals[1], step: vals[2] })
 }
 
 fn parse_shape(text: &str) -> Result<(String, Vec<i64>), Error> {
-    let (name, dims) = text
-        .rsplit_once(':')
-        .ok_or_else(|| parse_err("--shape", "There must be a colon after input name."))?;
+    let (name, dims) =
+        text.rsplit_once(':').ok_or_else(|| parse_err("--shape", "There must be a colon after input name."))?;
     let dims = dims
         .split(',')
         .map(|d| d.trim().parse::<i64>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| {
-            parse_err(
-                "--shape",
-                &format!("Invalid value provided: {text} (expected NAME:d1,d2,...)"),
-            )
-        })?;
+        .map_err(|_| parse_err("--shape", &format!("Invalid value provided: {text} (expected NAME:d1,d2,...)")))?;
     if dims.iter().any(|&d| d <= 0) {
-        return Err(parse_err(
-            "--shape",
-            "The dimensions of input tensor must be > 0.",
-        ));
+        return Err(parse_err("--shape", "The dimensions of input tensor must be > 0."));
     }
     Ok((name.to_string(), dims))
 }
@@ -145,79 +128,36 @@ fn unsupported(flag: &str) -> Error {
 
 /// Flags that perf_analyzer has and a later piece of rperf implements: refused, never ignored.
 fn refuse_unsupported(a: &Args) -> Result<(), Error> {
-    let given: [(&str, bool); 43] = [
+    let given: [(&str, bool); 39] = [
         ("--request-rate-range", a.request_rate_range.is_some()),
         ("--request-distribution", a.request_distribution.is_some()),
         ("--request-intervals", a.request_intervals.is_some()),
-        (
-            "--periodic-concurrency-range",
-            a.periodic_concurrency_range.is_some(),
-        ),
+        ("--periodic-concurrency-range", a.periodic_concurrency_range.is_some()),
         ("--request-period", a.request_period.is_some()),
         ("--streaming", a.streaming),
         ("--sequence-length", a.sequence_length.is_some()),
-        (
-            "--sequence-length-variation",
-            a.sequence_length_variation.is_some(),
-        ),
+        ("--sequence-length-variation", a.sequence_length_variation.is_some()),
         ("--sequence-id-range", a.sequence_id_range.is_some()),
         ("--num-of-sequences", a.num_of_sequences.is_some()),
         ("--serial-sequences", a.serial_sequences),
-        (
-            "--shared-memory",
-            a.shared_memory.as_deref().is_some_and(|m| m != "none"),
-        ),
-        (
-            "--output-shared-memory-size",
-            a.output_shared_memory_size.is_some(),
-        ),
+        ("--shared-memory", a.shared_memory.as_deref().is_some_and(|m| m != "none")),
+        ("--output-shared-memory-size", a.output_shared_memory_size.is_some()),
         ("--profile-export-file", a.profile_export_file.is_some()),
-        ("--collect-metrics", a.collect_metrics),
-        ("--metrics-url", a.metrics_url.is_some()),
-        ("--metrics-interval", a.metrics_interval.is_some()),
-        ("--bls-composing-models", a.bls_composing_models.is_some()),
         ("--request-parameter", !a.request_parameter.is_empty()),
         ("--model-signature-name", a.model_signature_name.is_some()),
-        (
-            "--triton-server-directory",
-            a.triton_server_directory.is_some(),
-        ),
+        ("--triton-server-directory", a.triton_server_directory.is_some()),
         ("--model-repository", a.model_repository.is_some()),
         ("--ssl-grpc-use-ssl", a.ssl_grpc_use_ssl),
-        (
-            "--ssl-grpc-root-certifications-file",
-            a.ssl_grpc_root_certifications_file.is_some(),
-        ),
-        (
-            "--ssl-grpc-private-key-file",
-            a.ssl_grpc_private_key_file.is_some(),
-        ),
-        (
-            "--ssl-grpc-certificate-chain-file",
-            a.ssl_grpc_certificate_chain_file.is_some(),
-        ),
+        ("--ssl-grpc-root-certifications-file", a.ssl_grpc_root_certifications_file.is_some()),
+        ("--ssl-grpc-private-key-file", a.ssl_grpc_private_key_file.is_some()),
+        ("--ssl-grpc-certificate-chain-file", a.ssl_grpc_certificate_chain_file.is_some()),
         ("--ssl-https-verify-peer", a.ssl_https_verify_peer.is_some()),
         ("--ssl-https-verify-host", a.ssl_https_verify_host.is_some()),
-        (
-            "--ssl-https-ca-certificates-file",
-            a.ssl_https_ca_certificates_file.is_some(),
-        ),
-        (
-            "--ssl-https-client-certificate-file",
-            a.ssl_https_client_certificate_file.is_some(),
-        ),
-        (
-            "--ssl-https-client-certificate-type",
-            a.ssl_https_client_certificate_type.is_some(),
-        ),
-        (
-            "--ssl-https-private-key-file",
-            a.ssl_https_private_key_file.is_some(),
-        ),
-        (
-            "--ssl-https-private-key-type",
-            a.ssl_https_private_key_type.is_some(),
-        ),
+        ("--ssl-https-ca-certificates-file", a.ssl_https_ca_certificates_file.is_some()),
+        ("--ssl-https-client-certificate-file", a.ssl_https_client_certificate_file.is_some()),
+        ("--ssl-https-client-certificate-type", a.ssl_https_client_certificate_type.is_some()),
+        ("--ssl-https-private-key-file", a.ssl_https_private_key_file.is_some()),
+        ("--ssl-https-private-key-type", a.ssl_https_private_key_type.is_some()),
         ("--trace-file", a.trace_file.is_some()),
         ("--trace-level", a.trace_level.is_some()),
         ("--trace-rate", a.trace_rate.is_some()),
@@ -227,10 +167,7 @@ fn refuse_unsupported(a: &Args) -> Result<(), Error> {
         ("-t", a.deprecated_concurrency.is_some()),
         ("-c", a.deprecated_max_concurrency.is_some()),
         ("-d", a.deprecated_dynamic),
-        (
-            "--service-kind",
-            !a.service_kind.eq_ignore_ascii_case("triton"),
-        ),
+        ("--service-kind", !a.service_kind.eq_ignore_ascii_case("triton")),
     ];
     match given.iter().find(|(_, on)| *on) {
         Some((flag, _)) => Err(unsupported(flag)),
@@ -241,35 +178,21 @@ fn refuse_unsupported(a: &Args) -> Result<(), Error> {
 impl Config {
     pub fn from_args(a: &Args) -> Result<Config, Error> {
         let model = a.model.clone().filter(|m| !m.is_empty());
-        let model =
-            model.ok_or_else(|| parse_err("-m (model name)", "The value must be specified."))?;
+        let model = model.ok_or_else(|| parse_err("-m (model name)", "The value must be specified."))?;
         let concurrency = match &a.concurrency_range {
             Some(text) => parse_range("--concurrency-range", text)?,
-            None => Range {
-                start: 1,
-                end: 1,
-                step: 1,
-            },
+            None => Range { start: 1, end: 1, step: 1 },
         };
         if concurrency.start == 0 {
-            return Err(Error::Usage(
-                "The start of the search range must be > 0".into(),
-            ));
+            return Err(Error::Usage("The start of the search range must be > 0".into()));
         }
         let protocol = match a.protocol.to_ascii_lowercase().as_str() {
             "http" => Protocol::Http,
             "grpc" => Protocol::Grpc,
-            _ => {
-                return Err(parse_err(
-                    "-i (protocol)",
-                    "The value should be either HTTP or gRPC.",
-                ))
-            }
+            _ => return Err(parse_err("-i (protocol)", "The value should be either HTTP or gRPC.")),
         };
         if a.streaming && protocol != Protocol::Grpc {
-            return Err(Error::Usage(
-                "Streaming is only allowed with gRPC protocol.".into(),
-            ));
+            return Err(Error::Usage("Streaming is only allowed with gRPC protocol.".into()));
         }
         let compression = match a.grpc_compression_algorithm.to_ascii_lowercase().as_str() {
             "none" => Compression::None,
@@ -278,30 +201,23 @@ impl Config {
             other => {
                 return Err(parse_err(
                     "--grpc-compression-algorithm",
-                    &format!("Unsupported type provided: '{other}'. The available options are 'none', 'gzip', or 'deflate'."),
+                    &format!(
+                        "Unsupported type provided: '{other}'. The available options are 'none', 'gzip', or 'deflate'."
+                    ),
                 ))
             }
         };
         if compression != Compression::None && protocol != Protocol::Grpc {
-            return Err(Error::Usage(
-                "Using compression algorithm is only allowed with gRPC protocol.".into(),
-            ));
+            return Err(Error::Usage("Using compression algorithm is only allowed with gRPC protocol.".into()));
         }
         let percentile = match a.percentile {
             -1 => None,
             p if (1..=99).contains(&p) => Some(p as u32),
-            _ => {
-                return Err(parse_err(
-                    "--percentile",
-                    "The value must be -1 for not reporting or in range (0, 100).",
-                ))
-            }
+            _ => return Err(parse_err("--percentile", "The value must be -1 for not reporting or in range (0, 100).")),
         };
         let data = data_sources(a)?;
         if a.async_mode && a.sync {
-            return Err(Error::Usage(
-                "Cannot specify --async and --sync simultaneously.".into(),
-            ));
+            return Err(Error::Usage("Cannot specify --async and --sync simultaneously.".into()));
         }
         let modes = [
             a.periodic_concurrency_range.is_some(),
@@ -318,12 +234,7 @@ impl Config {
         }
         refuse_unsupported(a)?;
         let latency_limit = match a.latency_threshold {
-            Some(l) if l < 0.0 => {
-                return Err(parse_err(
-                    "--latency-threshold (-l)",
-                    "The value must be >= 0 msecs.",
-                ))
-            }
+            Some(l) if l < 0.0 => return Err(parse_err("--latency-threshold (-l)", "The value must be >= 0 msecs.")),
             Some(l) if l > 0.0 => Some(Duration::from_secs_f64(l / 1000.0)),
             _ => None,
         };
@@ -334,14 +245,10 @@ impl Config {
         }
         if a.binary_search {
             if concurrency.end == 0 {
-                return Err(Error::Usage(
-                    "The end of the range can not be 0 (or 0.0) for binary search mode.".into(),
-                ));
+                return Err(Error::Usage("The end of the range can not be 0 (or 0.0) for binary search mode.".into()));
             }
             if latency_limit.is_none() {
-                return Err(Error::Usage(
-                    "The --latency-threshold cannot be 0 for binary search mode.".into(),
-                ));
+                return Err(Error::Usage("The --latency-threshold cannot be 0 for binary search mode.".into()));
             }
             if concurrency.end < concurrency.start {
                 return Err(Error::Usage(
@@ -353,10 +260,7 @@ impl Config {
             return Err(parse_err("--concurrency-range", "The step must be > 0."));
         }
         if a.measurement_interval <= 0 {
-            return Err(parse_err(
-                "--measurement-interval (-p)",
-                "The value must be > 0 msec.",
-            ));
+            return Err(parse_err("--measurement-interval (-p)", "The value must be > 0 msec."));
         }
         let measurement_interval = Duration::from_millis(a.measurement_interval as u64);
         let window = match a.measurement_mode.to_ascii_lowercase().as_str() {
@@ -383,16 +287,10 @@ impl Config {
             return Err(parse_err("--max-trials (-r)", "The value must be > 0."));
         }
         if a.stability_percentage.is_nan() || a.stability_percentage < 0.0 {
-            return Err(parse_err(
-                "--stability-percentage (-s)",
-                "The value must be >= 0.0.",
-            ));
+            return Err(parse_err("--stability-percentage (-s)", "The value must be >= 0.0."));
         }
         if !(0.0..=100.0).contains(&a.max_error_rate) {
-            return Err(parse_err(
-                "--max-error-rate",
-                "The value must be a percentage from 0 to 100.",
-            ));
+            return Err(parse_err("--max-error-rate", "The value must be a percentage from 0 to 100."));
         }
         if a.string_length <= 0 {
             return Err(parse_err("--string-length", "The value must be > 0."));
@@ -402,15 +300,13 @@ impl Config {
             Some(n) => n as usize,
             None => 16,
         };
-        let format = |flag: &str, v: &str| {
-            match v.to_ascii_lowercase().as_str() {
+        let format = |flag: &str, v: &str| match v.to_ascii_lowercase().as_str() {
             "binary" => Ok(TensorFormat::Binary),
             "json" => Ok(TensorFormat::Json),
             _ => Err(parse_err(
                 flag,
                 &format!("Unsupported type provided: '{v}'. The available options are 'binary' or 'json'."),
             )),
-        }
         };
         let input_format = format("--input-tensor-format", &a.input_tensor_format)?;
         let output_format = format("--output-tensor-format", &a.output_tensor_format)?;
@@ -421,12 +317,7 @@ impl Config {
                 h.split_once(':')
                     .map(|(n, v)| (n.trim().to_string(), v.trim_start().to_string()))
                     .filter(|(n, _)| !n.is_empty())
-                    .ok_or_else(|| {
-                        parse_err(
-                            "-H",
-                            &format!("Invalid value provided: '{h}' (expected 'Name: value')"),
-                        )
-                    })
+                    .ok_or_else(|| parse_err("-H", &format!("Invalid value provided: '{h}' (expected 'Name: value')")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut shapes = BTreeMap::new();
@@ -434,7 +325,9 @@ impl Config {
             let (name, dims) = parse_shape(s)?;
             shapes.insert(name, dims);
         }
+        let metrics = metrics(a, &model_url(a.url.as_deref(), protocol))?;
         Ok(Config {
+            metrics,
             model,
             version: a.model_version.clone().filter(|v| !v.is_empty()),
             url: normalize_url(a.url.as_deref(), protocol)?,
@@ -458,11 +351,51 @@ impl Config {
             shapes,
             string_length: a.string_length as usize,
             string_data: a.string_data.clone(),
+            bls_composing: a.bls_composing_models.as_deref().map(parse_bls).unwrap_or_default(),
             csv: a.csv_file.as_ref().map(PathBuf::from),
             verbose_csv: a.verbose_csv,
             verbose: a.verbose,
         })
     }
+}
+
+fn model_url(url: Option<&str>, protocol: Protocol) -> String {
+    normalize_url(url, protocol).unwrap_or_default()
+}
+
+/// The metrics endpoint defaults to port 8002 on the server's host, as perf_analyzer's does.
+fn metrics(a: &Args, url: &str) -> Result<Option<(String, Duration)>, Error> {
+    if !a.collect_metrics {
+        if a.metrics_url.is_some() {
+            return Err(Error::Usage("Must specify --collect-metrics when using the --metrics-url option.".into()));
+        }
+        if a.metrics_interval.is_some() {
+            return Err(Error::Usage(
+                "Must specify --collect-metrics when using the --metrics-interval option.".into(),
+            ));
+        }
+        return Ok(None);
+    }
+    let interval = match a.metrics_interval {
+        Some(ms) if ms <= 0 => return Err(parse_err("--metrics-interval", "The value must be > 0 msecs.")),
+        Some(ms) => Duration::from_millis(ms as u64),
+        None => Duration::from_millis(1000),
+    };
+    let host = url.rsplit_once(':').map_or(url, |(h, _)| h);
+    let endpoint = a.metrics_url.clone().unwrap_or_else(|| format!("{host}:8002/metrics"));
+    Ok(Some((endpoint, interval)))
+}
+
+/// `a[:version],b[:version]`, whitespace ignored.
+fn parse_bls(text: &str) -> Vec<(String, Option<String>)> {
+    text.split(',')
+        .map(|m| m.split_whitespace().collect::<String>())
+        .filter(|m| !m.is_empty())
+        .map(|m| match m.split_once(':') {
+            Some((name, version)) => (name.to_string(), Some(version.to_string()).filter(|v| !v.is_empty())),
+            None => (m, None),
+        })
+        .collect()
 }
 
 fn data_sources(a: &Args) -> Result<Vec<DataSource>, Error> {
@@ -484,19 +417,11 @@ fn data_sources(a: &Args) -> Result<Vec<DataSource>, Error> {
             }
         });
     }
-    out.extend(
-        a.data_directory
-            .iter()
-            .map(|d| DataSource::Dir(PathBuf::from(d))),
-    );
-    let has_files = out
-        .iter()
-        .any(|s| matches!(s, DataSource::File(_) | DataSource::Dir(_)));
+    out.extend(a.data_directory.iter().map(|d| DataSource::Dir(PathBuf::from(d))));
+    let has_files = out.iter().any(|s| matches!(s, DataSource::File(_) | DataSource::Dir(_)));
     if a.zero_input {
         if has_files {
-            return Err(Error::Usage(
-                "The -z flag cannot be set when --data-directory is provided.".into(),
-            ));
+            return Err(Error::Usage("The -z flag cannot be set when --data-directory is provided.".into()));
         }
         out.push(DataSource::Zero);
     }
@@ -507,24 +432,14 @@ fn data_sources(a: &Args) -> Result<Vec<DataSource>, Error> {
 fn normalize_url(url: Option<&str>, protocol: Protocol) -> Result<String, Error> {
     let url = match url {
         Some(u) => u.trim_end_matches('/'),
-        None => {
-            return Ok(if protocol == Protocol::Http {
-                "localhost:8000"
-            } else {
-                "localhost:8001"
-            }
-            .into())
-        }
+        None => return Ok(if protocol == Protocol::Http { "localhost:8000" } else { "localhost:8001" }.into()),
     };
     if url.starts_with("https://") {
         return Err(unsupported("an https:// URL (-u)"));
     }
     let bare = url.strip_prefix("http://").unwrap_or(url);
     if bare.is_empty() || bare.contains('/') {
-        return Err(parse_err(
-            "-u",
-            &format!("Invalid value provided: '{url}' (expected HOST:PORT)"),
-        ));
+        return Err(parse_err("-u", &format!("Invalid value provided: '{url}' (expected HOST:PORT)")));
     }
     Ok(bare.to_string())
 }
@@ -551,71 +466,28 @@ mod tests {
     fn defaults_match_perf_analyzer() {
         let c = config(&["-m", "simple"]).unwrap();
         assert_eq!(c.url, "localhost:8000");
-        assert_eq!(
-            c.concurrency,
-            Range {
-                start: 1,
-                end: 1,
-                step: 1
-            }
-        );
+        assert_eq!(c.concurrency, Range { start: 1, end: 1, step: 1 });
         assert_eq!(c.window, WindowMode::Time(Duration::from_millis(5000)));
         assert_eq!(c.stability, 0.1);
         assert_eq!(c.max_trials, 10);
         assert_eq!(c.batch_size, 1);
         assert_eq!(c.percentile, None);
         let g = config(&["-m", "simple", "-i", "gRPC"]).unwrap();
-        assert_eq!(
-            (g.protocol, g.url.as_str()),
-            (Protocol::Grpc, "localhost:8001")
-        );
+        assert_eq!((g.protocol, g.url.as_str()), (Protocol::Grpc, "localhost:8001"));
     }
 
     #[test]
     fn ranges_keep_defaults_for_missing_parts() {
-        assert_eq!(
-            parse_range("--x", "4").unwrap(),
-            Range {
-                start: 4,
-                end: 1,
-                step: 1
-            }
-        );
-        assert_eq!(
-            parse_range("--x", "1:91:10").unwrap(),
-            Range {
-                start: 1,
-                end: 91,
-                step: 10
-            }
-        );
-        assert!(usage_msg(&["-m", "a", "--concurrency-range", "1:2:3:4"])
-            .contains("does not match <start:end:step>"));
+        assert_eq!(parse_range("--x", "4").unwrap(), Range { start: 4, end: 1, step: 1 });
+        assert_eq!(parse_range("--x", "1:91:10").unwrap(), Range { start: 1, end: 91, step: 10 });
+        assert!(usage_msg(&["-m", "a", "--concurrency-range", "1:2:3:4"]).contains("does not match <start:end:step>"));
         assert!(usage_msg(&["-m", "a", "--concurrency-range", "0:4"]).contains("must be > 0"));
     }
 
     #[test]
     fn long_prefixes_and_last_value_win() {
-        let c = config(&[
-            "-m",
-            "a",
-            "--concurrency",
-            "2:8:2",
-            "--percent=95",
-            "-p",
-            "100",
-            "-p",
-            "200",
-        ])
-        .unwrap();
-        assert_eq!(
-            c.concurrency,
-            Range {
-                start: 2,
-                end: 8,
-                step: 2
-            }
-        );
+        let c = config(&["-m", "a", "--concurrency", "2:8:2", "--percent=95", "-p", "100", "-p", "200"]).unwrap();
+        assert_eq!(c.concurrency, Range { start: 2, end: 8, step: 2 });
         assert_eq!(c.percentile, Some(95));
         assert_eq!(c.window, WindowMode::Time(Duration::from_millis(200)));
     }
@@ -627,34 +499,18 @@ mod tests {
         assert!(usage_msg(&["-m", "a", "--percentile", "100"]).contains("(0, 100)"));
         assert!(usage_msg(&["-m", "a", "-a", "--sync"]).contains("--async and --sync"));
         assert!(usage_msg(&["-m", "a", "--concurrency-range", "1:0"]).contains("can not be both 0"));
-        assert!(
-            usage_msg(&["-m", "a", "--binary-search", "--concurrency-range", "1:8"])
-                .contains("cannot be 0")
-        );
+        assert!(usage_msg(&["-m", "a", "--binary-search", "--concurrency-range", "1:8"]).contains("cannot be 0"));
         assert!(usage_msg(&["-m", "a", "-b", "0"]).contains("-b (batch size)"));
         assert!(usage_msg(&["-m", "a", "--shape", "IN"]).contains("colon after input name"));
-        assert!(
-            usage_msg(&["-m", "a", "--grpc-compression-algorithm", "gzip"])
-                .contains("only allowed with gRPC")
-        );
+        assert!(usage_msg(&["-m", "a", "--grpc-compression-algorithm", "gzip"]).contains("only allowed with gRPC"));
     }
 
     #[test]
     fn two_load_modes_are_refused_before_unsupported_ones() {
-        let m = usage_msg(&[
-            "-m",
-            "a",
-            "--concurrency-range",
-            "1",
-            "--request-rate-range",
-            "10",
-        ]);
+        let m = usage_msg(&["-m", "a", "--concurrency-range", "1", "--request-rate-range", "10"]);
         assert!(m.contains("more then one inference load mode"), "{m}");
         let m = usage_msg(&["-m", "a", "--request-rate-range", "10"]);
-        assert!(
-            m.contains("--request-rate-range is not supported yet"),
-            "{m}"
-        );
+        assert!(m.contains("--request-rate-range is not supported yet"), "{m}");
     }
 
     #[test]
@@ -666,12 +522,23 @@ mod tests {
     }
 
     #[test]
+    fn metrics_flags() {
+        let c = config(&["-m", "a", "-u", "10.0.0.1:8000", "--collect-metrics"]).unwrap();
+        assert_eq!(c.metrics, Some(("10.0.0.1:8002/metrics".to_string(), Duration::from_millis(1000))));
+        let c =
+            config(&["-m", "a", "--collect-metrics", "--metrics-url", "h:9/m", "--metrics-interval", "250"]).unwrap();
+        assert_eq!(c.metrics, Some(("h:9/m".to_string(), Duration::from_millis(250))));
+        assert!(usage_msg(&["-m", "a", "--metrics-url", "h:9"]).contains("Must specify --collect-metrics"));
+    }
+
+    #[test]
+    fn bls_composing_models() {
+        let c = config(&["-m", "bls", "--bls-composing-models", "a, b:2 ,"]).unwrap();
+        assert_eq!(c.bls_composing, vec![("a".to_string(), None), ("b".to_string(), Some("2".to_string()))]);
+    }
+
+    #[test]
     fn url_scheme_is_optional() {
-        assert_eq!(
-            config(&["-m", "a", "-u", "http://127.0.0.1:9/"])
-                .unwrap()
-                .url,
-            "127.0.0.1:9"
-        );
+        assert_eq!(config(&["-m", "a", "-u", "http://127.0.0.1:9/"]).unwrap().url, "127.0.0.1:9");
     }
 }

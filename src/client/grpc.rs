@@ -19,7 +19,7 @@ use crate::input::RequestData;
 use crate::model::{RawConfig, RawMetadata};
 use crate::proto::inference as pb;
 use crate::proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
-use crate::server_stats::{ModelStats, Stat};
+use crate::server_stats::{BatchCount, ModelStats, Stat};
 
 const INFER_PATH: &str = "/inference.GRPCInferenceService/ModelInfer";
 /// Requests in flight per HTTP/2 connection before another connection is opened.
@@ -67,15 +67,10 @@ impl Decoder for RawDecoder {
     }
 }
 
-fn endpoint(config: &Config) -> Result<Endpoint, Error> {
-    Endpoint::from_shared(format!("http://{}", config.url))
+fn endpoint(url: &str) -> Result<Endpoint, Error> {
+    Endpoint::from_shared(format!("http://{url}"))
         .map(|e| e.tcp_nodelay(true))
-        .map_err(|e| {
-            Error::Usage(format!(
-                "Failed to parse -u. '{}' is not a valid gRPC address: {e}",
-                config.url
-            ))
-        })
+        .map_err(|e| Error::Usage(format!("Failed to parse -u. '{url}' is not a valid gRPC address: {e}")))
 }
 
 fn compression(config: &Config) -> Option<CompressionEncoding> {
@@ -89,16 +84,9 @@ fn compression(config: &Config) -> Option<CompressionEncoding> {
 fn metadata(config: &Config) -> Result<MetadataMap, Error> {
     let mut map = MetadataMap::new();
     for (name, value) in &config.headers {
-        let bad = || {
-            Error::Usage(format!(
-                "Failed to parse -H. '{name}: {value}' is not valid gRPC metadata."
-            ))
-        };
+        let bad = || Error::Usage(format!("Failed to parse -H. '{name}: {value}' is not valid gRPC metadata."));
         let key = AsciiMetadataKey::from_str(&name.to_ascii_lowercase()).map_err(|_| bad())?;
-        map.append(
-            key,
-            AsciiMetadataValue::try_from(value.as_str()).map_err(|_| bad())?,
-        );
+        map.append(key, AsciiMetadataValue::try_from(value.as_str()).map_err(|_| bad())?);
     }
     Ok(map)
 }
@@ -118,12 +106,8 @@ pub struct GrpcRequest {
 
 impl GrpcTransport {
     /// Opens enough HTTP/2 connections for `max_in_flight` concurrent requests.
-    pub fn new(
-        config: &Config,
-        outputs: Vec<String>,
-        max_in_flight: usize,
-    ) -> Result<GrpcTransport, Error> {
-        let endpoint = endpoint(config)?;
+    pub fn new(config: &Config, outputs: Vec<String>, max_in_flight: usize) -> Result<GrpcTransport, Error> {
+        let endpoint = endpoint(&config.url)?;
         let n = max_in_flight.div_ceil(STREAMS_PER_CONNECTION).max(1);
         let channels = (0..n)
             .map(|_| {
@@ -154,9 +138,7 @@ impl Transport for GrpcTransport {
         let mut parameters = std::collections::HashMap::new();
         parameters.insert(
             "triton_enable_empty_final_response".to_string(),
-            pb::InferParameter {
-                parameter_choice: Some(pb::infer_parameter::ParameterChoice::BoolParam(true)),
-            },
+            pb::InferParameter { parameter_choice: Some(pb::infer_parameter::ParameterChoice::BoolParam(true)) },
         );
         let request = pb::ModelInferRequest {
             model_name: self.model.clone(),
@@ -176,17 +158,11 @@ impl Transport for GrpcTransport {
             outputs: self
                 .outputs
                 .iter()
-                .map(|n| pb::model_infer_request::InferRequestedOutputTensor {
-                    name: n.clone(),
-                    ..Default::default()
-                })
+                .map(|n| pb::model_infer_request::InferRequestedOutputTensor { name: n.clone(), ..Default::default() })
                 .collect(),
             raw_input_contents: data.inputs.iter().map(|t| t.data.clone()).collect(),
         };
-        Ok(GrpcRequest {
-            encoded: request.encode_to_vec().into(),
-            expected: data.expected.clone(),
-        })
+        Ok(GrpcRequest { encoded: request.encode_to_vec().into(), expected: data.expected.clone() })
     }
 
     fn connection(&self, worker: usize) -> Self::Conn {
@@ -200,14 +176,9 @@ impl Transport for GrpcTransport {
             *request.metadata_mut() = self.metadata.clone();
         }
         let sent = Instant::now();
-        grpc.ready()
-            .await
-            .map_err(|e| format!("gRPC connection failed: {e}"))?;
+        grpc.ready().await.map_err(|e| format!("gRPC connection failed: {e}"))?;
         let path = http::uri::PathAndQuery::from_static(INFER_PATH);
-        let response = grpc
-            .unary(request, path, RawCodec)
-            .await
-            .map_err(|s| status_text(&s))?;
+        let response = grpc.unary(request, path, RawCodec).await.map_err(|s| status_text(&s))?;
         let received = Instant::now();
         let response = pb::ModelInferResponse::decode(response.into_inner())
             .map_err(|e| format!("unreadable ModelInferResponse: {e}"))?;
@@ -217,10 +188,7 @@ impl Transport for GrpcTransport {
                 response.raw_output_contents.get(i).map(|b| &b[..])
             })?;
         }
-        Ok(Timing {
-            send: sent - start,
-            recv: received.elapsed(),
-        })
+        Ok(Timing { send: sent - start, recv: received.elapsed() })
     }
 }
 
@@ -235,135 +203,66 @@ fn status_text(s: &Status) -> String {
 /// Control-plane calls over gRPC.
 pub struct GrpcControl {
     client: GrpcInferenceServiceClient<Channel>,
-    url: String,
 }
 
 impl GrpcControl {
-    pub async fn connect(config: &Config) -> Result<GrpcControl, Error> {
-        let channel = endpoint(config)?.connect().await.map_err(|e| {
+    pub async fn connect(url: &str) -> Result<GrpcControl, Error> {
+        let channel = endpoint(url)?.connect().await.map_err(|e| {
             Error::server(
                 "failed to get model metadata",
-                format!(
-                    "cannot connect to {} over gRPC: {}",
-                    config.url,
-                    source_text(&e)
-                ),
+                format!("cannot connect to {url} over gRPC: {}", source_text(&e)),
             )
         })?;
         let client = GrpcInferenceServiceClient::new(channel).max_decoding_message_size(usize::MAX);
-        Ok(GrpcControl {
-            client,
-            url: config.url.clone(),
-        })
+        Ok(GrpcControl { client })
     }
 
     fn fail(&self, what: &str, s: Status) -> Error {
-        let _ = &self.url;
         Error::server(what, status_text(&s))
     }
 
     pub async fn server_info(&self) -> Result<ServerInfo, Error> {
-        let r = self
-            .client
-            .clone()
-            .server_metadata(pb::ServerMetadataRequest {})
-            .await;
-        let r = r
-            .map_err(|s| self.fail("unable to get server metadata", s))?
-            .into_inner();
-        Ok(ServerInfo {
-            extensions: r.extensions,
-        })
+        let r = self.client.clone().server_metadata(pb::ServerMetadataRequest {}).await;
+        let r = r.map_err(|s| self.fail("unable to get server metadata", s))?.into_inner();
+        Ok(ServerInfo { extensions: r.extensions })
     }
 
-    pub async fn model_metadata(
-        &self,
-        name: &str,
-        version: Option<&str>,
-    ) -> Result<RawMetadata, Error> {
-        let req = pb::ModelMetadataRequest {
-            name: name.into(),
-            version: version.unwrap_or_default().into(),
-        };
-        let r = self
-            .client
-            .clone()
-            .model_metadata(req)
-            .await
-            .map_err(|s| self.fail("failed to get model metadata", s))?;
+    pub async fn model_metadata(&self, name: &str, version: Option<&str>) -> Result<RawMetadata, Error> {
+        let req = pb::ModelMetadataRequest { name: name.into(), version: version.unwrap_or_default().into() };
+        let r =
+            self.client.clone().model_metadata(req).await.map_err(|s| self.fail("failed to get model metadata", s))?;
         let r = r.into_inner();
         let tensors = |ts: Vec<pb::model_metadata_response::TensorMetadata>| {
-            ts.into_iter()
-                .map(|t| (t.name, t.datatype, t.shape))
-                .collect()
+            ts.into_iter().map(|t| (t.name, t.datatype, t.shape)).collect()
         };
-        Ok(RawMetadata {
-            name: r.name,
-            inputs: tensors(r.inputs),
-            outputs: tensors(r.outputs),
-        })
+        Ok(RawMetadata { name: r.name, inputs: tensors(r.inputs), outputs: tensors(r.outputs) })
     }
 
-    pub async fn model_config(
-        &self,
-        name: &str,
-        version: Option<&str>,
-    ) -> Result<RawConfig, Error> {
-        let req = pb::ModelConfigRequest {
-            name: name.into(),
-            version: version.unwrap_or_default().into(),
-        };
-        let r = self
-            .client
-            .clone()
-            .model_config(req)
-            .await
-            .map_err(|s| self.fail("failed to get model config", s))?;
+    pub async fn model_config(&self, name: &str, version: Option<&str>) -> Result<RawConfig, Error> {
+        let req = pb::ModelConfigRequest { name: name.into(), version: version.unwrap_or_default().into() };
+        let r = self.client.clone().model_config(req).await.map_err(|s| self.fail("failed to get model config", s))?;
         let c = r.into_inner().config.unwrap_or_default();
         use pb::model_config::SchedulingChoice;
         let steps = match &c.scheduling_choice {
             Some(SchedulingChoice::EnsembleScheduling(e)) => e
                 .step
                 .iter()
-                .map(|s| {
-                    (
-                        s.model_name.clone(),
-                        (s.model_version >= 0).then(|| s.model_version.to_string()),
-                    )
-                })
+                .map(|s| (s.model_name.clone(), (s.model_version >= 0).then(|| s.model_version.to_string())))
                 .collect(),
             _ => Vec::new(),
         };
         Ok(RawConfig {
             max_batch_size: c.max_batch_size as i64,
-            input_flags: c
-                .input
-                .iter()
-                .map(|i| (i.name.clone(), i.optional, i.is_shape_tensor))
-                .collect(),
-            shape_outputs: c
-                .output
-                .iter()
-                .filter(|o| o.is_shape_tensor)
-                .map(|o| o.name.clone())
-                .collect(),
+            input_flags: c.input.iter().map(|i| (i.name.clone(), i.optional, i.is_shape_tensor)).collect(),
+            shape_outputs: c.output.iter().filter(|o| o.is_shape_tensor).map(|o| o.name.clone()).collect(),
             ensemble_steps: steps,
-            sequence_batching: matches!(
-                c.scheduling_choice,
-                Some(SchedulingChoice::SequenceBatching(_))
-            ),
-            decoupled: c
-                .model_transaction_policy
-                .as_ref()
-                .is_some_and(|p| p.decoupled),
+            sequence_batching: matches!(c.scheduling_choice, Some(SchedulingChoice::SequenceBatching(_))),
+            decoupled: c.model_transaction_policy.as_ref().is_some_and(|p| p.decoupled),
+            response_cache: c.response_cache.as_ref().is_some_and(|r| r.enable),
         })
     }
 
-    pub async fn model_stats(
-        &self,
-        name: Option<&str>,
-        version: Option<&str>,
-    ) -> Result<Vec<ModelStats>, Error> {
+    pub async fn model_stats(&self, name: Option<&str>, version: Option<&str>) -> Result<Vec<ModelStats>, Error> {
         let req = pb::ModelStatisticsRequest {
             name: name.unwrap_or_default().into(),
             version: version.unwrap_or_default().into(),
@@ -374,23 +273,13 @@ impl GrpcControl {
             .model_statistics(req)
             .await
             .map_err(|s| self.fail("failed to get model statistics", s))?;
-        Ok(r.into_inner()
-            .model_stats
-            .into_iter()
-            .map(stats_of)
-            .collect())
+        Ok(r.into_inner().model_stats.into_iter().map(stats_of).collect())
     }
 }
 
 fn stats_of(m: pb::ModelStatistics) -> ModelStats {
     let s = m.inference_stats.unwrap_or_default();
-    let d = |x: Option<pb::StatisticDuration>| {
-        x.map(|x| Stat {
-            count: x.count,
-            ns: x.ns,
-        })
-        .unwrap_or_default()
-    };
+    let d = |x: Option<pb::StatisticDuration>| x.map(|x| Stat { count: x.count, ns: x.ns }).unwrap_or_default();
     ModelStats {
         name: m.name,
         version: m.version,
@@ -404,6 +293,11 @@ fn stats_of(m: pb::ModelStatistics) -> ModelStats {
         compute_output: d(s.compute_output),
         cache_hit: d(s.cache_hit),
         cache_miss: d(s.cache_miss),
+        batch_counts: m
+            .batch_stats
+            .iter()
+            .map(|b| BatchCount { batch_size: b.batch_size, executions: b.compute_infer.map_or(0, |c| c.count) })
+            .collect(),
     }
 }
 

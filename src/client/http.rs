@@ -47,10 +47,7 @@ impl HttpConn {
             self.sender = Some(sender);
         }
         let sender = self.sender.as_mut().ok_or("no connection")?;
-        sender
-            .ready()
-            .await
-            .map_err(|e| format!("HTTP connection to {} closed: {e}", self.addr))?;
+        sender.ready().await.map_err(|e| format!("HTTP connection to {} closed: {e}", self.addr))?;
         Ok(sender)
     }
 
@@ -61,24 +58,13 @@ impl HttpConn {
         req: Request<Full<Bytes>>,
     ) -> Result<(StatusCode, Option<usize>, Bytes, Instant), String> {
         let result = async {
-            let resp = self
-                .sender()
-                .await?
-                .send_request(req)
-                .await
-                .map_err(|e| format!("HTTP request failed: {e}"))?;
+            let resp = self.sender().await?.send_request(req).await.map_err(|e| format!("HTTP request failed: {e}"))?;
             let head_at = Instant::now();
             let status = resp.status();
-            let header_len = resp
-                .headers()
-                .get(HEADER_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok());
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| format!("reading the HTTP response failed: {e}"))?;
+            let header_len =
+                resp.headers().get(HEADER_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+            let body =
+                resp.into_body().collect().await.map_err(|e| format!("reading the HTTP response failed: {e}"))?;
             Ok((status, header_len, body.to_bytes(), head_at))
         }
         .await;
@@ -119,15 +105,8 @@ pub struct HttpRequest {
 
 impl HttpTransport {
     pub fn new(config: &Config, outputs: Vec<(String, DataType)>) -> Result<HttpTransport, Error> {
-        let path = format!(
-            "{}/infer",
-            model_path(&config.model, config.version.as_deref())
-        );
-        let bad = |what: &str| {
-            Error::Usage(format!(
-                "Failed to parse {what}. Invalid value for an HTTP request."
-            ))
-        };
+        let path = format!("{}/infer", model_path(&config.model, config.version.as_deref()));
+        let bad = |what: &str| Error::Usage(format!("Failed to parse {what}. Invalid value for an HTTP request."));
         let headers = config
             .headers
             .iter()
@@ -150,23 +129,18 @@ impl HttpTransport {
     }
 
     fn request(&self, req: &HttpRequest) -> Request<Full<Bytes>> {
-        let mut builder = Request::builder()
-            .method(Method::POST)
-            .uri(self.path.clone())
-            .header(header::HOST, self.host.clone());
+        let mut builder =
+            Request::builder().method(Method::POST).uri(self.path.clone()).header(header::HOST, self.host.clone());
         if let Some(len) = &req.header_len {
-            builder = builder
-                .header(HEADER_LENGTH, len.clone())
-                .header(header::CONTENT_TYPE, "application/octet-stream");
+            builder =
+                builder.header(HEADER_LENGTH, len.clone()).header(header::CONTENT_TYPE, "application/octet-stream");
         } else {
             builder = builder.header(header::CONTENT_TYPE, "application/json");
         }
         for (n, v) in &self.headers {
             builder = builder.header(n.clone(), v.clone());
         }
-        builder
-            .body(Full::new(req.body.clone()))
-            .unwrap_or_default()
+        builder.body(Full::new(req.body.clone())).unwrap_or_default()
     }
 }
 
@@ -176,28 +150,20 @@ impl Transport for HttpTransport {
 
     fn prepare(&self, data: &RequestData) -> Result<HttpRequest, Error> {
         let binary_out = self.output_format == TensorFormat::Binary;
-        let outputs: Vec<Value> = self
-            .outputs
-            .iter()
-            .map(|(n, _)| json!({"name": n, "parameters": {"binary_data": binary_out}}))
-            .collect();
+        let outputs: Vec<Value> =
+            self.outputs.iter().map(|(n, _)| json!({"name": n, "parameters": {"binary_data": binary_out}})).collect();
         let mut inputs = Vec::with_capacity(data.inputs.len());
         for t in &data.inputs {
-            let mut input =
-                json!({"name": t.name, "shape": t.shape, "datatype": t.datatype.name()});
+            let mut input = json!({"name": t.name, "shape": t.shape, "datatype": t.datatype.name()});
             match self.input_format {
-                TensorFormat::Binary => {
-                    input["parameters"] = json!({"binary_data_size": t.data.len()})
-                }
+                TensorFormat::Binary => input["parameters"] = json!({"binary_data_size": t.data.len()}),
                 TensorFormat::Json => input["data"] = Value::Array(json_values(t)?),
             }
             inputs.push(input);
         }
         let header = serde_json::to_vec(&json!({"inputs": inputs, "outputs": outputs}))
             .map_err(|e| Error::Input(format!("cannot encode the request: {e}")))?;
-        let mut body = BytesMut::with_capacity(
-            header.len() + data.inputs.iter().map(|t| t.data.len()).sum::<usize>(),
-        );
+        let mut body = BytesMut::with_capacity(header.len() + data.inputs.iter().map(|t| t.data.len()).sum::<usize>());
         body.put_slice(&header);
         let header_len = match self.input_format {
             TensorFormat::Binary => {
@@ -206,11 +172,7 @@ impl Transport for HttpTransport {
             }
             TensorFormat::Json => None,
         };
-        Ok(HttpRequest {
-            body: body.freeze(),
-            header_len,
-            expected: data.expected.clone(),
-        })
+        Ok(HttpRequest { body: body.freeze(), header_len, expected: data.expected.clone() })
     }
 
     fn connection(&self, _worker: usize) -> HttpConn {
@@ -227,14 +189,9 @@ impl Transport for HttpTransport {
         }
         if !req.expected.is_empty() {
             let outputs = response_outputs(&body, header_len, &self.outputs)?;
-            super::check_outputs(&req.expected, |name| {
-                outputs.iter().find(|(n, _)| n == name).map(|(_, b)| &b[..])
-            })?;
+            super::check_outputs(&req.expected, |name| outputs.iter().find(|(n, _)| n == name).map(|(_, b)| &b[..]))?;
         }
-        Ok(Timing {
-            send: sent - start,
-            recv: head_at.elapsed(),
-        })
+        Ok(Timing { send: sent - start, recv: head_at.elapsed() })
     }
 }
 
@@ -282,24 +239,13 @@ fn response_outputs(
     specs: &[(String, DataType)],
 ) -> Result<Vec<(String, Bytes)>, String> {
     let json_len = header_len.unwrap_or(body.len()).min(body.len());
-    let head: Value = serde_json::from_slice(&body[..json_len])
-        .map_err(|e| format!("unreadable inference response: {e}"))?;
+    let head: Value =
+        serde_json::from_slice(&body[..json_len]).map_err(|e| format!("unreadable inference response: {e}"))?;
     let mut offset = json_len;
     let mut out = Vec::new();
-    for o in head
-        .get("outputs")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-    {
-        let name = o
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let size = o
-            .pointer("/parameters/binary_data_size")
-            .and_then(Value::as_u64);
+    for o in head.get("outputs").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
+        let name = o.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let size = o.pointer("/parameters/binary_data_size").and_then(Value::as_u64);
         let raw = match size {
             Some(n) => {
                 let end = (offset + n as usize).min(body.len());
@@ -308,11 +254,7 @@ fn response_outputs(
                 b
             }
             None => {
-                let dt = specs
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, d)| *d)
-                    .unwrap_or(DataType::Bytes);
+                let dt = specs.iter().find(|(n, _)| *n == name).map(|(_, d)| *d).unwrap_or(DataType::Bytes);
                 let mut els = Vec::new();
                 crate::input::flatten_json(o.get("data").unwrap_or(&Value::Null), &mut els);
                 crate::input::encode_json(dt, &els).map_err(|e| format!("output '{name}': {e}"))?
@@ -330,11 +272,8 @@ pub struct HttpControl {
 }
 
 impl HttpControl {
-    pub fn new(config: &Config) -> HttpControl {
-        HttpControl {
-            conn: Mutex::new(HttpConn::new(config.url.as_str().into())),
-            host: config.url.clone(),
-        }
+    pub fn new(url: &str) -> HttpControl {
+        HttpControl { conn: Mutex::new(HttpConn::new(url.into())), host: url.to_string() }
     }
 
     async fn get(&self, path: &str, what: &str) -> Result<Value, Error> {
@@ -342,70 +281,34 @@ impl HttpControl {
             .header(header::HOST, self.host.as_str())
             .body(Full::new(Bytes::new()))
             .map_err(|e| Error::server(what, e.to_string()))?;
-        let (status, _, body, _) = self
-            .conn
-            .lock()
-            .await
-            .send(req)
-            .await
-            .map_err(|m| Error::server(what, m))?;
+        let (status, _, body, _) = self.conn.lock().await.send(req).await.map_err(|m| Error::server(what, m))?;
         if status != StatusCode::OK {
             return Err(Error::server(what, error_text(status, &body)));
         }
-        serde_json::from_slice(&body)
-            .map_err(|e| Error::server(what, format!("unreadable JSON from {path}: {e}")))
+        serde_json::from_slice(&body).map_err(|e| Error::server(what, format!("unreadable JSON from {path}: {e}")))
     }
 
     pub async fn server_info(&self) -> Result<ServerInfo, Error> {
         let v = self.get("/v2", "unable to get server metadata").await?;
-        let extensions = v
-            .get("extensions")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        Ok(ServerInfo {
-            extensions: extensions
-                .iter()
-                .filter_map(|e| e.as_str().map(String::from))
-                .collect(),
-        })
+        let extensions = v.get("extensions").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+        Ok(ServerInfo { extensions: extensions.iter().filter_map(|e| e.as_str().map(String::from)).collect() })
     }
 
-    pub async fn model_metadata(
-        &self,
-        name: &str,
-        version: Option<&str>,
-    ) -> Result<RawMetadata, Error> {
-        Ok(rest::metadata(
-            &self
-                .get(&model_path(name, version), "failed to get model metadata")
-                .await?,
-        ))
+    pub async fn model_metadata(&self, name: &str, version: Option<&str>) -> Result<RawMetadata, Error> {
+        Ok(rest::metadata(&self.get(&model_path(name, version), "failed to get model metadata").await?))
     }
 
-    pub async fn model_config(
-        &self,
-        name: &str,
-        version: Option<&str>,
-    ) -> Result<RawConfig, Error> {
+    pub async fn model_config(&self, name: &str, version: Option<&str>) -> Result<RawConfig, Error> {
         let path = format!("{}/config", model_path(name, version));
-        Ok(rest::config(
-            &self.get(&path, "failed to get model config").await?,
-        ))
+        Ok(rest::config(&self.get(&path, "failed to get model config").await?))
     }
 
-    pub async fn model_stats(
-        &self,
-        name: Option<&str>,
-        version: Option<&str>,
-    ) -> Result<Vec<ModelStats>, Error> {
+    pub async fn model_stats(&self, name: Option<&str>, version: Option<&str>) -> Result<Vec<ModelStats>, Error> {
         let path = match name {
             Some(n) => format!("{}/stats", model_path(n, version)),
             None => "/v2/models/stats".to_string(),
         };
-        Ok(rest::stats(
-            &self.get(&path, "failed to get model statistics").await?,
-        ))
+        Ok(rest::stats(&self.get(&path, "failed to get model statistics").await?))
     }
 }
 
@@ -421,27 +324,20 @@ mod tests {
         let outs = response_outputs(&Bytes::from(body), Some(head.len()), &[]).unwrap();
         assert_eq!(
             outs,
-            vec![
-                ("A".to_string(), Bytes::from_static(b"xy")),
-                ("B".to_string(), Bytes::from_static(b"abc"))
-            ]
+            vec![("A".to_string(), Bytes::from_static(b"xy")), ("B".to_string(), Bytes::from_static(b"abc"))]
         );
     }
 
     #[test]
     fn json_response_outputs_are_encoded() {
-        let body =
-            Bytes::from_static(br#"{"outputs":[{"name":"A","datatype":"INT32","data":[1,2]}]}"#);
+        let body = Bytes::from_static(br#"{"outputs":[{"name":"A","datatype":"INT32","data":[1,2]}]}"#);
         let outs = response_outputs(&body, None, &[("A".into(), DataType::Int32)]).unwrap();
         assert_eq!(&outs[0].1[..], &[1, 0, 0, 0, 2, 0, 0, 0]);
     }
 
     #[test]
     fn server_errors_are_unwrapped() {
-        assert_eq!(
-            error_text(StatusCode::BAD_REQUEST, br#"{"error":"boom"}"#),
-            "boom"
-        );
+        assert_eq!(error_text(StatusCode::BAD_REQUEST, br#"{"error":"boom"}"#), "boom");
         assert!(error_text(StatusCode::BAD_GATEWAY, b"x").starts_with("HTTP 502"));
     }
 }

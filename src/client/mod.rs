@@ -2,6 +2,7 @@
 //! then send it again and again on a worker's own connection); `Control` is the slow path
 //! (health, metadata, config, statistics), used before and between measurement windows.
 
+mod discover;
 pub mod grpc;
 pub mod http;
 mod rest;
@@ -9,7 +10,7 @@ mod rest;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::cli::{Config, Protocol};
+use crate::cli::Protocol;
 use crate::error::Error;
 use crate::input::RequestData;
 use crate::model::{RawConfig, RawMetadata};
@@ -36,11 +37,7 @@ pub trait Transport: Send + Sync + 'static {
 
     fn prepare(&self, data: &RequestData) -> Result<Self::Prepared, Error>;
     fn connection(&self, worker: usize) -> Self::Conn;
-    fn infer(
-        &self,
-        conn: &mut Self::Conn,
-        req: &Self::Prepared,
-    ) -> impl Future<Output = InferResult> + Send;
+    fn infer(&self, conn: &mut Self::Conn, req: &Self::Prepared) -> impl Future<Output = InferResult> + Send;
 }
 
 /// What the server says of itself: whether it has the statistics extension.
@@ -56,10 +53,10 @@ pub enum Control {
 }
 
 impl Control {
-    pub async fn connect(config: &Config) -> Result<Control, Error> {
-        Ok(match config.protocol {
-            Protocol::Http => Control::Http(http::HttpControl::new(config)),
-            Protocol::Grpc => Control::Grpc(grpc::GrpcControl::connect(config).await?),
+    pub async fn connect(protocol: Protocol, url: &str) -> Result<Control, Error> {
+        Ok(match protocol {
+            Protocol::Http => Control::Http(http::HttpControl::new(url)),
+            Protocol::Grpc => Control::Grpc(grpc::GrpcControl::connect(url).await?),
         })
     }
 
@@ -70,22 +67,14 @@ impl Control {
         }
     }
 
-    pub async fn model_metadata(
-        &self,
-        name: &str,
-        version: Option<&str>,
-    ) -> Result<RawMetadata, Error> {
+    pub async fn model_metadata(&self, name: &str, version: Option<&str>) -> Result<RawMetadata, Error> {
         match self {
             Control::Http(c) => c.model_metadata(name, version).await,
             Control::Grpc(c) => c.model_metadata(name, version).await,
         }
     }
 
-    pub async fn model_config(
-        &self,
-        name: &str,
-        version: Option<&str>,
-    ) -> Result<RawConfig, Error> {
+    pub async fn model_config(&self, name: &str, version: Option<&str>) -> Result<RawConfig, Error> {
         match self {
             Control::Http(c) => c.model_config(name, version).await,
             Control::Grpc(c) => c.model_config(name, version).await,
@@ -93,11 +82,7 @@ impl Control {
     }
 
     /// Statistics of one model (all its versions), or of every model when `name` is None.
-    pub async fn model_stats(
-        &self,
-        name: Option<&str>,
-        version: Option<&str>,
-    ) -> Result<Vec<ModelStats>, Error> {
+    pub async fn model_stats(&self, name: Option<&str>, version: Option<&str>) -> Result<Vec<ModelStats>, Error> {
         match self {
             Control::Http(c) => c.model_stats(name, version).await,
             Control::Grpc(c) => c.model_stats(name, version).await,
@@ -122,15 +107,9 @@ pub fn check_outputs<'a>(
         match got(name) {
             None => return Err(format!("output '{name}' is missing from the response")),
             Some(g) if g.len() != want.len() => {
-                return Err(format!(
-                    "output '{name}' has {} bytes, validation_data expects {}",
-                    g.len(),
-                    want.len()
-                ))
+                return Err(format!("output '{name}' has {} bytes, validation_data expects {}", g.len(), want.len()))
             }
-            Some(g) if g != &want[..] => {
-                return Err(format!("output '{name}' does not match validation_data"))
-            }
+            Some(g) if g != &want[..] => return Err(format!("output '{name}' does not match validation_data")),
             Some(_) => {}
         }
     }

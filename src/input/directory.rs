@@ -18,11 +18,7 @@ pub fn step(dir: &Path, model: &Model, config: &Config) -> Result<Step, Error> {
         step.inputs.insert(
             spec.name.clone(),
             read(dir, spec, config)?.ok_or_else(|| {
-                Error::Input(format!(
-                    "{}: no file for input '{}'",
-                    dir.join(&spec.name).display(),
-                    spec.name
-                ))
+                Error::Input(format!("{}: no file for input '{}'", dir.join(&spec.name).display(), spec.name))
             })?,
         );
     }
@@ -41,28 +37,15 @@ fn read(dir: &Path, spec: &TensorSpec, config: &Config) -> Result<Option<Tensor>
     if !path.is_file() {
         return Ok(None);
     }
-    let raw = std::fs::read(&path).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
-    let fail = |m: String| {
-        Error::Input(format!(
-            "{}: {} '{}' ({}): {m}",
-            path.display(),
-            "tensor",
-            spec.name,
-            spec.datatype
-        ))
-    };
+    let raw = std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+    let fail =
+        |m: String| Error::Input(format!("{}: {} '{}' ({}): {m}", path.display(), "tensor", spec.name, spec.datatype));
     if raw.is_empty() {
         return Err(fail("the file is empty".into()));
     }
     let shape = resolve_shape(spec, None, config).map_err(fail)?;
     if shape.iter().any(|d| *d < 0) {
-        return Err(fail(format!(
-            "variable shape {:?}: give it with --shape {}:d1,d2,...",
-            spec.shape, spec.name
-        )));
+        return Err(fail(format!("variable shape {:?}: give it with --shape {}:d1,d2,...", spec.shape, spec.name)));
     }
     let want = element_count(&shape);
     let data = match spec.datatype {
@@ -70,15 +53,10 @@ fn read(dir: &Path, spec: &TensorSpec, config: &Config) -> Result<Option<Tensor>
             let text = String::from_utf8_lossy(&raw);
             let lines: Vec<&str> = text.lines().collect();
             if lines.len() != want {
-                return Err(fail(format!(
-                    "expected {want} lines (one per element), found {}",
-                    lines.len()
-                )));
+                return Err(fail(format!("expected {want} lines (one per element), found {}", lines.len())));
             }
             let mut buf = BytesMut::new();
-            lines
-                .iter()
-                .for_each(|l| put_bytes_element(&mut buf, l.as_bytes()));
+            lines.iter().for_each(|l| put_bytes_element(&mut buf, l.as_bytes()));
             buf.freeze()
         }
         dt => {

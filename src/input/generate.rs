@@ -37,10 +37,7 @@ pub fn step(model: &Model, config: &Config, zero: bool) -> Result<Step, Error> {
         };
         inputs.insert(spec.name.clone(), Tensor { shape, data });
     }
-    Ok(Step {
-        inputs,
-        expected: BTreeMap::new(),
-    })
+    Ok(Step { inputs, expected: BTreeMap::new() })
 }
 
 fn strings(n: usize, config: &Config, zero: bool, rng: &mut impl Rng) -> Bytes {
@@ -50,9 +47,8 @@ fn strings(n: usize, config: &Config, zero: bool, rng: &mut impl Rng) -> Bytes {
             Some(s) => put_bytes_element(&mut buf, s.as_bytes()),
             None if zero => put_bytes_element(&mut buf, &vec![b'0'; config.string_length]),
             None => {
-                let s: Vec<u8> = (0..config.string_length)
-                    .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())])
-                    .collect();
+                let s: Vec<u8> =
+                    (0..config.string_length).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())]).collect();
                 put_bytes_element(&mut buf, &s);
             }
         }

@@ -28,12 +28,9 @@ pub struct File {
 }
 
 pub fn load(path: &Path, model: &Model, config: &Config) -> Result<File, Error> {
-    let text = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let doc: Value = serde_json::from_slice(&text)
-        .map_err(|e| Error::Input(format!("{}: not valid JSON: {e}", path.display())))?;
+    let text = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let doc: Value =
+        serde_json::from_slice(&text).map_err(|e| Error::Input(format!("{}: not valid JSON: {e}", path.display())))?;
     let fail = |msg: String| Error::Input(format!("{}: {msg}", path.display()));
     let data = doc
         .get("data")
@@ -48,41 +45,26 @@ pub fn load(path: &Path, model: &Model, config: &Config) -> Result<File, Error> 
             .enumerate()
             .map(|(k, entry)| {
                 let loc = location(path, stream, k);
-                let obj = entry
-                    .as_object()
-                    .ok_or_else(|| Error::Input(format!("{loc}: expected an object")))?;
+                let obj = entry.as_object().ok_or_else(|| Error::Input(format!("{loc}: expected an object")))?;
                 let inputs = tensors(obj, &model.inputs, config, &loc, true)?;
-                Ok(Step {
-                    inputs,
-                    expected: BTreeMap::new(),
-                })
+                Ok(Step { inputs, expected: BTreeMap::new() })
             })
             .collect::<Result<Vec<_>, Error>>()?;
         streams.push(steps);
     }
     if let Some(validation) = doc.get("validation_data") {
-        let arr = validation
-            .as_array()
-            .ok_or_else(|| fail("\"validation_data\" must be an array".into()))?;
+        let arr = validation.as_array().ok_or_else(|| fail("\"validation_data\" must be an array".into()))?;
         let (vlayout, vdata) = split_streams(arr).map_err(fail)?;
         let aligned = vlayout == layout
             && vdata.len() == streams.len()
             && vdata.iter().zip(&streams).all(|(v, d)| v.len() == d.len());
         if !aligned {
-            return Err(fail(
-                "\"validation_data\" must have the same layout and number of entries as \"data\""
-                    .into(),
-            ));
+            return Err(fail("\"validation_data\" must have the same layout and number of entries as \"data\"".into()));
         }
         for (s, entries) in vdata.iter().enumerate() {
             for (k, entry) in entries.iter().enumerate() {
-                let loc = format!(
-                    "{} (validation_data)",
-                    location(path, (layout == Layout::Streams).then_some(s), k)
-                );
-                let obj = entry
-                    .as_object()
-                    .ok_or_else(|| Error::Input(format!("{loc}: expected an object")))?;
+                let loc = format!("{} (validation_data)", location(path, (layout == Layout::Streams).then_some(s), k));
+                let obj = entry.as_object().ok_or_else(|| Error::Input(format!("{loc}: expected an object")))?;
                 streams[s][k].expected = tensors(obj, &model.outputs, config, &loc, false)?;
             }
         }
@@ -96,12 +78,7 @@ fn split_streams(data: &[Value]) -> Result<(Layout, Vec<Vec<Value>>), String> {
         return Ok((Layout::Flat, vec![data.to_vec()]));
     }
     if data.iter().all(Value::is_array) {
-        return Ok((
-            Layout::Streams,
-            data.iter()
-                .map(|s| s.as_array().cloned().unwrap_or_default())
-                .collect(),
-        ));
+        return Ok((Layout::Streams, data.iter().map(|s| s.as_array().cloned().unwrap_or_default()).collect()));
     }
     Err("\"data\" must hold either only objects (entries) or only arrays (streams of entries), not both".into())
 }
@@ -120,12 +97,7 @@ fn tensors(
         match obj.get(&spec.name) {
             Some(value) => {
                 let t = tensor(value, spec, config).map_err(|m| {
-                    Error::Input(format!(
-                        "{loc}: {} '{}' ({}): {m}",
-                        kind(required),
-                        spec.name,
-                        spec.datatype
-                    ))
+                    Error::Input(format!("{loc}: {} '{}' ({}): {m}", kind(required), spec.name, spec.datatype))
                 })?;
                 out.insert(spec.name.clone(), t);
             }
@@ -142,9 +114,7 @@ fn tensors(
     }
     for key in obj.keys() {
         if !specs.iter().any(|s| &s.name == key) && !required {
-            return Err(Error::Input(format!(
-                "{loc}: '{key}' is not an output of the model"
-            )));
+            return Err(Error::Input(format!("{loc}: '{key}' is not an output of the model")));
         }
     }
     Ok(out)
@@ -171,20 +141,14 @@ fn tensor(value: &Value, spec: &TensorSpec, config: &Config) -> Result<Tensor, S
                         .ok_or("\"shape\" must be an array of integers")?,
                 ),
             };
-            let content = o
-                .get("content")
-                .or_else(|| o.get("b64").map(|_| value))
-                .ok_or(format!("expected {FORMS}"))?;
+            let content =
+                o.get("content").or_else(|| o.get("b64").map(|_| value)).ok_or(format!("expected {FORMS}"))?;
             (content, shape)
         }
         _ => return Err(format!("expected {FORMS}, found {value}")),
     };
     let b64 = match content {
-        Value::Object(o) => Some(
-            o.get("b64")
-                .and_then(Value::as_str)
-                .ok_or("the value of \"b64\" must be a string")?,
-        ),
+        Value::Object(o) => Some(o.get("b64").and_then(Value::as_str).ok_or("the value of \"b64\" must be a string")?),
         Value::Array(_) => None,
         other => return Err(format!("expected {FORMS}, found {other}")),
     };
@@ -209,18 +173,11 @@ fn tensor(value: &Value, spec: &TensorSpec, config: &Config) -> Result<Tensor, S
     infer_variable_dim(&mut shape, count, spec)?;
     let want = element_count(&shape);
     if count != want {
-        return Err(format!(
-            "expected {want} elements for shape {shape:?}, found {count}"
-        ));
+        return Err(format!("expected {want} elements for shape {shape:?}, found {count}"));
     }
     if let Some(size) = spec.datatype.size() {
         if data.len() != want * size {
-            return Err(format!(
-                "expected {} bytes ({want} x {}), found {}",
-                want * size,
-                spec.datatype,
-                data.len()
-            ));
+            return Err(format!("expected {} bytes ({want} x {}), found {}", want * size, spec.datatype, data.len()));
         }
     }
     Ok(Tensor { shape, data })
@@ -272,14 +229,14 @@ mod tests {
             composing: vec![],
             sequence: false,
             decoupled: false,
+            response_cache: false,
         }
     }
 
     fn load_text(text: &str, model: &Model) -> Result<File, Error> {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
-        let config =
-            Config::from_args(&Args::try_parse_from(["rperf", "-m", "m"]).unwrap()).unwrap();
+        let config = Config::from_args(&Args::try_parse_from(["rperf", "-m", "m"]).unwrap()).unwrap();
         load(f.path(), model, &config)
     }
 
@@ -303,46 +260,21 @@ mod tests {
     #[test]
     fn streams_layout_and_misalignment() {
         let m = model(DataType::Bool, vec![1]);
-        let f = load_text(
-            r#"{"data":[[{"IN":[true]}],[{"IN":[false]},{"IN":[true]}]]}"#,
-            &m,
-        )
-        .unwrap();
-        assert_eq!(
-            (f.layout, f.streams.len(), f.streams[1].len()),
-            (Layout::Streams, 2, 2)
-        );
-        let e = load_text(r#"{"data":[{"IN":[true]}],"validation_data":[]}"#, &m)
-            .err()
-            .unwrap()
-            .to_string();
+        let f = load_text(r#"{"data":[[{"IN":[true]}],[{"IN":[false]},{"IN":[true]}]]}"#, &m).unwrap();
+        assert_eq!((f.layout, f.streams.len(), f.streams[1].len()), (Layout::Streams, 2, 2));
+        let e = load_text(r#"{"data":[{"IN":[true]}],"validation_data":[]}"#, &m).err().unwrap().to_string();
         assert!(e.contains("same layout and number of entries"), "{e}");
-        let e = load_text(r#"{"data":[{"IN":[true]},[{"IN":[true]}]]}"#, &m)
-            .err()
-            .unwrap()
-            .to_string();
+        let e = load_text(r#"{"data":[{"IN":[true]},[{"IN":[true]}]]}"#, &m).err().unwrap().to_string();
         assert!(e.contains("not both"), "{e}");
     }
 
     #[test]
     fn errors_name_entry_input_and_expectation() {
         let m = model(DataType::Fp32, vec![2]);
-        let e = load_text(r#"{"data":[{"IN":[1.0,2.0]},{"IN":[1.0]}]}"#, &m)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            e.contains(": entry 1: input 'IN' (FP32): expected 2 elements for shape [2], found 1"),
-            "{e}"
-        );
-        let e = load_text(r#"{"data":[{"OTHER":[1.0]}]}"#, &m)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            e.contains("entry 0: input 'IN' is missing (the model's inputs are IN)"),
-            "{e}"
-        );
+        let e = load_text(r#"{"data":[{"IN":[1.0,2.0]},{"IN":[1.0]}]}"#, &m).err().unwrap().to_string();
+        assert!(e.contains(": entry 1: input 'IN' (FP32): expected 2 elements for shape [2], found 1"), "{e}");
+        let e = load_text(r#"{"data":[{"OTHER":[1.0]}]}"#, &m).err().unwrap().to_string();
+        assert!(e.contains("entry 0: input 'IN' is missing (the model's inputs are IN)"), "{e}");
         let e = load_text("{\"data\": [", &m).err().unwrap().to_string();
         assert!(e.contains("not valid JSON"), "{e}");
     }

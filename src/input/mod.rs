@@ -57,11 +57,7 @@ pub struct RequestData {
 impl Dataset {
     /// Loads every `--input-data` source (random when none is given).
     pub fn load(config: &Config, model: &Model) -> Result<Dataset, Error> {
-        let sources = if config.data.is_empty() {
-            vec![DataSource::Random]
-        } else {
-            config.data.clone()
-        };
+        let sources = if config.data.is_empty() { vec![DataSource::Random] } else { config.data.clone() };
         let mut set = Dataset::default();
         let mut layout = None;
         for source in &sources {
@@ -118,28 +114,18 @@ impl Dataset {
         }
         (0..steps.len())
             .map(|s| {
-                let group: Vec<&Step> = (0..batch_size)
-                    .map(|i| steps[(s + i) % steps.len()])
-                    .collect();
+                let group: Vec<&Step> = (0..batch_size).map(|i| steps[(s + i) % steps.len()]).collect();
                 batch_request(model, &group, s, batch_size)
             })
             .collect()
     }
 }
 
-fn batch_request(
-    model: &Model,
-    group: &[&Step],
-    entry: usize,
-    batch_size: usize,
-) -> Result<RequestData, Error> {
+fn batch_request(model: &Model, group: &[&Step], entry: usize, batch_size: usize) -> Result<RequestData, Error> {
     let batching = model.max_batch_size > 0;
     let mut inputs = Vec::with_capacity(model.inputs.len());
     for spec in &model.inputs {
-        let present = group
-            .iter()
-            .filter(|s| s.inputs.contains_key(&spec.name))
-            .count();
+        let present = group.iter().filter(|s| s.inputs.contains_key(&spec.name)).count();
         if present == 0 && spec.optional {
             continue;
         }
@@ -156,19 +142,11 @@ fn batch_request(
         if batching {
             shape.insert(0, batch_size as i64);
         }
-        inputs.push(InputTensor {
-            name: spec.name.clone(),
-            datatype: spec.datatype,
-            shape,
-            data,
-        });
+        inputs.push(InputTensor { name: spec.name.clone(), datatype: spec.datatype, shape, data });
     }
     let mut expected = Vec::new();
     for out in &model.outputs {
-        let given: Vec<&Tensor> = group
-            .iter()
-            .filter_map(|s| s.expected.get(&out.name))
-            .collect();
+        let given: Vec<&Tensor> = group.iter().filter_map(|s| s.expected.get(&out.name)).collect();
         if given.len() == group.len() {
             expected.push((out.name.clone(), concat(out, &given, entry)?));
         }
@@ -195,31 +173,17 @@ fn concat(spec: &TensorSpec, tensors: &[&Tensor], entry: usize) -> Result<Bytes,
 
 /// Resolves the shape of `spec` for data with `elements` elements: JSON shape first, then the
 /// model's with --shape applied, and a single variable dimension inferred from the count.
-fn resolve_shape(
-    spec: &TensorSpec,
-    given: Option<Vec<i64>>,
-    config: &Config,
-) -> Result<Vec<i64>, String> {
+fn resolve_shape(spec: &TensorSpec, given: Option<Vec<i64>>, config: &Config) -> Result<Vec<i64>, String> {
     if let Some(shape) = given {
         let fits = shape.len() == spec.shape.len()
-            && shape
-                .iter()
-                .zip(&spec.shape)
-                .all(|(g, m)| *m == -1 || g == m)
+            && shape.iter().zip(&spec.shape).all(|(g, m)| *m == -1 || g == m)
             && shape.iter().all(|d| *d >= 0);
         if !fits {
-            return Err(format!(
-                "shape {shape:?} is incompatible with the model's shape {:?}",
-                spec.shape
-            ));
+            return Err(format!("shape {shape:?} is incompatible with the model's shape {:?}", spec.shape));
         }
         return Ok(shape);
     }
-    Ok(config
-        .shapes
-        .get(&spec.name)
-        .cloned()
-        .unwrap_or_else(|| spec.shape.clone()))
+    Ok(config.shapes.get(&spec.name).cloned().unwrap_or_else(|| spec.shape.clone()))
 }
 
 fn element_count(shape: &[i64]) -> usize {

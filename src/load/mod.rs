@@ -42,10 +42,7 @@ impl<T: Transport> ConcurrencyLoad<T> {
             stop: AtomicBool::new(false),
             recorder: Recorder::default(),
         });
-        ConcurrencyLoad {
-            shared,
-            workers: Vec::new(),
-        }
+        ConcurrencyLoad { shared, workers: Vec::new() }
     }
 
     /// Keeps exactly `n` requests in flight from now on.
@@ -54,8 +51,7 @@ impl<T: Transport> ConcurrencyLoad<T> {
             let id = self.workers.len();
             let slot = self.shared.recorder.add_slot();
             let shared = self.shared.clone();
-            self.workers
-                .push(tokio::spawn(async move { worker(id, shared, slot).await }));
+            self.workers.push(tokio::spawn(async move { worker(id, shared, slot).await }));
         }
         self.shared.active.store(n, Ordering::Release);
         self.shared.wake.notify_waiters();

@@ -61,16 +61,8 @@ impl Slot {
 
     fn completed(&self, epoch: u64) -> u64 {
         let s = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
-        let prev = s
-            .prev
-            .as_ref()
-            .filter(|(e, _)| *e == epoch)
-            .map_or(0, |(_, p)| p.ok + p.failed());
-        prev + if s.epoch == epoch {
-            s.cur.ok + s.cur.failed()
-        } else {
-            0
-        }
+        let prev = s.prev.as_ref().filter(|(e, _)| *e == epoch).map_or(0, |(_, p)| p.ok + p.failed());
+        prev + if s.epoch == epoch { s.cur.ok + s.cur.failed() } else { 0 }
     }
 }
 
@@ -85,10 +77,7 @@ impl Recorder {
     pub fn add_slot(&self) -> Arc<Slot> {
         let slot = Arc::new(Slot::default());
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        slot.stats
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .epoch = self.epoch.load(Ordering::Acquire);
+        slot.stats.lock().unwrap_or_else(PoisonError::into_inner).epoch = self.epoch.load(Ordering::Acquire);
         slots.push(slot.clone());
         slot
     }
@@ -101,12 +90,7 @@ impl Recorder {
     pub fn end_window(&self) -> WindowStats {
         let epoch = self.epoch.fetch_add(1, Ordering::AcqRel);
         let mut merged = WindowStats::default();
-        for slot in self
-            .slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
+        for slot in self.slots.lock().unwrap_or_else(PoisonError::into_inner).iter() {
             slot.take(epoch, &mut merged);
         }
         merged
@@ -115,12 +99,7 @@ impl Recorder {
     /// Requests completed (or failed) so far in the current window.
     pub fn completed(&self) -> u64 {
         let epoch = self.current_epoch();
-        self.slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|s| s.completed(epoch))
-            .sum()
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner).iter().map(|s| s.completed(epoch)).sum()
     }
 }
 
@@ -129,10 +108,7 @@ mod tests {
     use super::*;
     use crate::client::Timing;
 
-    const OK: InferResult = Ok(Timing {
-        send: Duration::ZERO,
-        recv: Duration::ZERO,
-    });
+    const OK: InferResult = Ok(Timing { send: Duration::ZERO, recv: Duration::ZERO });
 
     #[test]
     fn requests_land_in_the_window_they_completed_in() {

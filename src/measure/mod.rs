@@ -15,6 +15,7 @@ use crate::cli::{Config, WindowMode};
 use crate::client::{Control, Transport};
 use crate::error::Error;
 use crate::load::ConcurrencyLoad;
+use crate::metrics::MetricsFigures;
 use crate::model::Model;
 use crate::server_stats::{ModelStats, ServerFigures};
 
@@ -31,6 +32,7 @@ pub enum Outcome {
 
 #[derive(Clone, Debug)]
 pub struct WindowRecord {
+    pub start: Instant,
     pub duration: Duration,
     pub stats: WindowStats,
     pub figures: WindowFigures,
@@ -46,9 +48,15 @@ pub struct Level {
     pub merged: WindowStats,
     pub merged_duration: Duration,
     pub server: Option<ServerFigures>,
+    pub metrics: Option<MetricsFigures>,
 }
 
 impl Level {
+    /// When the windows the level's figures come from began.
+    pub fn reported_since(&self) -> Option<Instant> {
+        self.windows.get(self.windows.len().saturating_sub(3)).map(|w| w.start)
+    }
+
     pub fn throughput(&self) -> f64 {
         throughput(self.merged.ok, self.batch_size, self.merged_duration)
     }
@@ -98,12 +106,10 @@ pub struct ServerProbe<'a> {
 impl ServerProbe<'_> {
     async fn snapshot(&self) -> Result<Vec<ModelStats>, Error> {
         let m = self.model;
-        if m.is_ensemble() {
+        if m.has_composing() {
             self.control.model_stats(None, None).await
         } else {
-            self.control
-                .model_stats(Some(&m.name), m.version.as_deref())
-                .await
+            self.control.model_stats(Some(&m.name), m.version.as_deref()).await
         }
     }
 
@@ -146,12 +152,8 @@ pub async fn measure_level<T: Transport>(
             snapshots.push(p.snapshot().await?);
         }
         if stats.ok == 0 && stats.failed() > 0 {
-            let (msg, _) = stats
-                .errors
-                .iter()
-                .max_by_key(|(_, n)| **n)
-                .map(|(m, n)| (m.clone(), *n))
-                .unwrap_or_default();
+            let (msg, _) =
+                stats.errors.iter().max_by_key(|(_, n)| **n).map(|(m, n)| (m.clone(), *n)).unwrap_or_default();
             return Err(Error::AllFailed(msg));
         }
         let latency = stats.latency();
@@ -159,11 +161,7 @@ pub async fn measure_level<T: Transport>(
             throughput: throughput(stats.ok, config.batch_size, duration),
             latency_us: stabilizing(&latency, config.percentile).as_nanos() as f64 / 1000.0,
         };
-        windows.push(WindowRecord {
-            duration,
-            stats,
-            figures,
-        });
+        windows.push(WindowRecord { start, duration, stats, figures });
         observer.window(trial, windows.last().expect("just pushed"));
         let history: Vec<WindowFigures> = windows.iter().map(|w| w.figures).collect();
         if is_stable(&history, config.stability) {
@@ -184,12 +182,10 @@ pub async fn measure_level<T: Transport>(
     windows[tail..].iter().for_each(|w| merged.merge(&w.stats));
     let merged_duration = windows[tail..].iter().map(|w| w.duration).sum();
     // snapshots[i] was taken when window i began (and i - 1 ended).
-    let server = probe.and_then(
-        |p| match (snapshots.get(tail), snapshots.get(windows.len())) {
-            (Some(before), Some(after)) if !windows.is_empty() => p.figures(before, after),
-            _ => None,
-        },
-    );
+    let server = probe.and_then(|p| match (snapshots.get(tail), snapshots.get(windows.len())) {
+        (Some(before), Some(after)) if !windows.is_empty() => p.figures(before, after),
+        _ => None,
+    });
     let mut level = Level {
         concurrency,
         batch_size: config.batch_size,
@@ -198,6 +194,7 @@ pub async fn measure_level<T: Transport>(
         merged,
         merged_duration,
         server,
+        metrics: None,
     };
     if level.outcome == Outcome::Stable {
         if let Some(limit) = config.latency_limit {
@@ -210,11 +207,7 @@ pub async fn measure_level<T: Transport>(
 }
 
 /// Waits out one window; false when interrupted.
-async fn wait_window<T: Transport>(
-    load: &ConcurrencyLoad<T>,
-    mode: WindowMode,
-    interrupted: &AtomicBool,
-) -> bool {
+async fn wait_window<T: Transport>(load: &ConcurrencyLoad<T>, mode: WindowMode, interrupted: &AtomicBool) -> bool {
     let tick = Duration::from_millis(50);
     let start = Instant::now();
     loop {

@@ -19,10 +19,7 @@ pub fn is_stable(history: &[WindowFigures], tolerance: f64) -> bool {
         return false;
     }
     let within = |f: fn(&WindowFigures) -> f64| {
-        let (lo, hi) = last
-            .iter()
-            .map(f)
-            .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let (lo, hi) = last.iter().map(f).fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
         lo > 0.0 && hi / lo <= 1.0 + tolerance
     };
     within(|w| w.throughput) && within(|w| w.latency_us)
@@ -30,10 +27,7 @@ pub fn is_stable(history: &[WindowFigures], tolerance: f64) -> bool {
 
 /// With a latency limit, a level is done early when one of its last three windows exceeds it.
 pub fn over_limit(history: &[WindowFigures], limit_us: f64) -> bool {
-    history.len() >= 3
-        && history[history.len() - 3..]
-            .iter()
-            .any(|w| w.latency_us >= limit_us)
+    history.len() >= 3 && history[history.len() - 3..].iter().any(|w| w.latency_us >= limit_us)
 }
 
 #[cfg(test)]
@@ -41,19 +35,13 @@ mod tests {
     use super::*;
 
     fn w(throughput: f64, latency_us: f64) -> WindowFigures {
-        WindowFigures {
-            throughput,
-            latency_us,
-        }
+        WindowFigures { throughput, latency_us }
     }
 
     #[test]
     fn needs_three_windows() {
         assert!(!is_stable(&[w(100.0, 10.0), w(100.0, 10.0)], 0.1));
-        assert!(is_stable(
-            &[w(100.0, 10.0), w(100.0, 10.0), w(100.0, 10.0)],
-            0.1
-        ));
+        assert!(is_stable(&[w(100.0, 10.0), w(100.0, 10.0), w(100.0, 10.0)], 0.1));
     }
 
     #[test]
@@ -65,18 +53,12 @@ mod tests {
 
     #[test]
     fn latency_spread_breaks_stability() {
-        assert!(!is_stable(
-            &[w(100.0, 10.0), w(100.0, 12.0), w(100.0, 10.0)],
-            0.1
-        ));
+        assert!(!is_stable(&[w(100.0, 10.0), w(100.0, 12.0), w(100.0, 10.0)], 0.1));
     }
 
     #[test]
     fn zero_throughput_is_never_stable() {
-        assert!(!is_stable(
-            &[w(0.0, 10.0), w(0.0, 10.0), w(0.0, 10.0)],
-            10.0
-        ));
+        assert!(!is_stable(&[w(0.0, 10.0), w(0.0, 10.0), w(0.0, 10.0)], 10.0));
     }
 
     #[test]

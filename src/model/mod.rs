@@ -39,6 +39,7 @@ pub struct RawConfig {
     pub ensemble_steps: Vec<(String, Option<String>)>,
     pub sequence_batching: bool,
     pub decoupled: bool,
+    pub response_cache: bool,
 }
 
 /// A composing model of an ensemble, with its own composing models if it is one too.
@@ -46,6 +47,7 @@ pub struct RawConfig {
 pub struct Composing {
     pub name: String,
     pub version: Option<String>,
+    pub response_cache: bool,
     pub children: Vec<Composing>,
 }
 
@@ -60,28 +62,19 @@ pub struct Model {
     pub composing: Vec<Composing>,
     pub sequence: bool,
     pub decoupled: bool,
+    /// The response cache is on for the model or any composing model.
+    pub response_cache: bool,
 }
 
 impl Model {
-    pub fn from_raw(
-        meta: &RawMetadata,
-        config: &RawConfig,
-        version: Option<String>,
-    ) -> Result<Model, Error> {
+    pub fn from_raw(meta: &RawMetadata, config: &RawConfig, version: Option<String>) -> Result<Model, Error> {
         let batching = config.max_batch_size > 0;
         let tensor = |(name, dt, shape): &RawTensor, is_input: bool| -> Result<TensorSpec, Error> {
             let kind = if is_input { "input" } else { "output" };
             let datatype = DataType::parse(dt).ok_or_else(|| {
-                Error::Model(format!(
-                    "{kind} '{name}' of model '{}' has an unknown datatype '{dt}'",
-                    meta.name
-                ))
+                Error::Model(format!("{kind} '{name}' of model '{}' has an unknown datatype '{dt}'", meta.name))
             })?;
-            let shape = if batching && !shape.is_empty() {
-                shape[1..].to_vec()
-            } else {
-                shape.clone()
-            };
+            let shape = if batching && !shape.is_empty() { shape[1..].to_vec() } else { shape.clone() };
             let flags = config.input_flags.iter().find(|(n, _, _)| n == name);
             Ok(TensorSpec {
                 name: name.clone(),
@@ -95,16 +88,8 @@ impl Model {
                 },
             })
         };
-        let mut inputs = meta
-            .inputs
-            .iter()
-            .map(|t| tensor(t, true))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut outputs = meta
-            .outputs
-            .iter()
-            .map(|t| tensor(t, false))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut inputs = meta.inputs.iter().map(|t| tensor(t, true)).collect::<Result<Vec<_>, _>>()?;
+        let mut outputs = meta.outputs.iter().map(|t| tensor(t, false)).collect::<Result<Vec<_>, _>>()?;
         inputs.sort_by(|a, b| a.name.cmp(&b.name));
         outputs.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Model {
@@ -116,19 +101,19 @@ impl Model {
             composing: Vec::new(),
             sequence: config.sequence_batching,
             decoupled: config.decoupled,
+            response_cache: config.response_cache,
         })
     }
 
-    pub fn is_ensemble(&self) -> bool {
+    /// Whether statistics cover composing models (an ensemble, or --bls-composing-models).
+    pub fn has_composing(&self) -> bool {
         !self.composing.is_empty()
     }
 
     /// perf_analyzer's check of -b against the model.
     pub fn check_batch_size(&self, batch_size: usize) -> Result<(), Error> {
         if self.max_batch_size == 0 && batch_size > 1 {
-            return Err(Error::Model(
-                "can not specify batch size > 1 as the model does not support batching".into(),
-            ));
+            return Err(Error::Model("can not specify batch size > 1 as the model does not support batching".into()));
         }
         if self.max_batch_size > 0 && batch_size as u64 > self.max_batch_size {
             return Err(Error::Model(format!(
@@ -147,17 +132,11 @@ mod tests {
     fn raw(max_batch: i64) -> (RawMetadata, RawConfig) {
         let meta = RawMetadata {
             name: "m".into(),
-            inputs: vec![
-                ("b".into(), "FP32".into(), vec![-1, 16]),
-                ("a".into(), "BYTES".into(), vec![-1, 1]),
-            ],
+            inputs: vec![("b".into(), "FP32".into(), vec![-1, 16]), ("a".into(), "BYTES".into(), vec![-1, 1])],
             outputs: vec![("out".into(), "FP32".into(), vec![-1, 16])],
         };
-        let config = RawConfig {
-            max_batch_size: max_batch,
-            input_flags: vec![("a".into(), true, false)],
-            ..Default::default()
-        };
+        let config =
+            RawConfig { max_batch_size: max_batch, input_flags: vec![("a".into(), true, false)], ..Default::default() };
         (meta, config)
     }
 

@@ -1,16 +1,29 @@
 //! perf_analyzer's CSV (`-f`): one header and one row per reported level, sorted by
-//! throughput as perf_analyzer sorts them; all times in whole microseconds.
+//! throughput as perf_analyzer sorts them; all times in whole microseconds. Ensembles (and
+//! --bls-composing-models) add one file per direct composing model beside the main one.
 
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
 
 use super::{fmt_g, text::percentiles};
 use crate::cli::Config;
 use crate::measure::Level;
+use crate::metrics::MetricsFigures;
+use crate::server_stats::ModelStats;
 
-pub fn header(config: &Config, server: bool) -> String {
+const SERVER_COLUMNS: &str =
+    "Network+Server Send/Recv,Server Queue,Server Compute Input,Server Compute Infer,Server Compute Output,";
+const METRIC_COLUMNS: &str = ",Avg GPU Utilization,Avg GPU Power Usage,Max GPU Memory Usage,Total GPU Memory,\
+Avg CPU Utilization,Max CPU Memory Usage,Total CPU Memory";
+const CACHE_COLUMNS: &str = "Server Cache Hit,Server Cache Miss,";
+
+pub fn header(config: &Config, server: bool, cache: bool) -> String {
     let mut h = String::from("Concurrency,Inferences/Second,Client Send,");
     if server {
-        h.push_str("Network+Server Send/Recv,Server Queue,Server Compute Input,Server Compute Infer,Server Compute Output,");
+        h.push_str(SERVER_COLUMNS);
+        if cache {
+            h.push_str(CACHE_COLUMNS);
+        }
     }
     h.push_str("Client Recv");
     for p in percentiles(config) {
@@ -21,56 +34,62 @@ pub fn header(config: &Config, server: bool) -> String {
             h.push_str(",Avg latency");
         }
         h.push_str(",request/response,response wait");
+        if config.metrics.is_some() {
+            h.push_str(METRIC_COLUMNS);
+        }
     }
     h
 }
 
-pub fn render(config: &Config, levels: &[&Level]) -> String {
-    let server = levels.iter().any(|l| l.server.is_some());
-    let mut out = header(config, server);
-    out.push('\n');
-    let mut sorted: Vec<&&Level> = levels.iter().collect();
+fn by_throughput<'a>(levels: &[&'a Level]) -> Vec<&'a Level> {
+    let mut sorted = levels.to_vec();
     sorted.sort_by(|a, b| a.throughput().total_cmp(&b.throughput()));
-    for level in sorted {
-        out.push_str(&row(config, level, server));
+    sorted
+}
+
+pub fn render(config: &Config, levels: &[&Level], cache: bool) -> String {
+    let server = levels.iter().any(|l| l.server.is_some());
+    let mut out = header(config, server, cache);
+    out.push('\n');
+    for level in by_throughput(levels) {
+        out.push_str(&row(config, level, server, cache));
         out.push('\n');
     }
     out
 }
 
-fn row(config: &Config, level: &Level, server: bool) -> String {
+/// Per-request averages in nanoseconds of the parts the server accounts for.
+fn accounted_ns(m: &ModelStats, cache: bool) -> u64 {
+    let per = |ns: u64, count: u64| ns.checked_div(count).unwrap_or(0);
+    let mut ns = per(m.queue.ns, m.queue.count) + per(m.compute_total().ns, m.compute_input.count);
+    if cache {
+        ns += per(m.cache_hit.ns, m.cache_hit.count) + per(m.cache_miss.ns, m.cache_miss.count);
+    }
+    ns
+}
+
+fn server_columns(r: &mut String, m: &ModelStats, network_us: u64, cache: bool) {
+    let _ = write!(
+        r,
+        "{network_us},{},{},{},{},",
+        m.queue.avg_us(),
+        m.compute_input.avg_us(),
+        m.compute_infer.avg_us(),
+        m.compute_output.avg_us()
+    );
+    if cache {
+        let _ = write!(r, "{},{},", m.cache_hit.avg_us(), m.cache_miss.avg_us());
+    }
+}
+
+fn row(config: &Config, level: &Level, server: bool, cache: bool) -> String {
     let l = level.latency();
-    let (avg, send, recv) = (
-        l.avg.as_nanos() as u64,
-        l.avg_send.as_nanos() as u64,
-        l.avg_recv.as_nanos() as u64,
-    );
-    let mut r = format!(
-        "{},{},{},",
-        level.concurrency,
-        fmt_g(level.throughput()),
-        send / 1000
-    );
+    let (avg, send, recv) = (l.avg.as_nanos() as u64, l.avg_send.as_nanos() as u64, l.avg_recv.as_nanos() as u64);
+    let mut r = format!("{},{},{},", level.concurrency, fmt_g(level.throughput()), send / 1000);
     if server {
-        let m = level
-            .server
-            .as_ref()
-            .map(|f| f.stats.clone())
-            .unwrap_or_default();
-        let per = |ns: u64, count: u64| ns.checked_div(count).unwrap_or(0);
-        let queue = per(m.queue.ns, m.queue.count);
-        let compute = per(m.compute_total().ns, m.compute_input.count);
+        let m = level.server.as_ref().map(|f| f.stats.clone()).unwrap_or_default();
         let client_wait = avg.saturating_sub(send + recv);
-        let network = client_wait.saturating_sub(queue + compute);
-        let _ = write!(
-            r,
-            "{},{},{},{},{},",
-            network / 1000,
-            queue / 1000,
-            m.compute_input.avg_us(),
-            m.compute_infer.avg_us(),
-            m.compute_output.avg_us()
-        );
+        server_columns(&mut r, &m, client_wait.saturating_sub(accounted_ns(&m, cache)) / 1000, cache);
     }
     let _ = write!(r, "{}", recv / 1000);
     for p in percentiles(config) {
@@ -80,12 +99,53 @@ fn row(config: &Config, level: &Level, server: bool) -> String {
         if config.percentile.is_none() {
             let _ = write!(r, ",{}", avg / 1000);
         }
-        let _ = write!(
-            r,
-            ",{},{}",
-            (send + recv) / 1000,
-            avg.saturating_sub(send + recv) / 1000
-        );
+        let _ = write!(r, ",{},{}", (send + recv) / 1000, avg.saturating_sub(send + recv) / 1000);
+        if config.metrics.is_some() {
+            metric_columns(&mut r, &level.metrics.clone().unwrap_or_default());
+        }
     }
     r
+}
+
+/// perf_analyzer's `uuid:value;` lists (utilization as a fraction), then the CPU figures.
+fn metric_columns(r: &mut String, m: &MetricsFigures) {
+    for values in [&m.gpu_utilization, &m.gpu_power, &m.gpu_memory_used, &m.gpu_memory_total] {
+        r.push(',');
+        for (uuid, v) in values {
+            let _ = write!(r, "{uuid}:{};", fmt_g(*v));
+        }
+    }
+    let opt = |v: Option<f64>| v.map(fmt_g).unwrap_or_default();
+    let _ = write!(r, ",{},{},{}", opt(m.cpu_utilization), opt(m.cpu_memory_used), opt(m.cpu_memory_total));
+}
+
+/// One CSV per direct composing model, named `MODEL_vVERSION.<main file name>` and placed
+/// beside the main file (perf_analyzer glues the prefix to the whole path instead).
+pub fn composing(main: &Path, levels: &[&Level], cache: bool) -> Vec<(PathBuf, String)> {
+    let Some(first) = levels.iter().find_map(|l| l.server.as_ref()) else { return Vec::new() };
+    let file_name = main.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let sorted = by_throughput(levels);
+    let mut header = String::from("Concurrency,Inferences/Second,Client Send,");
+    header.push_str(SERVER_COLUMNS);
+    if cache {
+        header.push_str(CACHE_COLUMNS);
+    }
+    header.push_str("Client Recv\n");
+    let mut files = Vec::new();
+    for (i, child) in first.composing.iter().enumerate() {
+        let mut text = header.clone();
+        for level in &sorted {
+            let Some(server) = &level.server else { continue };
+            let Some(c) = server.composing.get(i) else { continue };
+            let share = c.stats.success.count as f64 / server.stats.success.count.max(1) as f64;
+            let _ = write!(text, "{},{},0,", level.concurrency, fmt_g(level.throughput() * share));
+            let overhead = (c.stats.success.ns.checked_div(c.stats.success.count).unwrap_or(0))
+                .saturating_sub(accounted_ns(&c.stats, cache));
+            server_columns(&mut text, &c.stats, overhead / 1000, cache);
+            text.push_str("0\n");
+        }
+        let name = format!("{}_v{}.{file_name}", child.stats.name, child.stats.version);
+        files.push((main.with_file_name(name), text));
+    }
+    files
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::{fmt_g, usec};
 use crate::cli::{Config, Protocol, WindowMode};
 use crate::measure::Level;
+use crate::metrics::MetricsFigures;
 use crate::model::Model;
 use crate::server_stats::{ModelStats, ServerFigures};
 
@@ -30,21 +31,13 @@ pub fn settings(config: &Config) -> String {
         let limit = config.latency_limit.map_or(0, |l| l.as_millis());
         let _ = writeln!(s, "  Latency limit: {limit} msec");
         if r.end != 0 {
-            let _ = writeln!(
-                s,
-                "  Concurrency limit: {} concurrent requests",
-                r.start.max(r.end)
-            );
+            let _ = writeln!(s, "  Concurrency limit: {} concurrent requests", r.start.max(r.end));
         }
     }
     if config.binary_search {
         s.push_str("  Using Binary Search algorithm\n");
     }
-    let calls = if config.async_mode {
-        "asynchronous"
-    } else {
-        "synchronous"
-    };
+    let calls = if config.async_mode { "asynchronous" } else { "synchronous" };
     let _ = writeln!(s, "  Using {calls} calls for inference");
     match config.percentile {
         Some(p) => {
@@ -80,11 +73,7 @@ pub fn level(config: &Config, model: &Model, level: &Level) -> String {
     let _ = writeln!(s, "    Throughput: {} infer/sec", fmt_g(level.throughput()));
     if config.percentile.is_none() {
         let sd = l.std_dev.map_or(u64::MAX as u128, usec);
-        let _ = writeln!(
-            s,
-            "    Avg latency: {} usec (standard deviation {sd} usec)",
-            usec(l.avg)
-        );
+        let _ = writeln!(s, "    Avg latency: {} usec (standard deviation {sd} usec)", usec(l.avg));
     }
     for p in percentiles(config) {
         let _ = writeln!(s, "    p{p} latency: {} usec", usec(l.percentile(p as f64)));
@@ -92,21 +81,30 @@ pub fn level(config: &Config, model: &Model, level: &Level) -> String {
     let (send, recv, total) = (usec(l.avg_send), usec(l.avg_recv), usec(l.avg));
     let wait = total.saturating_sub(send + recv);
     let line = match (config.protocol, config.verbose > 0) {
-        (Protocol::Http, false) => format!("Avg HTTP time: {total} usec (send/recv {} usec + response wait {wait} usec)", send + recv),
-        (Protocol::Http, true) => format!("Avg HTTP time: {total} usec (send {send} usec + response wait {wait} usec + receive {recv} usec)"),
+        (Protocol::Http, false) => {
+            format!("Avg HTTP time: {total} usec (send/recv {} usec + response wait {wait} usec)", send + recv)
+        }
+        (Protocol::Http, true) => {
+            format!("Avg HTTP time: {total} usec (send {send} usec + response wait {wait} usec + receive {recv} usec)")
+        }
         (Protocol::Grpc, false) => format!(
             "Avg gRPC time: {total} usec ((un)marshal request/response {} usec + response wait {wait} usec)",
             send + recv
         ),
-        (Protocol::Grpc, true) => format!("Avg gRPC time: {total} usec (marshal {send} usec + response wait {wait} usec + unmarshal {recv} usec)"),
+        (Protocol::Grpc, true) => format!(
+            "Avg gRPC time: {total} usec (marshal {send} usec + response wait {wait} usec + unmarshal {recv} usec)"
+        ),
     };
     let _ = writeln!(s, "    {line}");
     failures(&mut s, level);
     if let Some(server) = &level.server {
         s.push_str("  Server: \n");
-        server_block(&mut s, server, 2, model.is_ensemble());
+        server_block(&mut s, server, 2, model.response_cache);
     } else {
         s.push('\n');
+    }
+    if let Some(m) = &level.metrics {
+        metrics_block(&mut s, m);
     }
     s
 }
@@ -119,11 +117,7 @@ fn failures(s: &mut String, level: &Level) {
         return;
     }
     let total = n + level.windows.iter().map(|w| w.stats.ok).sum::<u64>();
-    let _ = writeln!(
-        s,
-        "    Failed requests: {n} of {total} ({:.2}%)",
-        n as f64 * 100.0 / total as f64
-    );
+    let _ = writeln!(s, "    Failed requests: {n} of {total} ({:.2}%)", n as f64 * 100.0 / total as f64);
     let mut by_count: Vec<(&String, &u64)> = failed.iter().collect();
     by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     for (msg, k) in by_count {
@@ -131,7 +125,7 @@ fn failures(s: &mut String, level: &Level) {
     }
 }
 
-fn server_block(s: &mut String, f: &ServerFigures, indent: usize, ensemble: bool) {
+fn server_block(s: &mut String, f: &ServerFigures, indent: usize, cache: bool) {
     let pad = " ".repeat(indent);
     let m = &f.stats;
     if m.success.count == 0 {
@@ -140,44 +134,117 @@ fn server_block(s: &mut String, f: &ServerFigures, indent: usize, ensemble: bool
     }
     let _ = writeln!(s, "{pad}  Inference count: {}", m.inference_count);
     let _ = writeln!(s, "{pad}  Execution count: {}", m.execution_count);
+    if cache {
+        let _ = writeln!(s, "{pad}  Cache hit count: {}", m.cache_hit.count);
+        let _ = writeln!(s, "{pad}  Cache miss count: {}", m.cache_miss.count);
+    }
     let _ = writeln!(s, "{pad}  Successful request count: {}", m.success.count);
     let cumm = m.success.avg_us();
-    if ensemble {
-        let leaves = f.leaves();
-        let queue: u64 = leaves.iter().map(|l| l.queue.avg_us()).sum();
-        let compute: u64 = leaves.iter().map(|l| l.compute_avg_us()).sum();
+    if f.composing.is_empty() {
+        model_lines(s, &pad, m, cache);
+        batching_lines(s, &pad, m);
+        s.push('\n');
+        return;
+    }
+    // An ensemble's own time is the sum over the models that really compute.
+    let leaves = f.leaves();
+    let sum = |part: fn(&ModelStats) -> u64| leaves.iter().map(|l| part(l)).sum::<u64>();
+    let queue = sum(|l| l.queue.avg_us());
+    let compute = sum(|l| l.compute_avg_us());
+    if cache {
+        let combined = sum(|l| l.cache_combined_avg_us());
+        let overhead = cumm.saturating_sub(queue + combined);
+        let _ = writeln!(
+            s,
+            "{pad}  Avg request latency: {cumm} usec (overhead {overhead} usec + queue {queue} usec + cache hit/miss {combined} usec)"
+        );
+        let _ = writeln!(s, "{pad}{pad}  Average Cache Hit Latency: {} usec", sum(|l| l.cache_hit.avg_us()));
+        let _ =
+            writeln!(s, "{pad}{pad}  Average Cache Miss Latency: {} usec ", sum(|l| l.cache_miss.avg_us()) + compute);
+    } else {
         let overhead = cumm.saturating_sub(queue + compute);
         let _ = writeln!(
             s,
             "{pad}  Avg request latency: {cumm} usec (overhead {overhead} usec + queue {queue} usec + compute {compute} usec)"
         );
-        s.push('\n');
-        let _ = writeln!(s, "{pad}Composing models: ");
-        let mut children: Vec<&ServerFigures> = f.composing.iter().collect();
-        children.sort_by(|a, b| {
-            (&a.stats.name, &a.stats.version).cmp(&(&b.stats.name, &b.stats.version))
-        });
-        for c in children {
-            let _ = writeln!(s, "{pad}{}, version: {}", c.stats.name, c.stats.version);
-            server_block(s, c, indent + 2, !c.composing.is_empty());
-        }
-    } else {
-        model_latency_line(s, &pad, m);
-        s.push('\n');
+    }
+    batching_lines(s, &pad, m);
+    s.push('\n');
+    let _ = writeln!(s, "{pad}Composing models: ");
+    let mut children: Vec<&ServerFigures> = f.composing.iter().collect();
+    children.sort_by(|a, b| (&a.stats.name, &a.stats.version).cmp(&(&b.stats.name, &b.stats.version)));
+    for c in children {
+        let _ = writeln!(s, "{pad}{}, version: {}", c.stats.name, c.stats.version);
+        server_block(s, c, indent + 2, cache);
     }
 }
 
-fn model_latency_line(s: &mut String, pad: &str, m: &ModelStats) {
+/// The latency line of a model that computes, with perf_analyzer's cache variant.
+fn model_lines(s: &mut String, pad: &str, m: &ModelStats, cache: bool) {
     let cumm = m.success.avg_us();
     let queue = m.queue.avg_us();
-    let overhead = cumm.saturating_sub(queue + m.compute_avg_us());
-    let _ = writeln!(
-        s,
-        "{pad}  Avg request latency: {cumm} usec (overhead {overhead} usec + queue {queue} usec + compute input {} usec + compute infer {} usec + compute output {} usec)",
-        m.compute_input.avg_us(),
-        m.compute_infer.avg_us(),
-        m.compute_output.avg_us()
-    );
+    let (ci, cf, co) = (m.compute_input.avg_us(), m.compute_infer.avg_us(), m.compute_output.avg_us());
+    if cache {
+        let combined = m.cache_combined_avg_us();
+        let overhead = cumm.saturating_sub(queue + combined);
+        let miss = m.cache_miss.avg_us();
+        let _ = writeln!(
+            s,
+            "{pad}  Avg request latency: {cumm} usec (overhead {overhead} usec + queue {queue} usec + cache hit/miss {combined} usec)"
+        );
+        let _ = writeln!(s, "{pad}{pad}  Average Cache Hit Latency: {} usec", m.cache_hit.avg_us());
+        let _ = writeln!(
+            s,
+            "{pad}{pad}  Average Cache Miss Latency: {} usec (cache lookup/insertion {miss} usec + compute input {ci} usec + compute infer {cf} usec + compute output {co} usec)",
+            miss + m.compute_avg_us()
+        );
+    } else {
+        let overhead = cumm.saturating_sub(queue + m.compute_avg_us());
+        let _ = writeln!(
+            s,
+            "{pad}  Avg request latency: {cumm} usec (overhead {overhead} usec + queue {queue} usec + compute input {ci} usec + compute infer {cf} usec + compute output {co} usec)"
+        );
+    }
+}
+
+/// perf_analyzer's Prometheus block (empty GPU lists on a CPU-only server), then rperf's CPU lines.
+fn metrics_block(s: &mut String, m: &MetricsFigures) {
+    s.push_str("  Server Prometheus Metrics: \n");
+    let gpus = |s: &mut String,
+                title: &str,
+                values: &std::collections::BTreeMap<String, f64>,
+                show: &dyn Fn(f64) -> String| {
+        let _ = writeln!(s, "    {title}:");
+        for (uuid, v) in values {
+            let _ = writeln!(s, "      {uuid} : {}", show(*v));
+        }
+    };
+    gpus(s, "Avg GPU Utilization", &m.gpu_utilization, &|v| format!("{}%", fmt_g(v * 100.0)));
+    gpus(s, "Avg GPU Power Usage", &m.gpu_power, &|v| format!("{} watts", fmt_g(v)));
+    gpus(s, "Max GPU Memory Usage", &m.gpu_memory_used, &|v| format!("{} bytes", v as u64));
+    gpus(s, "Total GPU Memory", &m.gpu_memory_total, &|v| format!("{} bytes", v as u64));
+    if let Some(u) = m.cpu_utilization {
+        let _ = writeln!(s, "    Avg CPU Utilization: {:.2}%", u * 100.0);
+    }
+    if let Some(used) = m.cpu_memory_used {
+        let _ = writeln!(s, "    Max CPU Memory Usage: {} bytes", used as u64);
+    }
+    if let Some(total) = m.cpu_memory_total {
+        let _ = writeln!(s, "    Total CPU Memory: {} bytes", total as u64);
+    }
+    s.push('\n');
+}
+
+/// rperf's batching analysis, after perf_analyzer's lines so existing greps keep working.
+fn batching_lines(s: &mut String, pad: &str, m: &ModelStats) {
+    if let (Some(size), Some(saved)) = (m.avg_batch_size(), m.executions_saved()) {
+        let _ = writeln!(
+            s,
+            "{pad}  Avg batch size: {size:.2} ({} inferences / {} executions)",
+            m.inference_count, m.execution_count
+        );
+        let _ = writeln!(s, "{pad}  Executions saved by batching: {:.2}%", saved * 100.0);
+    }
 }
 
 /// The closing "Inferences/Second vs. Client ... Batch Latency" table.
@@ -200,12 +267,7 @@ pub fn summary(config: &Config, levels: &[&Level]) -> String {
 }
 
 /// `-v`: one line per window.
-pub fn pass_line(
-    config: &Config,
-    index: usize,
-    throughput: f64,
-    stats: &crate::measure::WindowStats,
-) -> String {
+pub fn pass_line(config: &Config, index: usize, throughput: f64, stats: &crate::measure::WindowStats) -> String {
     let l = stats.latency();
     match config.percentile {
         Some(p) => format!(
@@ -237,8 +299,5 @@ pub fn unstable_message(config: &Config, concurrency: u64) -> String {
 }
 
 pub fn over_limit_message(limit: Duration) -> String {
-    format!(
-        "Measured latency went over the set limit of {} msec. ",
-        limit.as_millis()
-    )
+    format!("Measured latency went over the set limit of {} msec. ", limit.as_millis())
 }

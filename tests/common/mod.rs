@@ -30,9 +30,7 @@ impl Triton {
     /// Stops the server (the script stops tritonserver by its PID) and waits for it.
     pub fn kill(&self) {
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
         let _ = child.wait();
     }
 }
@@ -42,10 +40,7 @@ pub fn root() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 /// The shared real Triton of this test binary.
@@ -65,12 +60,7 @@ fn start_triton() -> Triton {
     let mut child = Command::new(root().join("scripts/triton.sh"))
         .args(["run", "--model-repository"])
         .arg(root().join("testdata/triton/models"))
-        .args([
-            "--http-port",
-            &http.to_string(),
-            "--grpc-port",
-            &grpc.to_string(),
-        ])
+        .args(["--http-port", &http.to_string(), "--grpc-port", &grpc.to_string()])
         .args(["--metrics-port", &metrics.to_string(), "--log"])
         .arg(&log)
         .stdin(Stdio::null())
@@ -79,41 +69,25 @@ fn start_triton() -> Triton {
     let deadline = Instant::now() + Duration::from_secs(300);
     while Instant::now() < deadline {
         if http_get(http, "/v2/health/ready").is_some_and(|(status, _)| status == 200) {
-            return Triton {
-                http,
-                grpc,
-                metrics,
-                child: Mutex::new(child),
-            };
+            return Triton { http, grpc, metrics, child: Mutex::new(child) };
         }
         std::thread::sleep(Duration::from_millis(250));
     }
     let _ = child.kill();
     let _ = child.wait();
     let tail = std::fs::read_to_string(&log).unwrap_or_default();
-    panic!(
-        "Triton did not become ready within 300 s; log {}:\n{}",
-        log.display(),
-        tail
-    );
+    panic!("Triton did not become ready within 300 s; log {}:\n{}", log.display(), tail);
 }
 
 /// A minimal blocking HTTP GET on 127.0.0.1: (status, body).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Some((status, body))
 }
 
@@ -142,22 +116,12 @@ pub fn rperf(args: &[&str]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
-    eprintln!(
-        "$ rperf {}\n--- exit {}\n{}{}",
-        args.join(" "),
-        run.code,
-        run.stdout,
-        run.stderr
-    );
+    eprintln!("$ rperf {}\n--- exit {}\n{}{}", args.join(" "), run.code, run.stdout, run.stderr);
     run
 }
 
 pub fn testdata(name: &str) -> String {
-    root()
-        .join("testdata")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
+    root().join("testdata").join(name).to_string_lossy().into_owned()
 }
 
 pub fn temp_path(name: &str) -> PathBuf {

@@ -1,0 +1,199 @@
+//! `--collect-metrics`: Triton's Prometheus endpoint, scraped in the background while a
+//! level is measured. GPU figures as perf_analyzer reports them (none on a CPU-only server)
+//! and, beyond it, the CPU utilization and memory figures Triton exports on any machine.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{header, Request, StatusCode};
+use http_body_util::Full;
+use tokio::task::JoinHandle;
+
+use crate::client::http::HttpConn;
+use crate::error::Error;
+
+/// One scrape: per-GPU values keyed by the GPU's UUID, and the machine's CPU figures.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Scrape {
+    pub gpu_utilization: BTreeMap<String, f64>,
+    pub gpu_power: BTreeMap<String, f64>,
+    pub gpu_memory_used: BTreeMap<String, f64>,
+    pub gpu_memory_total: BTreeMap<String, f64>,
+    pub cpu_utilization: Option<f64>,
+    pub cpu_memory_used: Option<f64>,
+    pub cpu_memory_total: Option<f64>,
+}
+
+/// Reads the metrics rperf reports out of Prometheus text.
+pub fn parse(text: &str) -> Scrape {
+    let mut s = Scrape::default();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else { continue };
+        let Ok(value) = value.trim().parse::<f64>() else { continue };
+        let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+        let gpu = labels.split("gpu_uuid=\"").nth(1).and_then(|r| r.split('"').next()).map(String::from);
+        match (name, gpu) {
+            ("nv_gpu_utilization", Some(g)) => drop(s.gpu_utilization.insert(g, value)),
+            ("nv_gpu_power_usage", Some(g)) => drop(s.gpu_power.insert(g, value)),
+            ("nv_gpu_memory_used_bytes", Some(g)) => drop(s.gpu_memory_used.insert(g, value)),
+            ("nv_gpu_memory_total_bytes", Some(g)) => drop(s.gpu_memory_total.insert(g, value)),
+            ("nv_cpu_utilization", _) => s.cpu_utilization = Some(value),
+            ("nv_cpu_memory_used_bytes", _) => s.cpu_memory_used = Some(value),
+            ("nv_cpu_memory_total_bytes", _) => s.cpu_memory_total = Some(value),
+            _ => {}
+        }
+    }
+    s
+}
+
+/// A level's metrics: utilization and power averaged, memory used at its peak, total as seen.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricsFigures {
+    pub gpu_utilization: BTreeMap<String, f64>,
+    pub gpu_power: BTreeMap<String, f64>,
+    pub gpu_memory_used: BTreeMap<String, f64>,
+    pub gpu_memory_total: BTreeMap<String, f64>,
+    pub cpu_utilization: Option<f64>,
+    pub cpu_memory_used: Option<f64>,
+    pub cpu_memory_total: Option<f64>,
+}
+
+pub fn summarize(scrapes: &[Scrape]) -> MetricsFigures {
+    fn mean(values: Vec<f64>) -> Option<f64> {
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    }
+    let per_gpu = |pick: fn(&Scrape) -> &BTreeMap<String, f64>, fold: fn(Vec<f64>) -> Option<f64>| {
+        let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for s in scrapes {
+            pick(s).iter().for_each(|(g, v)| by.entry(g.clone()).or_default().push(*v));
+        }
+        by.into_iter().filter_map(|(g, vs)| fold(vs).map(|v| (g, v))).collect()
+    };
+    let max = |vs: Vec<f64>| vs.into_iter().reduce(f64::max);
+    let first = |vs: Vec<f64>| vs.first().copied();
+    MetricsFigures {
+        gpu_utilization: per_gpu(|s| &s.gpu_utilization, mean),
+        gpu_power: per_gpu(|s| &s.gpu_power, mean),
+        gpu_memory_used: per_gpu(|s| &s.gpu_memory_used, max),
+        gpu_memory_total: per_gpu(|s| &s.gpu_memory_total, first),
+        cpu_utilization: mean(scrapes.iter().filter_map(|s| s.cpu_utilization).collect()),
+        cpu_memory_used: max(scrapes.iter().filter_map(|s| s.cpu_memory_used).collect()),
+        cpu_memory_total: first(scrapes.iter().filter_map(|s| s.cpu_memory_total).collect()),
+    }
+}
+
+/// `host:port/path` (or with http://) split into the address and the path.
+fn split_url(url: &str) -> (String, String) {
+    let bare = url.strip_prefix("http://").unwrap_or(url);
+    match bare.split_once('/') {
+        Some((addr, path)) => (addr.to_string(), format!("/{path}")),
+        None => (bare.to_string(), "/metrics".to_string()),
+    }
+}
+
+async fn scrape(conn: &mut HttpConn, addr: &str, path: &str) -> Result<Scrape, String> {
+    let req = Request::get(path).header(header::HOST, addr).body(Full::new(Bytes::new())).map_err(|e| e.to_string())?;
+    let (status, _, body, _) = conn.send(req).await?;
+    if status != StatusCode::OK {
+        return Err(format!("HTTP {status}"));
+    }
+    Ok(parse(&String::from_utf8_lossy(&body)))
+}
+
+type Samples = Arc<Mutex<Vec<(Instant, Scrape)>>>;
+
+/// Scrapes the endpoint every `interval` until dropped.
+pub struct Collector {
+    samples: Samples,
+    task: JoinHandle<()>,
+}
+
+impl Collector {
+    /// Checks the endpoint once, then keeps scraping in the background.
+    pub async fn start(url: &str, interval: Duration) -> Result<Collector, Error> {
+        let (addr, path) = split_url(url);
+        let mut conn = HttpConn::new(addr.as_str().into());
+        let first = scrape(&mut conn, &addr, &path)
+            .await
+            .map_err(|m| Error::server(format!("Unable to connect to Metrics endpoint {url}"), m))?;
+        let samples: Samples = Arc::new(Mutex::new(vec![(Instant::now(), first)]));
+        let shared = samples.clone();
+        let task = tokio::spawn(async move {
+            let mut warned = false;
+            loop {
+                tokio::time::sleep(interval).await;
+                match scrape(&mut conn, &addr, &path).await {
+                    Ok(s) => shared.lock().unwrap_or_else(PoisonError::into_inner).push((Instant::now(), s)),
+                    Err(m) if !warned => {
+                        eprintln!("WARNING: scraping the metrics endpoint failed: {m}");
+                        warned = true;
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+        Ok(Collector { samples, task })
+    }
+
+    /// The scrapes taken since `since` (all of the level's if none fall in that span), and
+    /// forgets everything older.
+    pub fn figures_since(&self, level_start: Instant, since: Instant) -> MetricsFigures {
+        let mut all = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        let recent: Vec<Scrape> = all.iter().filter(|(t, _)| *t >= since).map(|(_, s)| s.clone()).collect();
+        let figures = if recent.is_empty() {
+            summarize(&all.iter().filter(|(t, _)| *t >= level_start).map(|(_, s)| s.clone()).collect::<Vec<_>>())
+        } else {
+            summarize(&recent)
+        };
+        all.retain(|(t, _)| *t >= since);
+        figures
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "# HELP nv_cpu_utilization CPU utilization\nnv_cpu_utilization 0.5\n\
+        nv_cpu_memory_used_bytes 100\nnv_cpu_memory_total_bytes 1000\n\
+        nv_gpu_utilization{gpu_uuid=\"GPU-1\"} 0.25\nnv_gpu_power_usage{gpu_uuid=\"GPU-1\"} 70.5\n\
+        nv_gpu_memory_used_bytes{gpu_uuid=\"GPU-1\"} 2e9\nnv_inference_count{model=\"m\",version=\"1\"} 7\n";
+
+    #[test]
+    fn parses_cpu_and_gpu_series() {
+        let s = parse(TEXT);
+        assert_eq!(s.cpu_utilization, Some(0.5));
+        assert_eq!(s.cpu_memory_total, Some(1000.0));
+        assert_eq!(s.gpu_utilization["GPU-1"], 0.25);
+        assert_eq!(s.gpu_memory_used["GPU-1"], 2e9);
+        assert!(parse("nv_cpu_utilization 0.1").gpu_utilization.is_empty());
+    }
+
+    #[test]
+    fn summary_means_maxima_and_firsts() {
+        let mut a = parse(TEXT);
+        let mut b = parse(TEXT);
+        a.cpu_memory_used = Some(300.0);
+        b.cpu_utilization = Some(0.7);
+        b.gpu_power.insert("GPU-1".into(), 80.5);
+        let f = summarize(&[a, b]);
+        assert!((f.cpu_utilization.unwrap() - 0.6).abs() < 1e-9);
+        assert_eq!(f.cpu_memory_used, Some(300.0));
+        assert_eq!(f.gpu_power["GPU-1"], 75.5);
+        assert_eq!(summarize(&[]), MetricsFigures::default());
+    }
+
+    #[test]
+    fn urls_with_and_without_scheme() {
+        assert_eq!(split_url("h:8002/metrics"), ("h:8002".into(), "/metrics".into()));
+        assert_eq!(split_url("http://h:1"), ("h:1".into(), "/metrics".into()));
+    }
+}
