@@ -52,6 +52,21 @@ def run_client(cmd, http_port, model):
     return proc.returncode, out.read(), cpu, peak_kb / 1024, after - before
 
 
+def compute_times(text):
+    """{level: {model: compute infer usec}} from a report's composing-model blocks."""
+    out, level, model = {}, None, None
+    for line in text.splitlines():
+        if line.startswith("Request concurrency: "):
+            level = int(line.split(": ")[1])
+        elif line.startswith("  ") and line.rstrip().endswith(", version: 1") and not line.startswith("    "):
+            model = line.strip().split(",")[0]
+        elif model and "compute infer " in line and level is not None:
+            us = int(line.split("compute infer ")[1].split()[0])
+            out.setdefault(level, {})[model] = us
+            model = None
+    return out
+
+
 def csv_rows(path):
     with open(path) as f:
         lines = f.read().strip().splitlines()
@@ -103,7 +118,7 @@ def main():
                 if code != 0 or not os.path.exists(csv):
                     print(f"{name} {proto}: exit {code}\n{out}")
                     continue
-                results[name] = (csv_rows(csv), cpu, rss, inferences)
+                results[name] = (csv_rows(csv), cpu, rss, inferences, compute_times(out))
                 print(f"{name:13} {proto:4}: exit {code}, {inferences} inferences, CPU {cpu:.2f} s = "
                       f"{cpu / max(inferences, 1) * 1e6:.1f} us/request, peak RSS {rss:.1f} MB")
             if "rperf" not in results:
@@ -120,6 +135,12 @@ def main():
                             f" | ratio throughput {tr:.3f}, p50 {lr:.3f}"
                 print(line)
             if "perf_analyzer" in results:
+                rc, pc = results["rperf"][4], results["perf_analyzer"][4]
+                for level in sorted(set(rc) & set(pc)):
+                    parts = [f"{m} {rc[level][m]}/{pc[level][m]} us ({rc[level][m] / max(pc[level][m], 1):.3f})"
+                             for m in sorted(set(rc[level]) & set(pc[level]))]
+                    if parts:
+                        print(f"  {proto} c={level} server compute infer rperf/perf_analyzer: " + ", ".join(parts))
                 r, p = results["rperf"], results["perf_analyzer"]
                 ratio = (r[1] / max(r[3], 1)) / max(p[1] / max(p[3], 1), 1e-12)
                 print(f"  {proto} CPU per request rperf/perf_analyzer: {ratio:.3f}; memory {r[2]:.1f} MB vs {p[2]:.1f} MB")
