@@ -66,10 +66,42 @@ install() {
 # This process's parent as the kernel sees it now ($PPID never changes in bash).
 current_parent() { awk '/^PPid:/ { print $2 }' "/proc/$$/status" 2>/dev/null || echo 0; }
 
-# Stops tritonserver by its PID: SIGTERM, then SIGKILL if it is still there after 10 s.
+# The Python-backend stubs of tritonserver PID, one "STUB_PID SHM_REGION" line each. A stub's
+# arguments are: model.py, its shared-memory region, two sizes, then the server's PID.
+stubs_of() {
+  local f args
+  for f in /proc/[0-9]*/cmdline; do
+    mapfile -d '' -t args <"$f" 2>/dev/null || continue
+    [[ ${args[0]:-} == */triton_python_backend_stub && ${args[5]:-} == "$1" ]] || continue
+    f=${f#/proc/}
+    echo "${f%/cmdline} ${args[2]}"
+  done
+}
+
+# After the server is gone: its stubs exit by themselves within a few seconds (SIGKILL after
+# 5 s), and the shared-memory regions they leave when Triton exits on its timeout are removed.
+reap_stubs() {
+  local stub region _
+  for _ in $(seq 50); do
+    stub=
+    while read -r stub region; do kill -0 "$stub" 2>/dev/null && break; stub=; done <<<"$1"
+    [[ -z $stub ]] && break
+    sleep 0.1
+  done
+  while read -r stub region; do
+    [[ -n $stub ]] || continue
+    kill -KILL "$stub" 2>/dev/null || true
+    if [[ $region == triton_python_backend_shm_region_* ]]; then rm -f "/dev/shm/$region"; fi
+  done <<<"$1"
+  return 0
+}
+
+# Stops tritonserver by its PID: SIGTERM, then SIGKILL if it is still there after 10 s; then
+# cleans up after its Python-backend stubs.
 stop_server() {
-  local pid=$1
-  kill -TERM "$pid" 2>/dev/null || return 0
+  local pid=$1 stubs
+  stubs=$(stubs_of "$pid")
+  kill -TERM "$pid" 2>/dev/null || { reap_stubs "$stubs"; return 0; }
   for _ in $(seq 100); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
@@ -79,6 +111,7 @@ stop_server() {
     kill -KILL "$pid" 2>/dev/null || true
   fi
   wait "$pid" 2>/dev/null || true
+  reap_stubs "$stubs"
 }
 
 run() {
@@ -129,8 +162,10 @@ run() {
     sleep 1 &
     wait $! || true
   done
-  local code=0
+  local code=0 stubs
+  stubs=$(stubs_of "$server")   # the server exited by itself: its stubs are still about
   wait "$server" || code=$?
+  reap_stubs "$stubs"
   log "tritonserver exited with code $code"
   exit "$code"
 }
