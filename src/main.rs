@@ -14,6 +14,7 @@ mod model;
 mod proto;
 mod report;
 mod run;
+mod serve;
 mod server_stats;
 
 use std::process::ExitCode;
@@ -28,8 +29,10 @@ use crate::error::Error;
 
 fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if argv.get(1).is_some_and(|a| a == "batching") {
-        return batching_main(&argv[1..]);
+    match argv.get(1).and_then(|a| a.to_str()) {
+        Some("batching") => return batching_main(&argv[1..]),
+        Some("serve") => return serve_main(&argv[1..]),
+        _ => {}
     }
     let args = match Args::try_parse_from(&argv) {
         Ok(a) => a,
@@ -82,23 +85,44 @@ fn main() -> ExitCode {
     }
 }
 
+/// Parses a subcommand's flags; usage errors exit 99 as everywhere in rperf.
+fn parse_sub<P: Parser>(argv: &[std::ffi::OsString]) -> Result<P, ExitCode> {
+    P::try_parse_from(argv).map_err(|e| {
+        let _ = e.print();
+        let help = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+        if help {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(99)
+        }
+    })
+}
+
+fn block_on(threads: usize, f: impl std::future::Future<Output = Result<(), Error>>) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build();
+    match runtime
+        .map_err(|e| Error::Model(format!("cannot start the async runtime: {e}")))
+        .and_then(|rt| rt.block_on(f))
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
 /// `rperf batching ...`: the batching report from the server's statistics.
 fn batching_main(argv: &[std::ffi::OsString]) -> ExitCode {
-    let args = match batching::BatchingArgs::try_parse_from(argv) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            let help = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
-            return if help { ExitCode::SUCCESS } else { ExitCode::from(99) };
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-    match runtime.map_err(|e| Error::Model(format!("cannot start the async runtime: {e}"))) {
-        Ok(rt) => match rt.block_on(batching::run(args)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(&e),
-        },
-        Err(e) => fail(&e),
+    match parse_sub::<batching::BatchingArgs>(argv) {
+        Ok(args) => block_on(1, batching::run(args)),
+        Err(code) => code,
+    }
+}
+
+/// `rperf serve ...`: the embedded server.
+fn serve_main(argv: &[std::ffi::OsString]) -> ExitCode {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    match parse_sub::<serve::ServeArgs>(argv) {
+        Ok(args) => block_on(cores, serve::run(args)),
+        Err(code) => code,
     }
 }
 

@@ -197,39 +197,7 @@ impl Transport for HttpTransport {
 
 /// A tensor's raw bytes as JSON values, for `--input-tensor-format json`.
 fn json_values(t: &InputTensor) -> Result<Vec<Value>, Error> {
-    let d = &t.data[..];
-    let fixed = |n: usize| d.chunks_exact(n);
-    let values: Vec<Value> = match t.datatype {
-        DataType::Bool => d.iter().map(|b| json!(*b != 0)).collect(),
-        DataType::Uint8 => d.iter().map(|b| json!(*b)).collect(),
-        DataType::Int8 => d.iter().map(|b| json!(*b as i8)).collect(),
-        DataType::Uint16 => fixed(2).map(|c| json!(u16::from_le_bytes([c[0], c[1]]))).collect(),
-        DataType::Int16 => fixed(2).map(|c| json!(i16::from_le_bytes([c[0], c[1]]))).collect(),
-        DataType::Uint32 => fixed(4).map(|c| json!(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect(),
-        DataType::Int32 => fixed(4).map(|c| json!(i32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect(),
-        DataType::Fp32 => fixed(4).map(|c| json!(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect(),
-        DataType::Uint64 => fixed(8).map(|c| json!(u64::from_le_bytes(c.try_into().unwrap_or_default()))).collect(),
-        DataType::Int64 => fixed(8).map(|c| json!(i64::from_le_bytes(c.try_into().unwrap_or_default()))).collect(),
-        DataType::Fp64 => fixed(8).map(|c| json!(f64::from_le_bytes(c.try_into().unwrap_or_default()))).collect(),
-        DataType::Bytes => bytes_elements(d).into_iter().map(|e| json!(String::from_utf8_lossy(e))).collect(),
-        DataType::Fp16 | DataType::Bf16 => {
-            return Err(Error::Input(format!(
-                "input '{}' is {}, which the JSON tensor format cannot carry: use --input-tensor-format binary",
-                t.name, t.datatype
-            )))
-        }
-    };
-    Ok(values)
-}
-
-fn bytes_elements(mut d: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    while d.len() >= 4 {
-        let len = (u32::from_le_bytes([d[0], d[1], d[2], d[3]]) as usize).min(d.len() - 4);
-        out.push(&d[4..4 + len]);
-        d = &d[4 + len..];
-    }
-    out
+    crate::input::decode_json(t.datatype, &t.data).map_err(|m| Error::Input(format!("input '{}': {m}", t.name)))
 }
 
 /// The raw bytes of each output in a response, binary or JSON.

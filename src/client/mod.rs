@@ -7,6 +7,9 @@ pub mod grpc;
 pub mod http;
 mod rest;
 
+#[cfg(test)]
+pub use rest::{config as rest_config, metadata as rest_metadata, stats as rest_stats};
+
 use std::future::Future;
 use std::time::Duration;
 

@@ -46,6 +46,52 @@ fn put(dt: DataType, v: &Value, buf: &mut BytesMut) -> Result<(), &'static str> 
     Ok(())
 }
 
+/// Raw little-endian bytes as JSON values, for the JSON tensor format (FP16 and BF16 have
+/// no JSON form in KServe v2).
+pub fn decode(dt: DataType, d: &[u8]) -> Result<Vec<Value>, String> {
+    use serde_json::json;
+    fn le<const N: usize>(c: &[u8]) -> [u8; N] {
+        let mut b = [0u8; N];
+        b.copy_from_slice(c);
+        b
+    }
+    let n = |size: usize| d.chunks_exact(size);
+    Ok(match dt {
+        DataType::Bool => d.iter().map(|b| json!(*b != 0)).collect(),
+        DataType::Uint8 => d.iter().map(|b| json!(*b)).collect(),
+        DataType::Int8 => d.iter().map(|b| json!(*b as i8)).collect(),
+        DataType::Uint16 => n(2).map(|c| json!(u16::from_le_bytes(le(c)))).collect(),
+        DataType::Int16 => n(2).map(|c| json!(i16::from_le_bytes(le(c)))).collect(),
+        DataType::Uint32 => n(4).map(|c| json!(u32::from_le_bytes(le(c)))).collect(),
+        DataType::Int32 => n(4).map(|c| json!(i32::from_le_bytes(le(c)))).collect(),
+        DataType::Fp32 => n(4).map(|c| json!(f32::from_le_bytes(le(c)))).collect(),
+        DataType::Uint64 => n(8).map(|c| json!(u64::from_le_bytes(le(c)))).collect(),
+        DataType::Int64 => n(8).map(|c| json!(i64::from_le_bytes(le(c)))).collect(),
+        DataType::Fp64 => n(8).map(|c| json!(f64::from_le_bytes(le(c)))).collect(),
+        DataType::Bytes => bytes_elements(d)?.into_iter().map(|e| json!(String::from_utf8_lossy(e))).collect(),
+        DataType::Fp16 | DataType::Bf16 => {
+            return Err(format!("{dt} has no JSON form: use the binary tensor format"));
+        }
+    })
+}
+
+/// The elements of serialized BYTES data.
+pub fn bytes_elements(mut data: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        if data.len() < 4 {
+            return Err(format!("BYTES element {} has a truncated 4-byte length prefix", out.len()));
+        }
+        let len = u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize;
+        if data.len() - 4 < len {
+            return Err(format!("BYTES element {} claims {len} bytes but only {} remain", out.len(), data.len() - 4));
+        }
+        out.push(&data[4..4 + len]);
+        data = &data[4 + len..];
+    }
+    Ok(out)
+}
+
 /// A BYTES element on the wire: 4-byte little-endian length, then the bytes.
 pub fn put_bytes_element(buf: &mut BytesMut, s: &[u8]) {
     buf.put_u32_le(s.len() as u32);
@@ -53,20 +99,8 @@ pub fn put_bytes_element(buf: &mut BytesMut, s: &[u8]) {
 }
 
 /// Counts the elements of serialized BYTES data, or says where it is malformed.
-pub fn count_bytes_elements(mut data: &[u8]) -> Result<usize, String> {
-    let mut n = 0;
-    while !data.is_empty() {
-        if data.len() < 4 {
-            return Err(format!("BYTES element {n} has a truncated 4-byte length prefix"));
-        }
-        let len = u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize;
-        if data.len() - 4 < len {
-            return Err(format!("BYTES element {n} claims {len} bytes but only {} remain", data.len() - 4));
-        }
-        data = &data[4 + len..];
-        n += 1;
-    }
-    Ok(n)
+pub fn count_bytes_elements(data: &[u8]) -> Result<usize, String> {
+    bytes_elements(data).map(|e| e.len())
 }
 
 fn describe(v: &Value) -> String {
@@ -109,6 +143,21 @@ mod tests {
         assert_eq!(e, "element 1: expected an integer from 0 to 255, found 300");
         let e = enc(DataType::Fp32, json!(["x"])).unwrap_err();
         assert!(e.contains("expected a number, found \"x\""), "{e}");
+    }
+
+    #[test]
+    fn decode_is_the_inverse_of_encode() {
+        for (dt, v) in [
+            (DataType::Int16, json!([-3, 7])),
+            (DataType::Uint64, json!([u64::MAX])),
+            (DataType::Fp64, json!([0.25, -1.5])),
+            (DataType::Bool, json!([true, false])),
+            (DataType::Bytes, json!(["a", "", "xyz"])),
+        ] {
+            let raw = enc(dt, v.clone()).unwrap();
+            assert_eq!(Value::Array(decode(dt, &raw).unwrap()), v, "{dt}");
+        }
+        assert!(decode(DataType::Fp16, &[0, 0]).is_err());
     }
 
     #[test]

@@ -198,4 +198,6 @@ fn location(path: &Path, stream: Option<usize>, step: usize) -> String {
     }
 }
 
-pub use elements::{encode as encode_json, flatten as flatten_json};
+pub use elements::{
+    count_bytes_elements as count_bytes, decode as decode_json, encode as encode_json, flatten as flatten_json,
+};

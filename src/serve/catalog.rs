@@ -1,0 +1,231 @@
+//! The models `rperf serve` offers, read from a TOML file (or the built-in default set in
+//! testdata/serve/default_models.toml): tensors, batching, compute time, faults, and the
+//! steps of ensembles.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::model::DataType;
+
+const DEFAULT_MODELS: &str = include_str!("../../testdata/serve/default_models.toml");
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Each output is the input at the same position.
+    #[default]
+    Identity,
+    /// A sequence model: the output is the running sum of the input per correlation id.
+    Accumulator,
+    /// Several responses per request (gRPC streaming).
+    Decoupled,
+    /// Runs its steps' models one after the other.
+    Ensemble,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensorDef {
+    pub name: String,
+    pub datatype: String,
+    pub dims: Vec<i64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batching {
+    #[serde(default)]
+    pub preferred_batch_size: Vec<u64>,
+    #[serde(default)]
+    pub max_queue_delay_us: u64,
+}
+
+/// Execution time: fixed + per batch item, with optional uniform jitter (+/- jitter_us).
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Compute {
+    #[serde(default)]
+    pub fixed_us: u64,
+    #[serde(default)]
+    pub per_item_us: u64,
+    #[serde(default)]
+    pub jitter_us: u64,
+}
+
+/// Faults to inject, for tests of how clients cope.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    /// Fraction of requests answered with an error.
+    #[serde(default)]
+    pub error_rate: f64,
+    /// Every `stall_every_ms`, executions wait until `stall_ms` have passed.
+    #[serde(default)]
+    pub stall_every_ms: u64,
+    #[serde(default)]
+    pub stall_ms: u64,
+    /// Fraction of requests whose connection is closed without an answer.
+    #[serde(default)]
+    pub drop_rate: f64,
+    /// Fraction of requests answered `slow_ms` late.
+    #[serde(default)]
+    pub slow_rate: f64,
+    #[serde(default)]
+    pub slow_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub model: String,
+    #[serde(default)]
+    pub input_map: BTreeMap<String, String>,
+    #[serde(default)]
+    pub output_map: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decoupled {
+    pub responses: u32,
+    #[serde(default)]
+    pub gap_us: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelDef {
+    pub name: String,
+    #[serde(default)]
+    pub kind: Kind,
+    #[serde(default)]
+    pub max_batch_size: u64,
+    pub inputs: Vec<TensorDef>,
+    pub outputs: Vec<TensorDef>,
+    pub dynamic_batching: Option<Batching>,
+    #[serde(default = "one")]
+    pub instances: usize,
+    #[serde(default)]
+    pub compute: Compute,
+    #[serde(default)]
+    pub faults: Faults,
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    pub decoupled: Option<Decoupled>,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl ModelDef {
+    pub fn compute_time(&self, items: u64, jitter: f64) -> Duration {
+        let c = self.compute;
+        let base = c.fixed_us as f64 + (c.per_item_us * items) as f64 + (jitter * 2.0 - 1.0) * c.jitter_us as f64;
+        Duration::from_nanos((base.max(0.0) * 1000.0) as u64)
+    }
+
+    pub fn datatype(t: &TensorDef) -> DataType {
+        DataType::parse(&t.datatype).unwrap_or(DataType::Bytes)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    model: Vec<ModelDef>,
+}
+
+/// Reads and checks a model file; `None` gives the built-in set.
+pub fn load(path: Option<&Path>) -> Result<Vec<ModelDef>, Error> {
+    let (text, name) = match path {
+        Some(p) => (
+            std::fs::read_to_string(p).map_err(|source| Error::Io { path: p.to_path_buf(), source })?,
+            p.display().to_string(),
+        ),
+        None => (DEFAULT_MODELS.to_string(), "the built-in models".to_string()),
+    };
+    let file: File = toml::from_str(&text).map_err(|e| Error::Usage(format!("{name}: {}", e.to_string().trim())))?;
+    check(&file.model).map_err(|m| Error::Usage(format!("{name}: {m}")))?;
+    Ok(file.model)
+}
+
+fn check(models: &[ModelDef]) -> Result<(), String> {
+    for m in models {
+        let at = format!("model '{}'", m.name);
+        for t in m.inputs.iter().chain(&m.outputs) {
+            if DataType::parse(&t.datatype).is_none() {
+                return Err(format!("{at}: tensor '{}' has an unknown datatype '{}'", t.name, t.datatype));
+            }
+        }
+        if models.iter().filter(|o| o.name == m.name).count() > 1 {
+            return Err(format!("{at} is defined twice"));
+        }
+        if m.instances == 0 {
+            return Err(format!("{at}: instances must be at least 1"));
+        }
+        match m.kind {
+            Kind::Ensemble if m.steps.is_empty() => return Err(format!("{at}: an ensemble needs steps")),
+            Kind::Ensemble => {
+                for s in &m.steps {
+                    if !models.iter().any(|o| o.name == s.model && o.kind != Kind::Ensemble) {
+                        return Err(format!("{at}: step model '{}' is not a defined non-ensemble model", s.model));
+                    }
+                }
+            }
+            Kind::Decoupled if m.decoupled.is_none() => {
+                return Err(format!("{at}: a decoupled model needs decoupled = {{ responses = N, gap_us = U }}"))
+            }
+            Kind::Identity if m.inputs.len() != m.outputs.len() => {
+                return Err(format!("{at}: an identity model needs as many outputs as inputs"))
+            }
+            _ => {}
+        }
+        for rate in [m.faults.error_rate, m.faults.drop_rate, m.faults.slow_rate] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{at}: fault rates are fractions from 0 to 1"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_set_loads() {
+        let models = load(None).unwrap();
+        let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+        for want in ["simple", "ensemble", "bytes_echo", "sequence_accumulator", "token_stream"] {
+            assert!(names.contains(&want), "{want}");
+        }
+        let simple = models.iter().find(|m| m.name == "simple").unwrap();
+        assert_eq!(simple.max_batch_size, 32);
+        assert_eq!(simple.compute_time(4, 0.5), Duration::from_micros(380));
+    }
+
+    #[test]
+    fn bad_files_name_the_model() {
+        let bad = |text: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("m.toml");
+            std::fs::write(&p, text).unwrap();
+            load(Some(&p)).unwrap_err().to_string()
+        };
+        let e =
+            bad("[[model]]\nname = \"a\"\ninputs = [{ name = \"X\", datatype = \"FP8\", dims = [1] }]\noutputs = []\n");
+        assert!(e.contains("model 'a': tensor 'X' has an unknown datatype 'FP8'"), "{e}");
+        let e = bad(
+            "[[model]]\nname = \"e\"\nkind = \"ensemble\"\ninputs = []\noutputs = []\nsteps = [{ model = \"nope\" }]\n",
+        );
+        assert!(e.contains("step model 'nope'"), "{e}");
+        let e = bad("[[model]]\nname = \"a\"\ncolour = 1\ninputs = []\noutputs = []\n");
+        assert!(e.contains("colour"), "{e}");
+    }
+}

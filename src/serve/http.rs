@@ -1,0 +1,220 @@
+//! The HTTP/REST front end of `rperf serve`: KServe v2 routes with Triton's JSON shapes,
+//! JSON and binary tensors (`Inference-Header-Content-Length`), and the statistics extension.
+
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use super::describe;
+use super::engine::{self, Engine, Failure, Sequence, Tensor};
+use crate::model::DataType;
+
+const HEADER_LENGTH: &str = "inference-header-content-length";
+
+/// Serves connections until the task is dropped.
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let _ = stream.set_nodelay(true);
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handle(engine.clone(), req));
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn json_reply(status: StatusCode, v: &Value) -> Reply {
+    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    r
+}
+
+fn error(status: StatusCode, msg: &str) -> Reply {
+    json_reply(status, &json!({ "error": msg }))
+}
+
+/// Err closes the connection: that is how the drop fault reaches the client.
+async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Reply, std::io::Error> {
+    let path = req.uri().path().to_string();
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = req.method().clone();
+    Ok(match (method, parts.as_slice()) {
+        (Method::GET, ["v2", "health", "live"]) | (Method::GET, ["v2", "health", "ready"]) => {
+            Response::new(Full::default())
+        }
+        (Method::GET, ["v2"]) => json_reply(StatusCode::OK, &describe::server_metadata_json()),
+        (Method::GET, ["v2", "models", "stats"]) => {
+            let all: Vec<Value> = engine.models.values().map(|m| lock_json(m)).collect();
+            json_reply(StatusCode::OK, &json!({ "model_stats": all }))
+        }
+        (method, ["v2", "models", name, rest @ ..]) => {
+            let (version, rest) = match rest {
+                ["versions", v, tail @ ..] => (*v, tail),
+                tail => ("", tail),
+            };
+            let model = match engine.model(name, version) {
+                Ok(m) => m.clone(),
+                Err(msg) => return Ok(error(StatusCode::BAD_REQUEST, &msg)),
+            };
+            match (method, rest) {
+                (Method::GET, []) => json_reply(StatusCode::OK, &describe::metadata_json(&model.def)),
+                (Method::GET, ["ready"]) => Response::new(Full::default()),
+                (Method::GET, ["config"]) => json_reply(StatusCode::OK, &describe::config_json(&model.def)),
+                (Method::GET, ["stats"]) => json_reply(StatusCode::OK, &json!({ "model_stats": [lock_json(&model)] })),
+                (Method::POST, ["infer"]) => return infer(engine, name, version, req).await,
+                _ => error(StatusCode::NOT_FOUND, "Not Found"),
+            }
+        }
+        _ => error(StatusCode::NOT_FOUND, "Not Found"),
+    })
+}
+
+fn lock_json(m: &engine::ModelRuntime) -> Value {
+    m.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner).json(&m.def.name)
+}
+
+async fn infer(
+    engine: Arc<Engine>,
+    model: &str,
+    version: &str,
+    req: Request<Incoming>,
+) -> Result<Reply, std::io::Error> {
+    let header_len =
+        req.headers().get(HEADER_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return Ok(error(StatusCode::BAD_REQUEST, &format!("failed to read the request body: {e}"))),
+    };
+    let parsed = match parse_request(&body, header_len) {
+        Ok(p) => p,
+        Err(msg) => return Ok(error(StatusCode::BAD_REQUEST, &msg)),
+    };
+    let (mut request, binary_out) = parsed;
+    request.model = model.to_string();
+    request.version = version.to_string();
+    match engine.infer(request).await {
+        Ok(resp) => Ok(response(resp, &binary_out)),
+        Err(Failure::Error(msg)) => Ok(error(StatusCode::BAD_REQUEST, &msg)),
+        Err(Failure::Drop) => Err(std::io::Error::other("injected connection drop")),
+    }
+}
+
+/// The request and, per requested output, whether it goes back as binary data.
+fn parse_request(body: &Bytes, header_len: Option<usize>) -> Result<(engine::Request, Vec<(String, bool)>), String> {
+    let json_len = header_len.unwrap_or(body.len());
+    if json_len > body.len() {
+        return Err(format!("Inference-Header-Content-Length {json_len} is larger than the body ({})", body.len()));
+    }
+    let head: Value =
+        serde_json::from_slice(&body[..json_len]).map_err(|e| format!("failed to parse the request JSON: {e}"))?;
+    let mut offset = json_len;
+    let mut inputs = Vec::new();
+    for t in head.get("inputs").and_then(Value::as_array).ok_or("the request has no \"inputs\" array")? {
+        let name = t.get("name").and_then(Value::as_str).ok_or("an input has no name")?.to_string();
+        let dt = t.get("datatype").and_then(Value::as_str).and_then(DataType::parse);
+        let datatype = dt.ok_or_else(|| format!("input '{name}' has no valid datatype"))?;
+        let shape: Vec<i64> = t
+            .get("shape")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default();
+        let data = match t.pointer("/parameters/binary_data_size").and_then(Value::as_u64) {
+            Some(n) => {
+                let end = offset + n as usize;
+                if end > body.len() {
+                    return Err(format!("input '{name}' claims {n} binary bytes beyond the end of the body"));
+                }
+                let d = body.slice(offset..end);
+                offset = end;
+                d
+            }
+            None => {
+                let mut els = Vec::new();
+                crate::input::flatten_json(
+                    t.get("data").ok_or_else(|| format!("input '{name}' has no data"))?,
+                    &mut els,
+                );
+                crate::input::encode_json(datatype, &els).map_err(|e| format!("input '{name}': {e}"))?
+            }
+        };
+        inputs.push(Tensor { name, datatype, shape, data });
+    }
+    let all_binary = head.pointer("/parameters/binary_data_output").and_then(Value::as_bool).unwrap_or(false);
+    let outputs: Vec<(String, bool)> = head
+        .get("outputs")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| {
+                    let name = o.get("name")?.as_str()?.to_string();
+                    let binary = o.pointer("/parameters/binary_data").and_then(Value::as_bool).unwrap_or(all_binary);
+                    Some((name, binary))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let p = |k: &str| head.pointer(&format!("/parameters/{k}")).cloned();
+    let sequence =
+        p("sequence_id").and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))).map(|id| {
+            Sequence {
+                id,
+                start: p("sequence_start").and_then(|v| v.as_bool()).unwrap_or(false),
+                end: p("sequence_end").and_then(|v| v.as_bool()).unwrap_or(false),
+            }
+        });
+    let request = engine::Request {
+        id: head.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
+        inputs,
+        outputs: outputs.iter().map(|(n, _)| n.clone()).collect(),
+        sequence,
+        ..Default::default()
+    };
+    let binary = if outputs.is_empty() { Vec::new() } else { outputs };
+    Ok((request, binary))
+}
+
+fn response(resp: engine::Response, binary_out: &[(String, bool)]) -> Reply {
+    let binary = |name: &str| binary_out.iter().any(|(n, b)| n == name && *b);
+    let mut tail = BytesMut::new();
+    let outputs: Vec<Value> = resp
+        .outputs
+        .iter()
+        .map(|t| {
+            let mut o = json!({"name": t.name, "datatype": t.datatype.name(), "shape": t.shape});
+            if binary(&t.name) {
+                o["parameters"] = json!({"binary_data_size": t.data.len()});
+                tail.put_slice(&t.data);
+            } else {
+                o["data"] = Value::Array(crate::input::decode_json(t.datatype, &t.data).unwrap_or_default());
+            }
+            o
+        })
+        .collect();
+    let mut head = json!({"model_name": resp.model, "model_version": resp.version, "outputs": outputs});
+    if !resp.id.is_empty() {
+        head["id"] = json!(resp.id);
+    }
+    if tail.is_empty() {
+        return json_reply(StatusCode::OK, &head);
+    }
+    let head = head.to_string();
+    let mut body = BytesMut::with_capacity(head.len() + tail.len());
+    body.put_slice(head.as_bytes());
+    body.put_slice(&tail);
+    let mut r = Response::new(Full::new(body.freeze()));
+    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/octet-stream"));
+    r.headers_mut().insert(HEADER_LENGTH, header::HeaderValue::from(head.len()));
+    r
+}

@@ -1,0 +1,115 @@
+//! `rperf serve`: an embedded KServe v2 server (HTTP, gRPC, Prometheus metrics) with models
+//! whose behaviour is known: compute time, dynamic batching, ensembles, sequences, decoupled
+//! streams and injected faults. For first runs, demos and rperf's own tests.
+
+mod catalog;
+mod describe;
+mod engine;
+mod grpc;
+mod http;
+mod prometheus;
+mod stats;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::error::Error;
+use crate::proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rperf serve",
+    about = "Run an embedded KServe v2 server (HTTP, gRPC, metrics) with test models",
+    infer_long_args = true,
+    args_override_self = true
+)]
+pub struct ServeArgs {
+    /// Address to bind (loopback by default).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// HTTP port (0 picks a free one).
+    #[arg(long, default_value_t = 8000)]
+    pub http_port: u16,
+    /// gRPC port (0 picks a free one).
+    #[arg(long, default_value_t = 8001)]
+    pub grpc_port: u16,
+    /// Prometheus metrics port (0 picks a free one).
+    #[arg(long, default_value_t = 8002)]
+    pub metrics_port: u16,
+    /// A TOML model file (see testdata/serve/default_models.toml); default: the built-in models.
+    #[arg(long, value_name = "FILE")]
+    pub models: Option<PathBuf>,
+}
+
+/// A running server; dropping it stops every listener.
+pub struct Server {
+    pub http: SocketAddr,
+    pub grpc: SocketAddr,
+    pub metrics: SocketAddr,
+    pub models: Vec<String>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(JoinHandle::abort);
+    }
+}
+
+async fn bind(host: &str, port: u16, what: &str) -> Result<TcpListener, Error> {
+    TcpListener::bind((host, port))
+        .await
+        .map_err(|e| Error::Usage(format!("Failed to parse --{what}-port. Cannot listen on {host}:{port}: {e}")))
+}
+
+impl Server {
+    /// Binds the three listeners and serves on the current tokio runtime.
+    pub async fn start(args: &ServeArgs) -> Result<Server, Error> {
+        let defs = catalog::load(args.models.as_deref())?;
+        let models = defs.iter().map(|d| d.name.clone()).collect();
+        let engine = engine::Engine::start(defs);
+        let http = bind(&args.host, args.http_port, "http").await?;
+        let grpc = bind(&args.host, args.grpc_port, "grpc").await?;
+        let metrics = bind(&args.host, args.metrics_port, "metrics").await?;
+        let addr =
+            |l: &TcpListener| l.local_addr().map_err(|e| Error::Usage(format!("cannot read a bound address: {e}")));
+        let (http_addr, grpc_addr, metrics_addr) = (addr(&http)?, addr(&grpc)?, addr(&metrics)?);
+        let service = GrpcInferenceServiceServer::new(grpc::Service { engine: engine.clone() })
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX);
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
+        let tasks = vec![
+            tokio::spawn(http::serve(http, engine.clone())),
+            tokio::spawn(async move {
+                let _ = tonic::transport::Server::builder()
+                    .tcp_nodelay(true)
+                    .add_service(service)
+                    .serve_with_incoming(incoming)
+                    .await;
+            }),
+            tokio::spawn(prometheus::serve(metrics, engine)),
+        ];
+        Ok(Server { http: http_addr, grpc: grpc_addr, metrics: metrics_addr, models, tasks })
+    }
+}
+
+/// `rperf serve`: runs until Ctrl-C or SIGTERM.
+pub async fn run(args: ServeArgs) -> Result<(), Error> {
+    let server = Server::start(&args).await?;
+    println!("rperf serve: models {}", server.models.join(", "));
+    println!("HTTP listening on {}", server.http);
+    println!("gRPC listening on {}", server.grpc);
+    println!("metrics listening on {}", server.metrics);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Error::Usage(format!("cannot watch for SIGTERM: {e}")))?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    drop(server);
+    Ok(())
+}
