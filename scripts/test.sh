@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # The project's whole test command: formatting, lints, unit tests and the integration tests
 # against a real Triton server (installed into a cache folder on first use by
-# scripts/triton.sh, which the tests call themselves).
+# scripts/triton.sh, which the tests call themselves) and against `rperf serve`. The
+# reference perf_analyzer is installed too when its installer is at hand (../shared/tools
+# beside the checkout, as on the project's machines), so the parity tests run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 scripts/triton.sh install
+pa_installer=../shared/tools/install-perf-analyzer.sh
+if [[ -z ${PERF_ANALYZER:-} && -f $pa_installer ]]; then
+  bash "$pa_installer" >/dev/null 2>&1 || echo "test.sh: perf_analyzer could not be installed; its parity test will say so" >&2
+fi
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test --release --all-targets

@@ -5,6 +5,7 @@
 mod batching;
 mod cli;
 mod client;
+mod demo;
 mod error;
 mod input;
 mod load;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
     match argv.get(1).and_then(|a| a.to_str()) {
         Some("batching") => return batching_main(&argv[1..]),
         Some("serve") => return serve_main(&argv[1..]),
+        Some("demo") => return demo_main(&argv[1..]),
         _ => {}
     }
     let args = match Args::try_parse_from(&argv) {
@@ -113,6 +115,15 @@ fn block_on(threads: usize, f: impl std::future::Future<Output = Result<(), Erro
 fn batching_main(argv: &[std::ffi::OsString]) -> ExitCode {
     match parse_sub::<batching::BatchingArgs>(argv) {
         Ok(args) => block_on(1, batching::run(args)),
+        Err(code) => code,
+    }
+}
+
+/// `rperf demo`: the embedded server and a sweep against it, in one process.
+fn demo_main(argv: &[std::ffi::OsString]) -> ExitCode {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    match parse_sub::<demo::DemoArgs>(argv) {
+        Ok(args) => block_on(cores, demo::run(args, Arc::new(AtomicBool::new(false)))),
         Err(code) => code,
     }
 }

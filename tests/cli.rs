@@ -50,3 +50,13 @@ fn help_and_version_exit_0() {
     assert_eq!(run.code, 0);
     assert!(run.stdout.starts_with("rperf "));
 }
+
+#[test]
+fn demo_runs_the_whole_job_with_nothing_installed() {
+    let run = rperf(&["demo", "--concurrency-range", "1:2", "-p", "200"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.starts_with("rperf demo: embedded server on HTTP 127.0.0.1:"));
+    assert_eq!(run.stdout.matches("Inferences/Second vs. Client p95 Batch Latency\n").count(), 2);
+    assert_eq!(run.stdout.matches("  Composing models: \n").count(), 4, "two levels, two protocols");
+    assert!(run.stdout.contains("Avg gRPC time: ") && run.stdout.contains("Avg HTTP time: "));
+}

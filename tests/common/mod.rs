@@ -138,3 +138,53 @@ pub fn read(path: &Path) -> String {
 pub fn lines_with<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
     text.lines().filter(|l| l.starts_with(prefix)).collect()
 }
+
+/// An `rperf serve` of the caller's own on free ports; stopped (SIGKILL) when dropped.
+pub struct Serve {
+    child: Child,
+    pub http: String,
+    pub grpc: String,
+    pub metrics: String,
+}
+
+impl Serve {
+    pub fn start(extra: &[&str]) -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rperf"))
+            .args(["serve", "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"])
+            .args(extra)
+            .current_dir(root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("rperf serve starts");
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut addr = |what: &str| {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut out, &mut line).expect("a line from rperf serve");
+            line.trim().strip_prefix(what).unwrap_or_else(|| panic!("expected '{what}', got '{line}'")).to_string()
+        };
+        let _models = addr("rperf serve: models ");
+        let (http, grpc, metrics) =
+            (addr("HTTP listening on "), addr("gRPC listening on "), addr("metrics listening on "));
+        Serve { child, http, grpc, metrics }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The reference perf_analyzer, if installed (PERF_ANALYZER or /opt/perf-analyzer).
+pub fn perf_analyzer() -> Option<PathBuf> {
+    let path = std::env::var_os("PERF_ANALYZER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/opt/perf-analyzer/perf_analyzer".into());
+    path.is_file().then_some(path)
+}

@@ -1,0 +1,62 @@
+//! `rperf demo`: the whole job with nothing else installed. Starts `rperf serve` in this
+//! process on free loopback ports and runs a perf_analyzer-style sweep over HTTP and gRPC
+//! against its ensemble, printing the usual reports.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use crate::cli::{Args, Config};
+use crate::error::Error;
+use crate::serve::{ServeArgs, Server};
+
+#[derive(Parser, Debug)]
+#[command(name = "rperf demo", about = "Start the embedded server and benchmark it over HTTP and gRPC")]
+pub struct DemoArgs {
+    /// The model to sweep.
+    #[arg(short = 'm', default_value = "ensemble")]
+    model: String,
+    /// Concurrency sweep start:end:step.
+    #[arg(long, default_value = "1:8:1")]
+    concurrency_range: String,
+    /// Measurement window in milliseconds.
+    #[arg(short = 'p', default_value_t = 1000)]
+    measurement_interval: u64,
+}
+
+pub async fn run(args: DemoArgs, interrupted: Arc<AtomicBool>) -> Result<(), Error> {
+    let serve = ServeArgs { host: "127.0.0.1".into(), http_port: 0, grpc_port: 0, metrics_port: 0, models: None };
+    let server = Server::start(&serve).await?;
+    println!(
+        "rperf demo: embedded server on HTTP {} and gRPC {} (models: {})\n",
+        server.http,
+        server.grpc,
+        server.models.join(", ")
+    );
+    for (protocol, addr) in [("http", server.http), ("grpc", server.grpc)] {
+        let url = addr.to_string();
+        let interval = args.measurement_interval.to_string();
+        let argv = [
+            "rperf",
+            "-m",
+            &args.model,
+            "-i",
+            protocol,
+            "-u",
+            &url,
+            "--concurrency-range",
+            &args.concurrency_range,
+            "--percentile=95",
+            "-p",
+            &interval,
+            "-s",
+            "25",
+        ];
+        println!("$ {}\n", argv.join(" "));
+        let parsed = Args::try_parse_from(argv).map_err(|e| Error::Usage(e.to_string()))?;
+        crate::run::run(&Config::from_args(&parsed)?, interrupted.clone()).await?;
+        println!();
+    }
+    Ok(())
+}

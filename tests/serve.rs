@@ -1,0 +1,210 @@
+//! `rperf serve` against two clients that did not come with it: rperf itself, and the
+//! reference perf_analyzer when it is installed. Then the faults: errors, stalls, dropped
+//! connections, slow answers and a server killed mid-run, each reported without hanging.
+
+mod common;
+
+use std::process::Command;
+
+use common::{http_get, lines_with, perf_analyzer, read, rperf, temp_path, Serve};
+
+fn count(stdout: &str, prefix: &str) -> Vec<u64> {
+    lines_with(stdout, prefix)
+        .iter()
+        .map(|l| l[prefix.len()..].split_whitespace().next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn rperf_measures_simple_and_ensemble_over_both_protocols() {
+    let s = Serve::start(&[]);
+    for (protocol, url) in [("http", &s.http), ("grpc", &s.grpc)] {
+        let run =
+            rperf(&["-m", "simple", "-i", protocol, "-u", url, "--concurrency-range", "8", "-p", "400", "-s", "100"]);
+        assert_eq!(run.code, 0, "{protocol}");
+        let (inferences, executions) =
+            (count(&run.stdout, "    Inference count: ")[0], count(&run.stdout, "    Execution count: ")[0]);
+        assert!(executions < inferences, "{protocol}: batching at concurrency 8 ({executions} for {inferences})");
+        let run = rperf(&["-m", "ensemble", "-i", protocol, "-u", url, "-p", "400", "-s", "100"]);
+        assert_eq!(run.code, 0, "{protocol}");
+        assert!(run.stdout.contains("  Composing models: \n  preprocess, version: 1\n"), "{protocol}");
+        assert!(run.stdout.contains("\n  simple, version: 1\n"), "{protocol}");
+        let compute = lines_with(&run.stdout, "      Avg request latency: ");
+        assert_eq!(compute.len(), 2);
+        // preprocess is configured to compute for 200 us: the server reports what it spent.
+        let infer_us: u64 =
+            compute[0].split("compute infer ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+        assert!((200..2_000).contains(&infer_us), "{infer_us}");
+    }
+    let (status, body) = http_get(s.metrics.rsplit(':').next().unwrap().parse().unwrap(), "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("nv_inference_count{model=\"simple\",version=\"1\"} "), "{body}");
+    assert!(body.contains("nv_cpu_utilization "));
+}
+
+#[test]
+fn perf_analyzer_cannot_tell_it_from_triton() {
+    let Some(pa) = perf_analyzer() else {
+        eprintln!("perf_analyzer is not installed: rperf_measures_simple_and_ensemble_over_both_protocols covers this");
+        return;
+    };
+    let s = Serve::start(&[]);
+    for (protocol, url) in [("http", &s.http), ("grpc", &s.grpc)] {
+        for model in ["simple", "ensemble"] {
+            let out = Command::new(&pa)
+                .args([
+                    "-m",
+                    model,
+                    "-i",
+                    protocol,
+                    "-u",
+                    url,
+                    "--concurrency-range",
+                    "1:8:7",
+                    "-p",
+                    "400",
+                    "-s",
+                    "100",
+                ])
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            eprintln!("perf_analyzer -m {model} -i {protocol}:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(out.status.code(), Some(0), "{model} {protocol}");
+            assert_eq!(stdout.matches("  Server: \n").count(), 2, "{model} {protocol}");
+            if model == "ensemble" {
+                assert_eq!(stdout.matches("  Composing models: \n").count(), 2);
+            } else {
+                let (i, e) = (count(&stdout, "    Inference count: "), count(&stdout, "    Execution count: "));
+                assert!(e[1] < i[1], "{protocol}: dynamic batching visible at concurrency 8 ({} for {})", e[1], i[1]);
+            }
+        }
+    }
+}
+
+#[test]
+fn injected_errors_are_counted_and_grouped() {
+    let s = Serve::start(&["--models", "testdata/serve/faults.toml"]);
+    for (protocol, url) in [("http", &s.http), ("grpc", &s.grpc)] {
+        let args = ["-m", "flaky", "-i", protocol, "-u", url, "--concurrency-range", "4", "-p", "300", "-s", "100"];
+        let run = rperf(&args);
+        assert_eq!(run.code, 99, "{protocol}");
+        assert!(run.stdout.contains(" x injected failure in model 'flaky'\n"), "{protocol}");
+        let mut allowed = args.to_vec();
+        allowed.extend(["--max-error-rate", "60"]);
+        assert_eq!(rperf(&allowed).code, 0, "{protocol}");
+    }
+}
+
+#[test]
+fn dropped_connections_are_failures_not_hangs() {
+    let s = Serve::start(&["--models", "testdata/serve/faults.toml"]);
+    for (protocol, url) in [("http", &s.http), ("grpc", &s.grpc)] {
+        let run = rperf(&[
+            "-m",
+            "dropping",
+            "-i",
+            protocol,
+            "-u",
+            url,
+            "--concurrency-range",
+            "4",
+            "-p",
+            "300",
+            "-s",
+            "100",
+            "--max-error-rate",
+            "50",
+        ]);
+        assert_eq!(run.code, 0, "{protocol}");
+        let failed = lines_with(&run.stdout, "    Failed requests: ");
+        assert_eq!(failed.len(), 1, "{protocol}");
+        let grouped = lines_with(&run.stdout, "      ");
+        let text = grouped.join("\n").to_lowercase();
+        assert!(
+            text.contains("connection") || text.contains("closed") || text.contains("dropped"),
+            "{protocol}: {text}"
+        );
+    }
+}
+
+#[test]
+fn stalls_and_slow_answers_are_measured() {
+    let s = Serve::start(&["--models", "testdata/serve/faults.toml"]);
+    // Windows as long as the stall period, so each window holds one 300 ms stall.
+    let run =
+        rperf(&["-m", "stalling", "-u", &s.http, "--concurrency-range", "2", "-p", "1000", "-s", "1000", "-r", "4"]);
+    assert_eq!(run.code, 0);
+    assert!(count(&run.stdout, "    Request count: ")[0] > 0);
+    let run = rperf(&["-m", "sluggish", "-i", "grpc", "-u", &s.grpc, "-p", "300", "-s", "100"]);
+    assert_eq!(run.code, 0);
+    // Half the answers come 20 ms late: the p90 shows it, the p50 may not.
+    let p90 = count(&run.stdout, "    p90 latency: ")[0];
+    assert!(p90 >= 20_000, "p90 {p90} usec");
+}
+
+#[test]
+fn a_killed_server_ends_the_run_with_the_partial_report() {
+    let mut s = Serve::start(&["--models", "testdata/serve/faults.toml"]);
+    let csv = temp_path("serve_killed.csv");
+    let csv_s = csv.to_string_lossy().into_owned();
+    let url = s.http.clone();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rperf"))
+        .args(["-m", "healthy", "-u", &url, "--concurrency-range", "1:50", "-p", "300", "-s", "100", "-f", &csv_s])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut stdout = String::new();
+    loop {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut reader, &mut line).unwrap() == 0 {
+            break;
+        }
+        stdout.push_str(&line);
+        if line.starts_with("Request concurrency: 3") {
+            s.kill();
+            break;
+        }
+    }
+    std::io::Read::read_to_string(&mut reader, &mut stdout).unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let code = child.wait().unwrap().code();
+    eprintln!("{stdout}{stderr}");
+    assert_eq!(code, Some(99));
+    assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
+    assert!(stderr.starts_with("error: "));
+    let summary = stdout.split("Inferences/Second vs. Client Average Batch Latency\n").nth(1).expect("summary");
+    assert_eq!(summary.lines().count(), 2, "levels 1 and 2 were measured");
+    assert_eq!(read(&csv).lines().count(), 3);
+}
+
+#[test]
+fn bad_model_files_and_busy_ports_are_clear_errors() {
+    let bad = temp_path("bad_models.toml");
+    std::fs::write(
+        &bad,
+        "[[model]]\nname = \"x\"\ninputs = [{ name = \"A\", datatype = \"FP99\", dims = [1] }]\noutputs = []\n",
+    )
+    .unwrap();
+    let run = rperf(&[
+        "serve",
+        "--models",
+        &bad.to_string_lossy(),
+        "--http-port",
+        "0",
+        "--grpc-port",
+        "0",
+        "--metrics-port",
+        "0",
+    ]);
+    assert_eq!(run.code, 99);
+    assert!(run.stderr.contains("model 'x': tensor 'A' has an unknown datatype 'FP99'"), "{}", run.stderr);
+    let s = Serve::start(&[]);
+    let port = s.http.rsplit(':').next().unwrap().to_string();
+    let run = rperf(&["serve", "--http-port", &port, "--grpc-port", "0", "--metrics-port", "0"]);
+    assert_eq!(run.code, 99);
+    assert!(run.stderr.contains(&format!("Cannot listen on 127.0.0.1:{port}")), "{}", run.stderr);
+}
