@@ -208,3 +208,57 @@ fn bad_model_files_and_busy_ports_are_clear_errors() {
     assert_eq!(run.code, 99);
     assert!(run.stderr.contains(&format!("Cannot listen on 127.0.0.1:{port}")), "{}", run.stderr);
 }
+
+#[test]
+fn the_sequence_model_keeps_state_per_correlation_id() {
+    let s = Serve::start(&[]);
+    let port: u16 = s.http.rsplit(':').next().unwrap().parse().unwrap();
+    let step = |id: u64, value: i32, start: bool, end: bool| {
+        let body = format!(
+            r#"{{"parameters":{{"sequence_id":{id},"sequence_start":{start},"sequence_end":{end}}},
+               "inputs":[{{"name":"INPUT","shape":[1],"datatype":"INT32","data":[{value}]}}]}}"#
+        );
+        let (status, body) = common::http_post(port, "/v2/models/sequence_accumulator/infer", &body).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        (status, v)
+    };
+    // Two sequences interleaved: each keeps its own running sum.
+    assert_eq!(step(7, 3, true, false).1["outputs"][0]["data"][0], 3);
+    assert_eq!(step(8, 100, true, false).1["outputs"][0]["data"][0], 100);
+    assert_eq!(step(7, 4, false, false).1["outputs"][0]["data"][0], 7);
+    assert_eq!(step(8, 1, false, true).1["outputs"][0]["data"][0], 101);
+    assert_eq!(step(7, 5, false, true).1["outputs"][0]["data"][0], 12);
+    let (status, err) = step(7, 1, false, false);
+    assert_eq!(status, 400, "the sequence ended");
+    assert!(err["error"].as_str().unwrap().contains("START flag"), "{err}");
+    let (status, err) = common::http_post(
+        port,
+        "/v2/models/token_stream/infer",
+        r#"{"inputs":[{"name":"INPUT0","shape":[1],"datatype":"INT32","data":[1]}]}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 400);
+    assert!(err.contains("decoupled"), "{err}");
+}
+
+#[test]
+fn perf_analyzer_streams_from_the_decoupled_model() {
+    let Some(pa) = perf_analyzer() else {
+        eprintln!("perf_analyzer is not installed: skipping its streaming check");
+        return;
+    };
+    let s = Serve::start(&[]);
+    let out = Command::new(&pa)
+        .args(["-m", "token_stream", "-i", "grpc", "--streaming", "-a", "-u", &s.grpc, "-p", "500", "-s", "100"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout.contains("Detected decoupled model"), "{stdout}");
+    // 8 responses per request, 2 ms apart after 1 ms of compute: about 15 ms per request.
+    let rate =
+        |p: &str| -> f64 { lines_with(&stdout, p)[0][p.len()..].split_whitespace().next().unwrap().parse().unwrap() };
+    let (requests, responses) = (rate("    Throughput: "), rate("    Response Throughput: "));
+    assert!((responses / requests - 8.0).abs() < 0.5, "{responses} responses/s for {requests} requests/s");
+}

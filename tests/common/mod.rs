@@ -188,3 +188,20 @@ pub fn perf_analyzer() -> Option<PathBuf> {
         .unwrap_or_else(|| "/opt/perf-analyzer/perf_analyzer".into());
     path.is_file().then_some(path)
 }
+
+/// A minimal blocking HTTP POST of a JSON body on 127.0.0.1: (status, body).
+pub fn http_post(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((status, body))
+}
