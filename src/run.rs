@@ -6,14 +6,16 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cli::{Config, DataSource, Protocol};
+use crate::cli::{Config, DataSource, LoadMode, Protocol};
 use crate::client::grpc::GrpcTransport;
 use crate::client::http::HttpTransport;
 use crate::client::{Control, Transport};
 use crate::error::Error;
 use crate::input::Dataset;
-use crate::load::ConcurrencyLoad;
-use crate::measure::{measure_level, Level, Observer, Outcome, ServerProbe, WindowRecord};
+use crate::load::rate::RateLoad;
+use crate::load::schedule::{intervals_rate, Schedule};
+use crate::load::{ConcurrencyLoad, Load};
+use crate::measure::{measure_level, Level, LoadValue, Observer, Outcome, ServerProbe, WindowRecord};
 use crate::metrics::Collector;
 use crate::model::Model;
 use crate::report::{csv, text};
@@ -46,7 +48,10 @@ pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Er
     let probe =
         info.extensions.iter().any(|e| e == "statistics").then_some(ServerProbe { control: &control, model: &model });
     print!("{}", text::settings(config));
-    let max_in_flight = config.concurrency.start.max(config.concurrency.end) as usize;
+    let max_in_flight = match &config.load {
+        LoadMode::Concurrency(r) => r.start.max(r.end) as usize,
+        _ => 64,
+    };
     match config.protocol {
         Protocol::Http => {
             let outputs = model.outputs.iter().map(|o| (o.name.clone(), o.datatype)).collect();
@@ -83,6 +88,80 @@ impl Observer for Verbose<'_> {
     }
 }
 
+/// Measures levels one after the other and prints each as perf_analyzer does.
+struct Sweep<'a> {
+    config: &'a Config,
+    model: &'a Model,
+    probe: Option<&'a ServerProbe<'a>>,
+    interrupted: &'a AtomicBool,
+    collector: Option<Collector>,
+    levels: Vec<Level>,
+    style: text::Style,
+}
+
+impl Sweep<'_> {
+    /// Measures the load already applied as level `value`.
+    async fn level(&mut self, load: &impl Load, value: LoadValue) -> Result<Outcome, Error> {
+        let started = Instant::now();
+        let mut observer = Verbose { config: self.config };
+        let mut level = measure_level(load, self.config, value, self.probe, self.interrupted, &mut observer).await?;
+        if let Some(collector) = &self.collector {
+            level.metrics = Some(collector.figures_since(started, level.reported_since().unwrap_or(started)));
+        }
+        let outcome = level.outcome;
+        match outcome {
+            Outcome::Stable => print!("{}", text::level(self.config, self.model, &level, &mut self.style)),
+            Outcome::OverLimit => {
+                eprintln!("{}", text::over_limit_message(self.config.latency_limit.unwrap_or_default()))
+            }
+            Outcome::Unstable => eprintln!("{}", text::unstable_message(self.config, value)),
+            Outcome::Interrupted => eprintln!("Received exit signal."),
+        }
+        self.levels.push(level);
+        Ok(outcome)
+    }
+}
+
+/// Walks the levels: linearly from start by step up to end (0: no end), or by binary
+/// search for the highest level under the latency limit. `whole` rounds midpoints down.
+async fn walk(
+    config: &Config,
+    (start, end, step): (f64, f64, f64),
+    whole: bool,
+    mut measure: impl AsyncFnMut(f64) -> Result<Outcome, Error>,
+) -> Result<(), Error> {
+    if config.binary_search {
+        let (mut lo, mut hi) = (start, end);
+        if measure(lo).await? != Outcome::Stable || measure(hi).await? == Outcome::Stable {
+            return Ok(());
+        }
+        while hi - lo > step.max(if whole { 1.0 } else { 1e-9 }) {
+            let mid = if whole { ((lo + hi) / 2.0).floor() } else { (lo + hi) / 2.0 };
+            match measure(mid).await? {
+                Outcome::Stable => lo = mid,
+                Outcome::Interrupted => return Ok(()),
+                _ => hi = mid,
+            }
+        }
+        return Ok(());
+    }
+    let mut v = start;
+    let mut first = true;
+    loop {
+        match measure(v).await? {
+            Outcome::Stable => {}
+            Outcome::Unstable if first => return Err(Error::Unstable),
+            _ => return Ok(()),
+        }
+        first = false;
+        v += step;
+        // A small tolerance so that 0.1 steps reach their end despite rounding.
+        if step <= 0.0 || (end != 0.0 && v > end + step * 1e-9) {
+            return Ok(());
+        }
+    }
+}
+
 async fn sweep<T: Transport>(
     transport: T,
     requests: &[crate::input::RequestData],
@@ -92,78 +171,73 @@ async fn sweep<T: Transport>(
     interrupted: &AtomicBool,
 ) -> Result<(), Error> {
     let prepared = requests.iter().map(|r| transport.prepare(r)).collect::<Result<Vec<_>, _>>()?;
-    let mut load = ConcurrencyLoad::new(transport, prepared, config.batch_size);
-    let mut levels: Vec<Level> = Vec::new();
-    let mut observer = Verbose { config };
     let collector = match &config.metrics {
         Some((url, interval)) => Some(Collector::start(url, *interval).await?),
         None => None,
     };
-    let mut measure = async |c: u64, levels: &mut Vec<Level>| -> Result<Outcome, Error> {
-        print!("{}", text::level_header(c));
-        load.set_concurrency(c as usize);
-        let started = Instant::now();
-        let mut level = measure_level(&load, config, c, probe, interrupted, &mut observer).await?;
-        if let Some(collector) = &collector {
-            level.metrics = Some(collector.figures_since(started, level.reported_since().unwrap_or(started)));
+    let mut sweep =
+        Sweep { config, model, probe, interrupted, collector, levels: Vec::new(), style: text::Style::default() };
+    let grace = Duration::from_secs(2);
+    let result = match &config.load {
+        LoadMode::Concurrency(r) => {
+            let mut load = ConcurrencyLoad::new(transport, prepared, config.batch_size);
+            let range = (r.start as f64, r.end as f64, r.step as f64);
+            let result = walk(config, range, true, async |c: f64| {
+                print!("{}", text::level_header(LoadValue::Concurrency(c as u64), &sweep.style));
+                load.set_concurrency(c as usize);
+                sweep.level(&load, LoadValue::Concurrency(c as u64)).await
+            })
+            .await;
+            load.stop(grace).await;
+            result
         }
-        let outcome = level.outcome;
-        match outcome {
-            Outcome::Stable => print!("{}", text::level(config, model, &level)),
-            Outcome::OverLimit => eprintln!("{}", text::over_limit_message(config.latency_limit.unwrap_or_default())),
-            Outcome::Unstable => eprintln!("{}", text::unstable_message(config, c)),
-            Outcome::Interrupted => eprintln!("Received exit signal."),
+        LoadMode::RequestRate(r) => {
+            let load = open_loop(transport, prepared, config);
+            let result = walk(config, (r.start, r.end, r.step), false, async |rate: f64| {
+                print!("{}", text::level_header(LoadValue::RequestRate(rate), &sweep.style));
+                load.set_schedule(Schedule::rate(rate, &config.distribution));
+                sweep.level(&load, LoadValue::RequestRate(rate)).await
+            })
+            .await;
+            load.stop(grace).await;
+            result
         }
-        levels.push(level);
-        Ok(outcome)
+        LoadMode::Intervals(gaps) => {
+            // One measurement and no sweep; an unstable one is reported as such, exit 0.
+            let load = open_loop(transport, prepared, config);
+            load.set_schedule(Schedule::intervals(gaps.clone()));
+            let result = sweep.level(&load, LoadValue::Intervals(intervals_rate(gaps))).await.map(|_| ());
+            load.stop(grace).await;
+            result
+        }
     };
-    let r = config.concurrency;
-    let result: Result<(), Error> = async {
-        if config.binary_search {
-            let (mut lo, mut hi) = (r.start, r.end);
-            if measure(lo, &mut levels).await? != Outcome::Stable || measure(hi, &mut levels).await? == Outcome::Stable
-            {
-                return Ok(());
-            }
-            while hi - lo > r.step.max(1) {
-                let mid = (lo + hi) / 2;
-                match measure(mid, &mut levels).await? {
-                    Outcome::Stable => lo = mid,
-                    Outcome::Interrupted => return Ok(()),
-                    _ => hi = mid,
-                }
-            }
-            return Ok(());
-        }
-        let mut c = r.start;
-        loop {
-            match measure(c, &mut levels).await? {
-                Outcome::Stable => {}
-                Outcome::Unstable if levels.len() == 1 => return Err(Error::Unstable),
-                _ => return Ok(()),
-            }
-            c += r.step;
-            if r.step == 0 || (r.end != 0 && c > r.end) {
-                return Ok(());
-            }
-        }
-    }
-    .await;
-    load.stop(Duration::from_secs(2)).await;
-    finish(config, model, &levels, result)
+    finish(config, model, &sweep.levels, &sweep.style, result)
+}
+
+/// Synchronous calls cap the requests in flight at --max-threads, as perf_analyzer's
+/// blocking threads do; asynchronous ones are never held back.
+fn open_loop<T: Transport>(transport: T, prepared: Vec<T::Prepared>, config: &Config) -> RateLoad<T> {
+    let cap = (!config.async_mode).then_some(config.max_threads);
+    RateLoad::new(transport, prepared, config.batch_size, cap, config.latency_from_send)
 }
 
 /// Writes the summary and the CSV for the stable levels, then decides the run's result.
-fn finish(config: &Config, model: &Model, levels: &[Level], result: Result<(), Error>) -> Result<(), Error> {
+fn finish(
+    config: &Config,
+    model: &Model,
+    levels: &[Level],
+    style: &text::Style,
+    result: Result<(), Error>,
+) -> Result<(), Error> {
     let reported: Vec<&Level> = levels.iter().filter(|l| l.outcome == Outcome::Stable).collect();
     if !reported.is_empty() && !matches!(result, Err(Error::Unstable)) {
-        print!("{}", text::summary(config, &reported));
+        print!("{}", text::summary(config, &reported, style));
         if let Some(path) = &config.csv {
             let write = |path: &std::path::Path, text: String| {
                 std::fs::write(path, text).map_err(|source| Error::Io { path: path.to_path_buf(), source })
             };
             write(path, csv::render(config, &reported, model.response_cache))?;
-            for (path, text) in csv::composing(path, &reported, model.response_cache) {
+            for (path, text) in csv::composing(config, path, &reported, model.response_cache) {
                 write(&path, text)?;
             }
         }

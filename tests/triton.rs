@@ -349,3 +349,20 @@ fn headers_compression_and_verbose_csv() {
     let header = read(&csv).lines().next().unwrap().to_string();
     assert!(header.ends_with(",p99 latency,Avg latency,request/response,response wait"), "{header}");
 }
+
+#[test]
+fn a_stalling_triton_model_is_measured_without_coordinated_omission() {
+    // stall400 (Python): 1 ms per request, a 400 ms stall every 2 s of the server's clock.
+    let run =
+        rperf(&["-m", "stall400", "-u", &triton().http_url(), "--request-rate-range", "100", "-p", "2000", "-s", "50"]);
+    assert_eq!(run.code, 0);
+    // The unstalled latency (p50) is this server's real service time plus transport.
+    let service_ms = common::figure(&run.stdout, "    p50 latency: ") / 1000.0;
+    let truth = common::fifo_truth(100.0, service_ms, 2000.0, 400.0);
+    for p in [90.0, 95.0, 99.0] {
+        let measured = common::figure(&run.stdout, &format!("    p{p} latency: ")) / 1000.0;
+        let want = common::percentile(&truth, p);
+        eprintln!("p{p}: measured {measured:.1} ms, truth {want:.1} ms");
+        assert!((measured - want).abs() / want < 0.15, "p{p} {measured:.1} ms vs {want:.1} ms");
+    }
+}

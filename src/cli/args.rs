@@ -79,6 +79,10 @@ pub struct Args {
     /// Stabilize and summarize on this latency percentile instead of the average.
     #[arg(long, value_name = "P", default_value_t = -1, allow_negative_numbers = true)]
     pub percentile: i64,
+    /// rperf, open-loop loads: report latency from the actual send (perf_analyzer's meaning)
+    /// instead of from the scheduled send time.
+    #[arg(long)]
+    pub latency_from_send: bool,
     /// rperf: keep going when requests fail and exit 0 if at most this percentage failed.
     #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
     pub max_error_rate: f64,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::args::Args;
 use crate::error::Error;
+pub use crate::load::schedule::Distribution;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
@@ -43,6 +44,23 @@ pub struct Range {
     pub step: u64,
 }
 
+/// A request-rate sweep in requests per second; `end == 0.0` means unbounded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateRange {
+    pub start: f64,
+    pub end: f64,
+    pub step: f64,
+}
+
+/// The load rperf applies: closed loop (concurrency) or open loop (a rate or intervals).
+#[derive(Clone, Debug, PartialEq)]
+pub enum LoadMode {
+    Concurrency(Range),
+    RequestRate(RateRange),
+    /// Gaps between sends, replayed in a loop; a single measurement, no sweep.
+    Intervals(Vec<Duration>),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DataSource {
     Zero,
@@ -66,7 +84,11 @@ pub struct Config {
     /// Whether the report says "asynchronous"; the load is the same either way.
     pub async_mode: bool,
     pub max_threads: usize,
-    pub concurrency: Range,
+    pub load: LoadMode,
+    pub distribution: Distribution,
+    /// Open loop: report latency from the actual send (perf_analyzer's meaning) instead of
+    /// from the scheduled send time.
+    pub latency_from_send: bool,
     pub binary_search: bool,
     pub latency_limit: Option<Duration>,
     pub window: WindowMode,
@@ -108,6 +130,49 @@ pub fn parse_range(flag: &str, text: &str) -> Result<Range, Error> {
     Ok(Range { start: vals[0], end: vals[1], step: vals[2] })
 }
 
+/// Parses `start[:end[:step]]` of floats over the defaults 1.0:1.0:1.0.
+fn parse_rate_range(text: &str) -> Result<RateRange, Error> {
+    let flag = "--request-rate-range";
+    let parts: Vec<&str> = text.split(':').collect();
+    if parts.len() > 3 {
+        return Err(parse_err(flag, "The value does not match <start:end:step>."));
+    }
+    let mut vals = [1.0f64, 1.0, 1.0];
+    for (i, p) in parts.iter().enumerate() {
+        vals[i] = p.trim().parse().ok().filter(|v: &f64| v.is_finite() && *v >= 0.0).ok_or_else(|| {
+            parse_err(
+                flag,
+                &format!("Invalid value provided: {text} (expected numbers start:end:step, requests per second)"),
+            )
+        })?;
+    }
+    Ok(RateRange { start: vals[0], end: vals[1], step: vals[2] })
+}
+
+/// One gap in microseconds per line; blank lines are skipped.
+fn read_intervals(path: &str) -> Result<Vec<Duration>, Error> {
+    let flag = "--request-intervals";
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| parse_err(flag, &format!("The value must be a valid file path ('{path}': {e}).")))?;
+    let mut gaps = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let us: u64 = line.trim().parse().map_err(|_| {
+            Error::Input(format!(
+                "{path}: line {}: expected a whole number of microseconds, found '{}'",
+                i + 1,
+                line.trim()
+            ))
+        })?;
+        gaps.push(Duration::from_micros(us));
+    }
+    if gaps.iter().all(Duration::is_zero) {
+        return Err(Error::Input(format!(
+            "{path}: the file is empty (expected one interval in microseconds per line)"
+        )));
+    }
+    Ok(gaps)
+}
+
 fn parse_shape(text: &str) -> Result<(String, Vec<i64>), Error> {
     let (name, dims) =
         text.rsplit_once(':').ok_or_else(|| parse_err("--shape", "There must be a colon after input name."))?;
@@ -128,10 +193,7 @@ fn unsupported(flag: &str) -> Error {
 
 /// Flags that perf_analyzer has and a later piece of rperf implements: refused, never ignored.
 fn refuse_unsupported(a: &Args) -> Result<(), Error> {
-    let given: [(&str, bool); 39] = [
-        ("--request-rate-range", a.request_rate_range.is_some()),
-        ("--request-distribution", a.request_distribution.is_some()),
-        ("--request-intervals", a.request_intervals.is_some()),
+    let given: [(&str, bool); 36] = [
         ("--periodic-concurrency-range", a.periodic_concurrency_range.is_some()),
         ("--request-period", a.request_period.is_some()),
         ("--streaming", a.streaming),
@@ -186,6 +248,13 @@ impl Config {
         if concurrency.start == 0 {
             return Err(Error::Usage("The start of the search range must be > 0".into()));
         }
+        let rate = match &a.request_rate_range {
+            Some(text) => Some(parse_rate_range(text)?),
+            None => None,
+        };
+        if rate.is_some_and(|r| r.start <= 0.0) {
+            return Err(parse_err("--request-rate-range", "The start of the search range must be > 0."));
+        }
         let protocol = match a.protocol.to_ascii_lowercase().as_str() {
             "http" => Protocol::Http,
             "grpc" => Protocol::Grpc,
@@ -233,24 +302,45 @@ impl Config {
             ));
         }
         refuse_unsupported(a)?;
+        let distribution = match a.request_distribution.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("constant") => Distribution::Constant,
+            Some("poisson") => Distribution::Poisson,
+            Some(other) => {
+                return Err(parse_err(
+                    "--request-distribution",
+                    &format!("Unsupported type provided: '{other}'. Choices are 'poisson' or 'constant'."),
+                ))
+            }
+        };
+        let load = match (&a.request_intervals, rate) {
+            (Some(path), _) => LoadMode::Intervals(read_intervals(path)?),
+            (None, Some(r)) => LoadMode::RequestRate(r),
+            (None, None) => LoadMode::Concurrency(concurrency),
+        };
         let latency_limit = match a.latency_threshold {
             Some(l) if l < 0.0 => return Err(parse_err("--latency-threshold (-l)", "The value must be >= 0 msecs.")),
             Some(l) if l > 0.0 => Some(Duration::from_secs_f64(l / 1000.0)),
             _ => None,
         };
-        if concurrency.end == 0 && latency_limit.is_none() {
+        // (start, end) of whichever range applies, for the checks they share.
+        let (start, end) = match &load {
+            LoadMode::Concurrency(r) => (r.start as f64, r.end as f64),
+            LoadMode::RequestRate(r) => (r.start, r.end),
+            LoadMode::Intervals(_) => (1.0, 1.0),
+        };
+        if end == 0.0 && latency_limit.is_none() {
             return Err(Error::Usage(
                 "The end of the search range and the latency limit can not be both 0 (or 0.0) simultaneously".into(),
             ));
         }
         if a.binary_search {
-            if concurrency.end == 0 {
+            if end == 0.0 {
                 return Err(Error::Usage("The end of the range can not be 0 (or 0.0) for binary search mode.".into()));
             }
             if latency_limit.is_none() {
                 return Err(Error::Usage("The --latency-threshold cannot be 0 for binary search mode.".into()));
             }
-            if concurrency.end < concurrency.start {
+            if end < start {
                 return Err(Error::Usage(
                     "The end of the range can not be less than start of the range for binary search mode.".into(),
                 ));
@@ -298,7 +388,8 @@ impl Config {
         let max_threads = match a.max_threads {
             Some(n) if n <= 0 => return Err(parse_err("--max-threads", "The value must be > 0.")),
             Some(n) => n as usize,
-            None => 16,
+            None if matches!(load, LoadMode::Concurrency(_)) => 16,
+            None => 4,
         };
         let format = |flag: &str, v: &str| match v.to_ascii_lowercase().as_str() {
             "binary" => Ok(TensorFormat::Binary),
@@ -339,7 +430,9 @@ impl Config {
             batch_size: a.batch_size as usize,
             async_mode: a.async_mode,
             max_threads,
-            concurrency,
+            load,
+            distribution,
+            latency_from_send: a.latency_from_send,
             binary_search: a.binary_search,
             latency_limit,
             window,
@@ -466,7 +559,7 @@ mod tests {
     fn defaults_match_perf_analyzer() {
         let c = config(&["-m", "simple"]).unwrap();
         assert_eq!(c.url, "localhost:8000");
-        assert_eq!(c.concurrency, Range { start: 1, end: 1, step: 1 });
+        assert_eq!(c.load, LoadMode::Concurrency(Range { start: 1, end: 1, step: 1 }));
         assert_eq!(c.window, WindowMode::Time(Duration::from_millis(5000)));
         assert_eq!(c.stability, 0.1);
         assert_eq!(c.max_trials, 10);
@@ -487,7 +580,7 @@ mod tests {
     #[test]
     fn long_prefixes_and_last_value_win() {
         let c = config(&["-m", "a", "--concurrency", "2:8:2", "--percent=95", "-p", "100", "-p", "200"]).unwrap();
-        assert_eq!(c.concurrency, Range { start: 2, end: 8, step: 2 });
+        assert_eq!(c.load, LoadMode::Concurrency(Range { start: 2, end: 8, step: 2 }));
         assert_eq!(c.percentile, Some(95));
         assert_eq!(c.window, WindowMode::Time(Duration::from_millis(200)));
     }
@@ -506,11 +599,32 @@ mod tests {
     }
 
     #[test]
-    fn two_load_modes_are_refused_before_unsupported_ones() {
+    fn two_load_modes_are_refused() {
         let m = usage_msg(&["-m", "a", "--concurrency-range", "1", "--request-rate-range", "10"]);
         assert!(m.contains("more then one inference load mode"), "{m}");
-        let m = usage_msg(&["-m", "a", "--request-rate-range", "10"]);
-        assert!(m.contains("--request-rate-range is not supported yet"), "{m}");
+        let m = usage_msg(&["-m", "a", "--periodic-concurrency-range", "1:2"]);
+        assert!(m.contains("--periodic-concurrency-range is not supported yet"), "{m}");
+    }
+
+    #[test]
+    fn request_rates_and_intervals() {
+        let c =
+            config(&["-m", "a", "--request-rate-range", "100:5000:2450", "--request-distribution", "poisson"]).unwrap();
+        assert_eq!(c.load, LoadMode::RequestRate(RateRange { start: 100.0, end: 5000.0, step: 2450.0 }));
+        assert_eq!((c.distribution, c.max_threads), (Distribution::Poisson, 4));
+        assert!(usage_msg(&["-m", "a", "--request-rate-range", "0"]).contains("must be > 0"));
+        assert!(usage_msg(&["-m", "a", "--request-rate-range", "5:0"]).contains("can not be both 0"));
+        assert!(
+            usage_msg(&["-m", "a", "--request-rate-range", "5", "--request-distribution", "x"]).contains("'poisson'")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gaps");
+        std::fs::write(&file, "100\n\n300\n").unwrap();
+        let c = config(&["-m", "a", "--request-intervals", file.to_str().unwrap()]).unwrap();
+        assert_eq!(c.load, LoadMode::Intervals(vec![Duration::from_micros(100), Duration::from_micros(300)]));
+        std::fs::write(&file, "100\nsoon\n").unwrap();
+        let e = config(&["-m", "a", "--request-intervals", file.to_str().unwrap()]).unwrap_err().to_string();
+        assert!(e.contains("line 2: expected a whole number of microseconds, found 'soon'"), "{e}");
     }
 
     #[test]

@@ -4,4 +4,4 @@ mod args;
 mod config;
 
 pub use args::Args;
-pub use config::{Compression, Config, DataSource, Protocol, TensorFormat, WindowMode};
+pub use config::{Compression, Config, DataSource, Distribution, LoadMode, Protocol, TensorFormat, WindowMode};

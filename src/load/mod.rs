@@ -1,8 +1,11 @@
-//! The closed-loop load: N workers, each with one request in flight on its own connection.
-//! Raising the level spawns workers; lowering it parks the extra ones. The load never
-//! drains between levels, as in perf_analyzer.
+//! The loads rperf applies. Closed loop (`ConcurrencyLoad`): N workers, each with one
+//! request in flight on its own connection; raising the level spawns workers, lowering it
+//! parks the extra ones. Open loop (`rate::RateLoad`): requests sent on a schedule whatever
+//! the server does. Neither drains between levels, as in perf_analyzer.
 
+pub mod rate;
 mod recorder;
+pub mod schedule;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,6 +17,26 @@ use tokio::task::JoinHandle;
 use crate::client::Transport;
 use crate::measure::WindowStats;
 pub use recorder::Recorder;
+
+/// What the measurement needs of a load: close a window, and count what completed so far.
+pub trait Load {
+    fn end_window(&self) -> WindowStats;
+    fn completed_in_window(&self) -> u64;
+    /// Requests sent so far, for open loops' send rate (closed loops send as they complete).
+    fn sent(&self) -> u64 {
+        0
+    }
+}
+
+impl<T: Transport> Load for ConcurrencyLoad<T> {
+    fn end_window(&self) -> WindowStats {
+        self.shared.recorder.end_window()
+    }
+
+    fn completed_in_window(&self) -> u64 {
+        self.shared.recorder.completed()
+    }
+}
 
 struct Shared<T: Transport> {
     transport: T,
@@ -55,15 +78,6 @@ impl<T: Transport> ConcurrencyLoad<T> {
         }
         self.shared.active.store(n, Ordering::Release);
         self.shared.wake.notify_waiters();
-    }
-
-    /// Closes the current window and returns what completed in it.
-    pub fn end_window(&self) -> WindowStats {
-        self.shared.recorder.end_window()
-    }
-
-    pub fn completed_in_window(&self) -> u64 {
-        self.shared.recorder.completed()
     }
 
     /// Stops the workers, waiting at most `grace` for requests in flight.

@@ -24,6 +24,14 @@ pub struct Slot {
 
 impl Slot {
     pub fn record(&self, epoch: u64, latency: Duration, result: &InferResult) {
+        self.with_window(epoch, |w| match result {
+            Ok(t) => w.record_ok(latency, t.send, t.recv),
+            Err(msg) => w.record_error(msg),
+        });
+    }
+
+    /// Applies `f` to the stats of the window `epoch` belongs to.
+    pub fn with_window(&self, epoch: u64, f: impl FnOnce(&mut WindowStats)) {
         let mut s = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
         if epoch > s.epoch {
             let old = std::mem::take(&mut s.cur);
@@ -36,10 +44,7 @@ impl Slot {
             }
             s.epoch = epoch;
         }
-        match result {
-            Ok(t) => s.cur.record_ok(latency, t.send, t.recv),
-            Err(msg) => s.cur.record_error(msg),
-        }
+        f(&mut s.cur);
     }
 
     /// Takes everything recorded for `epoch`; the slot moves on to `epoch + 1`.

@@ -12,9 +12,9 @@ pub use stability::{is_stable, over_limit, WindowFigures};
 pub use window::{LatencySummary, WindowStats};
 
 use crate::cli::{Config, WindowMode};
-use crate::client::{Control, Transport};
+use crate::client::Control;
 use crate::error::Error;
-use crate::load::ConcurrencyLoad;
+use crate::load::Load;
 use crate::metrics::MetricsFigures;
 use crate::model::Model;
 use crate::server_stats::{ModelStats, ServerFigures};
@@ -30,8 +30,20 @@ pub enum Outcome {
     Interrupted,
 }
 
+/// The load a level was measured at.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LoadValue {
+    Concurrency(u64),
+    /// Requests per second.
+    RequestRate(f64),
+    /// A replayed intervals file, with perf_analyzer's integer rate for it.
+    Intervals(u64),
+}
+
 #[derive(Clone, Debug)]
 pub struct WindowRecord {
+    /// Requests sent during the window (open loops).
+    pub sent: u64,
     pub start: Instant,
     pub duration: Duration,
     pub stats: WindowStats,
@@ -41,7 +53,7 @@ pub struct WindowRecord {
 /// A measured level: every window, and the merge of the last three.
 #[derive(Clone, Debug)]
 pub struct Level {
-    pub concurrency: u64,
+    pub value: LoadValue,
     pub batch_size: usize,
     pub outcome: Outcome,
     pub windows: Vec<WindowRecord>,
@@ -52,6 +64,23 @@ pub struct Level {
 }
 
 impl Level {
+    /// Requests actually sent per second over the reported windows (open loops).
+    pub fn send_rate(&self) -> f64 {
+        let tail = &self.windows[self.windows.len().saturating_sub(3)..];
+        let secs: f64 = tail.iter().map(|w| w.duration.as_secs_f64()).sum();
+        if secs > 0.0 {
+            tail.iter().map(|w| w.sent).sum::<u64>() as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// The share of reported requests sent later than the schedule allowed, in percent.
+    pub fn delayed_pct(&self) -> Option<f64> {
+        let o = self.merged.open.as_ref()?;
+        (self.merged.ok > 0).then(|| o.delayed as f64 * 100.0 / self.merged.ok as f64)
+    }
+
     /// When the windows the level's figures come from began.
     pub fn reported_since(&self) -> Option<Instant> {
         self.windows.get(self.windows.len().saturating_sub(3)).map(|w| w.start)
@@ -125,10 +154,10 @@ pub trait Observer {
 }
 
 /// Measures the load currently applied until it is stable, over the limit, or out of trials.
-pub async fn measure_level<T: Transport>(
-    load: &ConcurrencyLoad<T>,
+pub async fn measure_level(
+    load: &impl Load,
     config: &Config,
-    concurrency: u64,
+    value: LoadValue,
     probe: Option<&ServerProbe<'_>>,
     interrupted: &AtomicBool,
     observer: &mut dyn Observer,
@@ -140,6 +169,7 @@ pub async fn measure_level<T: Transport>(
     load.end_window(); // what completed before this level's first window does not count
     let mut windows: Vec<WindowRecord> = Vec::new();
     let mut outcome = Outcome::Unstable;
+    let mut sent_before = load.sent();
     for trial in 0..config.max_trials as usize {
         let start = Instant::now();
         if !wait_window(load, config.window, interrupted).await {
@@ -148,6 +178,9 @@ pub async fn measure_level<T: Transport>(
         }
         let stats = load.end_window();
         let duration = start.elapsed();
+        let sent_now = load.sent();
+        let sent = sent_now - sent_before;
+        sent_before = sent_now;
         if let Some(p) = probe {
             snapshots.push(p.snapshot().await?);
         }
@@ -161,7 +194,7 @@ pub async fn measure_level<T: Transport>(
             throughput: throughput(stats.ok, config.batch_size, duration),
             latency_us: stabilizing(&latency, config.percentile).as_nanos() as f64 / 1000.0,
         };
-        windows.push(WindowRecord { start, duration, stats, figures });
+        windows.push(WindowRecord { sent, start, duration, stats, figures });
         observer.window(trial, windows.last().expect("just pushed"));
         let history: Vec<WindowFigures> = windows.iter().map(|w| w.figures).collect();
         if is_stable(&history, config.stability) {
@@ -187,7 +220,7 @@ pub async fn measure_level<T: Transport>(
         _ => None,
     });
     let mut level = Level {
-        concurrency,
+        value,
         batch_size: config.batch_size,
         outcome,
         windows,
@@ -207,7 +240,7 @@ pub async fn measure_level<T: Transport>(
 }
 
 /// Waits out one window; false when interrupted.
-async fn wait_window<T: Transport>(load: &ConcurrencyLoad<T>, mode: WindowMode, interrupted: &AtomicBool) -> bool {
+async fn wait_window(load: &impl Load, mode: WindowMode, interrupted: &AtomicBool) -> bool {
     let tick = Duration::from_millis(50);
     let start = Instant::now();
     loop {

@@ -23,18 +23,47 @@ pub struct WindowStats {
     pub recv_ns: u128,
     /// Failed requests, grouped by the message the server or the transport gave.
     pub errors: BTreeMap<String, u64>,
+    /// Open-loop loads only: the other latency meaning and how late sends were.
+    pub open: Option<Box<OpenStats>>,
+}
+
+/// What an open-loop window adds: latency measured the other way (from the actual send
+/// when the main figures count from the schedule, or the reverse), the lag of each send
+/// behind its schedule, and how many sends were late.
+#[derive(Clone, Debug)]
+pub struct OpenStats {
+    pub other_us: Histogram<u64>,
+    pub other_sum_ns: u128,
+    pub other_sum_sq_ns: u128,
+    pub lag_us: Histogram<u64>,
+    pub delayed: u64,
+}
+
+impl Default for OpenStats {
+    fn default() -> Self {
+        OpenStats { other_us: histogram(), other_sum_ns: 0, other_sum_sq_ns: 0, lag_us: histogram(), delayed: 0 }
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid bounds")
+}
+
+fn record_us(h: &mut Histogram<u64>, d: Duration) {
+    h.saturating_record((d.as_nanos() / 1000).clamp(1, MAX_LATENCY_US as u128) as u64);
 }
 
 impl Default for WindowStats {
     fn default() -> Self {
         WindowStats {
-            latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid bounds"),
+            latency_us: histogram(),
             ok: 0,
             sum_ns: 0,
             sum_sq_ns: 0,
             send_ns: 0,
             recv_ns: 0,
             errors: BTreeMap::new(),
+            open: None,
         }
     }
 }
@@ -49,6 +78,24 @@ impl WindowStats {
         self.sum_sq_ns += ns * ns;
         self.send_ns += send.as_nanos();
         self.recv_ns += recv.as_nanos();
+    }
+
+    /// An open-loop request: `other` is its latency in the other meaning, `lag` how late it
+    /// was sent, `delayed` whether that counts as late.
+    pub fn record_open(&mut self, other: Duration, lag: Duration, delayed: bool) {
+        let o = self.open.get_or_insert_with(Box::default);
+        let ns = other.as_nanos();
+        record_us(&mut o.other_us, other);
+        o.other_sum_ns += ns;
+        o.other_sum_sq_ns += ns * ns;
+        record_us(&mut o.lag_us, lag);
+        o.delayed += delayed as u64;
+    }
+
+    /// The latency figures in the other meaning, for open-loop windows.
+    pub fn other_latency(&self) -> Option<LatencySummary> {
+        let o = self.open.as_ref()?;
+        Some(summarize(&o.other_us, o.other_us.len(), o.other_sum_ns, o.other_sum_sq_ns, 0, 0))
     }
 
     pub fn record_error(&mut self, message: &str) {
@@ -74,6 +121,14 @@ impl WindowStats {
         for (msg, n) in &other.errors {
             *self.errors.entry(msg.clone()).or_insert(0) += n;
         }
+        if let Some(o) = &other.open {
+            let mine = self.open.get_or_insert_with(Box::default);
+            let _ = mine.other_us.add(&o.other_us);
+            let _ = mine.lag_us.add(&o.lag_us);
+            mine.other_sum_ns += o.other_sum_ns;
+            mine.other_sum_sq_ns += o.other_sum_sq_ns;
+            mine.delayed += o.delayed;
+        }
     }
 
     pub fn latency(&self) -> LatencySummary {
@@ -93,25 +148,35 @@ pub struct LatencySummary {
     hist: Histogram<u64>,
 }
 
+fn summarize(
+    hist: &Histogram<u64>,
+    count: u64,
+    sum_ns: u128,
+    sum_sq_ns: u128,
+    send_ns: u128,
+    recv_ns: u128,
+) -> LatencySummary {
+    let n = count as u128;
+    let per = |total: u128| Duration::from_nanos(total.checked_div(n).unwrap_or(0) as u64);
+    let std_dev = (n > 1).then(|| {
+        // sum((l - avg)^2) = sum(l^2) - n * avg^2
+        let mean = sum_ns as f64 / n as f64;
+        let ss = (sum_sq_ns as f64 - n as f64 * mean * mean).max(0.0);
+        Duration::from_nanos((ss / (n - 1) as f64).sqrt() as u64)
+    });
+    LatencySummary {
+        count,
+        avg: per(sum_ns),
+        std_dev,
+        avg_send: per(send_ns),
+        avg_recv: per(recv_ns),
+        hist: hist.clone(),
+    }
+}
+
 impl LatencySummary {
     fn of(w: &WindowStats) -> LatencySummary {
-        let n = w.ok as u128;
-        let per = |total: u128| Duration::from_nanos(total.checked_div(n).unwrap_or(0) as u64);
-        let avg_ns = w.sum_ns.checked_div(n).unwrap_or(0);
-        let std_dev = (n > 1).then(|| {
-            // sum((l - avg)^2) = sum(l^2) - n * avg^2, kept in integers as perf_analyzer does.
-            let mean_exact = w.sum_ns as f64 / n as f64;
-            let ss = (w.sum_sq_ns as f64 - n as f64 * mean_exact * mean_exact).max(0.0);
-            Duration::from_nanos((ss / (n - 1) as f64).sqrt() as u64)
-        });
-        LatencySummary {
-            count: w.ok,
-            avg: Duration::from_nanos(avg_ns as u64),
-            std_dev,
-            avg_send: per(w.send_ns),
-            avg_recv: per(w.recv_ns),
-            hist: w.latency_us.clone(),
-        }
+        summarize(&w.latency_us, w.ok, w.sum_ns, w.sum_sq_ns, w.send_ns, w.recv_ns)
     }
 
     /// The P-th percentile (0 < P < 100) of the recorded latencies.
@@ -161,6 +226,21 @@ mod tests {
         assert_eq!(w.latency().std_dev, None);
         assert_eq!(w.failed(), 3);
         assert_eq!(w.errors["boom"], 2);
+    }
+
+    #[test]
+    fn open_loop_figures_merge() {
+        let mut a = WindowStats::default();
+        a.record_ok(ms(10), Duration::ZERO, Duration::ZERO);
+        a.record_open(ms(4), ms(6), true);
+        let mut b = WindowStats::default();
+        b.record_ok(ms(2), Duration::ZERO, Duration::ZERO);
+        b.record_open(ms(2), Duration::ZERO, false);
+        a.merge(&b);
+        let other = a.other_latency().unwrap();
+        assert_eq!((other.count, other.avg), (2, ms(3)));
+        assert_eq!(a.open.as_ref().unwrap().delayed, 1);
+        assert!(WindowStats::default().other_latency().is_none());
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use super::{fmt_g, text::percentiles};
-use crate::cli::Config;
-use crate::measure::Level;
+use crate::cli::{Config, LoadMode};
+use crate::measure::{Level, LoadValue};
 use crate::metrics::MetricsFigures;
 use crate::server_stats::ModelStats;
 
@@ -17,8 +17,25 @@ const METRIC_COLUMNS: &str = ",Avg GPU Utilization,Avg GPU Power Usage,Max GPU M
 Avg CPU Utilization,Max CPU Memory Usage,Total CPU Memory";
 const CACHE_COLUMNS: &str = "Server Cache Hit,Server Cache Miss,";
 
+/// "Concurrency" or "Request Rate", the first column.
+fn first_column(config: &Config) -> &'static str {
+    if matches!(config.load, LoadMode::Concurrency(_)) {
+        "Concurrency"
+    } else {
+        "Request Rate"
+    }
+}
+
+fn value(level: &Level) -> String {
+    match level.value {
+        LoadValue::Concurrency(c) => c.to_string(),
+        LoadValue::RequestRate(r) => fmt_g(r),
+        LoadValue::Intervals(r) => r.to_string(),
+    }
+}
+
 pub fn header(config: &Config, server: bool, cache: bool) -> String {
-    let mut h = String::from("Concurrency,Inferences/Second,Client Send,");
+    let mut h = format!("{},Inferences/Second,Client Send,", first_column(config));
     if server {
         h.push_str(SERVER_COLUMNS);
         if cache {
@@ -85,7 +102,7 @@ fn server_columns(r: &mut String, m: &ModelStats, network_us: u64, cache: bool) 
 fn row(config: &Config, level: &Level, server: bool, cache: bool) -> String {
     let l = level.latency();
     let (avg, send, recv) = (l.avg.as_nanos() as u64, l.avg_send.as_nanos() as u64, l.avg_recv.as_nanos() as u64);
-    let mut r = format!("{},{},{},", level.concurrency, fmt_g(level.throughput()), send / 1000);
+    let mut r = format!("{},{},{},", value(level), fmt_g(level.throughput()), send / 1000);
     if server {
         let m = level.server.as_ref().map(|f| f.stats.clone()).unwrap_or_default();
         let client_wait = avg.saturating_sub(send + recv);
@@ -121,11 +138,11 @@ fn metric_columns(r: &mut String, m: &MetricsFigures) {
 
 /// One CSV per direct composing model, named `MODEL_vVERSION.<main file name>` and placed
 /// beside the main file (perf_analyzer glues the prefix to the whole path instead).
-pub fn composing(main: &Path, levels: &[&Level], cache: bool) -> Vec<(PathBuf, String)> {
+pub fn composing(config: &Config, main: &Path, levels: &[&Level], cache: bool) -> Vec<(PathBuf, String)> {
     let Some(first) = levels.iter().find_map(|l| l.server.as_ref()) else { return Vec::new() };
     let file_name = main.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let sorted = by_throughput(levels);
-    let mut header = String::from("Concurrency,Inferences/Second,Client Send,");
+    let mut header = format!("{},Inferences/Second,Client Send,", first_column(config));
     header.push_str(SERVER_COLUMNS);
     if cache {
         header.push_str(CACHE_COLUMNS);
@@ -138,7 +155,7 @@ pub fn composing(main: &Path, levels: &[&Level], cache: bool) -> Vec<(PathBuf, S
             let Some(server) = &level.server else { continue };
             let Some(c) = server.composing.get(i) else { continue };
             let share = c.stats.success.count as f64 / server.stats.success.count.max(1) as f64;
-            let _ = write!(text, "{},{},0,", level.concurrency, fmt_g(level.throughput() * share));
+            let _ = write!(text, "{},{},0,", value(level), fmt_g(level.throughput() * share));
             let overhead = (c.stats.success.ns.checked_div(c.stats.success.count).unwrap_or(0))
                 .saturating_sub(accounted_ns(&c.stats, cache));
             server_columns(&mut text, &c.stats, overhead / 1000, cache);

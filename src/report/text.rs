@@ -5,8 +5,8 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::{fmt_g, usec};
-use crate::cli::{Config, Protocol, WindowMode};
-use crate::measure::Level;
+use crate::cli::{Config, Distribution, LoadMode, Protocol, WindowMode};
+use crate::measure::{LatencySummary, Level, LoadValue};
 use crate::metrics::MetricsFigures;
 use crate::model::Model;
 use crate::server_stats::{ModelStats, ServerFigures};
@@ -26,13 +26,25 @@ pub fn settings(config: &Config) -> String {
             let _ = writeln!(s, "  Minimum number of samples in each window: {n}");
         }
     }
-    let r = config.concurrency;
-    if r.end != 1 {
-        let limit = config.latency_limit.map_or(0, |l| l.as_millis());
-        let _ = writeln!(s, "  Latency limit: {limit} msec");
-        if r.end != 0 {
-            let _ = writeln!(s, "  Concurrency limit: {} concurrent requests", r.start.max(r.end));
+    let limit = config.latency_limit.map_or(0, |l| l.as_millis());
+    match &config.load {
+        LoadMode::Concurrency(r) if r.end != 1 => {
+            let _ = writeln!(s, "  Latency limit: {limit} msec");
+            if r.end != 0 {
+                let _ = writeln!(s, "  Concurrency limit: {} concurrent requests", r.start.max(r.end));
+            }
         }
+        LoadMode::RequestRate(r) => {
+            if r.end != 1.0 {
+                let _ = writeln!(s, "  Latency limit: {limit} msec");
+                if r.end != 0.0 {
+                    let _ = writeln!(s, "  Request Rate limit: {} requests per seconds", fmt_g(r.start.max(r.end)));
+                }
+            }
+            let dist = if config.distribution == Distribution::Poisson { "poisson" } else { "uniform" };
+            let _ = writeln!(s, "  Using {dist} distribution on request generation");
+        }
+        _ => {}
     }
     if config.binary_search {
         s.push_str("  Using Binary Search algorithm\n");
@@ -49,8 +61,39 @@ pub fn settings(config: &Config) -> String {
     s
 }
 
-pub fn level_header(concurrency: u64) -> String {
-    format!("Request concurrency: {concurrency}\n")
+/// Number formatting on stdout: perf_analyzer's stream flags are sticky, so once the
+/// delayed-requests warning switched to two fixed decimals, every later number keeps them.
+#[derive(Default)]
+pub struct Style {
+    pub fixed: bool,
+}
+
+impl Style {
+    pub fn num(&self, x: f64) -> String {
+        if self.fixed {
+            format!("{x:.2}")
+        } else {
+            fmt_g(x)
+        }
+    }
+}
+
+/// The line before a level is measured (none for an intervals file).
+pub fn level_header(value: LoadValue, style: &Style) -> String {
+    match value {
+        LoadValue::Concurrency(c) => format!("Request concurrency: {c}\n"),
+        LoadValue::RequestRate(r) => format!("Request Rate: {} inference requests per seconds\n", style.num(r)),
+        LoadValue::Intervals(_) => String::new(),
+    }
+}
+
+/// The level as the summary names it.
+fn level_name(value: LoadValue, style: &Style) -> String {
+    match value {
+        LoadValue::Concurrency(c) => format!("Concurrency: {c}"),
+        LoadValue::RequestRate(r) => format!("Request Rate: {}", style.num(r)),
+        LoadValue::Intervals(r) => format!("Request Rate: {r}"),
+    }
 }
 
 /// The percentiles reported: 50, 90, 95, 99 and --percentile, in order.
@@ -66,11 +109,19 @@ pub fn percentiles(config: &Config) -> Vec<u32> {
 }
 
 /// A level's "Client:" and "Server:" sections.
-pub fn level(config: &Config, model: &Model, level: &Level) -> String {
+pub fn level(config: &Config, model: &Model, level: &Level, style: &mut Style) -> String {
     let l = level.latency();
     let mut s = String::from("  Client: \n");
     let _ = writeln!(s, "    Request count: {}", l.count);
-    let _ = writeln!(s, "    Throughput: {} infer/sec", fmt_g(level.throughput()));
+    if let Some(delayed) = level.delayed_pct().filter(|d| *d > 1.0) {
+        let _ = writeln!(s, "    Avg send request rate: {:.2} infer/sec", level.send_rate());
+        let _ = writeln!(
+            s,
+            "    [WARNING] Perf Analyzer was not able to keep up with the desired request rate. {delayed:.2}% of the requests were delayed. "
+        );
+        style.fixed = true;
+    }
+    let _ = writeln!(s, "    Throughput: {} infer/sec", style.num(level.throughput()));
     if config.percentile.is_none() {
         let sd = l.std_dev.map_or(u64::MAX as u128, usec);
         let _ = writeln!(s, "    Avg latency: {} usec (standard deviation {sd} usec)", usec(l.avg));
@@ -78,7 +129,10 @@ pub fn level(config: &Config, model: &Model, level: &Level) -> String {
     for p in percentiles(config) {
         let _ = writeln!(s, "    p{p} latency: {} usec", usec(l.percentile(p as f64)));
     }
-    let (send, recv, total) = (usec(l.avg_send), usec(l.avg_recv), usec(l.avg));
+    // The client-library time is the request's own, from its actual send.
+    let other = level.merged.other_latency();
+    let own = if config.latency_from_send { Some(&l) } else { other.as_ref() }.unwrap_or(&l);
+    let (send, recv, total) = (usec(l.avg_send), usec(l.avg_recv), usec(own.avg));
     let wait = total.saturating_sub(send + recv);
     let line = match (config.protocol, config.verbose > 0) {
         (Protocol::Http, false) => {
@@ -96,6 +150,9 @@ pub fn level(config: &Config, model: &Model, level: &Level) -> String {
         ),
     };
     let _ = writeln!(s, "    {line}");
+    if let Some(other) = &other {
+        open_loop_lines(&mut s, config, level, other);
+    }
     failures(&mut s, level);
     if let Some(server) = &level.server {
         s.push_str("  Server: \n");
@@ -107,6 +164,20 @@ pub fn level(config: &Config, model: &Model, level: &Level) -> String {
         metrics_block(&mut s, m);
     }
     s
+}
+
+/// rperf's open-loop lines: the latency in the other meaning, and how late sends were.
+fn open_loop_lines(s: &mut String, config: &Config, level: &Level, other: &LatencySummary) {
+    let meaning = if config.latency_from_send { "from schedule" } else { "from send (perf_analyzer's measure)" };
+    let _ = write!(s, "    Latency {meaning}: avg {} usec", usec(other.avg));
+    for p in percentiles(config) {
+        let _ = write!(s, ", p{p} {} usec", usec(other.percentile(p as f64)));
+    }
+    s.push('\n');
+    if let Some(o) = &level.merged.open {
+        let lag = |q: f64| o.lag_us.value_at_quantile(q);
+        let _ = writeln!(s, "    Send lag behind schedule: p50 {} usec, p99 {} usec", lag(0.5), lag(0.99));
+    }
 }
 
 /// rperf's addition: failed requests of the level, grouped by message, most frequent first.
@@ -248,7 +319,7 @@ fn batching_lines(s: &mut String, pad: &str, m: &ModelStats) {
 }
 
 /// The closing "Inferences/Second vs. Client ... Batch Latency" table.
-pub fn summary(config: &Config, levels: &[&Level]) -> String {
+pub fn summary(config: &Config, levels: &[&Level], style: &Style) -> String {
     let what = match config.percentile {
         Some(p) => format!("p{p}"),
         None => "Average".into(),
@@ -257,9 +328,9 @@ pub fn summary(config: &Config, levels: &[&Level]) -> String {
     for l in levels {
         let _ = writeln!(
             s,
-            "Concurrency: {}, throughput: {} infer/sec, latency {} usec",
-            l.concurrency,
-            fmt_g(l.throughput()),
+            "{}, throughput: {} infer/sec, latency {} usec",
+            level_name(l.value, style),
+            style.num(l.throughput()),
             usec(l.stabilizing_latency(config.percentile))
         );
     }
@@ -287,13 +358,15 @@ pub fn pass_line(config: &Config, index: usize, throughput: f64, stats: &crate::
 }
 
 /// The message for a level that did not stabilize.
-pub fn unstable_message(config: &Config, concurrency: u64) -> String {
+/// The message for a level that did not stabilize (perf_analyzer's two wordings).
+pub fn unstable_message(config: &Config, value: LoadValue) -> String {
+    let LoadValue::Concurrency(c) = value else { return "Failed to obtain stable measurement.".into() };
     let hint = match config.window {
         WindowMode::Time(_) => "--measurement-interval",
         WindowMode::Count(_) => "--measurement-request-count",
     };
     format!(
-        "Failed to obtain stable measurement within {} measurement windows for concurrency {concurrency}. Please try to increase the {hint}.",
+        "Failed to obtain stable measurement within {} measurement windows for concurrency {c}. Please try to increase the {hint}.",
         config.max_trials
     )
 }

@@ -205,3 +205,38 @@ pub fn http_post(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Some((status, body))
 }
+
+/// The analytic truth for a single FIFO server that serves each request in `service_ms`
+/// and stalls `stall_ms` at the start of every `period_ms` (an execution due to start in
+/// the stall starts when it ends), under arrivals every 1000/`rate` ms: the latency of each
+/// arrival over many periods and several phases, sorted.
+pub fn fifo_truth(rate: f64, service_ms: f64, period_ms: f64, stall_ms: f64) -> Vec<f64> {
+    let gap = 1000.0 / rate;
+    let mut latencies = Vec::new();
+    for phase in 0..10 {
+        let mut free = 0.0f64;
+        let n = (20.0 * period_ms / gap) as usize;
+        for i in 0..n {
+            let arrival = phase as f64 * gap / 10.0 + i as f64 * gap;
+            let mut start = arrival.max(free);
+            let into = start % period_ms;
+            if into < stall_ms {
+                start += stall_ms - into;
+            }
+            free = start + service_ms;
+            latencies.push(free - arrival);
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    latencies
+}
+
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((p / 100.0) * (sorted.len() - 1) as f64).round() as usize]
+}
+
+/// The value after `prefix` on the first matching line, up to the next space.
+pub fn figure(stdout: &str, prefix: &str) -> f64 {
+    let line = lines_with(stdout, prefix).first().copied().unwrap_or_else(|| panic!("no line '{prefix}'"));
+    line[prefix.len()..].split_whitespace().next().unwrap().trim_end_matches(',').parse().unwrap()
+}
