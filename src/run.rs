@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 use crate::cli::{Config, DataSource, LoadMode, Protocol};
 use crate::client::grpc::GrpcTransport;
 use crate::client::http::HttpTransport;
+use crate::client::stream::StreamTransport;
 use crate::client::{Control, Transport};
 use crate::error::Error;
 use crate::input::Dataset;
 use crate::load::rate::RateLoad;
 use crate::load::schedule::{intervals_rate, Schedule};
-use crate::load::{ConcurrencyLoad, Load};
+use crate::load::{ConcurrencyLoad, Load, SequencePlan};
 use crate::measure::{measure_level, Level, LoadValue, Observer, Outcome, ServerProbe, WindowRecord};
 use crate::metrics::Collector;
 use crate::model::Model;
@@ -27,43 +28,77 @@ pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Er
     let control = Control::connect(config.protocol, &config.url).await?;
     let model = control.model(&config.model, config.version.as_deref(), &config.bls_composing).await?;
     model.check_batch_size(config.batch_size)?;
-    if model.sequence {
-        return Err(Error::Unsupported(format!(
-            "model '{}' uses sequence batching, which rperf does not support yet",
-            model.name
-        )));
-    }
-    if model.decoupled {
-        return Err(Error::Unsupported(format!(
-            "model '{}' is decoupled, which rperf does not support yet (it needs --streaming)",
+    let plan = sequence_plan(config, &model)?;
+    if model.decoupled && !config.streaming {
+        return Err(Error::Model(format!(
+            "model '{}' is decoupled: its responses need gRPC streaming (-i grpc --streaming)",
             model.name
         )));
     }
     let dataset = Dataset::load(config, &model)?;
-    if config.data.iter().any(|d| matches!(d, DataSource::File(_))) {
+    let from_file = config.data.iter().any(|d| matches!(d, DataSource::File(_)));
+    if from_file {
         println!("{}", dataset.summary_line());
     }
-    let requests = dataset.requests(&model, config.batch_size)?;
+    let streams = match &plan {
+        Some(_) => dataset.stream_requests(&model)?,
+        None => vec![dataset.requests(&model, config.batch_size)?],
+    };
+    let plan = plan.map(|p| SequencePlan { length: p.length.or((!from_file).then_some(20)), ..p });
     let info = control.server_info().await?;
     let probe =
         info.extensions.iter().any(|e| e == "statistics").then_some(ServerProbe { control: &control, model: &model });
-    print!("{}", text::settings(config));
+    print!("{}", text::settings(config, &model));
     let max_in_flight = match &config.load {
         LoadMode::Concurrency(r) => r.start.max(r.end) as usize,
         _ => 64,
     };
+    let run = Run { config, model: &model, probe: probe.as_ref(), interrupted: &interrupted, plan };
     match config.protocol {
         Protocol::Http => {
             let outputs = model.outputs.iter().map(|o| (o.name.clone(), o.datatype)).collect();
-            let transport = HttpTransport::new(config, outputs)?;
-            sweep(transport, &requests, config, &model, probe.as_ref(), &interrupted).await
+            run.sweep(HttpTransport::new(config, outputs)?, &streams).await
         }
         Protocol::Grpc => {
             let outputs = model.outputs.iter().map(|o| o.name.clone()).collect();
-            let transport = GrpcTransport::new(config, outputs, max_in_flight)?;
-            sweep(transport, &requests, config, &model, probe.as_ref(), &interrupted).await
+            let grpc = GrpcTransport::new(config, outputs, max_in_flight)?;
+            if config.streaming {
+                run.sweep(StreamTransport::new(grpc), &streams).await
+            } else {
+                run.sweep(grpc, &streams).await
+            }
         }
     }
+}
+
+/// How a sequence model is driven, with perf_analyzer's checks; None for other models.
+fn sequence_plan(config: &Config, model: &Model) -> Result<Option<SequencePlan>, Error> {
+    if !model.sequence {
+        return Ok(None);
+    }
+    if config.batch_size > 1 {
+        return Err(Error::Model("can not specify batch size > 1 when using a sequence model".into()));
+    }
+    let LoadMode::Concurrency(r) = &config.load else {
+        return Err(Error::Unsupported("sequence models in request-rate modes are not supported yet".into()));
+    };
+    let sc = &config.sequences;
+    if sc.id_range < r.start.max(r.end) {
+        return Err(Error::Model(
+            "sequence id range specified is smaller than the maximum possible concurrency, sequence id collision may occur."
+                .into(),
+        ));
+    }
+    Ok(Some(SequencePlan { length: sc.length, variation: sc.variation, first_id: sc.first_id, id_range: sc.id_range }))
+}
+
+/// What every sweep shares.
+struct Run<'a> {
+    config: &'a Config,
+    model: &'a Model,
+    probe: Option<&'a ServerProbe<'a>>,
+    interrupted: &'a AtomicBool,
+    plan: Option<SequencePlan>,
 }
 
 /// Fails before a long run, not after it, when the CSV cannot be written.
@@ -162,15 +197,26 @@ async fn walk(
     }
 }
 
+impl Run<'_> {
+    async fn sweep<T: Transport>(self, transport: T, streams: &[Vec<crate::input::RequestData>]) -> Result<(), Error> {
+        let Run { config, model, probe, interrupted, plan } = self;
+        let prepared = streams
+            .iter()
+            .map(|s| s.iter().map(|r| transport.prepare(r)).collect::<Result<Vec<_>, _>>())
+            .collect::<Result<Vec<_>, _>>()?;
+        sweep(transport, prepared, plan, config, model, probe, interrupted).await
+    }
+}
+
 async fn sweep<T: Transport>(
     transport: T,
-    requests: &[crate::input::RequestData],
+    streams: Vec<Vec<T::Prepared>>,
+    plan: Option<SequencePlan>,
     config: &Config,
     model: &Model,
     probe: Option<&ServerProbe<'_>>,
     interrupted: &AtomicBool,
 ) -> Result<(), Error> {
-    let prepared = requests.iter().map(|r| transport.prepare(r)).collect::<Result<Vec<_>, _>>()?;
     let collector = match &config.metrics {
         Some((url, interval)) => Some(Collector::start(url, *interval).await?),
         None => None,
@@ -180,7 +226,7 @@ async fn sweep<T: Transport>(
     let grace = Duration::from_secs(2);
     let result = match &config.load {
         LoadMode::Concurrency(r) => {
-            let mut load = ConcurrencyLoad::new(transport, prepared, config.batch_size);
+            let mut load = ConcurrencyLoad::new(transport, streams, config.batch_size, plan);
             let range = (r.start as f64, r.end as f64, r.step as f64);
             let result = walk(config, range, true, async |c: f64| {
                 print!("{}", text::level_header(LoadValue::Concurrency(c as u64), &sweep.style));
@@ -192,7 +238,7 @@ async fn sweep<T: Transport>(
             result
         }
         LoadMode::RequestRate(r) => {
-            let load = open_loop(transport, prepared, config);
+            let load = open_loop(transport, streams.into_iter().flatten().collect(), config);
             let result = walk(config, (r.start, r.end, r.step), false, async |rate: f64| {
                 print!("{}", text::level_header(LoadValue::RequestRate(rate), &sweep.style));
                 load.set_schedule(Schedule::rate(rate, &config.distribution));
@@ -204,7 +250,7 @@ async fn sweep<T: Transport>(
         }
         LoadMode::Intervals(gaps) => {
             // One measurement and no sweep; an unstable one is reported as such, exit 0.
-            let load = open_loop(transport, prepared, config);
+            let load = open_loop(transport, streams.into_iter().flatten().collect(), config);
             load.set_schedule(Schedule::intervals(gaps.clone()));
             let result = sweep.level(&load, LoadValue::Intervals(intervals_rate(gaps))).await.map(|_| ());
             load.stop(grace).await;
@@ -236,7 +282,7 @@ fn finish(
             let write = |path: &std::path::Path, text: String| {
                 std::fs::write(path, text).map_err(|source| Error::Io { path: path.to_path_buf(), source })
             };
-            write(path, csv::render(config, &reported, model.response_cache))?;
+            write(path, csv::render(config, &reported, model.response_cache, model.decoupled))?;
             for (path, text) in csv::composing(config, path, &reported, model.response_cache) {
                 write(&path, text)?;
             }

@@ -366,3 +366,92 @@ fn a_stalling_triton_model_is_measured_without_coordinated_omission() {
         assert!((measured - want).abs() / want < 0.15, "p{p} {measured:.1} ms vs {want:.1} ms");
     }
 }
+
+#[test]
+fn streamed_responses_are_timed_against_the_models_own_timing() {
+    // decoupled_tokens sends 8 responses: the first after 50 ms, then one every 20 ms.
+    let csv = temp_path("stream.csv");
+    let csv_s = csv.to_string_lossy().into_owned();
+    let run = rperf(&[
+        "-m",
+        "decoupled_tokens",
+        "-i",
+        "grpc",
+        "--streaming",
+        "-u",
+        &triton().grpc_url(),
+        "--concurrency-range",
+        "2",
+        "-p",
+        "1500",
+        "-s",
+        "100",
+        "-f",
+        &csv_s,
+    ]);
+    assert_eq!(run.code, 0);
+    let first = common::figure(&run.stdout, "    Avg time to first response: ") / 1000.0;
+    let gap = common::figure(&run.stdout, "    Avg inter-response latency: ") / 1000.0;
+    assert!((first - 50.0).abs() / 50.0 < 0.10, "time to first response {first} ms, truth 50 ms");
+    assert!((gap - 20.0).abs() / 20.0 < 0.10, "inter-response latency {gap} ms, truth 20 ms");
+    let rate = |p: &str| common::figure(&run.stdout, p);
+    assert!((rate("    Response Throughput: ") / rate("    Throughput: ") - 8.0).abs() < 0.1);
+    let header = read(&csv).lines().next().unwrap().to_string();
+    assert!(header.starts_with("Concurrency,Inferences/Second,Response Throughput,Client Send,"), "{header}");
+    assert!(header.ends_with(",Avg inter-response latency,p50 inter-response latency,p90 inter-response latency,p95 inter-response latency,p99 inter-response latency"));
+    let plain = rperf(&["-m", "decoupled_tokens", "-i", "grpc", "-u", &triton().grpc_url()]);
+    assert_eq!(plain.code, 99);
+    assert!(plain.stderr.contains("--streaming"), "{}", plain.stderr);
+}
+
+#[test]
+fn eight_sequences_of_twenty_steps_validate_every_step_under_the_sequence_batcher() {
+    let t = triton();
+    let data = testdata("sequences_8x20.json");
+    for (protocol, url) in [("http", t.http_url()), ("grpc", t.grpc_url())] {
+        let run = rperf(&[
+            "-m",
+            "sequence_acc",
+            "-i",
+            protocol,
+            "-u",
+            &url,
+            "--input-data",
+            &data,
+            "--concurrency-range",
+            "8",
+            "-p",
+            "1000",
+            "-s",
+            "100",
+        ]);
+        assert_eq!(run.code, 0, "{protocol}");
+        assert!(run.stdout.contains(" Successfully read data for 8 stream/streams.\n"));
+        let sequences = common::figure(&run.stdout, "    Sequence count: ");
+        assert!(sequences >= 8.0, "{protocol}: {sequences} sequences");
+        assert!(!run.stdout.contains("Failed requests"), "{protocol}: every step's output matched");
+        // Shifting the expected sums by one breaks every step: state errors would show.
+        let bad = temp_path(&format!("sequences_off_by_one_{protocol}.json"));
+        let mut doc: serde_json::Value = serde_json::from_str(&read(std::path::Path::new(&data))).unwrap();
+        for stream in doc["validation_data"].as_array_mut().unwrap() {
+            for step in stream.as_array_mut().unwrap() {
+                step["OUTPUT"][0] = serde_json::json!(step["OUTPUT"][0].as_i64().unwrap() + 1);
+            }
+        }
+        std::fs::write(&bad, doc.to_string()).unwrap();
+        let run = rperf(&[
+            "-m",
+            "sequence_acc",
+            "-i",
+            protocol,
+            "-u",
+            &url,
+            "--input-data",
+            &bad.to_string_lossy(),
+            "-p",
+            "300",
+        ]);
+        assert_eq!(run.code, 99, "{protocol}");
+        assert!(run.stderr.contains("does not match validation_data"), "{}", run.stderr);
+    }
+}

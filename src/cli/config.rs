@@ -52,6 +52,16 @@ pub struct RateRange {
     pub step: f64,
 }
 
+/// Sequence models: steps per sequence (None: each data stream whole, or 20 without data
+/// streams), +/- a fraction of it, and the correlation ids to use (first, how many).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SequenceConfig {
+    pub length: Option<u64>,
+    pub variation: f64,
+    pub first_id: u64,
+    pub id_range: u64,
+}
+
 /// The load rperf applies: closed loop (concurrency) or open loop (a rate or intervals).
 #[derive(Clone, Debug, PartialEq)]
 pub enum LoadMode {
@@ -104,6 +114,9 @@ pub struct Config {
     pub string_data: Option<String>,
     /// `--collect-metrics`: the Prometheus endpoint and how often to scrape it.
     pub metrics: Option<(String, Duration)>,
+    /// gRPC bidirectional streaming (`--streaming`), needed by decoupled models.
+    pub streaming: bool,
+    pub sequences: SequenceConfig,
     /// Models a BLS model calls, reported like an ensemble's composing models.
     pub bls_composing: Vec<(String, Option<String>)>,
     pub csv: Option<PathBuf>,
@@ -193,13 +206,9 @@ fn unsupported(flag: &str) -> Error {
 
 /// Flags that perf_analyzer has and a later piece of rperf implements: refused, never ignored.
 fn refuse_unsupported(a: &Args) -> Result<(), Error> {
-    let given: [(&str, bool); 36] = [
+    let given: [(&str, bool); 32] = [
         ("--periodic-concurrency-range", a.periodic_concurrency_range.is_some()),
         ("--request-period", a.request_period.is_some()),
-        ("--streaming", a.streaming),
-        ("--sequence-length", a.sequence_length.is_some()),
-        ("--sequence-length-variation", a.sequence_length_variation.is_some()),
-        ("--sequence-id-range", a.sequence_id_range.is_some()),
         ("--num-of-sequences", a.num_of_sequences.is_some()),
         ("--serial-sequences", a.serial_sequences),
         ("--shared-memory", a.shared_memory.as_deref().is_some_and(|m| m != "none")),
@@ -417,7 +426,10 @@ impl Config {
             shapes.insert(name, dims);
         }
         let metrics = metrics(a, &model_url(a.url.as_deref(), protocol))?;
+        let sequences = sequences(a)?;
         Ok(Config {
+            streaming: a.streaming,
+            sequences,
             metrics,
             model,
             version: a.model_version.clone().filter(|v| !v.is_empty()),
@@ -477,6 +489,59 @@ fn metrics(a: &Args, url: &str) -> Result<Option<(String, Duration)>, Error> {
     let host = url.rsplit_once(':').map_or(url, |(h, _)| h);
     let endpoint = a.metrics_url.clone().unwrap_or_else(|| format!("{host}:8002/metrics"));
     Ok(Some((endpoint, interval)))
+}
+
+/// --sequence-length (> 0), --sequence-length-variation (percent >= 0) and
+/// --sequence-id-range start[:end] (end exclusive; default: 2^32 - 1 ids from 1).
+fn sequences(a: &Args) -> Result<SequenceConfig, Error> {
+    let length = match a.sequence_length.as_deref() {
+        None => None,
+        Some(t) => match t.trim().parse::<i64>() {
+            Ok(n) if n > 0 => Some(n as u64),
+            Ok(_) => {
+                eprintln!("WARNING: The sequence length must be > 0. Perf Analyzer will use default value if it is measuring on sequence model.");
+                None
+            }
+            Err(_) => return Err(parse_err("--sequence-length", &format!("Invalid value provided: {t}"))),
+        },
+    };
+    let variation = match a.sequence_length_variation.as_deref() {
+        None => 20.0,
+        Some(t) => match t.trim().parse::<f64>() {
+            Ok(v) if v >= 0.0 => v,
+            _ => return Err(parse_err("--sequence-length-variation", "The value must be >= 0.0.")),
+        },
+    };
+    let ids = match a.sequence_id_range.as_deref() {
+        None => (1, u32::MAX as u64),
+        Some(t) => {
+            let parts: Vec<&str> = t.split(':').collect();
+            let num = |s: &str| {
+                s.trim()
+                    .parse::<i64>()
+                    .map_err(|_| parse_err("--sequence-id-range", &format!("Invalid value provided: {t}")))
+            };
+            let start = num(parts[0])?;
+            let end = match parts.get(1) {
+                Some(e) => num(e)?,
+                None => start + u32::MAX as i64,
+            };
+            if parts.len() > 2 || start < 0 || end < 0 {
+                return Err(parse_err("--sequence-id-range", "The range values must be >= 0."));
+            }
+            if start > end {
+                return Err(parse_err("--sequence-id-range", "The 'end' value must be greater than 'start' value."));
+            }
+            let start = if start == 0 {
+                eprintln!("WARNING: using an invalid start sequence id. Perf Analyzer will use default value if it is measuring on sequence model.");
+                1
+            } else {
+                start as u64
+            };
+            (start, (end as u64).saturating_sub(start).max(1))
+        }
+    };
+    Ok(SequenceConfig { length, variation: variation / 100.0, first_id: ids.0, id_range: ids.1 })
 }
 
 /// `a[:version],b[:version]`, whitespace ignored.
@@ -643,6 +708,27 @@ mod tests {
             config(&["-m", "a", "--collect-metrics", "--metrics-url", "h:9/m", "--metrics-interval", "250"]).unwrap();
         assert_eq!(c.metrics, Some(("h:9/m".to_string(), Duration::from_millis(250))));
         assert!(usage_msg(&["-m", "a", "--metrics-url", "h:9"]).contains("Must specify --collect-metrics"));
+    }
+
+    #[test]
+    fn sequence_flags() {
+        let c = config(&[
+            "-m",
+            "a",
+            "--sequence-length",
+            "5",
+            "--sequence-length-variation",
+            "0",
+            "--sequence-id-range",
+            "100:108",
+        ])
+        .unwrap();
+        assert_eq!(c.sequences, SequenceConfig { length: Some(5), variation: 0.0, first_id: 100, id_range: 8 });
+        let c = config(&["-m", "a"]).unwrap();
+        assert_eq!((c.sequences.length, c.sequences.first_id, c.sequences.id_range), (None, 1, u32::MAX as u64));
+        assert!(usage_msg(&["-m", "a", "--sequence-id-range", "9:3"]).contains("greater than 'start'"));
+        assert!(usage_msg(&["-m", "a", "--streaming"]).contains("only allowed with gRPC"));
+        assert!(config(&["-m", "a", "-i", "grpc", "--streaming"]).unwrap().streaming);
     }
 
     #[test]

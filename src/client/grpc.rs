@@ -12,7 +12,7 @@ use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
-use super::{InferResult, ServerInfo, Timing, Transport};
+use super::{InferResult, Sequence, ServerInfo, Timing, Transport};
 use crate::cli::{Compression, Config};
 use crate::error::Error;
 use crate::input::RequestData;
@@ -27,10 +27,10 @@ const STREAMS_PER_CONNECTION: usize = 64;
 
 /// Sends already-encoded messages and returns responses undecoded.
 #[derive(Clone, Copy, Default)]
-struct RawCodec;
+pub struct RawCodec;
 
-struct RawEncoder;
-struct RawDecoder;
+pub struct RawEncoder;
+pub struct RawDecoder;
 
 impl Codec for RawCodec {
     type Encode = Bytes;
@@ -93,15 +93,15 @@ fn metadata(config: &Config) -> Result<MetadataMap, Error> {
 
 pub struct GrpcTransport {
     channels: Vec<tonic::client::Grpc<Channel>>,
-    metadata: MetadataMap,
+    pub metadata: MetadataMap,
     model: String,
     version: String,
     outputs: Vec<String>,
 }
 
 pub struct GrpcRequest {
-    encoded: Bytes,
-    expected: Vec<(String, Bytes)>,
+    pub encoded: Bytes,
+    pub expected: Vec<(String, Bytes)>,
 }
 
 impl GrpcTransport {
@@ -169,9 +169,13 @@ impl Transport for GrpcTransport {
         self.channels[worker % self.channels.len()].clone()
     }
 
-    async fn infer(&self, grpc: &mut Self::Conn, req: &GrpcRequest) -> InferResult {
+    async fn infer(&self, grpc: &mut Self::Conn, req: &GrpcRequest, sequence: Option<Sequence>) -> InferResult {
         let start = Instant::now();
-        let mut request = tonic::Request::new(req.encoded.clone());
+        let encoded = match sequence {
+            Some(seq) => with_sequence(&req.encoded, seq),
+            None => req.encoded.clone(),
+        };
+        let mut request = tonic::Request::new(encoded);
         if !self.metadata.is_empty() {
             *request.metadata_mut() = self.metadata.clone();
         }
@@ -188,11 +192,33 @@ impl Transport for GrpcTransport {
                 response.raw_output_contents.get(i).map(|b| &b[..])
             })?;
         }
-        Ok(Timing { send: sent - start, recv: received.elapsed() })
+        Ok(Timing { send: sent - start, recv: received.elapsed(), responses: None })
     }
 }
 
-fn status_text(s: &Status) -> String {
+/// The encoded request with sequence parameters added: protobuf merges repeated map
+/// entries, so appending them to the pre-encoded message is enough.
+pub fn with_sequence(encoded: &Bytes, seq: Sequence) -> Bytes {
+    use pb::infer_parameter::ParameterChoice::{BoolParam, Int64Param};
+    let param = |c| pb::InferParameter { parameter_choice: Some(c) };
+    let extra = pb::ModelInferRequest {
+        parameters: [
+            ("sequence_id".to_string(), param(Int64Param(seq.id as i64))),
+            ("sequence_start".to_string(), param(BoolParam(seq.start))),
+            ("sequence_end".to_string(), param(BoolParam(seq.end))),
+        ]
+        .into_iter()
+        .collect(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let mut out = bytes::BytesMut::with_capacity(encoded.len() + extra.len());
+    out.put_slice(encoded);
+    out.put_slice(&extra);
+    out.freeze()
+}
+
+pub fn status_text(s: &Status) -> String {
     if s.message().is_empty() {
         format!("gRPC status {:?}", s.code())
     } else {
@@ -308,4 +334,21 @@ fn source_text(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_parameters_merge_into_the_encoded_request() {
+        use pb::infer_parameter::ParameterChoice::{BoolParam, Int64Param};
+        let base = pb::ModelInferRequest { model_name: "m".into(), ..Default::default() }.encode_to_vec().into();
+        let merged =
+            pb::ModelInferRequest::decode(with_sequence(&base, Sequence { id: 42, start: true, end: false })).unwrap();
+        assert_eq!(merged.model_name, "m");
+        assert_eq!(merged.parameters["sequence_id"].parameter_choice, Some(Int64Param(42)));
+        assert_eq!(merged.parameters["sequence_start"].parameter_choice, Some(BoolParam(true)));
+        assert_eq!(merged.parameters["sequence_end"].parameter_choice, Some(BoolParam(false)));
+    }
 }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
-use super::{model_path, rest, InferResult, ServerInfo, Timing, Transport};
+use super::{model_path, rest, InferResult, Sequence, ServerInfo, Timing, Transport};
 use crate::cli::{Config, TensorFormat};
 use crate::error::Error;
 use crate::input::{InputTensor, RequestData};
@@ -96,11 +96,28 @@ pub struct HttpTransport {
     outputs: Vec<(String, DataType)>,
 }
 
-/// A prepared request: the whole body and, for validation, the expected outputs.
+/// A prepared request: the whole body and, for validation, the expected outputs. The JSON
+/// header's length is kept too, for requests that add sequence flags.
 pub struct HttpRequest {
     body: Bytes,
     header_len: Option<HeaderValue>,
+    json_len: usize,
     expected: Vec<(String, Bytes)>,
+}
+
+impl HttpRequest {
+    /// The body with `"parameters": {sequence_id, sequence_start, sequence_end}` added.
+    fn with_sequence(&self, seq: Sequence) -> (Bytes, Option<HeaderValue>) {
+        let params = format!(
+            "{{\"parameters\":{{\"sequence_id\":{},\"sequence_start\":{},\"sequence_end\":{}}},",
+            seq.id, seq.start, seq.end
+        );
+        let mut body = BytesMut::with_capacity(self.body.len() + params.len());
+        body.put_slice(params.as_bytes());
+        body.put_slice(&self.body[1..]);
+        let header_len = self.header_len.as_ref().map(|_| HeaderValue::from(self.json_len - 1 + params.len()));
+        (body.freeze(), header_len)
+    }
 }
 
 impl HttpTransport {
@@ -128,19 +145,22 @@ impl HttpTransport {
         })
     }
 
-    fn request(&self, req: &HttpRequest) -> Request<Full<Bytes>> {
+    fn request(&self, req: &HttpRequest, sequence: Option<Sequence>) -> Request<Full<Bytes>> {
+        let (body, header_len) = match sequence {
+            Some(seq) => req.with_sequence(seq),
+            None => (req.body.clone(), req.header_len.clone()),
+        };
         let mut builder =
             Request::builder().method(Method::POST).uri(self.path.clone()).header(header::HOST, self.host.clone());
-        if let Some(len) = &req.header_len {
-            builder =
-                builder.header(HEADER_LENGTH, len.clone()).header(header::CONTENT_TYPE, "application/octet-stream");
+        if let Some(len) = header_len {
+            builder = builder.header(HEADER_LENGTH, len).header(header::CONTENT_TYPE, "application/octet-stream");
         } else {
             builder = builder.header(header::CONTENT_TYPE, "application/json");
         }
         for (n, v) in &self.headers {
             builder = builder.header(n.clone(), v.clone());
         }
-        builder.body(Full::new(req.body.clone())).unwrap_or_default()
+        builder.body(Full::new(body)).unwrap_or_default()
     }
 }
 
@@ -172,16 +192,16 @@ impl Transport for HttpTransport {
             }
             TensorFormat::Json => None,
         };
-        Ok(HttpRequest { body: body.freeze(), header_len, expected: data.expected.clone() })
+        Ok(HttpRequest { body: body.freeze(), header_len, json_len: header.len(), expected: data.expected.clone() })
     }
 
     fn connection(&self, _worker: usize) -> HttpConn {
         HttpConn::new(self.addr.clone())
     }
 
-    async fn infer(&self, conn: &mut HttpConn, req: &HttpRequest) -> InferResult {
+    async fn infer(&self, conn: &mut HttpConn, req: &HttpRequest, sequence: Option<Sequence>) -> InferResult {
         let start = Instant::now();
-        let request = self.request(req);
+        let request = self.request(req, sequence);
         let sent = Instant::now();
         let (status, header_len, body, head_at) = conn.send(request).await?;
         if status != StatusCode::OK {
@@ -191,7 +211,7 @@ impl Transport for HttpTransport {
             let outputs = response_outputs(&body, header_len, &self.outputs)?;
             super::check_outputs(&req.expected, |name| outputs.iter().find(|(n, _)| n == name).map(|(_, b)| &b[..]))?;
         }
-        Ok(Timing { send: sent - start, recv: head_at.elapsed() })
+        Ok(Timing { send: sent - start, recv: head_at.elapsed(), responses: None })
     }
 }
 

@@ -6,6 +6,7 @@ mod discover;
 pub mod grpc;
 pub mod http;
 mod rest;
+pub mod stream;
 
 #[cfg(test)]
 pub use rest::{config as rest_config, metadata as rest_metadata, stats as rest_stats};
@@ -20,12 +21,22 @@ use crate::model::{RawConfig, RawMetadata};
 use crate::server_stats::ModelStats;
 
 /// The client-side split of one successful request.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Timing {
     /// Handing the request over (HTTP send, gRPC marshal).
     pub send: Duration,
     /// Reading and checking the response (HTTP receive, gRPC unmarshal).
     pub recv: Duration,
+    /// Streamed requests: when each non-empty response arrived, after the send.
+    pub responses: Option<Vec<Duration>>,
+}
+
+/// The sequence a request belongs to (stateful models): correlation id and its flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sequence {
+    pub id: u64,
+    pub start: bool,
+    pub end: bool,
 }
 
 /// A failed request's message: the server's error text, a transport error, or a
@@ -40,7 +51,12 @@ pub trait Transport: Send + Sync + 'static {
 
     fn prepare(&self, data: &RequestData) -> Result<Self::Prepared, Error>;
     fn connection(&self, worker: usize) -> Self::Conn;
-    fn infer(&self, conn: &mut Self::Conn, req: &Self::Prepared) -> impl Future<Output = InferResult> + Send;
+    fn infer(
+        &self,
+        conn: &mut Self::Conn,
+        req: &Self::Prepared,
+        sequence: Option<Sequence>,
+    ) -> impl Future<Output = InferResult> + Send;
 }
 
 /// What the server says of itself: whether it has the statistics extension.

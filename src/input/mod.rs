@@ -105,6 +105,15 @@ impl Dataset {
         }
     }
 
+    /// For sequence models: one request per step, stream by stream (batch size 1).
+    pub fn stream_requests(&self, model: &Model) -> Result<Vec<Vec<RequestData>>, Error> {
+        self.streams
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|steps| steps.iter().enumerate().map(|(k, step)| batch_request(model, &[step], k, 1)).collect())
+            .collect()
+    }
+
     /// One request per entry: entry `s` batches steps s, s+1, ... s+B-1 (wrapping), as
     /// perf_analyzer does. Non-sequence models use the steps of all streams in order.
     pub fn requests(&self, model: &Model, batch_size: usize) -> Result<Vec<RequestData>, Error> {

@@ -7,14 +7,16 @@ pub mod rate;
 mod recorder;
 pub mod schedule;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::client::Transport;
+use rand::{Rng, SeedableRng};
+
+use crate::client::{Sequence, Transport};
 use crate::measure::WindowStats;
 pub use recorder::Recorder;
 
@@ -38,9 +40,23 @@ impl<T: Transport> Load for ConcurrencyLoad<T> {
     }
 }
 
+/// How sequence models are driven: each worker plays whole sequences, one stream each.
+#[derive(Clone, Debug)]
+pub struct SequencePlan {
+    /// Steps per sequence; None plays each stream from its first step to its last.
+    pub length: Option<u64>,
+    /// +/- this fraction of `length`, drawn per sequence.
+    pub variation: f64,
+    pub first_id: u64,
+    pub id_range: u64,
+}
+
 struct Shared<T: Transport> {
     transport: T,
-    requests: Vec<T::Prepared>,
+    /// One list of requests per stream; non-sequence models have one stream.
+    streams: Vec<Vec<T::Prepared>>,
+    sequences: Option<SequencePlan>,
+    next_sequence: AtomicU64,
     /// Requests carry `batch` entries: perf_analyzer's step for request c is (c * batch) mod K.
     batch: usize,
     active: AtomicUsize,
@@ -55,10 +71,17 @@ pub struct ConcurrencyLoad<T: Transport> {
 }
 
 impl<T: Transport> ConcurrencyLoad<T> {
-    pub fn new(transport: T, requests: Vec<T::Prepared>, batch: usize) -> ConcurrencyLoad<T> {
+    pub fn new(
+        transport: T,
+        streams: Vec<Vec<T::Prepared>>,
+        batch: usize,
+        sequences: Option<SequencePlan>,
+    ) -> ConcurrencyLoad<T> {
         let shared = Arc::new(Shared {
             transport,
-            requests,
+            streams,
+            sequences,
+            next_sequence: AtomicU64::new(0),
             batch,
             active: AtomicUsize::new(0),
             wake: Notify::new(),
@@ -95,33 +118,86 @@ impl<T: Transport> ConcurrencyLoad<T> {
     }
 }
 
+/// A request ends with its last non-empty response (a streamed one's empty final response
+/// does not count), as perf_analyzer measures it.
+fn latency_of(start: Instant, result: &crate::client::InferResult) -> Duration {
+    let last = result.as_ref().ok().and_then(|t| t.responses.as_ref()?.last().copied());
+    last.unwrap_or_else(|| start.elapsed())
+}
+
+/// Waits while this worker is beyond the level; false once the load stops.
+async fn admitted<T: Transport>(id: usize, shared: &Shared<T>) -> bool {
+    loop {
+        let woken = shared.wake.notified();
+        if shared.stop.load(Ordering::Acquire) {
+            return false;
+        }
+        if id < shared.active.load(Ordering::Acquire) {
+            return true;
+        }
+        woken.await;
+    }
+}
+
 async fn worker<T: Transport>(id: usize, shared: Arc<Shared<T>>, slot: Arc<recorder::Slot>) {
     let mut conn = shared.transport.connection(id);
-    let k = shared.requests.len();
+    if let Some(plan) = shared.sequences.clone() {
+        return sequences(id, &shared, &slot, &mut conn, &plan).await;
+    }
+    let requests = &shared.streams[0];
+    let k = requests.len();
     let mut counter = id;
-    loop {
-        while id >= shared.active.load(Ordering::Acquire) {
-            let woken = shared.wake.notified();
-            if shared.stop.load(Ordering::Acquire) {
-                return;
-            }
-            if id < shared.active.load(Ordering::Acquire) {
-                break;
-            }
-            woken.await;
-        }
-        if shared.stop.load(Ordering::Acquire) {
-            return;
-        }
-        let req = &shared.requests[(counter * shared.batch) % k];
+    while admitted(id, &shared).await {
+        let req = &requests[(counter * shared.batch) % k];
         counter += shared.active.load(Ordering::Relaxed).max(1);
         let start = Instant::now();
-        let result = shared.transport.infer(&mut conn, req).await;
-        let latency = start.elapsed();
+        let result = shared.transport.infer(&mut conn, req, None).await;
+        let latency = latency_of(start, &result);
         slot.record(shared.recorder.current_epoch(), latency, &result);
         if result.is_err() {
             // A dead server fails fast; do not spin the CPU against it.
             tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// Sequence models: whole sequences, each on one stream with a correlation id of its own;
+/// a worker parks only between sequences, so none is left open by a change of level or
+/// by the end of the run.
+async fn sequences<T: Transport>(
+    id: usize,
+    shared: &Shared<T>,
+    slot: &recorder::Slot,
+    conn: &mut T::Conn,
+    plan: &SequencePlan,
+) {
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(id as u64);
+    while admitted(id, shared).await {
+        let n = shared.next_sequence.fetch_add(1, Ordering::AcqRel);
+        let steps = &shared.streams[n as usize % shared.streams.len()];
+        let length = match plan.length {
+            None => steps.len() as u64,
+            Some(l) => {
+                let spread = (l as f64 * plan.variation).round() as i64;
+                (l as i64 + rng.random_range(-spread..=spread)).max(1) as u64
+            }
+        };
+        let seq_id = plan.first_id + n % plan.id_range.max(1);
+        for k in 0..length {
+            // Stopping ends the sequence with its next request, as perf_analyzer does, so
+            // that no sequence is left holding one of the server's sequence slots.
+            let stopping = shared.stop.load(Ordering::Acquire);
+            let seq = Sequence { id: seq_id, start: k == 0, end: k + 1 == length || stopping };
+            let start = Instant::now();
+            let result = shared.transport.infer(conn, &steps[k as usize % steps.len()], Some(seq)).await;
+            let latency = latency_of(start, &result);
+            slot.record_request(shared.recorder.current_epoch(), latency, &result, seq.end);
+            if seq.end {
+                break;
+            }
+            if result.is_err() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
         }
     }
 }

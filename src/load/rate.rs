@@ -170,7 +170,7 @@ fn send<T: Transport>(shared: &Arc<Shared<T>>, handle: &Handle, k: u64, due: Ins
         let pooled = lock(&shared.pool).pop();
         let mut conn = pooled.unwrap_or_else(|| shared.transport.connection(k as usize));
         let req = &shared.requests[(k as usize * shared.batch) % shared.requests.len()];
-        let result = shared.transport.infer(&mut conn, req).await;
+        let result = shared.transport.infer(&mut conn, req, None).await;
         let done = Instant::now();
         lock(&shared.pool).push(conn);
         let (from_schedule, from_send, lag) = (done - due, done - sent_at, sent_at.saturating_duration_since(due));
@@ -178,7 +178,7 @@ fn send<T: Transport>(shared: &Arc<Shared<T>>, handle: &Handle, k: u64, due: Ins
         let slot = &shared.slots[k as usize % SLOTS];
         slot.with_window(shared.recorder.current_epoch(), |w| match &result {
             Ok(t) => {
-                w.record_ok(main, t.send, t.recv);
+                w.record(main, t, false);
                 w.record_open(other, lag, lag > DELAY_TOLERANCE);
             }
             Err(msg) => w.record_error(msg),

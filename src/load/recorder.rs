@@ -24,8 +24,13 @@ pub struct Slot {
 
 impl Slot {
     pub fn record(&self, epoch: u64, latency: Duration, result: &InferResult) {
+        self.record_request(epoch, latency, result, false);
+    }
+
+    /// As `record`, for a request that may have ended a sequence.
+    pub fn record_request(&self, epoch: u64, latency: Duration, result: &InferResult, ended_sequence: bool) {
         self.with_window(epoch, |w| match result {
-            Ok(t) => w.record_ok(latency, t.send, t.recv),
+            Ok(t) => w.record(latency, t, ended_sequence),
             Err(msg) => w.record_error(msg),
         });
     }
@@ -113,7 +118,7 @@ mod tests {
     use super::*;
     use crate::client::Timing;
 
-    const OK: InferResult = Ok(Timing { send: Duration::ZERO, recv: Duration::ZERO });
+    const OK: InferResult = Ok(Timing { send: Duration::ZERO, recv: Duration::ZERO, responses: None });
 
     #[test]
     fn requests_land_in_the_window_they_completed_in() {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub use stability::{is_stable, over_limit, WindowFigures};
-pub use window::{LatencySummary, WindowStats};
+pub use window::{LatencySummary, StreamStats, WindowStats};
 
 use crate::cli::{Config, WindowMode};
 use crate::client::Control;
@@ -73,6 +73,23 @@ impl Level {
         } else {
             0.0
         }
+    }
+
+    /// Sequences completed per second.
+    pub fn sequence_rate(&self) -> f64 {
+        let secs = self.merged_duration.as_secs_f64() as f32 as f64;
+        if secs > 0.0 {
+            self.merged.sequences as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Streamed responses per second.
+    pub fn response_rate(&self) -> Option<f64> {
+        let s = self.merged.stream.as_ref()?;
+        let secs = self.merged_duration.as_secs_f64() as f32 as f64;
+        Some(if secs > 0.0 { s.responses as f64 / secs } else { 0.0 })
     }
 
     /// The share of reported requests sent later than the schedule allowed, in percent.

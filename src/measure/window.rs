@@ -25,6 +25,57 @@ pub struct WindowStats {
     pub errors: BTreeMap<String, u64>,
     /// Open-loop loads only: the other latency meaning and how late sends were.
     pub open: Option<Box<OpenStats>>,
+    /// Sequences completed (requests carrying the end flag).
+    pub sequences: u64,
+    /// Streamed requests only: time to first response and between responses.
+    pub stream: Option<Box<StreamStats>>,
+}
+
+/// What streamed (decoupled) requests add: when their first response came, the gaps
+/// between responses, and how many responses there were.
+#[derive(Clone, Debug)]
+pub struct StreamStats {
+    pub first_us: Histogram<u64>,
+    pub first_sum_ns: u128,
+    pub gap_us: Histogram<u64>,
+    pub gap_sum_ns: u128,
+    pub responses: u64,
+}
+
+impl Default for StreamStats {
+    fn default() -> Self {
+        StreamStats { first_us: histogram(), first_sum_ns: 0, gap_us: histogram(), gap_sum_ns: 0, responses: 0 }
+    }
+}
+
+impl StreamStats {
+    pub fn record(&mut self, arrivals: &[Duration]) {
+        let Some(first) = arrivals.first() else { return };
+        record_us(&mut self.first_us, *first);
+        self.first_sum_ns += first.as_nanos();
+        for w in arrivals.windows(2) {
+            let gap = w[1].saturating_sub(w[0]);
+            record_us(&mut self.gap_us, gap);
+            self.gap_sum_ns += gap.as_nanos();
+        }
+        self.responses += arrivals.len() as u64;
+    }
+
+    fn merge(&mut self, o: &StreamStats) {
+        let _ = self.first_us.add(&o.first_us);
+        let _ = self.gap_us.add(&o.gap_us);
+        self.first_sum_ns += o.first_sum_ns;
+        self.gap_sum_ns += o.gap_sum_ns;
+        self.responses += o.responses;
+    }
+
+    pub fn avg_first(&self) -> Duration {
+        Duration::from_nanos(self.first_sum_ns.checked_div(self.first_us.len() as u128).unwrap_or(0) as u64)
+    }
+
+    pub fn avg_gap(&self) -> Duration {
+        Duration::from_nanos(self.gap_sum_ns.checked_div(self.gap_us.len() as u128).unwrap_or(0) as u64)
+    }
 }
 
 /// What an open-loop window adds: latency measured the other way (from the actual send
@@ -64,6 +115,8 @@ impl Default for WindowStats {
             recv_ns: 0,
             errors: BTreeMap::new(),
             open: None,
+            sequences: 0,
+            stream: None,
         }
     }
 }
@@ -98,6 +151,16 @@ impl WindowStats {
         Some(summarize(&o.other_us, o.other_us.len(), o.other_sum_ns, o.other_sum_sq_ns, 0, 0))
     }
 
+    /// A successful request of any kind: its latency split, its streamed responses, and
+    /// whether it ended a sequence.
+    pub fn record(&mut self, latency: Duration, t: &crate::client::Timing, ended_sequence: bool) {
+        self.record_ok(latency, t.send, t.recv);
+        if let Some(arrivals) = &t.responses {
+            self.stream.get_or_insert_with(Box::default).record(arrivals);
+        }
+        self.sequences += ended_sequence as u64;
+    }
+
     pub fn record_error(&mut self, message: &str) {
         if let Some(n) = self.errors.get_mut(message) {
             *n += 1;
@@ -120,6 +183,10 @@ impl WindowStats {
         self.recv_ns += other.recv_ns;
         for (msg, n) in &other.errors {
             *self.errors.entry(msg.clone()).or_insert(0) += n;
+        }
+        self.sequences += other.sequences;
+        if let Some(o) = &other.stream {
+            self.stream.get_or_insert_with(Box::default).merge(o);
         }
         if let Some(o) = &other.open {
             let mine = self.open.get_or_insert_with(Box::default);
@@ -241,6 +308,20 @@ mod tests {
         assert_eq!((other.count, other.avg), (2, ms(3)));
         assert_eq!(a.open.as_ref().unwrap().delayed, 1);
         assert!(WindowStats::default().other_latency().is_none());
+    }
+
+    #[test]
+    fn streamed_responses() {
+        let mut w = WindowStats::default();
+        let t = crate::client::Timing { responses: Some(vec![ms(10), ms(12), ms(15)]), ..Default::default() };
+        w.record(ms(15), &t, true);
+        let mut merged = WindowStats::default();
+        merged.merge(&w);
+        merged.merge(&w);
+        let s = merged.stream.as_ref().unwrap();
+        assert_eq!((s.responses, merged.sequences), (6, 2));
+        assert_eq!(s.avg_first(), ms(10));
+        assert_eq!(s.avg_gap(), Duration::from_micros(2500));
     }
 
     #[test]

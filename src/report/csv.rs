@@ -34,8 +34,12 @@ fn value(level: &Level) -> String {
     }
 }
 
-pub fn header(config: &Config, server: bool, cache: bool) -> String {
-    let mut h = format!("{},Inferences/Second,Client Send,", first_column(config));
+pub fn header(config: &Config, server: bool, cache: bool, decoupled: bool, streamed: bool) -> String {
+    let mut h = format!("{},Inferences/Second,", first_column(config));
+    if decoupled {
+        h.push_str("Response Throughput,");
+    }
+    h.push_str("Client Send,");
     if server {
         h.push_str(SERVER_COLUMNS);
         if cache {
@@ -55,6 +59,14 @@ pub fn header(config: &Config, server: bool, cache: bool) -> String {
             h.push_str(METRIC_COLUMNS);
         }
     }
+    if streamed {
+        for what in ["time to first response", "inter-response latency"] {
+            let _ = write!(h, ",Avg {what}");
+            for p in percentiles(config) {
+                let _ = write!(h, ",p{p} {what}");
+            }
+        }
+    }
     h
 }
 
@@ -64,15 +76,30 @@ fn by_throughput<'a>(levels: &[&'a Level]) -> Vec<&'a Level> {
     sorted
 }
 
-pub fn render(config: &Config, levels: &[&Level], cache: bool) -> String {
+pub fn render(config: &Config, levels: &[&Level], cache: bool, decoupled: bool) -> String {
     let server = levels.iter().any(|l| l.server.is_some());
-    let mut out = header(config, server, cache);
+    let streamed = levels.iter().any(|l| l.merged.stream.is_some());
+    let mut out = header(config, server, cache, decoupled, streamed);
     out.push('\n');
     for level in by_throughput(levels) {
-        out.push_str(&row(config, level, server, cache));
+        out.push_str(&row(config, level, server, cache, decoupled));
+        if streamed {
+            stream_columns(&mut out, config, level);
+        }
         out.push('\n');
     }
     out
+}
+
+/// rperf's columns for streamed responses, after perf_analyzer's.
+fn stream_columns(r: &mut String, config: &Config, level: &Level) {
+    let st = level.merged.stream.clone().unwrap_or_default();
+    for (avg, h) in [(st.avg_first(), &st.first_us), (st.avg_gap(), &st.gap_us)] {
+        let _ = write!(r, ",{}", avg.as_micros());
+        for p in percentiles(config) {
+            let _ = write!(r, ",{}", if h.is_empty() { 0 } else { h.value_at_quantile(p as f64 / 100.0) });
+        }
+    }
 }
 
 /// Per-request averages in nanoseconds of the parts the server accounts for.
@@ -99,10 +126,14 @@ fn server_columns(r: &mut String, m: &ModelStats, network_us: u64, cache: bool) 
     }
 }
 
-fn row(config: &Config, level: &Level, server: bool, cache: bool) -> String {
+fn row(config: &Config, level: &Level, server: bool, cache: bool, decoupled: bool) -> String {
     let l = level.latency();
     let (avg, send, recv) = (l.avg.as_nanos() as u64, l.avg_send.as_nanos() as u64, l.avg_recv.as_nanos() as u64);
-    let mut r = format!("{},{},{},", value(level), fmt_g(level.throughput()), send / 1000);
+    let mut r = format!("{},{},", value(level), fmt_g(level.throughput()));
+    if decoupled {
+        let _ = write!(r, "{},", fmt_g(level.response_rate().unwrap_or(0.0)));
+    }
+    let _ = write!(r, "{},", send / 1000);
     if server {
         let m = level.server.as_ref().map(|f| f.stats.clone()).unwrap_or_default();
         let client_wait = avg.saturating_sub(send + recv);

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use super::{fmt_g, usec};
 use crate::cli::{Config, Distribution, LoadMode, Protocol, WindowMode};
-use crate::measure::{LatencySummary, Level, LoadValue};
+use crate::measure::{LatencySummary, Level, LoadValue, StreamStats};
 use crate::metrics::MetricsFigures;
 use crate::model::Model;
 use crate::server_stats::{ModelStats, ServerFigures};
 
 /// The "*** Measurement Settings ***" block.
-pub fn settings(config: &Config) -> String {
+pub fn settings(config: &Config, model: &Model) -> String {
     let mut s = String::from("*** Measurement Settings ***\n");
     let _ = writeln!(s, "  Batch size: {}", config.batch_size);
     s.push_str("  Service Kind: Triton\n");
@@ -49,8 +49,11 @@ pub fn settings(config: &Config) -> String {
     if config.binary_search {
         s.push_str("  Using Binary Search algorithm\n");
     }
-    let calls = if config.async_mode { "asynchronous" } else { "synchronous" };
+    let calls = if config.async_mode || config.streaming { "asynchronous" } else { "synchronous" };
     let _ = writeln!(s, "  Using {calls} calls for inference");
+    if model.decoupled {
+        s.push_str("  Detected decoupled model, using the first response for measuring latency\n");
+    }
     match config.percentile {
         Some(p) => {
             let _ = writeln!(s, "  Stabilizing using p{p} latency");
@@ -121,7 +124,18 @@ pub fn level(config: &Config, model: &Model, level: &Level, style: &mut Style) -
         );
         style.fixed = true;
     }
+    if model.sequence {
+        let _ = writeln!(
+            s,
+            "    Sequence count: {} ({} seq/sec)",
+            level.merged.sequences,
+            style.num(level.sequence_rate())
+        );
+    }
     let _ = writeln!(s, "    Throughput: {} infer/sec", style.num(level.throughput()));
+    if let (true, Some(rate)) = (model.decoupled, level.response_rate()) {
+        let _ = writeln!(s, "    Response Throughput: {} infer/sec", style.num(rate));
+    }
     if config.percentile.is_none() {
         let sd = l.std_dev.map_or(u64::MAX as u128, usec);
         let _ = writeln!(s, "    Avg latency: {} usec (standard deviation {sd} usec)", usec(l.avg));
@@ -149,7 +163,15 @@ pub fn level(config: &Config, model: &Model, level: &Level, style: &mut Style) -
             "Avg gRPC time: {total} usec (marshal {send} usec + response wait {wait} usec + unmarshal {recv} usec)"
         ),
     };
-    let _ = writeln!(s, "    {line}");
+    if model.decoupled {
+        // perf_analyzer has no client-library split for decoupled models: four spaces.
+        s.push_str("    \n");
+    } else {
+        let _ = writeln!(s, "    {line}");
+    }
+    if let Some(stream) = &level.merged.stream {
+        stream_lines(&mut s, config, stream);
+    }
     if let Some(other) = &other {
         open_loop_lines(&mut s, config, level, other);
     }
@@ -164,6 +186,20 @@ pub fn level(config: &Config, model: &Model, level: &Level, style: &mut Style) -
         metrics_block(&mut s, m);
     }
     s
+}
+
+/// rperf's streaming lines: time to first response and between responses.
+fn stream_lines(s: &mut String, config: &Config, st: &StreamStats) {
+    let pct =
+        |h: &hdrhistogram::Histogram<u64>, p: u32| if h.is_empty() { 0 } else { h.value_at_quantile(p as f64 / 100.0) };
+    let _ = writeln!(s, "    Avg time to first response: {} usec", usec(st.avg_first()));
+    for p in percentiles(config) {
+        let _ = writeln!(s, "    p{p} time to first response: {} usec", pct(&st.first_us, p));
+    }
+    let _ = writeln!(s, "    Avg inter-response latency: {} usec", usec(st.avg_gap()));
+    for p in percentiles(config) {
+        let _ = writeln!(s, "    p{p} inter-response latency: {} usec", pct(&st.gap_us, p));
+    }
 }
 
 /// rperf's open-loop lines: the latency in the other meaning, and how late sends were.

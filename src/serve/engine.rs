@@ -177,24 +177,25 @@ impl Engine {
                 return;
             }
             let d = rt.def.decoupled.unwrap_or(super::catalog::Decoupled { responses: 1, gap_us: 0 });
-            tokio::time::sleep(rt.def.compute_time(1, rt.roll())).await;
+            let compute = rt.def.compute_time(1, rt.roll());
             let out = rt.def.outputs.first().map(|o| o.name.clone()).unwrap_or_default();
-            for k in 0..d.responses {
-                if k > 0 {
-                    tokio::time::sleep(Duration::from_micros(d.gap_us)).await;
+            let (model, id) = (rt.def.name.clone(), req.id.clone());
+            // A thread of its own sleeps precisely (tokio's timer rounds to milliseconds).
+            let generate = tokio::task::spawn_blocking(move || {
+                std::thread::sleep(compute);
+                for k in 0..d.responses {
+                    if k > 0 {
+                        std::thread::sleep(Duration::from_micros(d.gap_us));
+                    }
+                    let data = Bytes::copy_from_slice(&(k as i32).to_le_bytes());
+                    let t = Tensor { name: out.clone(), datatype: DataType::Int32, shape: vec![1], data };
+                    let resp = Response { model: model.clone(), version: "1".into(), id: id.clone(), outputs: vec![t] };
+                    if tx.blocking_send(Ok(resp)).is_err() {
+                        break;
+                    }
                 }
-                let t = Tensor {
-                    name: out.clone(),
-                    datatype: DataType::Int32,
-                    shape: vec![1],
-                    data: Bytes::copy_from_slice(&(k as i32).to_le_bytes()),
-                };
-                let resp =
-                    Response { model: rt.def.name.clone(), version: "1".into(), id: req.id.clone(), outputs: vec![t] };
-                if tx.send(Ok(resp)).await.is_err() {
-                    break;
-                }
-            }
+            });
+            let _ = generate.await;
             let elapsed = start.elapsed();
             rt.count(|c| c.executed(1, Duration::ZERO, [Duration::ZERO, elapsed, Duration::ZERO], 1));
             finish(&rt, start, &Ok(Vec::new()));

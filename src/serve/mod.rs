@@ -81,7 +81,13 @@ impl Server {
         let service = GrpcInferenceServiceServer::new(grpc::Service { engine: engine.clone() })
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX);
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
+        // The builder's tcp_nodelay only covers listeners it binds itself: without it,
+        // Nagle's algorithm holds streamed responses back until the client's delayed ACK.
+        let incoming = tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(grpc), |s| {
+            s.inspect(|s| {
+                let _ = s.set_nodelay(true);
+            })
+        });
         let tasks = vec![
             tokio::spawn(http::serve(http, engine.clone())),
             tokio::spawn(async move {

@@ -1,0 +1,121 @@
+//! gRPC streaming (`--streaming`): each worker keeps one `ModelStreamInfer` stream and sends
+//! its requests on it, one at a time. A decoupled model answers each with zero or more
+//! responses and an empty final one; every non-empty response's arrival is recorded, for
+//! time to first response and the gaps between responses.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+
+use super::grpc::{status_text, with_sequence, GrpcRequest, GrpcTransport, RawCodec};
+use super::{check_outputs, InferResult, Sequence, Timing, Transport};
+use crate::error::Error;
+use crate::input::RequestData;
+use crate::proto::inference as pb;
+
+const STREAM_PATH: &str = "/inference.GRPCInferenceService/ModelStreamInfer";
+
+pub struct StreamTransport {
+    inner: GrpcTransport,
+}
+
+impl StreamTransport {
+    pub fn new(inner: GrpcTransport) -> StreamTransport {
+        StreamTransport { inner }
+    }
+}
+
+/// A worker's channel and its open stream, if any (reopened after a failure).
+pub struct StreamConn {
+    grpc: tonic::client::Grpc<Channel>,
+    open: Option<(mpsc::Sender<Bytes>, tonic::Streaming<Bytes>)>,
+}
+
+impl StreamConn {
+    /// Sends `msg`, opening the stream first if needed. The first message is queued before
+    /// the call, so a server that waits for it before answering cannot deadlock us.
+    async fn send(&mut self, msg: Bytes, metadata: &tonic::metadata::MetadataMap) -> Result<(), String> {
+        if let Some((tx, _)) = &self.open {
+            return tx.send(msg).await.map_err(|_| "the gRPC stream closed".to_string());
+        }
+        let (tx, rx) = mpsc::channel(4);
+        tx.send(msg).await.map_err(|_| "the gRPC stream closed".to_string())?;
+        let mut request = tonic::Request::new(ReceiverStream::new(rx));
+        *request.metadata_mut() = metadata.clone();
+        self.grpc.ready().await.map_err(|e| format!("gRPC connection failed: {e}"))?;
+        let path = http::uri::PathAndQuery::from_static(STREAM_PATH);
+        let response = self.grpc.streaming(request, path, RawCodec).await.map_err(|s| status_text(&s))?;
+        self.open = Some((tx, response.into_inner()));
+        Ok(())
+    }
+
+    /// Reads responses until the final one; returns the arrival times of the non-empty ones.
+    async fn responses(&mut self, start: Instant, expected: &[(String, Bytes)]) -> InferResult {
+        let Some((_, rx)) = self.open.as_mut() else { return Err("no gRPC stream".into()) };
+        let mut arrivals = Vec::new();
+        loop {
+            let msg = match rx.message().await {
+                Ok(Some(m)) => m,
+                Ok(None) => return Err("the server closed the gRPC stream".into()),
+                Err(s) => return Err(status_text(&s)),
+            };
+            let at = start.elapsed();
+            let msg = pb::ModelStreamInferResponse::decode(msg)
+                .map_err(|e| format!("unreadable ModelStreamInferResponse: {e}"))?;
+            if !msg.error_message.is_empty() {
+                return Err(msg.error_message);
+            }
+            let resp = msg.infer_response.unwrap_or_default();
+            let last = match resp.parameters.get("triton_final_response").and_then(|p| p.parameter_choice.as_ref()) {
+                Some(pb::infer_parameter::ParameterChoice::BoolParam(b)) => *b,
+                // A server that does not flag responses sends one per request.
+                _ => true,
+            };
+            if !resp.outputs.is_empty() {
+                arrivals.push(at);
+                if last && !expected.is_empty() {
+                    check_outputs(expected, |name| {
+                        let i = resp.outputs.iter().position(|o| o.name == name)?;
+                        resp.raw_output_contents.get(i).map(|b| &b[..])
+                    })?;
+                }
+            }
+            if last {
+                return Ok(Timing { send: Default::default(), recv: Default::default(), responses: Some(arrivals) });
+            }
+        }
+    }
+}
+
+impl Transport for StreamTransport {
+    type Prepared = GrpcRequest;
+    type Conn = StreamConn;
+
+    fn prepare(&self, data: &RequestData) -> Result<GrpcRequest, Error> {
+        self.inner.prepare(data)
+    }
+
+    fn connection(&self, worker: usize) -> StreamConn {
+        StreamConn { grpc: self.inner.connection(worker), open: None }
+    }
+
+    async fn infer(&self, conn: &mut StreamConn, req: &GrpcRequest, sequence: Option<Sequence>) -> InferResult {
+        let start = Instant::now();
+        let msg = match sequence {
+            Some(seq) => with_sequence(&req.encoded, seq),
+            None => req.encoded.clone(),
+        };
+        let result = match conn.send(msg, &self.inner.metadata).await {
+            Ok(()) => conn.responses(start, &req.expected).await,
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            conn.open = None;
+        }
+        result
+    }
+}

@@ -1,0 +1,91 @@
+//! Sequences and streaming against `rperf serve`: correlation ids and flags over HTTP and
+//! gRPC with every step validated, and streamed responses timed.
+
+mod common;
+
+use common::{figure, rperf, testdata, Serve};
+
+#[test]
+fn sequences_keep_their_state_over_both_protocols() {
+    let s = Serve::start(&[]);
+    let data = testdata("sequences_8x20.json");
+    for (protocol, url) in [("http", &s.http), ("grpc", &s.grpc)] {
+        let run = rperf(&[
+            "-m",
+            "sequence_accumulator",
+            "-i",
+            protocol,
+            "-u",
+            url,
+            "--input-data",
+            &data,
+            "--concurrency-range",
+            "8",
+            "-p",
+            "400",
+            "-s",
+            "100",
+        ]);
+        assert_eq!(run.code, 0, "{protocol}");
+        assert!(figure(&run.stdout, "    Sequence count: ") >= 8.0);
+        assert!(!run.stdout.contains("Failed requests"));
+    }
+    // Generated data: sequences of 5 +/- 0 steps, ids from a range of their own.
+    let run = rperf(&[
+        "-m",
+        "sequence_accumulator",
+        "-u",
+        &s.http,
+        "--sequence-length",
+        "5",
+        "--sequence-length-variation",
+        "0",
+        "--sequence-id-range",
+        "1000:1100",
+        "--concurrency-range",
+        "4",
+        "-p",
+        "300",
+        "-s",
+        "100",
+    ]);
+    assert_eq!(run.code, 0);
+    let (requests, sequences) =
+        (figure(&run.stdout, "    Request count: "), figure(&run.stdout, "    Sequence count: "));
+    assert!((requests / sequences - 5.0).abs() < 0.5, "{requests} requests in {sequences} sequences");
+    let run =
+        rperf(&["-m", "sequence_accumulator", "-u", &s.http, "--sequence-id-range", "1:3", "--concurrency-range", "4"]);
+    assert_eq!(run.code, 99);
+    assert!(run.stderr.contains("sequence id collision may occur"));
+}
+
+#[test]
+fn streamed_responses_from_rperf_serve() {
+    let s = Serve::start(&[]);
+    // token_stream: 1 ms of compute, then 8 responses 2 ms apart.
+    let run = rperf(&[
+        "-m",
+        "token_stream",
+        "-i",
+        "grpc",
+        "--streaming",
+        "-u",
+        &s.grpc,
+        "--concurrency-range",
+        "2",
+        "-p",
+        "500",
+        "-s",
+        "100",
+    ]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("  Detected decoupled model, using the first response for measuring latency\n"));
+    let gap = figure(&run.stdout, "    p50 inter-response latency: ") / 1000.0;
+    assert!((gap - 2.0).abs() < 0.5, "{gap} ms between responses");
+    let first = figure(&run.stdout, "    p50 time to first response: ") / 1000.0;
+    assert!((0.8..3.0).contains(&first), "{first} ms to the first response");
+    // A non-decoupled model over the stream: one response each.
+    let run = rperf(&["-m", "simple", "-i", "grpc", "--streaming", "-u", &s.grpc, "-p", "300", "-s", "100"]);
+    assert_eq!(run.code, 0);
+    assert_eq!(figure(&run.stdout, "    Avg inter-response latency: "), 0.0);
+}
