@@ -49,10 +49,6 @@ pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Er
     let probe =
         info.extensions.iter().any(|e| e == "statistics").then_some(ServerProbe { control: &control, model: &model });
     print!("{}", text::settings(config, &model));
-    let max_in_flight = match &config.load {
-        LoadMode::Concurrency(r) => r.start.max(r.end) as usize,
-        _ => 64,
-    };
     let run = Run { config, model: &model, probe: probe.as_ref(), interrupted: &interrupted, plan };
     match config.protocol {
         Protocol::Http => {
@@ -61,7 +57,7 @@ pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Er
         }
         Protocol::Grpc => {
             let outputs = model.outputs.iter().map(|o| o.name.clone()).collect();
-            let grpc = GrpcTransport::new(config, outputs, max_in_flight)?;
+            let grpc = GrpcTransport::new(config, outputs)?;
             if config.streaming {
                 run.sweep(StreamTransport::new(grpc), &streams).await
             } else {

@@ -18,7 +18,7 @@ impl Stat {
 
     /// Average in whole microseconds (integer division, as perf_analyzer prints).
     pub fn avg_us(self) -> u64 {
-        self.ns.checked_div(self.count * 1000).unwrap_or(0)
+        self.ns.checked_div(self.count.saturating_mul(1000)).unwrap_or(0)
     }
 }
 
@@ -88,13 +88,13 @@ impl ModelStats {
     /// combines them when the response cache is on.
     pub fn cache_combined_avg_us(&self) -> u64 {
         let ns = self.cache_hit.ns + self.cache_miss.ns + self.compute_total().ns;
-        ns.checked_div((self.compute_input.count + self.cache_hit.count) * 1000).unwrap_or(0)
+        ns.checked_div(self.compute_input.count.saturating_add(self.cache_hit.count).saturating_mul(1000)).unwrap_or(0)
     }
 
     /// Average compute time per request in microseconds (all three parts).
     pub fn compute_avg_us(&self) -> u64 {
         let ns = self.compute_input.ns + self.compute_infer.ns + self.compute_output.ns;
-        ns.checked_div(self.compute_input.count * 1000).unwrap_or(0)
+        ns.checked_div(self.compute_input.count.saturating_mul(1000)).unwrap_or(0)
     }
 
     pub fn compute_total(&self) -> Stat {

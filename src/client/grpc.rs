@@ -92,7 +92,10 @@ fn metadata(config: &Config) -> Result<MetadataMap, Error> {
 }
 
 pub struct GrpcTransport {
-    channels: Vec<tonic::client::Grpc<Channel>>,
+    /// One HTTP/2 connection per STREAMS_PER_CONNECTION workers, opened as workers come.
+    channels: std::sync::Mutex<Vec<tonic::client::Grpc<Channel>>>,
+    endpoint: Endpoint,
+    compression: Option<CompressionEncoding>,
     pub metadata: MetadataMap,
     model: String,
     version: String,
@@ -105,23 +108,11 @@ pub struct GrpcRequest {
 }
 
 impl GrpcTransport {
-    /// Opens enough HTTP/2 connections for `max_in_flight` concurrent requests.
-    pub fn new(config: &Config, outputs: Vec<String>, max_in_flight: usize) -> Result<GrpcTransport, Error> {
-        let endpoint = endpoint(&config.url)?;
-        let n = max_in_flight.div_ceil(STREAMS_PER_CONNECTION).max(1);
-        let channels = (0..n)
-            .map(|_| {
-                let mut grpc = tonic::client::Grpc::new(endpoint.connect_lazy())
-                    .max_decoding_message_size(usize::MAX)
-                    .max_encoding_message_size(usize::MAX);
-                if let Some(enc) = compression(config) {
-                    grpc = grpc.send_compressed(enc).accept_compressed(enc);
-                }
-                grpc
-            })
-            .collect();
+    pub fn new(config: &Config, outputs: Vec<String>) -> Result<GrpcTransport, Error> {
         Ok(GrpcTransport {
-            channels,
+            channels: std::sync::Mutex::new(Vec::new()),
+            endpoint: endpoint(&config.url)?,
+            compression: compression(config),
             metadata: metadata(config)?,
             model: config.model.clone(),
             version: config.version.clone().unwrap_or_default(),
@@ -166,7 +157,18 @@ impl Transport for GrpcTransport {
     }
 
     fn connection(&self, worker: usize) -> Self::Conn {
-        self.channels[worker % self.channels.len()].clone()
+        let mut channels = self.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let i = worker / STREAMS_PER_CONNECTION;
+        while channels.len() <= i {
+            let mut grpc = tonic::client::Grpc::new(self.endpoint.connect_lazy())
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX);
+            if let Some(enc) = self.compression {
+                grpc = grpc.send_compressed(enc).accept_compressed(enc);
+            }
+            channels.push(grpc);
+        }
+        channels[i].clone()
     }
 
     async fn infer(&self, grpc: &mut Self::Conn, req: &GrpcRequest, sequence: Option<Sequence>) -> InferResult {

@@ -236,7 +236,7 @@ fn response_outputs(
         let size = o.pointer("/parameters/binary_data_size").and_then(Value::as_u64);
         let raw = match size {
             Some(n) => {
-                let end = (offset + n as usize).min(body.len());
+                let end = offset.saturating_add(n as usize).min(body.len());
                 let b = body.slice(offset..end);
                 offset = end;
                 b

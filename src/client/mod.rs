@@ -80,33 +80,52 @@ impl Control {
     }
 
     pub async fn server_info(&self) -> Result<ServerInfo, Error> {
-        match self {
-            Control::Http(c) => c.server_info().await,
-            Control::Grpc(c) => c.server_info().await,
-        }
+        let call = async {
+            match self {
+                Control::Http(c) => c.server_info().await,
+                Control::Grpc(c) => c.server_info().await,
+            }
+        };
+        deadline("unable to get server metadata", call).await
     }
 
     pub async fn model_metadata(&self, name: &str, version: Option<&str>) -> Result<RawMetadata, Error> {
-        match self {
-            Control::Http(c) => c.model_metadata(name, version).await,
-            Control::Grpc(c) => c.model_metadata(name, version).await,
-        }
+        let call = async {
+            match self {
+                Control::Http(c) => c.model_metadata(name, version).await,
+                Control::Grpc(c) => c.model_metadata(name, version).await,
+            }
+        };
+        deadline("failed to get model metadata", call).await
     }
 
     pub async fn model_config(&self, name: &str, version: Option<&str>) -> Result<RawConfig, Error> {
-        match self {
-            Control::Http(c) => c.model_config(name, version).await,
-            Control::Grpc(c) => c.model_config(name, version).await,
-        }
+        let call = async {
+            match self {
+                Control::Http(c) => c.model_config(name, version).await,
+                Control::Grpc(c) => c.model_config(name, version).await,
+            }
+        };
+        deadline("failed to get model config", call).await
     }
 
     /// Statistics of one model (all its versions), or of every model when `name` is None.
     pub async fn model_stats(&self, name: Option<&str>, version: Option<&str>) -> Result<Vec<ModelStats>, Error> {
-        match self {
-            Control::Http(c) => c.model_stats(name, version).await,
-            Control::Grpc(c) => c.model_stats(name, version).await,
-        }
+        let call = async {
+            match self {
+                Control::Http(c) => c.model_stats(name, version).await,
+                Control::Grpc(c) => c.model_stats(name, version).await,
+            }
+        };
+        deadline("failed to get model statistics", call).await
     }
+}
+
+/// A server that accepts a control call but never answers it must not hang the run.
+async fn deadline<T>(what: &str, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .map_err(|_| Error::server(what, "the server did not answer within 10 s"))?
 }
 
 /// The URL path or gRPC name part that selects a model version.

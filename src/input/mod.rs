@@ -107,11 +107,16 @@ impl Dataset {
 
     /// For sequence models: one request per step, stream by stream (batch size 1).
     pub fn stream_requests(&self, model: &Model) -> Result<Vec<Vec<RequestData>>, Error> {
-        self.streams
+        let streams = self
+            .streams
             .iter()
             .filter(|s| !s.is_empty())
             .map(|steps| steps.iter().enumerate().map(|(k, step)| batch_request(model, &[step], k, 1)).collect())
-            .collect()
+            .collect::<Result<Vec<Vec<RequestData>>, Error>>()?;
+        if streams.is_empty() {
+            return Err(Error::Input("the input data has no entries".into()));
+        }
+        Ok(streams)
     }
 
     /// One request per entry: entry `s` batches steps s, s+1, ... s+B-1 (wrapping), as

@@ -47,6 +47,8 @@ struct Shared<T: Transport> {
     wake: Condvar,
     sent: AtomicU64,
     in_flight: AtomicUsize,
+    /// Connections opened so far: the next one's index for the transport.
+    opened: AtomicUsize,
 }
 
 pub struct RateLoad<T: Transport> {
@@ -81,6 +83,7 @@ impl<T: Transport> RateLoad<T> {
             wake: Condvar::new(),
             sent: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            opened: AtomicUsize::new(0),
         });
         let (s, handle) = (shared.clone(), Handle::current());
         let thread =
@@ -101,6 +104,10 @@ impl<T: Transport> RateLoad<T> {
     pub async fn stop(mut self, grace: Duration) {
         lock(&self.shared.plan).stop = true;
         self.shared.wake.notify_all();
+        // A scheduler blocked on a full cap (a stalled server) must not hold the stop up.
+        if let Some(cap) = &self.shared.cap {
+            cap.close();
+        }
         if let Some(t) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
@@ -161,14 +168,21 @@ fn schedule_loop<T: Transport>(shared: &Arc<Shared<T>>, handle: &Handle) {
 fn send<T: Transport>(shared: &Arc<Shared<T>>, handle: &Handle, k: u64, due: Instant) {
     // Synchronous mode blocks the schedule while every "thread" is busy, as perf_analyzer's
     // workers do; the late sends still count their latency from the schedule.
-    let permit = shared.cap.as_ref().and_then(|cap| handle.block_on(cap.clone().acquire_owned()).ok());
+    let permit = match &shared.cap {
+        Some(cap) => match handle.block_on(cap.clone().acquire_owned()) {
+            Ok(p) => Some(p),
+            Err(_) => return, // closed: the load is stopping
+        },
+        None => None,
+    };
     let sent_at = Instant::now();
     shared.sent.fetch_add(1, Ordering::AcqRel);
     shared.in_flight.fetch_add(1, Ordering::AcqRel);
     let shared = shared.clone();
     handle.spawn(async move {
         let pooled = lock(&shared.pool).pop();
-        let mut conn = pooled.unwrap_or_else(|| shared.transport.connection(k as usize));
+        let mut conn =
+            pooled.unwrap_or_else(|| shared.transport.connection(shared.opened.fetch_add(1, Ordering::AcqRel)));
         let req = &shared.requests[(k as usize * shared.batch) % shared.requests.len()];
         let result = shared.transport.infer(&mut conn, req, None).await;
         let done = Instant::now();

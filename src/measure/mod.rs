@@ -150,6 +150,7 @@ pub struct ServerProbe<'a> {
 }
 
 impl ServerProbe<'_> {
+    /// The server's statistics now (a server that does not answer ends the run).
     async fn snapshot(&self) -> Result<Vec<ModelStats>, Error> {
         let m = self.model;
         if m.has_composing() {
@@ -184,17 +185,21 @@ pub async fn measure_level(
         snapshots.push(p.snapshot().await?);
     }
     load.end_window(); // what completed before this level's first window does not count
+                       // Windows are contiguous: each starts where the last ended, so the time the statistics
+                       // calls take between them is inside a window, not lost between two.
+    let mut boundary = Instant::now();
     let mut windows: Vec<WindowRecord> = Vec::new();
     let mut outcome = Outcome::Unstable;
     let mut sent_before = load.sent();
     for trial in 0..config.max_trials as usize {
-        let start = Instant::now();
-        if !wait_window(load, config.window, interrupted).await {
+        let start = boundary;
+        if !wait_window(load, config.window, start, interrupted).await {
             outcome = Outcome::Interrupted;
             break;
         }
         let stats = load.end_window();
-        let duration = start.elapsed();
+        boundary = Instant::now();
+        let duration = boundary - start;
         let sent_now = load.sent();
         let sent = sent_now - sent_before;
         sent_before = sent_now;
@@ -257,9 +262,8 @@ pub async fn measure_level(
 }
 
 /// Waits out one window; false when interrupted.
-async fn wait_window(load: &impl Load, mode: WindowMode, interrupted: &AtomicBool) -> bool {
+async fn wait_window(load: &impl Load, mode: WindowMode, start: Instant, interrupted: &AtomicBool) -> bool {
     let tick = Duration::from_millis(50);
-    let start = Instant::now();
     loop {
         if interrupted.load(Ordering::Acquire) {
             return false;

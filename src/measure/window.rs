@@ -246,6 +246,11 @@ impl LatencySummary {
         summarize(&w.latency_us, w.ok, w.sum_ns, w.sum_sq_ns, w.send_ns, w.recv_ns)
     }
 
+    /// These latencies with another summary's send/receive split.
+    pub fn with_split(self, other: &LatencySummary) -> LatencySummary {
+        LatencySummary { avg_send: other.avg_send, avg_recv: other.avg_recv, ..self }
+    }
+
     /// The P-th percentile (0 < P < 100) of the recorded latencies.
     pub fn percentile(&self, p: f64) -> Duration {
         if self.count == 0 {

@@ -10,6 +10,7 @@ use crate::cli::{Config, LoadMode};
 use crate::measure::{Level, LoadValue};
 use crate::metrics::MetricsFigures;
 use crate::server_stats::ModelStats;
+use crate::server_stats::ServerFigures;
 
 const SERVER_COLUMNS: &str =
     "Network+Server Send/Recv,Server Queue,Server Compute Input,Server Compute Infer,Server Compute Output,";
@@ -127,7 +128,13 @@ fn server_columns(r: &mut String, m: &ModelStats, network_us: u64, cache: bool) 
 }
 
 fn row(config: &Config, level: &Level, server: bool, cache: bool, decoupled: bool) -> String {
-    let l = level.latency();
+    // The client-side columns describe the request itself: from its actual send, also when
+    // the main latency of an open loop counts from the schedule.
+    let l = match level.merged.other_latency() {
+        Some(from_send) if !config.latency_from_send => from_send.with_split(&level.latency()),
+        _ => level.latency(),
+    };
+    let main = level.latency();
     let (avg, send, recv) = (l.avg.as_nanos() as u64, l.avg_send.as_nanos() as u64, l.avg_recv.as_nanos() as u64);
     let mut r = format!("{},{},", value(level), fmt_g(level.throughput()));
     if decoupled {
@@ -141,7 +148,7 @@ fn row(config: &Config, level: &Level, server: bool, cache: bool, decoupled: boo
     }
     let _ = write!(r, "{}", recv / 1000);
     for p in percentiles(config) {
-        let _ = write!(r, ",{}", l.percentile(p as f64).as_micros());
+        let _ = write!(r, ",{}", main.percentile(p as f64).as_micros());
     }
     if config.verbose_csv {
         if config.percentile.is_none() {
@@ -180,11 +187,13 @@ pub fn composing(config: &Config, main: &Path, levels: &[&Level], cache: bool) -
     }
     header.push_str("Client Recv\n");
     let mut files = Vec::new();
-    for (i, child) in first.composing.iter().enumerate() {
+    for child in &first.composing {
         let mut text = header.clone();
         for level in &sorted {
             let Some(server) = &level.server else { continue };
-            let Some(c) = server.composing.get(i) else { continue };
+            let same =
+                |c: &&ServerFigures| (&c.stats.name, &c.stats.version) == (&child.stats.name, &child.stats.version);
+            let Some(c) = server.composing.iter().find(same) else { continue };
             let share = c.stats.success.count as f64 / server.stats.success.count.max(1) as f64;
             let _ = write!(text, "{},{},0,", value(level), fmt_g(level.throughput() * share));
             let overhead = (c.stats.success.ns.checked_div(c.stats.success.count).unwrap_or(0))

@@ -132,10 +132,10 @@ fn parse_request(body: &Bytes, header_len: Option<usize>) -> Result<(engine::Req
             .unwrap_or_default();
         let data = match t.pointer("/parameters/binary_data_size").and_then(Value::as_u64) {
             Some(n) => {
-                let end = offset + n as usize;
-                if end > body.len() {
+                let end = offset.checked_add(n as usize).filter(|e| *e <= body.len());
+                let Some(end) = end else {
                     return Err(format!("input '{name}' claims {n} binary bytes beyond the end of the body"));
-                }
+                };
                 let d = body.slice(offset..end);
                 offset = end;
                 d
