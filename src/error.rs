@@ -33,6 +33,9 @@ pub enum Error {
     /// Every request of a window failed: the run stops with the server's message.
     #[error("every request of a measurement window failed: {0}")]
     AllFailed(String),
+    /// --fail-if thresholds were breached (exit 4), each with its level and value.
+    #[error("{}", .0.join("\n"))]
+    Thresholds(Vec<String>),
     /// Requests failed during an otherwise complete run (reported, then exit 99).
     #[error("{failed} of {total} requests failed ({pct:.2}%), more than --max-error-rate allows")]
     RequestsFailed { failed: u64, total: u64, pct: f64 },
@@ -47,6 +50,7 @@ impl Error {
         match self {
             Error::Unstable => 2,
             Error::EmptyWindow => 3,
+            Error::Thresholds(_) => 4,
             _ => 99,
         }
     }

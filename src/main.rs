@@ -5,11 +5,13 @@
 mod batching;
 mod cli;
 mod client;
+mod compare;
 mod demo;
 mod error;
 mod input;
 mod load;
 mod measure;
+mod merge;
 mod metrics;
 mod model;
 mod proto;
@@ -17,6 +19,7 @@ mod report;
 mod run;
 mod serve;
 mod server_stats;
+mod thresholds;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +37,12 @@ fn main() -> ExitCode {
         Some("batching") => return batching_main(&argv[1..]),
         Some("serve") => return serve_main(&argv[1..]),
         Some("demo") => return demo_main(&argv[1..]),
+        Some("compare") => {
+            return parse_sub::<compare::CompareArgs>(&argv[1..]).map_or_else(|c| c, |a| result(compare::run(a)))
+        }
+        Some("merge") => {
+            return parse_sub::<merge::MergeArgs>(&argv[1..]).map_or_else(|c| c, |a| result(merge::run(a)))
+        }
         _ => {}
     }
     let args = match Args::try_parse_from(&argv) {
@@ -137,9 +146,17 @@ fn serve_main(argv: &[std::ffi::OsString]) -> ExitCode {
     }
 }
 
+fn result(r: Result<(), Error>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
 fn fail(e: &Error) -> ExitCode {
     match e {
         Error::Unstable | Error::EmptyWindow => eprintln!("{e}"),
+        Error::Thresholds(breaches) => breaches.iter().for_each(|b| eprintln!("rperf: {b}")),
         Error::Usage(_) => eprintln!("error: {e}\nRun 'rperf --help' for the list of flags."),
         _ => eprintln!("error: {e}"),
     }

@@ -19,10 +19,11 @@ use crate::load::{ConcurrencyLoad, Load, SequencePlan};
 use crate::measure::{measure_level, Level, LoadValue, Observer, Outcome, ServerProbe, WindowRecord};
 use crate::metrics::Collector;
 use crate::model::Model;
-use crate::report::{csv, text};
+use crate::report::{csv, json, junit, text};
+use crate::thresholds;
 
 pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Error> {
-    if let Some(path) = &config.csv {
+    for path in [&config.csv, &config.json, &config.junit].into_iter().flatten() {
         check_writable(path)?;
     }
     let control = Control::connect(config.protocol, &config.url).await?;
@@ -263,6 +264,27 @@ fn open_loop<T: Transport>(transport: T, prepared: Vec<T::Prepared>, config: &Co
     RateLoad::new(transport, prepared, config.batch_size, cap, config.latency_from_send)
 }
 
+/// Writes the JSON report and the JUnit checks; returns the threshold verdict (exit 4).
+fn write_json_and_checks(config: &Config, model: &Model, levels: &[Level]) -> Result<Result<(), Error>, Error> {
+    let write = |path: &std::path::Path, text: String| {
+        std::fs::write(path, text).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+    };
+    let report = json::render(config, model, levels);
+    if let Some(path) = &config.json {
+        write(path, serde_json::to_string_pretty(&report).unwrap_or_default() + "\n")?;
+    }
+    if config.thresholds.is_empty() {
+        return Ok(Ok(()));
+    }
+    let checks = thresholds::check(&config.thresholds, &report);
+    if let Some(path) = &config.junit {
+        let cases: Vec<(String, Option<String>)> = checks.iter().map(|c| (c.name.clone(), c.failure.clone())).collect();
+        write(path, junit::render("rperf.thresholds", &cases))?;
+    }
+    let breaches: Vec<String> = checks.into_iter().filter_map(|c| c.failure).collect();
+    Ok(if breaches.is_empty() { Ok(()) } else { Err(Error::Thresholds(breaches)) })
+}
+
 /// Writes the summary and the CSV for the stable levels, then decides the run's result.
 fn finish(
     config: &Config,
@@ -284,7 +306,9 @@ fn finish(
             }
         }
     }
+    let thresholds = write_json_and_checks(config, model, levels)?;
     result?;
+    thresholds?;
     let failed: u64 = levels.iter().map(|l| l.failures().values().sum::<u64>()).sum();
     let total: u64 = failed + levels.iter().flat_map(|l| &l.windows).map(|w| w.stats.ok).sum::<u64>();
     if failed > 0 && failed as f64 > config.max_error_rate * total as f64 {

@@ -79,6 +79,16 @@ pub struct Args {
     /// Stabilize and summarize on this latency percentile instead of the average.
     #[arg(long, value_name = "P", default_value_t = -1, allow_negative_numbers = true)]
     pub percentile: i64,
+    /// rperf: write the full report as JSON (levels, windows, histograms) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<String>,
+    /// rperf: a pass/fail threshold such as p99<50ms, throughput>=400, errors==0 or
+    /// p95<20ms@8 (one level); repeatable. A breach exits 4 after every report is written.
+    #[arg(long = "fail-if", value_name = "EXPR")]
+    pub fail_if: Vec<String>,
+    /// rperf: write the --fail-if checks as JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<String>,
     /// rperf, open-loop loads: report latency from the actual send (perf_analyzer's meaning)
     /// instead of from the scheduled send time.
     #[arg(long)]

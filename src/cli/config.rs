@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::args::Args;
 use crate::error::Error;
 pub use crate::load::schedule::Distribution;
+use crate::thresholds::Threshold;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
@@ -120,6 +121,9 @@ pub struct Config {
     /// Models a BLS model calls, reported like an ensemble's composing models.
     pub bls_composing: Vec<(String, Option<String>)>,
     pub csv: Option<PathBuf>,
+    pub json: Option<PathBuf>,
+    pub thresholds: Vec<Threshold>,
+    pub junit: Option<PathBuf>,
     pub verbose_csv: bool,
     pub verbose: u8,
 }
@@ -458,6 +462,13 @@ impl Config {
             string_data: a.string_data.clone(),
             bls_composing: a.bls_composing_models.as_deref().map(parse_bls).unwrap_or_default(),
             csv: a.csv_file.as_ref().map(PathBuf::from),
+            json: a.json.as_ref().map(PathBuf::from),
+            thresholds: a
+                .fail_if
+                .iter()
+                .map(|t| Threshold::parse(t).map_err(Error::Usage))
+                .collect::<Result<_, _>>()?,
+            junit: a.junit.as_ref().map(PathBuf::from),
             verbose_csv: a.verbose_csv,
             verbose: a.verbose,
         })

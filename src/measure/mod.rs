@@ -8,8 +8,8 @@ mod window;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-pub use stability::{is_stable, over_limit, WindowFigures};
-pub use window::{LatencySummary, StreamStats, WindowStats};
+pub use stability::{instability, is_stable, over_limit, WindowFigures};
+pub use window::{percentile_us, LatencySummary, StreamStats, WindowStats};
 
 use crate::cli::{Config, WindowMode};
 use crate::client::Control;

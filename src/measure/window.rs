@@ -215,6 +215,15 @@ pub struct LatencySummary {
     hist: Histogram<u64>,
 }
 
+/// The P-th percentile (0 < P < 100) of a microsecond histogram, 0 when it is empty.
+pub fn percentile_us(h: &Histogram<u64>, p: f64) -> u64 {
+    if h.is_empty() {
+        return 0;
+    }
+    let us = h.value_at_quantile(p / 100.0);
+    h.median_equivalent(us).min(us)
+}
+
 fn summarize(
     hist: &Histogram<u64>,
     count: u64,
@@ -246,6 +255,10 @@ impl LatencySummary {
         summarize(&w.latency_us, w.ok, w.sum_ns, w.sum_sq_ns, w.send_ns, w.recv_ns)
     }
 
+    pub fn histogram(&self) -> &Histogram<u64> {
+        &self.hist
+    }
+
     /// These latencies with another summary's send/receive split.
     pub fn with_split(self, other: &LatencySummary) -> LatencySummary {
         LatencySummary { avg_send: other.avg_send, avg_recv: other.avg_recv, ..self }
@@ -253,11 +266,7 @@ impl LatencySummary {
 
     /// The P-th percentile (0 < P < 100) of the recorded latencies.
     pub fn percentile(&self, p: f64) -> Duration {
-        if self.count == 0 {
-            return Duration::ZERO;
-        }
-        let us = self.hist.value_at_quantile(p / 100.0);
-        Duration::from_micros(self.hist.median_equivalent(us).min(us))
+        Duration::from_micros(percentile_us(&self.hist, p))
     }
 }
 

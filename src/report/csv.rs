@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::{fmt_g, text::percentiles};
 use crate::cli::{Config, LoadMode};
-use crate::measure::{Level, LoadValue};
+use crate::measure::{percentile_us, Level, LoadValue};
 use crate::metrics::MetricsFigures;
 use crate::server_stats::ModelStats;
 use crate::server_stats::ServerFigures;
@@ -98,7 +98,7 @@ fn stream_columns(r: &mut String, config: &Config, level: &Level) {
     for (avg, h) in [(st.avg_first(), &st.first_us), (st.avg_gap(), &st.gap_us)] {
         let _ = write!(r, ",{}", avg.as_micros());
         for p in percentiles(config) {
-            let _ = write!(r, ",{}", if h.is_empty() { 0 } else { h.value_at_quantile(p as f64 / 100.0) });
+            let _ = write!(r, ",{}", percentile_us(h, p as f64));
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{fmt_g, usec};
 use crate::cli::{Config, Distribution, LoadMode, Protocol, WindowMode};
-use crate::measure::{LatencySummary, Level, LoadValue, StreamStats};
+use crate::measure::{percentile_us, LatencySummary, Level, LoadValue, StreamStats};
 use crate::metrics::MetricsFigures;
 use crate::model::Model;
 use crate::server_stats::{ModelStats, ServerFigures};
@@ -190,8 +190,7 @@ pub fn level(config: &Config, model: &Model, level: &Level, style: &mut Style) -
 
 /// rperf's streaming lines: time to first response and between responses.
 fn stream_lines(s: &mut String, config: &Config, st: &StreamStats) {
-    let pct =
-        |h: &hdrhistogram::Histogram<u64>, p: u32| if h.is_empty() { 0 } else { h.value_at_quantile(p as f64 / 100.0) };
+    let pct = |h: &hdrhistogram::Histogram<u64>, p: u32| percentile_us(h, p as f64);
     let _ = writeln!(s, "    Avg time to first response: {} usec", usec(st.avg_first()));
     for p in percentiles(config) {
         let _ = writeln!(s, "    p{p} time to first response: {} usec", pct(&st.first_us, p));
@@ -211,8 +210,8 @@ fn open_loop_lines(s: &mut String, config: &Config, level: &Level, other: &Laten
     }
     s.push('\n');
     if let Some(o) = &level.merged.open {
-        let lag = |q: f64| o.lag_us.value_at_quantile(q);
-        let _ = writeln!(s, "    Send lag behind schedule: p50 {} usec, p99 {} usec", lag(0.5), lag(0.99));
+        let lag = |p: f64| percentile_us(&o.lag_us, p);
+        let _ = writeln!(s, "    Send lag behind schedule: p50 {} usec, p99 {} usec", lag(50.0), lag(99.0));
     }
 }
 

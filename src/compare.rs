@@ -1,0 +1,130 @@
+//! `rperf compare BASE.json NEW.json`: a per-level table of throughput and latency changes
+//! between two JSON reports, and exit 4 when a level regressed beyond the limits;
+//! `--junit` writes each check as a test case.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::report::{fmt_g, junit};
+
+#[derive(Parser, Debug)]
+#[command(name = "rperf compare", about = "Compare two rperf JSON reports level by level; exit 4 on a regression")]
+pub struct CompareArgs {
+    /// The baseline report (--json of an earlier run).
+    base: PathBuf,
+    /// The new report.
+    new: PathBuf,
+    /// Largest allowed throughput drop, in percent (a trailing % is accepted).
+    #[arg(long, value_name = "PERCENT", default_value = "5")]
+    max_throughput_drop: String,
+    /// Largest allowed rise of the latency percentile, in percent.
+    #[arg(long, value_name = "PERCENT", default_value = "10")]
+    max_latency_rise: String,
+    /// The latency percentile compared (50, 90, 95 or 99), or 'avg'.
+    #[arg(long, value_name = "P", default_value = "99")]
+    percentile: String,
+    /// Write the checks as JUnit XML.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+}
+
+pub fn read_report(path: &Path) -> Result<Value, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let v: Value =
+        serde_json::from_str(&text).map_err(|e| Error::Input(format!("{}: not a JSON report: {e}", path.display())))?;
+    if !v["levels"].is_array() {
+        return Err(Error::Input(format!("{}: not an rperf JSON report (no \"levels\" array)", path.display())));
+    }
+    Ok(v)
+}
+
+fn percent(flag: &str, text: &str) -> Result<f64, Error> {
+    text.trim().trim_end_matches('%').parse::<f64>().ok().filter(|v| *v >= 0.0).ok_or_else(|| {
+        Error::Usage(format!("Failed to parse --{flag}. Expected a percentage such as 5 or 5%, got '{text}'."))
+    })
+}
+
+/// (mode, value) of a level, its name for people, and the level itself.
+fn levels(report: &Value) -> Vec<((String, f64), String, &Value)> {
+    report["levels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["outcome"] == "stable")
+        .map(|l| {
+            let mode = l["mode"].as_str().unwrap_or("level").to_string();
+            let value = l["value"].as_f64().unwrap_or(0.0);
+            let name = format!("{} {}", mode.replace('_', " "), fmt_g(value));
+            ((mode, value), name, l)
+        })
+        .collect()
+}
+
+pub fn run(args: CompareArgs) -> Result<(), Error> {
+    let max_drop = percent("max-throughput-drop", &args.max_throughput_drop)?;
+    let max_rise = percent("max-latency-rise", &args.max_latency_rise)?;
+    let key = match args.percentile.as_str() {
+        "avg" => "avg".to_string(),
+        p if ["50", "90", "95", "99"].contains(&p) => format!("p{p}"),
+        other => {
+            return Err(Error::Usage(format!(
+                "Failed to parse --percentile. Expected 50, 90, 95, 99 or avg, got '{other}'."
+            )))
+        }
+    };
+    let (base, new) = (read_report(&args.base)?, read_report(&args.new)?);
+    let new_levels = levels(&new);
+    println!("Comparing {} against {} ({key} latency)", args.new.display(), args.base.display());
+    println!(
+        "{:<22} {:>12} {:>12} {:>9}   {:>11} {:>11} {:>9}   verdict",
+        "level",
+        "base infer/s",
+        "new infer/s",
+        "change",
+        format!("base {key}"),
+        format!("new {key}"),
+        "change"
+    );
+    let mut cases = Vec::new();
+    for (id, name, b) in levels(&base) {
+        let Some((_, _, n)) = new_levels.iter().find(|(i, _, _)| *i == id) else {
+            println!("{name:<22} not reported in the new run");
+            cases.push((
+                format!("{name}: reported"),
+                Some(format!("{name} was not reported in {}", args.new.display())),
+            ));
+            continue;
+        };
+        let (bt, nt) = (b["throughput"].as_f64().unwrap_or(0.0), n["throughput"].as_f64().unwrap_or(0.0));
+        let (bl, nl) = (b["latency_us"][&key].as_f64().unwrap_or(0.0), n["latency_us"][&key].as_f64().unwrap_or(0.0));
+        let t_change = if bt > 0.0 { (nt / bt - 1.0) * 100.0 } else { 0.0 };
+        let l_change = if bl > 0.0 { (nl / bl - 1.0) * 100.0 } else { 0.0 };
+        let t_fail =
+            (-t_change > max_drop).then(|| format!("{name}: throughput fell {:.2}% (limit {max_drop}%)", -t_change));
+        let l_fail =
+            (l_change > max_rise).then(|| format!("{name}: {key} latency rose {l_change:.2}% (limit {max_rise}%)"));
+        let verdict = match (&t_fail, &l_fail) {
+            (None, None) => "ok".to_string(),
+            _ => format!(
+                "REGRESSION: {}",
+                [&t_fail, &l_fail].into_iter().flatten().cloned().collect::<Vec<_>>().join("; ")
+            ),
+        };
+        println!("{name:<22} {bt:>12.1} {nt:>12.1} {t_change:>+8.2}%   {bl:>8.0} us {nl:>8.0} us {l_change:>+8.2}%   {verdict}");
+        cases.push((format!("{name}: throughput"), t_fail));
+        cases.push((format!("{name}: {key} latency"), l_fail));
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, junit::render("rperf.compare", &cases))
+            .map_err(|source| Error::Io { path: path.clone(), source })?;
+    }
+    let breaches: Vec<String> = cases.into_iter().filter_map(|(_, f)| f).collect();
+    if breaches.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Thresholds(breaches))
+    }
+}

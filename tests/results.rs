@@ -1,0 +1,189 @@
+//! CI-grade results against `rperf serve`: the JSON report, --fail-if thresholds with exit
+//! 4 and JUnit, `rperf compare` on a server made 20% slower, and `rperf merge` of two runs
+//! taken at the same time.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use base64::Engine;
+use common::{read, root, rperf, temp_path, Serve};
+use serde_json::Value;
+
+fn report(path: &std::path::Path) -> Value {
+    serde_json::from_str(&read(path)).unwrap()
+}
+
+#[test]
+fn thresholds_pass_and_fail_with_exit_4_after_every_report() {
+    let s = Serve::start(&[]);
+    let (json, csv, junit) = (temp_path("t.json"), temp_path("t.csv"), temp_path("t.xml"));
+    let (json_s, csv_s, junit_s) =
+        (json.to_string_lossy().into_owned(), csv.to_string_lossy().into_owned(), junit.to_string_lossy().into_owned());
+    let base = [
+        "-m",
+        "simple",
+        "-u",
+        &s.http,
+        "--concurrency-range",
+        "1:2",
+        "-p",
+        "300",
+        "-s",
+        "100",
+        "--json",
+        &json_s,
+        "-f",
+        &csv_s,
+        "--junit",
+        &junit_s,
+    ];
+    let mut pass = base.to_vec();
+    pass.extend([
+        "--fail-if",
+        "throughput>=10",
+        "--fail-if",
+        "p99<10s",
+        "--fail-if",
+        "errors==0",
+        "--fail-if",
+        "avg_batch_size>=1@2",
+    ]);
+    let run = rperf(&pass);
+    assert_eq!(run.code, 0);
+    assert!(read(&junit).contains("tests=\"7\" failures=\"0\""), "{}", read(&junit));
+    let v = report(&json);
+    assert_eq!(v["levels"].as_array().unwrap().len(), 2);
+    let level = &v["levels"][1];
+    assert_eq!((level["mode"].as_str(), level["value"].as_f64()), (Some("concurrency"), Some(2.0)));
+    assert!(level["latency_us"]["p99"].as_u64().unwrap() > 0);
+    assert!(!level["windows"].as_array().unwrap().is_empty());
+    assert_eq!(level["server"][0]["model"], "simple");
+
+    let _ = std::fs::remove_file(&csv);
+    let mut fail = base.to_vec();
+    fail.extend(["--fail-if", "p99<1us"]);
+    let run = rperf(&fail);
+    assert_eq!(run.code, 4);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "one line per breached level: {}", run.stderr);
+    assert!(lines[0].starts_with("rperf: threshold 'p99<1us' breached at concurrency 1: p99 was "), "{}", lines[0]);
+    assert!(csv.exists() && json.exists(), "every report is written before exit 4");
+    assert!(read(&junit).contains("failures=\"2\""));
+    let run = rperf(&["-m", "simple", "-u", &s.http, "--fail-if", "p99 < fast"]);
+    assert_eq!(run.code, 99);
+    assert!(run.stderr.contains("Failed to parse --fail-if 'p99 < fast'"));
+}
+
+#[test]
+fn an_unstable_level_is_recorded_with_the_criterion_that_failed() {
+    let s = Serve::start(&[]);
+    let json = temp_path("unstable.json");
+    let json_s = json.to_string_lossy().into_owned();
+    let run = rperf(&["-m", "simple", "-u", &s.http, "-p", "200", "-r", "2", "--json", &json_s]);
+    assert_eq!(run.code, 2);
+    let v = report(&json);
+    assert_eq!(v["levels"][0]["outcome"], "unstable");
+    assert_eq!(v["levels"][0]["instability"], "2 window(s) measured; stability needs 3");
+    assert_eq!(v["levels"][0]["windows"].as_array().unwrap().len(), 2);
+}
+
+fn measure(serve: &Serve, name: &str) -> std::path::PathBuf {
+    let json = temp_path(name);
+    let json_s = json.to_string_lossy().into_owned();
+    let run = rperf(&[
+        "-m",
+        "steady",
+        "-u",
+        &serve.http,
+        "--concurrency-range",
+        "1",
+        "-p",
+        "600",
+        "-s",
+        "20",
+        "--json",
+        &json_s,
+    ]);
+    assert_eq!(run.code, 0);
+    json
+}
+
+#[test]
+fn compare_flags_a_server_made_20_percent_slower() {
+    let base_server = Serve::start(&["--models", "testdata/serve/steady_2000.toml"]);
+    let base = measure(&base_server, "base.json");
+    let rerun = measure(&base_server, "rerun.json");
+    drop(base_server);
+    let slow_server = Serve::start(&["--models", "testdata/serve/steady_2400.toml"]);
+    let slow = measure(&slow_server, "slow.json");
+    let junit = temp_path("compare.xml");
+    let limits = ["--max-throughput-drop", "10%", "--max-latency-rise", "10", "--percentile", "50"];
+    let mut args = vec!["compare".to_string(), base.to_string_lossy().into(), rerun.to_string_lossy().into()];
+    args.extend(limits.iter().map(|s| s.to_string()));
+    let run = rperf(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run.code, 0, "an unchanged rerun passes");
+    assert!(run.stdout.contains("concurrency 1") && run.stdout.trim_end().ends_with("ok"));
+    args[2] = slow.to_string_lossy().into();
+    args.extend(["--junit".to_string(), junit.to_string_lossy().into()]);
+    let run = rperf(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run.code, 4);
+    assert!(run.stdout.contains("REGRESSION"), "{}", run.stdout);
+    assert!(run.stderr.contains("concurrency 1: p50 latency rose"), "{}", run.stderr);
+    assert!(read(&junit).contains("failures=\"2\""), "{}", read(&junit));
+}
+
+#[test]
+fn merged_runs_are_one_histogram_of_all_requests() {
+    let s = Serve::start(&[]);
+    let files = [temp_path("a.json"), temp_path("b.json")];
+    let children: Vec<_> = files
+        .iter()
+        .map(|f| {
+            Command::new(env!("CARGO_BIN_EXE_rperf"))
+                .args(["-m", "simple", "-u", &s.http, "--concurrency-range", "2", "-p", "500", "-s", "100", "--json"])
+                .arg(f)
+                .current_dir(root())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let out = temp_path("merged.json");
+    let args: Vec<String> = [
+        "merge".into(),
+        files[0].to_string_lossy().into(),
+        files[1].to_string_lossy().into(),
+        "-o".into(),
+        out.to_string_lossy().into(),
+    ]
+    .to_vec();
+    let run = rperf(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run.code, 0);
+    let (a, b, m) = (report(&files[0]), report(&files[1]), report(&out));
+    let (la, lb, lm) = (&a["levels"][0], &b["levels"][0], &m["levels"][0]);
+    assert_eq!(lm["requests"].as_u64(), Some(la["requests"].as_u64().unwrap() + lb["requests"].as_u64().unwrap()));
+    let sum = la["throughput"].as_f64().unwrap() + lb["throughput"].as_f64().unwrap();
+    assert!((lm["throughput"].as_f64().unwrap() - sum).abs() < 1e-6);
+    // An independent merge: decode both histograms here, add them, read the percentiles.
+    let decode = |v: &Value| -> hdrhistogram::Histogram<u64> {
+        let raw = base64::engine::general_purpose::STANDARD.decode(v["histogram"].as_str().unwrap()).unwrap();
+        hdrhistogram::serialization::Deserializer::new().deserialize(&mut raw.as_slice()).unwrap()
+    };
+    let mut all = decode(la);
+    all.add(decode(lb)).unwrap();
+    for p in [50.0, 90.0, 99.0] {
+        let want = all.value_at_quantile(p / 100.0) as f64;
+        let got = lm["latency_us"][format!("p{p}")].as_f64().unwrap();
+        // Within HDR precision: 3 significant digits.
+        assert!((got - want).abs() <= want * 0.001 + 1.0, "p{p}: merged {got} vs {want}");
+    }
+    let bad = temp_path("not_a_report.json");
+    std::fs::write(&bad, "{}").unwrap();
+    let run = rperf(&["merge", &files[0].to_string_lossy(), &bad.to_string_lossy(), "-o", &out.to_string_lossy()]);
+    assert_eq!(run.code, 99);
+    assert!(run.stderr.contains("not an rperf JSON report"), "{}", run.stderr);
+}
