@@ -12,6 +12,11 @@ pa_installer=../shared/tools/install-perf-analyzer.sh
 if [[ -z ${PERF_ANALYZER:-} && -f $pa_installer ]]; then
   bash "$pa_installer" >/dev/null 2>&1 || echo "test.sh: perf_analyzer could not be installed; its parity test will say so" >&2
 fi
+# The HTML report's test opens it in headless Chromium (Debian's package).
+if ! command -v chromium >/dev/null; then
+  { apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; } >/dev/null 2>&1 ||
+    echo "test.sh: chromium could not be installed; the HTML test will say so" >&2
+fi
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test --release --all-targets

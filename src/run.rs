@@ -19,11 +19,11 @@ use crate::load::{ConcurrencyLoad, Load, SequencePlan};
 use crate::measure::{measure_level, Level, LoadValue, Observer, Outcome, ServerProbe, WindowRecord};
 use crate::metrics::Collector;
 use crate::model::Model;
-use crate::report::{csv, json, junit, text};
+use crate::report::{csv, html, json, junit, text};
 use crate::thresholds;
 
 pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Error> {
-    for path in [&config.csv, &config.json, &config.junit].into_iter().flatten() {
+    for path in [&config.csv, &config.json, &config.html, &config.junit].into_iter().flatten() {
         check_writable(path)?;
     }
     let control = Control::connect(config.protocol, &config.url).await?;
@@ -107,15 +107,41 @@ fn check_writable(path: &std::path::Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Prints `-v` pass lines as windows close.
+/// Prints `-v` pass lines as windows close and, when stderr is a terminal, a live
+/// progress line there (plain text, so nothing to honour NO_COLOR for; nothing when piped).
 struct Verbose<'a> {
     config: &'a Config,
+    value: LoadValue,
+    progress: bool,
 }
 
 impl Observer for Verbose<'_> {
     fn window(&mut self, index: usize, record: &WindowRecord) {
         if self.config.verbose > 0 {
             println!("{}", text::pass_line(self.config, index, record.figures.throughput, &record.stats));
+        }
+        if self.progress {
+            let level = match self.value {
+                LoadValue::Concurrency(c) => format!("concurrency {c}"),
+                LoadValue::RequestRate(r) => format!("{} req/s", crate::report::fmt_g(r)),
+                LoadValue::Intervals(_) => "intervals".into(),
+            };
+            let what = self.config.percentile.map_or("avg".to_string(), |p| format!("p{p}"));
+            eprint!(
+                "\r\x1b[2K{level}: window {} of {}: {:.1} infer/sec, {what} {:.2} ms",
+                index + 1,
+                self.config.max_trials,
+                record.figures.throughput,
+                record.figures.latency_us / 1000.0
+            );
+        }
+    }
+}
+
+impl Drop for Verbose<'_> {
+    fn drop(&mut self) {
+        if self.progress {
+            eprint!("\r\x1b[2K");
         }
     }
 }
@@ -135,7 +161,8 @@ impl Sweep<'_> {
     /// Measures the load already applied as level `value`.
     async fn level(&mut self, load: &impl Load, value: LoadValue) -> Result<Outcome, Error> {
         let started = Instant::now();
-        let mut observer = Verbose { config: self.config };
+        let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let mut observer = Verbose { config: self.config, value, progress };
         let mut level = measure_level(load, self.config, value, self.probe, self.interrupted, &mut observer).await?;
         if let Some(collector) = &self.collector {
             level.metrics = Some(collector.figures_since(started, level.reported_since().unwrap_or(started)));
@@ -304,6 +331,10 @@ fn finish(
             for (path, text) in csv::composing(config, path, &reported, model.response_cache) {
                 write(&path, text)?;
             }
+        }
+        if let Some(path) = &config.html {
+            std::fs::write(path, html::render(config, &model.name, &reported))
+                .map_err(|source| Error::Io { path: path.clone(), source })?;
         }
     }
     let thresholds = write_json_and_checks(config, model, levels)?;

@@ -187,3 +187,64 @@ fn merged_runs_are_one_histogram_of_all_requests() {
     assert_eq!(run.code, 99);
     assert!(run.stderr.contains("not an rperf JSON report"), "{}", run.stderr);
 }
+
+#[test]
+fn the_html_report_shows_the_curve_in_headless_chromium() {
+    let s = Serve::start(&[]);
+    let html = temp_path("report.html");
+    let html_s = html.to_string_lossy().into_owned();
+    let run = rperf(&[
+        "-m",
+        "ensemble",
+        "-u",
+        &s.http,
+        "--concurrency-range",
+        "1:4",
+        "-p",
+        "300",
+        "-s",
+        "100",
+        "--html",
+        &html_s,
+    ]);
+    assert_eq!(run.code, 0);
+    let page = read(&html);
+    assert!(!page.contains("src=") && !page.contains("href=") && !page.contains("<script"), "no network resources");
+    assert_eq!(page.matches("<polyline").count(), 1);
+    assert_eq!(page.matches("<h3>concurrency ").count(), 4, "one histogram per level");
+    let chromium =
+        ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| std::path::Path::new(p).exists());
+    let chromium =
+        chromium.expect("headless Chromium is needed for this test: scripts/test.sh installs Debian's chromium");
+    let png = temp_path("report.png");
+    let profile = temp_path("chromium-profile");
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+        ])
+        .args(["--disable-component-update", "--disable-sync", "--window-size=800,700"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    assert!(png.exists(), "chromium wrote no screenshot: {}", String::from_utf8_lossy(&out.stderr));
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    // The curve is drawn in #1f77b4: count the pixels of that colour.
+    let curve = buf[..info.buffer_size()]
+        .chunks(channels)
+        .filter(|p| {
+            (p[0] as i32 - 0x1f).abs() < 12 && (p[1] as i32 - 0x77).abs() < 12 && (p[2] as i32 - 0xb4).abs() < 12
+        })
+        .count();
+    assert!(curve > 300, "only {curve} pixels of the curve's colour in the screenshot");
+}

@@ -86,6 +86,10 @@ pub struct Args {
     /// p95<20ms@8 (one level); repeatable. A breach exits 4 after every report is written.
     #[arg(long = "fail-if", value_name = "EXPR")]
     pub fail_if: Vec<String>,
+    /// rperf: write a self-contained HTML page with the throughput-latency curve and
+    /// latency histograms to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<String>,
     /// rperf: write the --fail-if checks as JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<String>,

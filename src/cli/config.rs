@@ -122,6 +122,7 @@ pub struct Config {
     pub bls_composing: Vec<(String, Option<String>)>,
     pub csv: Option<PathBuf>,
     pub json: Option<PathBuf>,
+    pub html: Option<PathBuf>,
     pub thresholds: Vec<Threshold>,
     pub junit: Option<PathBuf>,
     pub verbose_csv: bool,
@@ -463,6 +464,7 @@ impl Config {
             bls_composing: a.bls_composing_models.as_deref().map(parse_bls).unwrap_or_default(),
             csv: a.csv_file.as_ref().map(PathBuf::from),
             json: a.json.as_ref().map(PathBuf::from),
+            html: a.html.as_ref().map(PathBuf::from),
             thresholds: a
                 .fail_if
                 .iter()

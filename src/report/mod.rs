@@ -2,6 +2,7 @@
 //! CSV file. Pure formatting over `Level` values; file I/O happens in `run`.
 
 pub mod csv;
+pub mod html;
 pub mod json;
 pub mod junit;
 mod number;

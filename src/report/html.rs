@@ -1,0 +1,160 @@
+//! `--html FILE`: one self-contained page (no network resources) with the throughput
+//! versus latency curve over the levels and a latency histogram per level, as inline SVG.
+
+use std::fmt::Write;
+
+use super::{fmt_g, usec};
+use crate::cli::Config;
+use crate::measure::{percentile_us, Level, LoadValue};
+
+const W: f64 = 640.0;
+const H: f64 = 320.0;
+const PAD: f64 = 56.0;
+/// The curve's colour; the tests look for it in a screenshot.
+pub const CURVE: &str = "#1f77b4";
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn level_name(v: LoadValue) -> String {
+    match v {
+        LoadValue::Concurrency(c) => format!("concurrency {c}"),
+        LoadValue::RequestRate(r) => format!("{} req/s", fmt_g(r)),
+        LoadValue::Intervals(r) => format!("intervals ({r} req/s)"),
+    }
+}
+
+/// Axis ticks at the ends and quarters: x from `x_min` to `x_max`, y from 0 to `y_max`.
+fn axes(s: &mut String, (x_min, x_max): (f64, f64), y_max: f64, x_label: &str, y_label: &str) {
+    let _ = write!(s, r##"<line x1="{PAD}" y1="{}" x2="{}" y2="{}" stroke="#333"/>"##, H - PAD, W - 16.0, H - PAD);
+    let _ = write!(s, r##"<line x1="{PAD}" y1="16" x2="{PAD}" y2="{}" stroke="#333"/>"##, H - PAD);
+    for i in 0..=4 {
+        let f = i as f64 / 4.0;
+        let (x, y) = (PAD + f * (W - PAD - 24.0), H - PAD - f * (H - PAD - 24.0));
+        let _ = write!(
+            s,
+            r#"<text x="{x}" y="{}" font-size="11" text-anchor="middle">{}</text>"#,
+            H - PAD + 16.0,
+            fmt_g(((x_min + (x_max - x_min) * f) * 10.0).round() / 10.0)
+        );
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}" font-size="11" text-anchor="end">{}</text>"#,
+            PAD - 6.0,
+            y + 4.0,
+            fmt_g((y_max * f * 100.0).round() / 100.0)
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<text x="{}" y="{}" font-size="12" text-anchor="middle">{}</text>"#,
+        W / 2.0,
+        H - 12.0,
+        escape(x_label)
+    );
+    let _ = write!(
+        s,
+        r#"<text x="14" y="{}" font-size="12" transform="rotate(-90 14 {})" text-anchor="middle">{}</text>"#,
+        H / 2.0,
+        H / 2.0,
+        escape(y_label)
+    );
+}
+
+fn curve(config: &Config, levels: &[&Level]) -> String {
+    let points: Vec<(f64, f64, String)> = levels
+        .iter()
+        .map(|l| (l.throughput(), l.stabilizing_latency(config.percentile).as_secs_f64() * 1000.0, level_name(l.value)))
+        .collect();
+    let x_max = points.iter().map(|p| p.0).fold(1e-9, f64::max) * 1.1;
+    let y_max = points.iter().map(|p| p.1).fold(1e-9, f64::max) * 1.1;
+    let at = |x: f64, y: f64| (PAD + x / x_max * (W - PAD - 24.0), H - PAD - y / y_max * (H - PAD - 24.0));
+    let what = config.percentile.map_or("average".to_string(), |p| format!("p{p}"));
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" role="img" aria-label="throughput versus latency">"#
+    );
+    axes(&mut s, (0.0, x_max), y_max, "throughput (infer/sec)", &format!("{what} latency (ms)"));
+    let line: Vec<String> = points.iter().map(|p| at(p.0, p.1)).map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+    let _ = write!(s, r#"<polyline points="{}" fill="none" stroke="{CURVE}" stroke-width="3"/>"#, line.join(" "));
+    for (x, y, name) in &points {
+        let (px, py) = at(*x, *y);
+        let _ = write!(
+            s,
+            r#"<circle cx="{px:.1}" cy="{py:.1}" r="5" fill="{CURVE}"><title>{}</title></circle>"#,
+            escape(name)
+        );
+        let _ = write!(s, r#"<text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#, px + 7.0, py - 7.0, escape(name));
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Counts of latencies in 30 equal buckets from the minimum to the p99.9.
+fn histogram(level: &Level) -> String {
+    let h = level.latency().histogram().clone();
+    let (lo, hi) = (h.min() as f64, (percentile_us(&h, 99.9) as f64).max(h.min() as f64 + 1.0));
+    let n = 30;
+    let width = (hi - lo) / n as f64;
+    let mut counts = vec![0u64; n];
+    for v in h.iter_recorded() {
+        let i = (((v.value_iterated_to() as f64 - lo) / width) as usize).min(n - 1);
+        counts[i] += v.count_at_value();
+    }
+    let peak = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" role="img" aria-label="latency histogram">"#
+    );
+    axes(&mut s, (lo / 1000.0, hi / 1000.0), peak, "latency (ms)", "requests");
+    let bar = (W - PAD - 24.0) / n as f64;
+    for (i, c) in counts.iter().enumerate() {
+        let h_px = *c as f64 / peak * (H - PAD - 24.0);
+        let x = PAD + i as f64 * bar;
+        let _ = write!(
+            s,
+            r##"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{h_px:.1}" fill="#ff7f0e"/>"##,
+            H - PAD - h_px,
+            bar - 1.0
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+pub fn render(config: &Config, model: &str, levels: &[&Level]) -> String {
+    let mut s = String::from("<!doctype html>\n<html><head><meta charset=\"utf-8\">");
+    let _ = write!(s, "<title>rperf: {}</title>", escape(model));
+    s.push_str("<style>body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>");
+    let _ = write!(
+        s,
+        "<h1>rperf: {}</h1><p>{} levels, {} over {}.</p>",
+        escape(model),
+        levels.len(),
+        escape(&config.url),
+        if config.protocol == crate::cli::Protocol::Http { "HTTP" } else { "gRPC" }
+    );
+    s.push_str("<h2>Throughput versus latency</h2>");
+    s.push_str(&curve(config, levels));
+    s.push_str("<table><tr><th>level</th><th>infer/sec</th><th>avg (us)</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th></tr>");
+    for l in levels {
+        let lat = l.latency();
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td>",
+            escape(&level_name(l.value)),
+            fmt_g(l.throughput()),
+            usec(lat.avg)
+        );
+        for p in [50.0, 90.0, 95.0, 99.0] {
+            let _ = write!(s, "<td>{}</td>", lat.percentile(p).as_micros());
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</table><h2>Latency histograms</h2>");
+    for l in levels {
+        let _ = write!(s, "<h3>{}</h3>", escape(&level_name(l.value)));
+        s.push_str(&histogram(l));
+    }
+    s.push_str("</body></html>\n");
+    s
+}
