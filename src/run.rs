@@ -19,11 +19,11 @@ use crate::load::{ConcurrencyLoad, Load, SequencePlan};
 use crate::measure::{measure_level, Level, LoadValue, Observer, Outcome, ServerProbe, WindowRecord};
 use crate::metrics::Collector;
 use crate::model::Model;
-use crate::report::{csv, html, json, junit, text};
+use crate::report::{csv, html, json, junit, profile, text};
 use crate::thresholds;
 
 pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Error> {
-    for path in [&config.csv, &config.json, &config.html, &config.junit].into_iter().flatten() {
+    for path in [&config.csv, &config.json, &config.html, &config.junit, &config.profile_export].into_iter().flatten() {
         check_writable(path)?;
     }
     let control = Control::connect(config.protocol, &config.url).await?;
@@ -250,7 +250,8 @@ async fn sweep<T: Transport>(
     let grace = Duration::from_secs(2);
     let result = match &config.load {
         LoadMode::Concurrency(r) => {
-            let mut load = ConcurrencyLoad::new(transport, streams, config.batch_size, plan);
+            let export = config.profile_export.is_some();
+            let mut load = ConcurrencyLoad::new(transport, streams, config.batch_size, plan, export);
             let range = (r.start as f64, r.end as f64, r.step as f64);
             let result = walk(config, range, true, async |c: f64| {
                 print!("{}", text::level_header(LoadValue::Concurrency(c as u64), &sweep.style));
@@ -288,7 +289,13 @@ async fn sweep<T: Transport>(
 /// blocking threads do; asynchronous ones are never held back.
 fn open_loop<T: Transport>(transport: T, prepared: Vec<T::Prepared>, config: &Config) -> RateLoad<T> {
     let cap = (!config.async_mode).then_some(config.max_threads);
-    RateLoad::new(transport, prepared, config.batch_size, cap, config.latency_from_send)
+    RateLoad::new(
+        transport,
+        prepared,
+        config.batch_size,
+        cap,
+        (config.latency_from_send, config.profile_export.is_some()),
+    )
 }
 
 /// Writes the JSON report and the JUnit checks; returns the threshold verdict (exit 4).
@@ -296,6 +303,9 @@ fn write_json_and_checks(config: &Config, model: &Model, levels: &[Level]) -> Re
     let write = |path: &std::path::Path, text: String| {
         std::fs::write(path, text).map_err(|source| Error::Io { path: path.to_path_buf(), source })
     };
+    if let Some(path) = &config.profile_export {
+        profile::write(path, levels).map_err(|source| Error::Io { path: path.clone(), source })?;
+    }
     let report = json::render(config, model, levels);
     if let Some(path) = &config.json {
         write(path, serde_json::to_string_pretty(&report).unwrap_or_default() + "\n")?;

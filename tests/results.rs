@@ -248,3 +248,56 @@ fn the_html_report_shows_the_curve_in_headless_chromium() {
         .count();
     assert!(curve > 300, "only {curve} pixels of the curve's colour in the screenshot");
 }
+
+#[test]
+fn the_profile_export_has_every_request_and_response_in_perf_analyzers_schema() {
+    let s = Serve::start(&[]);
+    let path = temp_path("export.json");
+    let _ = std::fs::remove_file(&path);
+    let path_s = path.to_string_lossy().into_owned();
+    let args = [
+        "-m",
+        "token_stream",
+        "-i",
+        "grpc",
+        "--streaming",
+        "-u",
+        &s.grpc,
+        "--concurrency-range",
+        "1:2",
+        "-p",
+        "300",
+        "-s",
+        "100",
+        "--profile-export-file",
+        &path_s,
+    ];
+    let run = rperf(&args);
+    assert_eq!(run.code, 0);
+    let v = report(&path);
+    let experiments = v["experiments"].as_array().unwrap();
+    assert_eq!(experiments.len(), 2);
+    for (i, e) in experiments.iter().enumerate() {
+        assert_eq!(e["experiment"]["mode"], "concurrency");
+        assert_eq!(e["experiment"]["value"], i as u64 + 1);
+        let bounds: Vec<u64> = e["window_boundaries"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect();
+        assert!(bounds.len() >= 4 && bounds.windows(2).all(|w| w[0] < w[1]), "{bounds:?}");
+        let requests = e["requests"].as_array().unwrap();
+        assert!(!requests.is_empty());
+        for r in requests {
+            let start = r["timestamp"].as_u64().unwrap();
+            let responses: Vec<u64> =
+                r["response_timestamps"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect();
+            assert_eq!(responses.len(), 8, "token_stream answers each request 8 times");
+            assert!(
+                start > 1_600_000_000_000_000_000 && responses[0] > start && responses.windows(2).all(|w| w[0] <= w[1])
+            );
+        }
+    }
+    let run = rperf(&args);
+    assert_eq!(run.code, 99);
+    assert!(run.stderr.contains("Failed to parse --profile-export-file. Path must not already exist."));
+    let mut again = args.to_vec();
+    again.push("--overwrite");
+    assert_eq!(rperf(&again).code, 0);
+}

@@ -90,6 +90,9 @@ pub struct Args {
     /// latency histograms to this file.
     #[arg(long, value_name = "FILE")]
     pub html: Option<String>,
+    /// rperf: let --profile-export-file replace an existing file.
+    #[arg(long)]
+    pub overwrite: bool,
     /// rperf: write the --fail-if checks as JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<String>,

@@ -123,6 +123,8 @@ pub struct Config {
     pub csv: Option<PathBuf>,
     pub json: Option<PathBuf>,
     pub html: Option<PathBuf>,
+    /// perf_analyzer's per-request export.
+    pub profile_export: Option<PathBuf>,
     pub thresholds: Vec<Threshold>,
     pub junit: Option<PathBuf>,
     pub verbose_csv: bool,
@@ -211,14 +213,13 @@ fn unsupported(flag: &str) -> Error {
 
 /// Flags that perf_analyzer has and a later piece of rperf implements: refused, never ignored.
 fn refuse_unsupported(a: &Args) -> Result<(), Error> {
-    let given: [(&str, bool); 32] = [
+    let given: [(&str, bool); 31] = [
         ("--periodic-concurrency-range", a.periodic_concurrency_range.is_some()),
         ("--request-period", a.request_period.is_some()),
         ("--num-of-sequences", a.num_of_sequences.is_some()),
         ("--serial-sequences", a.serial_sequences),
         ("--shared-memory", a.shared_memory.as_deref().is_some_and(|m| m != "none")),
         ("--output-shared-memory-size", a.output_shared_memory_size.is_some()),
-        ("--profile-export-file", a.profile_export_file.is_some()),
         ("--request-parameter", !a.request_parameter.is_empty()),
         ("--model-signature-name", a.model_signature_name.is_some()),
         ("--triton-server-directory", a.triton_server_directory.is_some()),
@@ -465,6 +466,7 @@ impl Config {
             csv: a.csv_file.as_ref().map(PathBuf::from),
             json: a.json.as_ref().map(PathBuf::from),
             html: a.html.as_ref().map(PathBuf::from),
+            profile_export: profile_export(a)?,
             thresholds: a
                 .fail_if
                 .iter()
@@ -555,6 +557,16 @@ fn sequences(a: &Args) -> Result<SequenceConfig, Error> {
         }
     };
     Ok(SequenceConfig { length, variation: variation / 100.0, first_id: ids.0, id_range: ids.1 })
+}
+
+/// perf_analyzer refuses to overwrite an existing export; rperf's --overwrite allows it.
+fn profile_export(a: &Args) -> Result<Option<PathBuf>, Error> {
+    let Some(p) = &a.profile_export_file else { return Ok(None) };
+    let path = PathBuf::from(p);
+    if path.exists() && !a.overwrite {
+        return Err(parse_err("--profile-export-file", "Path must not already exist. (rperf: --overwrite allows it.)"));
+    }
+    Ok(Some(path))
 }
 
 /// `a[:version],b[:version]`, whitespace ignored.

@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::client::{Sequence, Transport};
 use crate::measure::WindowStats;
-pub use recorder::Recorder;
+pub use recorder::{clock, Recorder};
 
 /// What the measurement needs of a load: close a window, and count what completed so far.
 pub trait Load {
@@ -57,6 +57,8 @@ struct Shared<T: Transport> {
     streams: Vec<Vec<T::Prepared>>,
     sequences: Option<SequencePlan>,
     next_sequence: AtomicU64,
+    /// Keep every request's timestamps for --profile-export-file.
+    export: bool,
     /// Requests carry `batch` entries: perf_analyzer's step for request c is (c * batch) mod K.
     batch: usize,
     active: AtomicUsize,
@@ -76,12 +78,14 @@ impl<T: Transport> ConcurrencyLoad<T> {
         streams: Vec<Vec<T::Prepared>>,
         batch: usize,
         sequences: Option<SequencePlan>,
+        export: bool,
     ) -> ConcurrencyLoad<T> {
         let shared = Arc::new(Shared {
             transport,
             streams,
             sequences,
             next_sequence: AtomicU64::new(0),
+            export,
             batch,
             active: AtomicUsize::new(0),
             wake: Notify::new(),
@@ -125,6 +129,22 @@ fn latency_of(start: Instant, result: &crate::client::InferResult) -> Duration {
     last.unwrap_or_else(|| start.elapsed())
 }
 
+fn record<T: Transport>(
+    shared: &Shared<T>,
+    slot: &recorder::Slot,
+    start: Instant,
+    latency: Duration,
+    result: &crate::client::InferResult,
+    ended: bool,
+) {
+    let epoch = shared.recorder.current_epoch();
+    if shared.export {
+        slot.record_exported(epoch, start, latency, result, ended);
+    } else {
+        slot.record_request(epoch, latency, result, ended);
+    }
+}
+
 /// Waits while this worker is beyond the level; false once the load stops.
 async fn admitted<T: Transport>(id: usize, shared: &Shared<T>) -> bool {
     loop {
@@ -153,7 +173,7 @@ async fn worker<T: Transport>(id: usize, shared: Arc<Shared<T>>, slot: Arc<recor
         let start = Instant::now();
         let result = shared.transport.infer(&mut conn, req, None).await;
         let latency = latency_of(start, &result);
-        slot.record(shared.recorder.current_epoch(), latency, &result);
+        record(&shared, &slot, start, latency, &result, false);
         if result.is_err() {
             // A dead server fails fast; do not spin the CPU against it.
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -191,7 +211,7 @@ async fn sequences<T: Transport>(
             let start = Instant::now();
             let result = shared.transport.infer(conn, &steps[k as usize % steps.len()], Some(seq)).await;
             let latency = latency_of(start, &result);
-            slot.record_request(shared.recorder.current_epoch(), latency, &result, seq.end);
+            record(shared, slot, start, latency, &result, seq.end);
             if seq.end {
                 break;
             }

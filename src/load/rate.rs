@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
+use super::recorder::clock;
 use super::recorder::{Recorder, Slot};
 use super::schedule::Schedule;
 use super::Load;
 use crate::client::Transport;
-use crate::measure::WindowStats;
+use crate::measure::{Record, WindowStats};
 
 /// A send later than this behind its schedule counts as delayed (perf_analyzer counts any
 /// lateness, so its own start-up made the first request "delayed").
@@ -38,6 +39,8 @@ struct Shared<T: Transport> {
     batch: usize,
     /// When true the main figures count from the actual send, as perf_analyzer's do.
     from_send: bool,
+    /// Keep every request's timestamps for --profile-export-file.
+    export: bool,
     recorder: Recorder,
     slots: Vec<Arc<Slot>>,
     pool: Mutex<Vec<T::Conn>>,
@@ -66,7 +69,7 @@ impl<T: Transport> RateLoad<T> {
         requests: Vec<T::Prepared>,
         batch: usize,
         cap: Option<usize>,
-        from_send: bool,
+        (from_send, export): (bool, bool),
     ) -> RateLoad<T> {
         let recorder = Recorder::default();
         let slots = (0..SLOTS).map(|_| recorder.add_slot()).collect();
@@ -75,6 +78,7 @@ impl<T: Transport> RateLoad<T> {
             requests,
             batch,
             from_send,
+            export,
             recorder,
             slots,
             pool: Mutex::new(Vec::new()),
@@ -194,6 +198,10 @@ fn send<T: Transport>(shared: &Arc<Shared<T>>, handle: &Handle, k: u64, due: Ins
             Ok(t) => {
                 w.record(main, t, false);
                 w.record_open(other, lag, lag > DELAY_TOLERANCE);
+                if shared.export {
+                    let responses = vec![clock::epoch_ns(done)].into_boxed_slice();
+                    w.records.push(Record { start_ns: clock::epoch_ns(sent_at), responses_ns: responses });
+                }
             }
             Err(msg) => w.record_error(msg),
         });

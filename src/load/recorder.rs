@@ -4,10 +4,32 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::client::InferResult;
-use crate::measure::WindowStats;
+use crate::measure::{Record, WindowStats};
+
+/// Wall-clock nanoseconds for monotonic instants, from one pairing taken at start-up.
+pub mod clock {
+    use std::sync::OnceLock;
+    use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+    fn base() -> &'static (Instant, u64) {
+        static BASE: OnceLock<(Instant, u64)> = OnceLock::new();
+        BASE.get_or_init(|| {
+            (Instant::now(), SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64))
+        })
+    }
+
+    pub fn epoch_ns(t: Instant) -> u64 {
+        let (i, ns) = *base();
+        if t >= i {
+            ns + (t - i).as_nanos() as u64
+        } else {
+            ns.saturating_sub((i - t).as_nanos() as u64)
+        }
+    }
+}
 
 #[derive(Default)]
 struct EpochStats {
@@ -23,14 +45,32 @@ pub struct Slot {
 }
 
 impl Slot {
-    pub fn record(&self, epoch: u64, latency: Duration, result: &InferResult) {
-        self.record_request(epoch, latency, result, false);
-    }
-
     /// As `record`, for a request that may have ended a sequence.
     pub fn record_request(&self, epoch: u64, latency: Duration, result: &InferResult, ended_sequence: bool) {
         self.with_window(epoch, |w| match result {
             Ok(t) => w.record(latency, t, ended_sequence),
+            Err(msg) => w.record_error(msg),
+        });
+    }
+
+    /// As `record_request`, also keeping the request's timestamps for the profile export.
+    pub fn record_exported(
+        &self,
+        epoch: u64,
+        start: Instant,
+        latency: Duration,
+        result: &InferResult,
+        ended_sequence: bool,
+    ) {
+        self.with_window(epoch, |w| match result {
+            Ok(t) => {
+                w.record(latency, t, ended_sequence);
+                let responses = match &t.responses {
+                    Some(arrivals) => arrivals.iter().map(|a| clock::epoch_ns(start + *a)).collect(),
+                    None => vec![clock::epoch_ns(start + latency)].into_boxed_slice(),
+                };
+                w.records.push(Record { start_ns: clock::epoch_ns(start), responses_ns: responses });
+            }
             Err(msg) => w.record_error(msg),
         });
     }
@@ -125,14 +165,14 @@ mod tests {
         let rec = Recorder::default();
         let a = rec.add_slot();
         let b = rec.add_slot();
-        a.record(0, Duration::from_millis(1), &OK);
-        b.record(0, Duration::from_millis(2), &Err("x".into()));
+        a.record_request(0, Duration::from_millis(1), &OK, false);
+        b.record_request(0, Duration::from_millis(2), &Err("x".into()), false);
         assert_eq!(rec.completed(), 2);
         let w0 = rec.end_window();
         assert_eq!((w0.ok, w0.failed()), (1, 1));
         // A completion stamped with the old epoch after the window closed counts in the next.
-        a.record(0, Duration::from_millis(1), &OK);
-        a.record(1, Duration::from_millis(1), &OK);
+        a.record_request(0, Duration::from_millis(1), &OK, false);
+        a.record_request(1, Duration::from_millis(1), &OK, false);
         let w1 = rec.end_window();
         assert_eq!(w1.ok, 2);
         assert_eq!(rec.end_window().ok, 0);
@@ -142,11 +182,11 @@ mod tests {
     fn a_worker_ahead_of_the_coordinator_keeps_both_windows() {
         let rec = Recorder::default();
         let a = rec.add_slot();
-        a.record(0, Duration::from_millis(1), &OK);
+        a.record_request(0, Duration::from_millis(1), &OK, false);
         // The epoch moved on before the coordinator took window 0.
         rec.epoch.store(1, Ordering::Release);
-        a.record(1, Duration::from_millis(1), &OK);
-        a.record(1, Duration::from_millis(1), &OK);
+        a.record_request(1, Duration::from_millis(1), &OK, false);
+        a.record_request(1, Duration::from_millis(1), &OK, false);
         let mut w0 = WindowStats::default();
         a.take(0, &mut w0);
         assert_eq!(w0.ok, 1);

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub use stability::{instability, is_stable, over_limit, WindowFigures};
-pub use window::{percentile_us, LatencySummary, StreamStats, WindowStats};
+pub use window::{percentile_us, LatencySummary, Record, StreamStats, WindowStats};
 
 use crate::cli::{Config, WindowMode};
 use crate::client::Control;

@@ -29,6 +29,16 @@ pub struct WindowStats {
     pub sequences: u64,
     /// Streamed requests only: time to first response and between responses.
     pub stream: Option<Box<StreamStats>>,
+    /// `--profile-export-file` only: each request's send and response times.
+    pub records: Vec<Record>,
+}
+
+/// One request for the profile export: when it was sent and when its responses came, in
+/// nanoseconds since the Unix epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    pub start_ns: u64,
+    pub responses_ns: Box<[u64]>,
 }
 
 /// What streamed (decoupled) requests add: when their first response came, the gaps
@@ -117,6 +127,7 @@ impl Default for WindowStats {
             open: None,
             sequences: 0,
             stream: None,
+            records: Vec::new(),
         }
     }
 }
@@ -185,6 +196,7 @@ impl WindowStats {
             *self.errors.entry(msg.clone()).or_insert(0) += n;
         }
         self.sequences += other.sequences;
+        self.records.extend(other.records.iter().cloned());
         if let Some(o) = &other.stream {
             self.stream.get_or_insert_with(Box::default).merge(o);
         }

@@ -6,6 +6,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 mod number;
+pub mod profile;
 pub mod text;
 
 pub use number::{fmt_g, usec};
