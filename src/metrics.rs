@@ -48,17 +48,9 @@ pub fn parse(text: &str) -> Scrape {
     s
 }
 
-/// A level's metrics: utilization and power averaged, memory used at its peak, total as seen.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct MetricsFigures {
-    pub gpu_utilization: BTreeMap<String, f64>,
-    pub gpu_power: BTreeMap<String, f64>,
-    pub gpu_memory_used: BTreeMap<String, f64>,
-    pub gpu_memory_total: BTreeMap<String, f64>,
-    pub cpu_utilization: Option<f64>,
-    pub cpu_memory_used: Option<f64>,
-    pub cpu_memory_total: Option<f64>,
-}
+/// A level's metrics have the shape of one scrape: utilization and power averaged, memory
+/// used at its peak, total memory as first seen.
+pub type MetricsFigures = Scrape;
 
 pub fn summarize(scrapes: &[Scrape]) -> MetricsFigures {
     fn mean(values: Vec<f64>) -> Option<f64> {

@@ -71,6 +71,10 @@ fn start_triton() -> Triton {
         if http_get(http, "/v2/health/ready").is_some_and(|(status, _)| status == 200) {
             return Triton { http, grpc, metrics, child: Mutex::new(child) };
         }
+        if let Ok(Some(status)) = child.try_wait() {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("Triton exited ({status}) before it was ready; log {}:\n{tail}", log.display());
+        }
         std::thread::sleep(Duration::from_millis(250));
     }
     let _ = child.kill();
