@@ -23,6 +23,10 @@ use crate::measure::{Record, WindowStats};
 /// lateness, so its own start-up made the first request "delayed").
 pub const DELAY_TOLERANCE: Duration = Duration::from_millis(1);
 
+/// Requests in flight at most, even in asynchronous mode: past it a stalled server would
+/// make the client run out of sockets; sends beyond it fail, named as the client's limit.
+pub const MAX_IN_FLIGHT: usize = 10_000;
+
 /// Recording slots: enough that tasks on different threads rarely meet on one lock.
 const SLOTS: usize = 16;
 
@@ -179,6 +183,13 @@ fn send<T: Transport>(shared: &Arc<Shared<T>>, handle: &Handle, k: u64, due: Ins
         },
         None => None,
     };
+    if shared.in_flight.load(Ordering::Acquire) >= MAX_IN_FLIGHT {
+        let msg =
+            format!("not sent: rperf already has {MAX_IN_FLIGHT} requests in flight (the server is not keeping up)");
+        let slot = &shared.slots[k as usize % SLOTS];
+        slot.with_window(shared.recorder.current_epoch(), |w| w.record_error(&msg));
+        return;
+    }
     let sent_at = Instant::now();
     shared.sent.fetch_add(1, Ordering::AcqRel);
     shared.in_flight.fetch_add(1, Ordering::AcqRel);
