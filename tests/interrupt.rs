@@ -4,42 +4,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{read, root, temp_path, triton};
-
-/// Starts rperf, waits for `marker` on stdout, calls `act`, then collects everything.
-fn run_until(args: &[&str], marker: &str, act: impl FnOnce(u32)) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rperf"))
-        .args(args)
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("rperf starts");
-    let mut stdout = String::new();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while reader.read_line(&mut line).unwrap_or(0) > 0 {
-        stdout.push_str(&line);
-        let seen = line.starts_with(marker);
-        line.clear();
-        if seen {
-            act(child.id());
-            break;
-        }
-    }
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
-    stdout.push_str(&rest);
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    let code = child.wait().unwrap().code().unwrap_or(-1);
-    eprintln!("--- exit {code}\n{stdout}{stderr}");
-    (code, stdout, stderr)
-}
+use common::{read, run_until, temp_path, triton};
 
 #[test]
 fn ctrl_c_reports_the_levels_measured_so_far() {

@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{http_get, lines_with, perf_analyzer, read, rperf, temp_path, Serve};
+use common::{http_get, lines_with, perf_analyzer, read, rperf, run_until, temp_path, Serve};
 
 fn count(stdout: &str, prefix: &str) -> Vec<u64> {
     lines_with(stdout, prefix)
@@ -149,31 +149,9 @@ fn a_killed_server_ends_the_run_with_the_partial_report() {
     let csv = temp_path("serve_killed.csv");
     let csv_s = csv.to_string_lossy().into_owned();
     let url = s.http.clone();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rperf"))
-        .args(["-m", "healthy", "-u", &url, "--concurrency-range", "1:50", "-p", "300", "-s", "100", "-f", &csv_s])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut stdout = String::new();
-    loop {
-        let mut line = String::new();
-        if std::io::BufRead::read_line(&mut reader, &mut line).unwrap() == 0 {
-            break;
-        }
-        stdout.push_str(&line);
-        if line.starts_with("Request concurrency: 3") {
-            s.kill();
-            break;
-        }
-    }
-    std::io::Read::read_to_string(&mut reader, &mut stdout).unwrap();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    let code = child.wait().unwrap().code();
-    eprintln!("{stdout}{stderr}");
-    assert_eq!(code, Some(99));
+    let args = ["-m", "healthy", "-u", &url, "--concurrency-range", "1:50", "-p", "300", "-s", "100", "-f", &csv_s];
+    let (code, stdout, stderr) = run_until(&args, "Request concurrency: 3", |_| s.kill());
+    assert_eq!(code, 99);
     assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
     assert!(stderr.starts_with("error: "));
     let summary = stdout.split("Inferences/Second vs. Client Average Batch Latency\n").nth(1).expect("summary");

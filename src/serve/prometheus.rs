@@ -57,36 +57,36 @@ fn render(engine: &Engine, cpu: &Mutex<(u64, u64)>) -> String {
     type Pick = fn(&super::stats::ModelCounters) -> u64;
     let families: [(&str, &str, &str, Pick); 9] = [
         ("nv_inference_request_success", "counter", "Number of successful inference requests, all batch sizes", |c| {
-            c.success.count
+            c.stats.success.count
         }),
         ("nv_inference_request_failure", "counter", "Number of failed inference requests, all batch sizes", |c| {
-            c.fail.count
+            c.stats.fail.count
         }),
-        ("nv_inference_count", "counter", "Number of inferences performed", |c| c.inference_count),
-        ("nv_inference_exec_count", "counter", "Number of model executions performed", |c| c.execution_count),
+        ("nv_inference_count", "counter", "Number of inferences performed", |c| c.stats.inference_count),
+        ("nv_inference_exec_count", "counter", "Number of model executions performed", |c| c.stats.execution_count),
         ("nv_inference_request_duration_us", "counter", "Cumulative inference request duration in microseconds", |c| {
-            c.success.ns / 1000
+            c.stats.success.ns / 1000
         }),
         ("nv_inference_queue_duration_us", "counter", "Cumulative inference queuing duration in microseconds", |c| {
-            c.queue.ns / 1000
+            c.stats.queue.ns / 1000
         }),
         (
             "nv_inference_compute_input_duration_us",
             "counter",
             "Cumulative compute input duration in microseconds",
-            |c| c.compute_input.ns / 1000,
+            |c| c.stats.compute_input.ns / 1000,
         ),
         (
             "nv_inference_compute_infer_duration_us",
             "counter",
             "Cumulative compute inference duration in microseconds",
-            |c| c.compute_infer.ns / 1000,
+            |c| c.stats.compute_infer.ns / 1000,
         ),
         (
             "nv_inference_compute_output_duration_us",
             "counter",
             "Cumulative inference compute output duration in microseconds",
-            |c| c.compute_output.ns / 1000,
+            |c| c.stats.compute_output.ns / 1000,
         ),
     ];
     for (name, kind, help, pick) in families {

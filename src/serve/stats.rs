@@ -8,19 +8,14 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::proto::inference as pb;
-use crate::server_stats::Stat;
+use crate::server_stats::{ModelStats, Stat};
 
+/// The server's side of the statistics the client reads (`ModelStats`, cache fields
+/// unused), plus what only the server keeps.
 #[derive(Clone, Debug, Default)]
 pub struct ModelCounters {
+    pub stats: ModelStats,
     pub last_inference_ms: u64,
-    pub inference_count: u64,
-    pub execution_count: u64,
-    pub success: Stat,
-    pub fail: Stat,
-    pub queue: Stat,
-    pub compute_input: Stat,
-    pub compute_infer: Stat,
-    pub compute_output: Stat,
     /// Per batch size: executions and their compute input, infer and output time.
     pub batches: BTreeMap<u64, [Stat; 3]>,
 }
@@ -32,28 +27,28 @@ fn add(s: &mut Stat, d: Duration) {
 
 impl ModelCounters {
     pub fn succeeded(&mut self, elapsed: Duration, now_ms: u64) {
-        add(&mut self.success, elapsed);
+        add(&mut self.stats.success, elapsed);
         self.last_inference_ms = now_ms;
     }
 
     pub fn failed(&mut self, elapsed: Duration) {
-        add(&mut self.fail, elapsed);
+        add(&mut self.stats.fail, elapsed);
     }
 
     /// One request's queue time and its execution's compute parts.
     pub fn executed(&mut self, items: u64, queue: Duration, parts: [Duration; 3], executions: u64) {
-        add(&mut self.queue, queue);
-        add(&mut self.compute_input, parts[0]);
-        add(&mut self.compute_infer, parts[1]);
-        add(&mut self.compute_output, parts[2]);
-        self.inference_count += items;
-        self.execution_count += executions;
+        add(&mut self.stats.queue, queue);
+        add(&mut self.stats.compute_input, parts[0]);
+        add(&mut self.stats.compute_infer, parts[1]);
+        add(&mut self.stats.compute_output, parts[2]);
+        self.stats.inference_count += items;
+        self.stats.execution_count += executions;
     }
 
     /// One execution of `items` inferences.
     pub fn batch(&mut self, items: u64, parts: [Duration; 3]) {
-        self.inference_count += items;
-        self.execution_count += 1;
+        self.stats.inference_count += items;
+        self.stats.execution_count += 1;
         let entry = self.batches.entry(items).or_default();
         for (s, d) in entry.iter_mut().zip(parts) {
             add(s, d);
@@ -66,15 +61,15 @@ impl ModelCounters {
             "name": name,
             "version": "1",
             "last_inference": self.last_inference_ms,
-            "inference_count": self.inference_count,
-            "execution_count": self.execution_count,
+            "inference_count": self.stats.inference_count,
+            "execution_count": self.stats.execution_count,
             "inference_stats": {
-                "success": d(self.success),
-                "fail": d(self.fail),
-                "queue": d(self.queue),
-                "compute_input": d(self.compute_input),
-                "compute_infer": d(self.compute_infer),
-                "compute_output": d(self.compute_output),
+                "success": d(self.stats.success),
+                "fail": d(self.stats.fail),
+                "queue": d(self.stats.queue),
+                "compute_input": d(self.stats.compute_input),
+                "compute_infer": d(self.stats.compute_infer),
+                "compute_output": d(self.stats.compute_output),
                 "cache_hit": d(Stat::default()),
                 "cache_miss": d(Stat::default()),
             },
@@ -95,15 +90,15 @@ impl ModelCounters {
             name: name.to_string(),
             version: "1".into(),
             last_inference: self.last_inference_ms,
-            inference_count: self.inference_count,
-            execution_count: self.execution_count,
+            inference_count: self.stats.inference_count,
+            execution_count: self.stats.execution_count,
             inference_stats: Some(pb::InferStatistics {
-                success: d(self.success),
-                fail: d(self.fail),
-                queue: d(self.queue),
-                compute_input: d(self.compute_input),
-                compute_infer: d(self.compute_infer),
-                compute_output: d(self.compute_output),
+                success: d(self.stats.success),
+                fail: d(self.stats.fail),
+                queue: d(self.stats.queue),
+                compute_input: d(self.stats.compute_input),
+                compute_infer: d(self.stats.compute_infer),
+                compute_output: d(self.stats.compute_output),
                 cache_hit: d(Stat::default()),
                 cache_miss: d(Stat::default()),
             }),
@@ -135,9 +130,9 @@ mod tests {
         c.batch(2, parts);
         c.succeeded(Duration::from_micros(20), 1);
         c.succeeded(Duration::from_micros(22), 2);
-        assert_eq!((c.inference_count, c.execution_count), (2, 1));
-        assert_eq!(c.compute_infer, Stat { count: 2, ns: 20_000 });
-        assert_eq!(c.queue, Stat { count: 2, ns: 12_000 });
+        assert_eq!((c.stats.inference_count, c.stats.execution_count), (2, 1));
+        assert_eq!(c.stats.compute_infer, Stat { count: 2, ns: 20_000 });
+        assert_eq!(c.stats.queue, Stat { count: 2, ns: 12_000 });
         let j = c.json("m");
         assert_eq!(j["batch_stats"][0]["batch_size"], 2);
         assert_eq!(j["inference_stats"]["success"]["count"], 2);

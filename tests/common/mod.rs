@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -243,4 +243,36 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub fn figure(stdout: &str, prefix: &str) -> f64 {
     let line = lines_with(stdout, prefix).first().copied().unwrap_or_else(|| panic!("no line '{prefix}'"));
     line[prefix.len()..].split_whitespace().next().unwrap().trim_end_matches(',').parse().unwrap()
+}
+
+/// Starts rperf, waits for `marker` on stdout, calls `act`, then collects everything.
+pub fn run_until(args: &[&str], marker: &str, act: impl FnOnce(u32)) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rperf"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rperf starts");
+    let mut stdout = String::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+        stdout.push_str(&line);
+        let seen = line.starts_with(marker);
+        line.clear();
+        if seen {
+            act(child.id());
+            break;
+        }
+    }
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    stdout.push_str(&rest);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let code = child.wait().unwrap().code().unwrap_or(-1);
+    eprintln!("--- exit {code}\n{stdout}{stderr}");
+    (code, stdout, stderr)
 }
