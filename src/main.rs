@@ -32,6 +32,8 @@ use crate::cli::{Args, Config};
 use crate::error::Error;
 
 fn main() -> ExitCode {
+    load::clock::started();
+    raise_open_files_limit();
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     match argv.get(1).and_then(|a| a.to_str()) {
         Some("batching") => return batching_main(&argv[1..]),
@@ -65,11 +67,9 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.max_threads.min(cores).max(1))
-        .enable_all()
-        .build();
+    // This runtime only coordinates (windows, statistics, reports); the load has threads of
+    // its own (load::Shards).
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
     let runtime = match runtime {
         Ok(r) => r,
         Err(e) => return fail(&Error::Model(format!("cannot start the async runtime: {e}"))),
@@ -97,6 +97,16 @@ fn main() -> ExitCode {
 }
 
 /// Parses a subcommand's flags; usage errors exit 99 as everywhere in rperf.
+/// Thousands of connections need thousands of file descriptors: take the hard limit, as Go
+/// programs do, rather than fail at the usual soft limit of 1024.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let _ = setrlimit(Resource::Nofile, Rlimit { current: limit.maximum, maximum: limit.maximum });
+    }
+}
+
 fn parse_sub<P: Parser>(argv: &[std::ffi::OsString]) -> Result<P, ExitCode> {
     P::try_parse_from(argv).map_err(|e| {
         let _ = e.print();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cli::{Config, DataSource, LoadMode, Protocol};
-use crate::client::grpc::GrpcTransport;
+use crate::client::grpc::{Channels, GrpcTransport};
 use crate::client::http::HttpTransport;
 use crate::client::stream::StreamTransport;
 use crate::client::{Control, Transport};
@@ -60,7 +60,7 @@ pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Er
             let outputs = model.outputs.iter().map(|o| o.name.clone()).collect();
             let grpc = GrpcTransport::new(config, outputs)?;
             if config.streaming {
-                run.sweep(StreamTransport::new(grpc), &streams).await
+                run.sweep(StreamTransport::new(grpc, Channels::new(config)?), &streams).await
             } else {
                 run.sweep(grpc, &streams).await
             }
@@ -251,7 +251,8 @@ async fn sweep<T: Transport>(
     let result = match &config.load {
         LoadMode::Concurrency(r) => {
             let export = config.profile_export.is_some();
-            let mut load = ConcurrencyLoad::new(transport, streams, config.batch_size, plan, export);
+            let mut load =
+                ConcurrencyLoad::new(transport, streams, config.batch_size, plan, export, config.load_threads)?;
             let range = (r.start as f64, r.end as f64, r.step as f64);
             let result = walk(config, range, true, async |c: f64| {
                 print!("{}", text::level_header(LoadValue::Concurrency(c as u64), &sweep.style));
@@ -263,7 +264,7 @@ async fn sweep<T: Transport>(
             result
         }
         LoadMode::RequestRate(r) => {
-            let load = open_loop(transport, streams.into_iter().flatten().collect(), config);
+            let load = open_loop(transport, streams.into_iter().flatten().collect(), config)?;
             let result = walk(config, (r.start, r.end, r.step), false, async |rate: f64| {
                 print!("{}", text::level_header(LoadValue::RequestRate(rate), &sweep.style));
                 load.set_schedule(Schedule::rate(rate, &config.distribution));
@@ -275,7 +276,7 @@ async fn sweep<T: Transport>(
         }
         LoadMode::Intervals(gaps) => {
             // One measurement and no sweep; an unstable one is reported as such, exit 0.
-            let load = open_loop(transport, streams.into_iter().flatten().collect(), config);
+            let load = open_loop(transport, streams.into_iter().flatten().collect(), config)?;
             load.set_schedule(Schedule::intervals(gaps.clone()));
             let result = sweep.level(&load, LoadValue::Intervals(intervals_rate(gaps))).await.map(|_| ());
             load.stop(grace).await;
@@ -287,7 +288,7 @@ async fn sweep<T: Transport>(
 
 /// Synchronous calls cap the requests in flight at --max-threads, as perf_analyzer's
 /// blocking threads do; asynchronous ones are never held back.
-fn open_loop<T: Transport>(transport: T, prepared: Vec<T::Prepared>, config: &Config) -> RateLoad<T> {
+fn open_loop<T: Transport>(transport: T, prepared: Vec<T::Prepared>, config: &Config) -> Result<RateLoad<T>, Error> {
     let cap = (!config.async_mode).then_some(config.max_threads);
     RateLoad::new(
         transport,
@@ -295,6 +296,7 @@ fn open_loop<T: Transport>(transport: T, prepared: Vec<T::Prepared>, config: &Co
         config.batch_size,
         cap,
         (config.latency_from_send, config.profile_export.is_some()),
+        config.load_threads,
     )
 }
 
@@ -341,6 +343,8 @@ fn finish(
             for (path, text) in csv::composing(config, path, &reported, model.response_cache) {
                 write(&path, text)?;
             }
+            let (client_path, client_text) = csv::client(config, path, &reported);
+            write(&client_path, client_text)?;
         }
         if let Some(path) = &config.html {
             std::fs::write(path, html::render(config, &model.name, &reported))

@@ -91,21 +91,19 @@ fn the_rate_is_kept_and_reported_as_perf_analyzer_reports_it() {
     ]);
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("  Latency limit: 0 msec\n  Request Rate limit: 1000 requests per seconds\n  Using uniform distribution on request generation\n"));
-    assert_eq!(
-        lines_with(&run.stdout, "Request Rate: "),
-        [
-            "Request Rate: 100 inference requests per seconds",
-            "Request Rate: 1000 inference requests per seconds",
-            lines_with(&run.stdout, "Request Rate: 100, ")[0],
-            lines_with(&run.stdout, "Request Rate: 1000, ")[0],
-        ]
-    );
-    for (rate, line) in [
-        (100.0, lines_with(&run.stdout, "Request Rate: 100, ")[0]),
-        (1000.0, lines_with(&run.stdout, "Request Rate: 1000, ")[0]),
-    ] {
-        let got: f64 = line.split("throughput: ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
-        assert!((got / rate - 1.0).abs() < 0.02, "{rate}/s: {got}");
+    // On a busy machine some sends can be late; perf_analyzer then warns and prints every
+    // later figure with two decimals, and so does rperf.
+    let fixed = run.stdout.contains("of the requests were delayed");
+    let rate = |r: u32| if fixed { format!("{r}.00") } else { r.to_string() };
+    let headers = lines_with(&run.stdout, "Request Rate: ");
+    assert_eq!(headers.len(), 4, "{}", run.stdout);
+    assert_eq!(headers[0], "Request Rate: 100 inference requests per seconds");
+    assert!(headers[1].starts_with("Request Rate: 1000") && headers[1].ends_with(" inference requests per seconds"));
+    for r in [100, 1000] {
+        let line = lines_with(&run.stdout, &format!("Request Rate: {}, ", rate(r)));
+        assert_eq!(line.len(), 1, "{}", run.stdout);
+        let got: f64 = line[0].split("throughput: ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+        assert!((got / r as f64 - 1.0).abs() < 0.02, "{r}/s: {got}");
     }
     assert!(lines_with(&run.stdout, "    Send lag behind schedule: p50 ").len() == 2);
     let text = read(&csv);

@@ -54,6 +54,10 @@ pub struct Args {
     pub sync: bool,
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_threads: Option<i64>,
+    /// rperf: threads that send requests (default 1, the cheapest per request); more when
+    /// one core is not enough, which rperf reports as "client saturated".
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub load_threads: Option<i64>,
 
     // ---- load ----
     /// Concurrency sweep start[:end[:step]].

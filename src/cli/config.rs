@@ -29,6 +29,17 @@ pub enum Compression {
     Deflate,
 }
 
+impl Compression {
+    /// The name in gRPC's grpc-encoding header.
+    pub fn grpc_name(self) -> Option<&'static str> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some("gzip"),
+            Compression::Deflate => Some("deflate"),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WindowMode {
     /// Fixed-length windows.
@@ -95,6 +106,8 @@ pub struct Config {
     /// Whether the report says "asynchronous"; the load is the same either way.
     pub async_mode: bool,
     pub max_threads: usize,
+    /// Threads that generate the load (rperf's own; see load::Shards).
+    pub load_threads: usize,
     pub load: LoadMode,
     pub distribution: Distribution,
     /// Open loop: report latency from the actual send (perf_analyzer's meaning) instead of
@@ -406,6 +419,11 @@ impl Config {
             None if matches!(load, LoadMode::Concurrency(_)) => 16,
             None => 4,
         };
+        let load_threads = match a.load_threads {
+            Some(n) if n <= 0 => return Err(parse_err("--load-threads", "The value must be > 0.")),
+            Some(n) => n as usize,
+            None => 1,
+        };
         let format = |flag: &str, v: &str| match v.to_ascii_lowercase().as_str() {
             "binary" => Ok(TensorFormat::Binary),
             "json" => Ok(TensorFormat::Json),
@@ -448,6 +466,7 @@ impl Config {
             batch_size: a.batch_size as usize,
             async_mode: a.async_mode,
             max_threads,
+            load_threads,
             load,
             distribution,
             latency_from_send: a.latency_from_send,

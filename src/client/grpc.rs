@@ -1,8 +1,10 @@
 //! KServe v2 over gRPC (`inference.GRPCInferenceService`). Requests are encoded to protobuf
-//! once per input entry; each call only copies those bytes into the HTTP/2 frame through a
-//! pass-through codec, and the response is decoded (and timed) here.
+//! and framed once per input entry; a unary call sends those bytes on raw HTTP/2 (`h2`), and
+//! the response is decoded (and timed) here. Streaming calls and the control plane use tonic,
+//! the streaming ones through a pass-through codec.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Buf, BufMut, Bytes};
@@ -12,7 +14,7 @@ use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
-use super::{InferResult, Sequence, ServerInfo, Timing, Transport};
+use super::{h2, InferResult, Sequence, ServerInfo, Timing, Transport};
 use crate::cli::{Compression, Config};
 use crate::error::Error;
 use crate::input::RequestData;
@@ -91,29 +93,77 @@ fn metadata(config: &Config) -> Result<MetadataMap, Error> {
     Ok(map)
 }
 
-pub struct GrpcTransport {
-    /// One HTTP/2 connection per STREAMS_PER_CONNECTION workers, opened as workers come.
-    channels: std::sync::Mutex<Vec<tonic::client::Grpc<Channel>>>,
+/// tonic channels for the streaming calls (`--streaming`): one HTTP/2 connection per
+/// STREAMS_PER_CONNECTION workers, opened as workers come.
+pub struct Channels {
+    list: std::sync::Mutex<Vec<tonic::client::Grpc<Channel>>>,
     endpoint: Endpoint,
     compression: Option<CompressionEncoding>,
     pub metadata: MetadataMap,
+}
+
+impl Channels {
+    pub fn new(config: &Config) -> Result<Channels, Error> {
+        Ok(Channels {
+            list: std::sync::Mutex::new(Vec::new()),
+            endpoint: endpoint(&config.url)?,
+            compression: compression(config),
+            metadata: metadata(config)?,
+        })
+    }
+
+    pub fn get(&self, worker: usize) -> tonic::client::Grpc<Channel> {
+        let mut channels = self.list.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let i = worker / STREAMS_PER_CONNECTION;
+        while channels.len() <= i {
+            let mut grpc = tonic::client::Grpc::new(self.endpoint.connect_lazy())
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX);
+            if let Some(enc) = self.compression {
+                grpc = grpc.send_compressed(enc).accept_compressed(enc);
+            }
+            channels.push(grpc);
+        }
+        channels[i].clone()
+    }
+}
+
+/// Unary ModelInfer calls on raw HTTP/2 (see `h2`).
+pub struct GrpcTransport {
+    call: h2::Call,
+    /// One shared connection per STREAMS_PER_CONNECTION workers.
+    groups: std::sync::Mutex<Vec<Arc<h2::Shared>>>,
     model: String,
     version: String,
     outputs: Vec<String>,
 }
 
 pub struct GrpcRequest {
+    /// The encoded ModelInferRequest, uncompressed.
     pub encoded: Bytes,
+    /// The same behind gRPC's message header, compressed if asked: what a call sends.
+    pub framed: Bytes,
     pub expected: Vec<(String, Bytes)>,
 }
 
 impl GrpcTransport {
     pub fn new(config: &Config, outputs: Vec<String>) -> Result<GrpcTransport, Error> {
+        let uri = format!("http://{}{INFER_PATH}", config.url).parse().map_err(|e| {
+            Error::Usage(format!("Failed to parse -u. '{}' is not a valid gRPC address: {e}", config.url))
+        })?;
+        let metadata = metadata(config)?
+            .iter()
+            .filter_map(|kv| match kv {
+                tonic::metadata::KeyAndValueRef::Ascii(k, v) => Some((
+                    http::HeaderName::from_bytes(k.as_str().as_bytes()).ok()?,
+                    http::HeaderValue::from_bytes(v.as_encoded_bytes()).ok()?,
+                )),
+                tonic::metadata::KeyAndValueRef::Binary(..) => None,
+            })
+            .collect();
         Ok(GrpcTransport {
-            channels: std::sync::Mutex::new(Vec::new()),
-            endpoint: endpoint(&config.url)?,
-            compression: compression(config),
-            metadata: metadata(config)?,
+            call: h2::Call { addr: config.url.clone(), uri, compression: config.compression, metadata },
+            groups: std::sync::Mutex::new(Vec::new()),
             model: config.model.clone(),
             version: config.version.clone().unwrap_or_default(),
             outputs,
@@ -123,7 +173,7 @@ impl GrpcTransport {
 
 impl Transport for GrpcTransport {
     type Prepared = GrpcRequest;
-    type Conn = tonic::client::Grpc<Channel>;
+    type Conn = h2::Conn;
 
     fn prepare(&self, data: &RequestData) -> Result<GrpcRequest, Error> {
         let mut parameters = std::collections::HashMap::new();
@@ -153,41 +203,35 @@ impl Transport for GrpcTransport {
                 .collect(),
             raw_input_contents: data.inputs.iter().map(|t| t.data.clone()).collect(),
         };
-        Ok(GrpcRequest { encoded: request.encode_to_vec().into(), expected: data.expected.clone() })
+        let encoded: Bytes = request.encode_to_vec().into();
+        let framed = h2::frame(&encoded, self.call.compression).map_err(Error::Input)?;
+        Ok(GrpcRequest { encoded, framed, expected: data.expected.clone() })
     }
 
-    fn connection(&self, worker: usize) -> Self::Conn {
-        let mut channels = self.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn connection(&self, worker: usize) -> h2::Conn {
+        let mut groups = self.groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let i = worker / STREAMS_PER_CONNECTION;
-        while channels.len() <= i {
-            let mut grpc = tonic::client::Grpc::new(self.endpoint.connect_lazy())
-                .max_decoding_message_size(usize::MAX)
-                .max_encoding_message_size(usize::MAX);
-            if let Some(enc) = self.compression {
-                grpc = grpc.send_compressed(enc).accept_compressed(enc);
-            }
-            channels.push(grpc);
+        while groups.len() <= i {
+            groups.push(Arc::default());
         }
-        channels[i].clone()
+        h2::Conn::new(groups[i].clone())
     }
 
-    async fn infer(&self, grpc: &mut Self::Conn, req: &GrpcRequest, sequence: Option<Sequence>) -> InferResult {
+    fn workers_per_connection(&self) -> usize {
+        STREAMS_PER_CONNECTION
+    }
+
+    async fn infer(&self, conn: &mut h2::Conn, req: &GrpcRequest, sequence: Option<Sequence>) -> InferResult {
         let start = Instant::now();
-        let encoded = match sequence {
-            Some(seq) => with_sequence(&req.encoded, seq),
-            None => req.encoded.clone(),
+        let framed = match sequence {
+            Some(seq) => h2::frame(&with_sequence(&req.encoded, seq), self.call.compression)?,
+            None => req.framed.clone(),
         };
-        let mut request = tonic::Request::new(encoded);
-        if !self.metadata.is_empty() {
-            *request.metadata_mut() = self.metadata.clone();
-        }
         let sent = Instant::now();
-        grpc.ready().await.map_err(|e| format!("gRPC connection failed: {e}"))?;
-        let path = http::uri::PathAndQuery::from_static(INFER_PATH);
-        let response = grpc.unary(request, path, RawCodec).await.map_err(|s| status_text(&s))?;
+        let response = self.call.unary(conn, framed).await?;
         let received = Instant::now();
-        let response = pb::ModelInferResponse::decode(response.into_inner())
-            .map_err(|e| format!("unreadable ModelInferResponse: {e}"))?;
+        let response =
+            pb::ModelInferResponse::decode(response).map_err(|e| format!("unreadable ModelInferResponse: {e}"))?;
         if !req.expected.is_empty() {
             super::check_outputs(&req.expected, |name| {
                 let i = response.outputs.iter().position(|o| o.name == name)?;

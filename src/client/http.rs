@@ -1,12 +1,12 @@
-//! KServe v2 over HTTP/1.1 with the binary tensor extension. Each worker owns one raw
-//! keep-alive hyper connection (no pool, no lock); request bodies are built once per input
-//! entry and only reference-counted per request.
+//! KServe v2 over HTTP/1.1 with the binary tensor extension. Each worker owns one keep-alive
+//! connection (`h1`: no pool, no lock); whole requests are built once per input entry and
+//! only reference-counted per request. The control plane uses hyper.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::{header, HeaderName, HeaderValue, Method, Request, StatusCode};
+use http::{header, HeaderName, HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
-use super::{model_path, rest, InferResult, Sequence, ServerInfo, Timing, Transport};
+use super::{h1, model_path, rest, InferResult, Sequence, ServerInfo, Timing, Transport};
 use crate::cli::{Config, TensorFormat};
 use crate::error::Error;
 use crate::input::{InputTensor, RequestData};
@@ -99,6 +99,8 @@ pub struct HttpTransport {
 /// A prepared request: the whole body and, for validation, the expected outputs. The JSON
 /// header's length is kept too, for requests that add sequence flags.
 pub struct HttpRequest {
+    /// The whole request as sent: head and body.
+    wire: Bytes,
     body: Bytes,
     header_len: Option<HeaderValue>,
     json_len: usize,
@@ -145,28 +147,37 @@ impl HttpTransport {
         })
     }
 
-    fn request(&self, req: &HttpRequest, sequence: Option<Sequence>) -> Request<Full<Bytes>> {
-        let (body, header_len) = match sequence {
-            Some(seq) => req.with_sequence(seq),
-            None => (req.body.clone(), req.header_len.clone()),
-        };
-        let mut builder =
-            Request::builder().method(Method::POST).uri(self.path.clone()).header(header::HOST, self.host.clone());
-        if let Some(len) = header_len {
-            builder = builder.header(HEADER_LENGTH, len).header(header::CONTENT_TYPE, "application/octet-stream");
-        } else {
-            builder = builder.header(header::CONTENT_TYPE, "application/json");
+    /// A whole HTTP/1.1 request: the head, then `body`.
+    fn wire(&self, body: &[u8], header_len: Option<&HeaderValue>) -> Bytes {
+        let mut head = format!("POST {} HTTP/1.1\r\nhost: ", self.path).into_bytes();
+        head.extend_from_slice(self.host.as_bytes());
+        match header_len {
+            Some(len) => {
+                head.extend_from_slice(b"\r\ncontent-type: application/octet-stream\r\n");
+                head.extend_from_slice(HEADER_LENGTH.as_bytes());
+                head.extend_from_slice(b": ");
+                head.extend_from_slice(len.as_bytes());
+            }
+            None => head.extend_from_slice(b"\r\ncontent-type: application/json"),
         }
+        head.extend_from_slice(format!("\r\ncontent-length: {}\r\n", body.len()).as_bytes());
         for (n, v) in &self.headers {
-            builder = builder.header(n.clone(), v.clone());
+            head.extend_from_slice(n.as_str().as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(v.as_bytes());
+            head.extend_from_slice(b"\r\n");
         }
-        builder.body(Full::new(body)).unwrap_or_default()
+        head.extend_from_slice(b"\r\n");
+        let mut wire = BytesMut::with_capacity(head.len() + body.len());
+        wire.put_slice(&head);
+        wire.put_slice(body);
+        wire.freeze()
     }
 }
 
 impl Transport for HttpTransport {
     type Prepared = HttpRequest;
-    type Conn = HttpConn;
+    type Conn = h1::Conn;
 
     fn prepare(&self, data: &RequestData) -> Result<HttpRequest, Error> {
         let binary_out = self.output_format == TensorFormat::Binary;
@@ -192,21 +203,31 @@ impl Transport for HttpTransport {
             }
             TensorFormat::Json => None,
         };
-        Ok(HttpRequest { body: body.freeze(), header_len, json_len: header.len(), expected: data.expected.clone() })
+        let body = body.freeze();
+        let wire = self.wire(&body, header_len.as_ref());
+        Ok(HttpRequest { wire, body, header_len, json_len: header.len(), expected: data.expected.clone() })
     }
 
-    fn connection(&self, _worker: usize) -> HttpConn {
-        HttpConn::new(self.addr.clone())
+    fn connection(&self, _worker: usize) -> h1::Conn {
+        h1::Conn::new(self.addr.clone())
     }
 
-    async fn infer(&self, conn: &mut HttpConn, req: &HttpRequest, sequence: Option<Sequence>) -> InferResult {
+    async fn infer(&self, conn: &mut h1::Conn, req: &HttpRequest, sequence: Option<Sequence>) -> InferResult {
         let start = Instant::now();
-        let request = self.request(req, sequence);
+        let wire = match sequence {
+            Some(seq) => {
+                let (body, header_len) = req.with_sequence(seq);
+                self.wire(&body, header_len.as_ref())
+            }
+            None => req.wire.clone(),
+        };
         let sent = Instant::now();
-        let (status, header_len, body, head_at) = conn.send(request).await?;
-        if status != StatusCode::OK {
+        let h1::Response { status, header_len, body, first_byte } = conn.exchange(&wire).await?;
+        if status != 200 {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return Err(error_text(status, &body));
         }
+        let head_at = first_byte;
         if !req.expected.is_empty() {
             let outputs = response_outputs(&body, header_len, &self.outputs)?;
             super::check_outputs(&req.expected, |name| outputs.iter().find(|(n, _)| n == name).map(|(_, b)| &b[..]))?;

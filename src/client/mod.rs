@@ -4,6 +4,8 @@
 
 mod discover;
 pub mod grpc;
+mod h1;
+mod h2;
 pub mod http;
 mod rest;
 pub mod stream;
@@ -51,6 +53,10 @@ pub trait Transport: Send + Sync + 'static {
 
     fn prepare(&self, data: &RequestData) -> Result<Self::Prepared, Error>;
     fn connection(&self, worker: usize) -> Self::Conn;
+    /// Workers multiplexed on one connection (HTTP/2); they are kept on one load thread.
+    fn workers_per_connection(&self) -> usize {
+        1
+    }
     fn infer(
         &self,
         conn: &mut Self::Conn,

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
-use super::grpc::{status_text, with_sequence, GrpcRequest, GrpcTransport, RawCodec};
+use super::grpc::{status_text, with_sequence, Channels, GrpcRequest, GrpcTransport, RawCodec};
 use super::{check_outputs, InferResult, Sequence, Timing, Transport};
 use crate::error::Error;
 use crate::input::RequestData;
@@ -20,12 +20,14 @@ use crate::proto::inference as pb;
 const STREAM_PATH: &str = "/inference.GRPCInferenceService/ModelStreamInfer";
 
 pub struct StreamTransport {
+    /// Prepares the requests (the same ModelInferRequest as a unary call).
     inner: GrpcTransport,
+    channels: Channels,
 }
 
 impl StreamTransport {
-    pub fn new(inner: GrpcTransport) -> StreamTransport {
-        StreamTransport { inner }
+    pub fn new(inner: GrpcTransport, channels: Channels) -> StreamTransport {
+        StreamTransport { inner, channels }
     }
 }
 
@@ -100,7 +102,11 @@ impl Transport for StreamTransport {
     }
 
     fn connection(&self, worker: usize) -> StreamConn {
-        StreamConn { grpc: self.inner.connection(worker), open: None }
+        StreamConn { grpc: self.channels.get(worker), open: None }
+    }
+
+    fn workers_per_connection(&self) -> usize {
+        self.inner.workers_per_connection()
     }
 
     async fn infer(&self, conn: &mut StreamConn, req: &GrpcRequest, sequence: Option<Sequence>) -> InferResult {
@@ -109,7 +115,7 @@ impl Transport for StreamTransport {
             Some(seq) => with_sequence(&req.encoded, seq),
             None => req.encoded.clone(),
         };
-        let result = match conn.send(msg, &self.inner.metadata).await {
+        let result = match conn.send(msg, &self.channels.metadata).await {
             Ok(()) => conn.responses(start, &req.expected).await,
             Err(e) => Err(e),
         };

@@ -6,6 +6,7 @@
 pub mod rate;
 mod recorder;
 pub mod schedule;
+mod shards;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,8 +18,10 @@ use tokio::task::JoinHandle;
 use rand::{Rng, SeedableRng};
 
 use crate::client::{Sequence, Transport};
+use crate::error::Error;
 use crate::measure::WindowStats;
 pub use recorder::{clock, Recorder};
+pub use shards::Shards;
 
 /// What the measurement needs of a load: close a window, and count what completed so far.
 pub trait Load {
@@ -70,6 +73,9 @@ struct Shared<T: Transport> {
 pub struct ConcurrencyLoad<T: Transport> {
     shared: Arc<Shared<T>>,
     workers: Vec<JoinHandle<()>>,
+    /// One recording slot per load thread: workers of a thread never contend on it.
+    slots: Vec<Arc<recorder::Slot>>,
+    shards: Shards,
 }
 
 impl<T: Transport> ConcurrencyLoad<T> {
@@ -79,7 +85,9 @@ impl<T: Transport> ConcurrencyLoad<T> {
         batch: usize,
         sequences: Option<SequencePlan>,
         export: bool,
-    ) -> ConcurrencyLoad<T> {
+        threads: usize,
+    ) -> Result<ConcurrencyLoad<T>, Error> {
+        let shards = Shards::start(threads)?;
         let shared = Arc::new(Shared {
             transport,
             streams,
@@ -92,16 +100,19 @@ impl<T: Transport> ConcurrencyLoad<T> {
             stop: AtomicBool::new(false),
             recorder: Recorder::default(),
         });
-        ConcurrencyLoad { shared, workers: Vec::new() }
+        let slots = (0..shards.len()).map(|_| shared.recorder.add_slot()).collect();
+        Ok(ConcurrencyLoad { shared, workers: Vec::new(), slots, shards })
     }
 
     /// Keeps exactly `n` requests in flight from now on.
     pub fn set_concurrency(&mut self, n: usize) {
         while self.workers.len() < n {
             let id = self.workers.len();
-            let slot = self.shared.recorder.add_slot();
+            // Workers that share a connection share a thread.
+            let shard = (id / self.shared.transport.workers_per_connection().max(1)) % self.shards.len();
+            let slot = self.slots[shard].clone();
             let shared = self.shared.clone();
-            self.workers.push(tokio::spawn(async move { worker(id, shared, slot).await }));
+            self.workers.push(self.shards.spawn(shard, async move { worker(id, shared, slot).await }));
         }
         self.shared.active.store(n, Ordering::Release);
         self.shared.wake.notify_waiters();
@@ -170,6 +181,7 @@ async fn worker<T: Transport>(id: usize, shared: Arc<Shared<T>>, slot: Arc<recor
     while admitted(id, &shared).await {
         let req = &requests[(counter * shared.batch) % k];
         counter += shared.active.load(Ordering::Relaxed).max(1);
+        clock::sending();
         let start = Instant::now();
         let result = shared.transport.infer(&mut conn, req, None).await;
         let latency = latency_of(start, &result);
@@ -208,6 +220,7 @@ async fn sequences<T: Transport>(
             // that no sequence is left holding one of the server's sequence slots.
             let stopping = shared.stop.load(Ordering::Acquire);
             let seq = Sequence { id: seq_id, start: k == 0, end: k + 1 == length || stopping };
+            clock::sending();
             let start = Instant::now();
             let result = shared.transport.infer(conn, &steps[k as usize % steps.len()], Some(seq)).await;
             let latency = latency_of(start, &result);

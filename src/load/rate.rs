@@ -1,22 +1,25 @@
 //! The open-loop load: requests are sent when the schedule says, not when the server
-//! answers. A scheduler thread sleeps until each due time (an OS sleep is far finer than
-//! tokio's millisecond timer) and dispatches the request onto the runtime with a connection
-//! from a pool that grows as needed. Each request records its latency from its scheduled
-//! time (what a user arriving on schedule sees) and from its actual send (perf_analyzer's
-//! meaning), and how late it was sent.
+//! answers. Each load thread runs a scheduler task that takes every n-th request of the
+//! schedule (n load threads) and sleeps until its due time on a timerfd (nanosecond
+//! precision, where tokio's timer has milliseconds), then starts the request on the same
+//! thread, with a connection from that thread's pool. Each request records its latency from
+//! its scheduled time (what a user arriving on schedule sees) and from its actual send
+//! (perf_analyzer's meaning), and how late it was sent.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::runtime::Handle;
-use tokio::sync::Semaphore;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
 
 use super::recorder::clock;
 use super::recorder::{Recorder, Slot};
 use super::schedule::Schedule;
-use super::Load;
+use super::{Load, Shards};
 use crate::client::Transport;
+use crate::error::Error;
 use crate::measure::{Record, WindowStats};
 
 /// A send later than this behind its schedule counts as delayed (perf_analyzer counts any
@@ -27,13 +30,11 @@ pub const DELAY_TOLERANCE: Duration = Duration::from_millis(1);
 /// make the client run out of sockets; sends beyond it fail, named as the client's limit.
 pub const MAX_IN_FLIGHT: usize = 10_000;
 
-/// Recording slots: enough that tasks on different threads rarely meet on one lock.
-const SLOTS: usize = 16;
-
+/// What the schedulers follow; a new one (or a stop) replaces it at once.
+#[derive(Clone)]
 struct Plan {
     schedule: Option<Schedule>,
     start: Instant,
-    generation: u64,
     stop: bool,
 }
 
@@ -46,21 +47,24 @@ struct Shared<T: Transport> {
     /// Keep every request's timestamps for --profile-export-file.
     export: bool,
     recorder: Recorder,
+    /// Per load thread: a recording slot, a pool of idle connections, and how many
+    /// connections it opened.
     slots: Vec<Arc<Slot>>,
-    pool: Mutex<Vec<T::Conn>>,
+    pools: Vec<Mutex<Vec<T::Conn>>>,
+    opened: Vec<AtomicUsize>,
     /// Synchronous mode: at most this many requests in flight (perf_analyzer's threads).
     cap: Option<Arc<Semaphore>>,
-    plan: Mutex<Plan>,
-    wake: Condvar,
+    /// Requests started so far: the next one's input entry.
     sent: AtomicU64,
     in_flight: AtomicUsize,
-    /// Connections opened so far: the next one's index for the transport.
-    opened: AtomicUsize,
 }
 
 pub struct RateLoad<T: Transport> {
     shared: Arc<Shared<T>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    plan: watch::Sender<Plan>,
+    schedulers: Vec<JoinHandle<()>>,
+    /// Dropped last: it joins the load threads, on which tasks may drop the last `Shared`.
+    _shards: Shards,
 }
 
 fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
@@ -74,9 +78,12 @@ impl<T: Transport> RateLoad<T> {
         batch: usize,
         cap: Option<usize>,
         (from_send, export): (bool, bool),
-    ) -> RateLoad<T> {
+        threads: usize,
+    ) -> Result<RateLoad<T>, Error> {
+        let shards = Shards::start(threads)?;
+        let n = shards.len();
         let recorder = Recorder::default();
-        let slots = (0..SLOTS).map(|_| recorder.add_slot()).collect();
+        let slots = (0..n).map(|_| recorder.add_slot()).collect();
         let shared = Arc::new(Shared {
             transport,
             requests,
@@ -85,39 +92,36 @@ impl<T: Transport> RateLoad<T> {
             export,
             recorder,
             slots,
-            pool: Mutex::new(Vec::new()),
+            pools: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
+            opened: (0..n).map(|_| AtomicUsize::new(0)).collect(),
             cap: cap.map(|n| Arc::new(Semaphore::new(n))),
-            plan: Mutex::new(Plan { schedule: None, start: Instant::now(), generation: 0, stop: false }),
-            wake: Condvar::new(),
             sent: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
-            opened: AtomicUsize::new(0),
         });
-        let (s, handle) = (shared.clone(), Handle::current());
-        let thread =
-            std::thread::Builder::new().name("rperf-scheduler".into()).spawn(move || schedule_loop(&s, &handle)).ok();
-        RateLoad { shared, thread }
+        let (plan, _) = watch::channel(Plan { schedule: None, start: Instant::now(), stop: false });
+        let schedulers = (0..n)
+            .map(|i| {
+                let (shared, plan) = (shared.clone(), plan.subscribe());
+                shards.spawn(i, async move { scheduler(i, n, &shared, plan).await })
+            })
+            .collect();
+        Ok(RateLoad { shared, plan, schedulers, _shards: shards })
     }
 
     /// Follows `schedule` from now on; time zero is now.
     pub fn set_schedule(&self, schedule: Schedule) {
-        let mut plan = lock(&self.shared.plan);
-        plan.schedule = Some(schedule);
-        plan.start = Instant::now();
-        plan.generation += 1;
-        self.shared.wake.notify_all();
+        self.plan.send_replace(Plan { schedule: Some(schedule), start: Instant::now(), stop: false });
     }
 
     /// Stops sending and waits at most `grace` for the requests in flight.
-    pub async fn stop(mut self, grace: Duration) {
-        lock(&self.shared.plan).stop = true;
-        self.shared.wake.notify_all();
+    pub async fn stop(self, grace: Duration) {
+        self.plan.send_replace(Plan { schedule: None, start: Instant::now(), stop: true });
         // A scheduler blocked on a full cap (a stalled server) must not hold the stop up.
         if let Some(cap) = &self.shared.cap {
             cap.close();
         }
-        if let Some(t) = self.thread.take() {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        for s in self.schedulers {
+            let _ = s.await;
         }
         let deadline = Instant::now() + grace;
         while self.shared.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
@@ -140,78 +144,141 @@ impl<T: Transport> Load for RateLoad<T> {
     }
 }
 
-/// Sleeps until each due time (waking early for a new schedule or a stop), then sends.
-fn schedule_loop<T: Transport>(shared: &Arc<Shared<T>>, handle: &Handle) {
-    let mut next: Option<(u64, Instant)> = None;
-    let mut k: u64 = 0;
-    let mut plan = lock(&shared.plan);
-    loop {
-        if plan.stop {
-            return;
+/// A one-shot timer on a timerfd: a sleep that ends within microseconds of its due time,
+/// woken through the runtime's own epoll like any socket.
+struct Timer {
+    fd: AsyncFd<std::os::fd::OwnedFd>,
+}
+
+impl Timer {
+    fn new() -> std::io::Result<Timer> {
+        use rustix::time::{timerfd_create, TimerfdClockId, TimerfdFlags};
+        let fd = timerfd_create(TimerfdClockId::Monotonic, TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC)?;
+        // SAFETY: an OwnedFd is open and stays the same file until the AsyncFd drops it.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
+        Ok(Timer { fd: fd.map_err(std::io::Error::from)? })
+    }
+
+    async fn sleep_until(&self, due: Instant) -> std::io::Result<()> {
+        use rustix::time::{timerfd_settime, Itimerspec, TimerfdTimerFlags, Timespec};
+        let left = due.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
         }
-        let generation = plan.generation;
-        let start = plan.start;
-        let Some(schedule) = plan.schedule.as_mut() else {
-            plan = shared.wake.wait(plan).unwrap_or_else(PoisonError::into_inner);
-            continue;
-        };
-        let due = match next {
-            Some((g, d)) if g == generation => d,
-            _ => start + schedule.next_due(),
-        };
-        next = Some((generation, due));
-        let now = Instant::now();
-        if due > now {
-            plan = shared.wake.wait_timeout(plan, due - now).unwrap_or_else(PoisonError::into_inner).0;
-            continue;
+        let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
+        let value = Timespec { tv_sec: left.as_secs() as _, tv_nsec: left.subsec_nanos() as _ };
+        timerfd_settime(
+            self.fd.get_ref(),
+            TimerfdTimerFlags::empty(),
+            &Itimerspec { it_interval: zero, it_value: value },
+        )?;
+        loop {
+            let mut ready = self.fd.readable().await?;
+            let mut expirations = [0u8; 8];
+            let read = rustix::io::read(self.fd.get_ref(), &mut expirations);
+            // Drained either way: the next sleep waits for the next expiration's event.
+            ready.clear_ready();
+            match read {
+                Ok(_) => return Ok(()),
+                Err(rustix::io::Errno::AGAIN) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
-        next = None;
-        drop(plan);
-        send(shared, handle, k, due);
-        k += 1;
-        plan = lock(&shared.plan);
     }
 }
 
-fn send<T: Transport>(shared: &Arc<Shared<T>>, handle: &Handle, k: u64, due: Instant) {
-    // Synchronous mode blocks the schedule while every "thread" is busy, as perf_analyzer's
+/// Load thread `shard` of `n`: sends requests shard, shard + n, ... of the schedule, each at
+/// its due time, until the plan stops.
+async fn scheduler<T: Transport>(shard: usize, n: usize, shared: &Arc<Shared<T>>, mut plan: watch::Receiver<Plan>) {
+    let timer = match Timer::new() {
+        Ok(t) => t,
+        Err(e) => {
+            let msg = format!("rperf cannot create its send timer: {e}");
+            shared.slots[shard].with_window(shared.recorder.current_epoch(), |w| w.record_error(&msg));
+            return;
+        }
+    };
+    loop {
+        let current = plan.borrow_and_update().clone();
+        if current.stop {
+            return;
+        }
+        let Some(mut schedule) = current.schedule else {
+            if plan.changed().await.is_err() {
+                return;
+            }
+            continue;
+        };
+        let mut k: u64 = 0;
+        loop {
+            let due = current.start + schedule.next_due();
+            k += 1;
+            if (k - 1) % n as u64 != shard as u64 {
+                continue;
+            }
+            if due > Instant::now() {
+                tokio::select! {
+                    biased;
+                    _ = plan.changed() => break,
+                    slept = timer.sleep_until(due) => if slept.is_err() {
+                        // Without the timer, tokio's millisecond sleep still keeps the rate.
+                        tokio::time::sleep_until(due.into()).await;
+                    },
+                }
+            } else if plan.has_changed().unwrap_or(true) {
+                break;
+            }
+            send(shared, shard, due).await;
+        }
+    }
+}
+
+/// Starts one request due at `due` on this load thread.
+async fn send<T: Transport>(shared: &Arc<Shared<T>>, shard: usize, due: Instant) {
+    // Synchronous mode holds the schedule while every "thread" is busy, as perf_analyzer's
     // workers do; the late sends still count their latency from the schedule.
+    let mut blocked = false;
     let permit = match &shared.cap {
-        Some(cap) => match handle.block_on(cap.clone().acquire_owned()) {
+        Some(cap) => match cap.clone().try_acquire_owned() {
             Ok(p) => Some(p),
-            Err(_) => return, // closed: the load is stopping
+            Err(tokio::sync::TryAcquireError::Closed) => return, // the load is stopping
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                blocked = true;
+                match cap.clone().acquire_owned().await {
+                    Ok(p) => Some(p),
+                    Err(_) => return,
+                }
+            }
         },
         None => None,
     };
+    let slot = shared.slots[shard].clone();
     if shared.in_flight.load(Ordering::Acquire) >= MAX_IN_FLIGHT {
         let msg =
             format!("not sent: rperf already has {MAX_IN_FLIGHT} requests in flight (the server is not keeping up)");
-        let slot = &shared.slots[k as usize % SLOTS];
         slot.with_window(shared.recorder.current_epoch(), |w| w.record_error(&msg));
         return;
     }
+    clock::sending();
     let sent_at = Instant::now();
-    shared.sent.fetch_add(1, Ordering::AcqRel);
+    let k = shared.sent.fetch_add(1, Ordering::AcqRel);
     shared.in_flight.fetch_add(1, Ordering::AcqRel);
     let shared = shared.clone();
-    handle.spawn(async move {
-        let pooled = lock(&shared.pool).pop();
-        let mut conn =
-            pooled.unwrap_or_else(|| shared.transport.connection(shared.opened.fetch_add(1, Ordering::AcqRel)));
+    tokio::spawn(async move {
+        let pooled = lock(&shared.pools[shard]).pop();
+        let mut conn = pooled.unwrap_or_else(|| shared.transport.connection(shared.connection_index(shard)));
         let req = &shared.requests[(k as usize * shared.batch) % shared.requests.len()];
         let result = shared.transport.infer(&mut conn, req, None).await;
         let done = Instant::now();
-        lock(&shared.pool).push(conn);
+        lock(&shared.pools[shard]).push(conn);
         let (from_schedule, from_send, lag) = (done - due, done - sent_at, sent_at.saturating_duration_since(due));
         let (main, other) = if shared.from_send { (from_send, from_schedule) } else { (from_schedule, from_send) };
-        let slot = &shared.slots[k as usize % SLOTS];
         slot.with_window(shared.recorder.current_epoch(), |w| match &result {
             Ok(t) => {
                 w.record(main, t, false);
-                w.record_open(other, lag, lag > DELAY_TOLERANCE);
+                w.record_open(other, lag, lag > DELAY_TOLERANCE, blocked);
                 if shared.export {
-                    let responses = vec![clock::epoch_ns(done)].into_boxed_slice();
-                    w.records.push(Record { start_ns: clock::epoch_ns(sent_at), responses_ns: responses });
+                    w.records.push(Record::unary(clock::epoch_ns(sent_at), clock::epoch_ns(done)));
                 }
             }
             Err(msg) => w.record_error(msg),
@@ -219,4 +286,14 @@ fn send<T: Transport>(shared: &Arc<Shared<T>>, handle: &Handle, k: u64, due: Ins
         drop(permit);
         shared.in_flight.fetch_sub(1, Ordering::AcqRel);
     });
+}
+
+impl<T: Transport> Shared<T> {
+    /// The transport's index for a new connection on load thread `shard`: connections that
+    /// share an HTTP/2 connection (a group of `workers_per_connection`) are on one thread.
+    fn connection_index(&self, shard: usize) -> usize {
+        let local = self.opened[shard].fetch_add(1, Ordering::AcqRel);
+        let group = self.transport.workers_per_connection().max(1);
+        ((local / group) * self.slots.len() + shard) * group + local % group
+    }
 }

@@ -21,6 +21,24 @@ pub mod clock {
         })
     }
 
+    static STARTED: OnceLock<Instant> = OnceLock::new();
+    static FIRST_SEND: OnceLock<Instant> = OnceLock::new();
+
+    /// Marks the start of the process (called first thing in main).
+    pub fn started() {
+        STARTED.get_or_init(Instant::now);
+    }
+
+    /// Marks a send; the first one is kept.
+    pub fn sending() {
+        FIRST_SEND.get_or_init(Instant::now);
+    }
+
+    /// How long after start the first request went out.
+    pub fn first_send_after_start() -> Option<std::time::Duration> {
+        Some(FIRST_SEND.get()?.saturating_duration_since(*STARTED.get()?))
+    }
+
     pub fn epoch_ns(t: Instant) -> u64 {
         let (i, ns) = *base();
         if t >= i {
@@ -65,11 +83,13 @@ impl Slot {
         self.with_window(epoch, |w| match result {
             Ok(t) => {
                 w.record(latency, t, ended_sequence);
-                let responses = match &t.responses {
-                    Some(arrivals) => arrivals.iter().map(|a| clock::epoch_ns(start + *a)).collect(),
-                    None => vec![clock::epoch_ns(start + latency)].into_boxed_slice(),
-                };
-                w.records.push(Record { start_ns: clock::epoch_ns(start), responses_ns: responses });
+                let start_ns = clock::epoch_ns(start);
+                w.records.push(match &t.responses {
+                    Some(arrivals) => {
+                        Record::streamed(start_ns, arrivals.iter().map(|a| clock::epoch_ns(start + *a)).collect())
+                    }
+                    None => Record::unary(start_ns, clock::epoch_ns(start + latency)),
+                });
             }
             Err(msg) => w.record_error(msg),
         });
@@ -83,7 +103,7 @@ impl Slot {
             let old_epoch = s.epoch;
             if old.ok > 0 || old.failed() > 0 {
                 match &mut s.prev {
-                    Some((e, prev)) if *e == old_epoch => prev.merge(&old),
+                    Some((e, prev)) if *e == old_epoch => prev.absorb(old),
                     _ => s.prev = Some((old_epoch, old)),
                 }
             }
@@ -97,14 +117,14 @@ impl Slot {
         let mut s = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((e, prev)) = s.prev.take() {
             if e == epoch {
-                into.merge(&prev);
+                into.absorb(prev);
             }
         }
         if s.epoch <= epoch {
+            let cur = std::mem::take(&mut s.cur);
             if s.epoch == epoch {
-                into.merge(&s.cur);
+                into.absorb(cur);
             }
-            s.cur = WindowStats::default();
             s.epoch = epoch + 1;
         }
     }

@@ -13,6 +13,7 @@ pub enum Distribution {
     Poisson,
 }
 
+#[derive(Clone)]
 pub struct Schedule {
     kind: Kind,
     /// Offset of the next send from the level's start, in nanoseconds (f64 keeps sub-ns
@@ -20,6 +21,7 @@ pub struct Schedule {
     next_ns: f64,
 }
 
+#[derive(Clone)]
 enum Kind {
     Constant { gap_ns: f64 },
     Poisson { mean_ns: f64, rng: rand::rngs::SmallRng },

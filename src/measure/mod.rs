@@ -48,6 +48,8 @@ pub struct WindowRecord {
     pub duration: Duration,
     pub stats: WindowStats,
     pub figures: WindowFigures,
+    /// CPU time rperf's process used during the window.
+    pub cpu: Duration,
 }
 
 /// A measured level: every window, and the merge of the last three.
@@ -61,6 +63,25 @@ pub struct Level {
     pub merged_duration: Duration,
     pub server: Option<ServerFigures>,
     pub metrics: Option<MetricsFigures>,
+    /// Threads rperf generated the load with.
+    pub load_threads: usize,
+}
+
+/// Past this share of its load threads' time on CPU, rperf is the bottleneck.
+const SATURATED_CPU: f64 = 0.9;
+
+/// What rperf itself cost at a level, and whether it, not the server, was the limit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientFigures {
+    /// rperf's CPU time per completed or failed request.
+    pub cpu_us_per_request: f64,
+    /// rperf's CPU time over the load threads' wall time: 1.0 is every load thread busy.
+    pub utilization: f64,
+    pub load_threads: usize,
+    /// Open loops: how late sends were behind the schedule, p50 and p99, in usec.
+    pub lag_us: Option<(u64, u64)>,
+    /// Why the level's figures show rperf's limit rather than the server's, if they do.
+    pub saturated: Option<String>,
 }
 
 impl Level {
@@ -96,6 +117,37 @@ impl Level {
     pub fn delayed_pct(&self) -> Option<f64> {
         let o = self.merged.open.as_ref()?;
         (self.merged.ok > 0).then(|| o.delayed as f64 * 100.0 / self.merged.ok as f64)
+    }
+
+    /// rperf's own cost over the reported windows, and whether it was the bottleneck.
+    pub fn client(&self) -> ClientFigures {
+        let tail = &self.windows[self.windows.len().saturating_sub(3)..];
+        let cpu: Duration = tail.iter().map(|w| w.cpu).sum();
+        let wall: Duration = tail.iter().map(|w| w.duration).sum();
+        let requests: u64 = tail.iter().map(|w| w.stats.ok + w.stats.failed()).sum();
+        let threads = self.load_threads.max(1);
+        let utilization = cpu.as_secs_f64() / (wall.as_secs_f64() * threads as f64).max(1e-9);
+        let open = self.merged.open.as_ref();
+        let lag_us = open.map(|o| (percentile_us(&o.lag_us, 50.0), percentile_us(&o.lag_us, 99.0)));
+        let tolerance = crate::load::rate::DELAY_TOLERANCE.as_micros() as u64;
+        let saturated = if utilization >= SATURATED_CPU {
+            Some(format!("rperf was on CPU {:.0}% of the time of its {threads} load thread(s)", utilization * 100.0))
+        } else {
+            // Sends held back by the --max-threads cap are the server's doing, not rperf's.
+            match (lag_us, open) {
+                (Some((_, p99)), Some(o)) if p99 > tolerance && o.blocked == 0 => {
+                    Some(format!("rperf sent requests late behind the schedule (p99 {p99} usec)"))
+                }
+                _ => None,
+            }
+        };
+        ClientFigures {
+            cpu_us_per_request: cpu.as_secs_f64() * 1e6 / requests.max(1) as f64,
+            utilization,
+            load_threads: threads,
+            lag_us,
+            saturated,
+        }
     }
 
     /// When the windows the level's figures come from began.
@@ -188,6 +240,7 @@ pub async fn measure_level(
                        // Windows are contiguous: each starts where the last ended, so the time the statistics
                        // calls take between them is inside a window, not lost between two.
     let mut boundary = Instant::now();
+    let mut cpu_mark = process_cpu();
     let mut windows: Vec<WindowRecord> = Vec::new();
     let mut outcome = Outcome::Unstable;
     let mut sent_before = load.sent();
@@ -200,6 +253,9 @@ pub async fn measure_level(
         let stats = load.end_window();
         boundary = Instant::now();
         let duration = boundary - start;
+        let cpu_now = process_cpu();
+        let cpu = cpu_now.saturating_sub(cpu_mark);
+        cpu_mark = cpu_now;
         let sent_now = load.sent();
         let sent = sent_now - sent_before;
         sent_before = sent_now;
@@ -216,7 +272,11 @@ pub async fn measure_level(
             throughput: throughput(stats.ok, config.batch_size, duration),
             latency_us: stabilizing(&latency, config.percentile).as_nanos() as f64 / 1000.0,
         };
-        windows.push(WindowRecord { sent, start, duration, stats, figures });
+        windows.push(WindowRecord { sent, start, duration, stats, figures, cpu });
+        if windows.len() > 3 {
+            let older = windows.len() - 4;
+            windows[older].stats.compact();
+        }
         observer.window(trial, windows.last().expect("just pushed"));
         let history: Vec<WindowFigures> = windows.iter().map(|w| w.figures).collect();
         if is_stable(&history, config.stability) {
@@ -250,6 +310,7 @@ pub async fn measure_level(
         merged_duration,
         server,
         metrics: None,
+        load_threads: config.load_threads,
     };
     if level.outcome == Outcome::Stable {
         if let Some(limit) = config.latency_limit {
@@ -259,6 +320,12 @@ pub async fn measure_level(
         }
     }
     Ok(level)
+}
+
+/// CPU time used so far by every thread of this process.
+fn process_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(t.tv_sec.max(0) as u64, t.tv_nsec.clamp(0, 999_999_999) as u32)
 }
 
 /// Waits out one window; false when interrupted.
@@ -283,5 +350,61 @@ async fn wait_window(load: &impl Load, mode: WindowMode, start: Instant, interru
                 tokio::time::sleep(tick).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A level of three 1 s windows of 1000 requests each, with `cpu` of rperf's CPU each.
+    fn level(cpu: Duration, lag: Option<(Duration, bool)>) -> Level {
+        let window = |i: u32| {
+            let mut stats = WindowStats::default();
+            for _ in 0..1000 {
+                stats.record_ok(Duration::from_millis(1), Duration::ZERO, Duration::ZERO);
+                if let Some((lag, blocked)) = lag {
+                    stats.record_open(Duration::from_millis(1), lag, lag > Duration::from_millis(1), blocked);
+                }
+            }
+            let figures = WindowFigures { throughput: 1000.0, latency_us: 1000.0 };
+            let start = Instant::now() + Duration::from_secs(i as u64);
+            WindowRecord { sent: 1000, start, duration: Duration::from_secs(1), stats, figures, cpu }
+        };
+        let windows: Vec<WindowRecord> = (0..3).map(window).collect();
+        let mut merged = WindowStats::default();
+        windows.iter().for_each(|w| merged.merge(&w.stats));
+        Level {
+            value: LoadValue::Concurrency(1),
+            batch_size: 1,
+            outcome: Outcome::Stable,
+            windows,
+            merged,
+            merged_duration: Duration::from_secs(3),
+            server: None,
+            metrics: None,
+            load_threads: 1,
+        }
+    }
+
+    #[test]
+    fn client_cost_is_cpu_over_requests() {
+        let c = level(Duration::from_millis(10), None).client();
+        assert!((c.cpu_us_per_request - 10.0).abs() < 1e-9, "{c:?}");
+        assert!((c.utilization - 0.01).abs() < 1e-9);
+        assert_eq!((c.lag_us, c.saturated), (None, None));
+    }
+
+    #[test]
+    fn a_busy_or_late_client_is_saturated() {
+        let busy = level(Duration::from_millis(950), None).client();
+        assert!(busy.saturated.unwrap().contains("95%"));
+        let late = level(Duration::from_millis(10), Some((Duration::from_millis(5), false))).client();
+        assert!(late.saturated.unwrap().contains("late"));
+        // Held back by the --max-threads cap: the server's latency, not rperf's limit.
+        let capped = level(Duration::from_millis(10), Some((Duration::from_millis(5), true))).client();
+        assert_eq!(capped.saturated, None);
+        let on_time = level(Duration::from_millis(10), Some((Duration::from_micros(50), false))).client();
+        assert_eq!(on_time.saturated, None);
     }
 }

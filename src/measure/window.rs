@@ -34,11 +34,29 @@ pub struct WindowStats {
 }
 
 /// One request for the profile export: when it was sent and when its responses came, in
-/// nanoseconds since the Unix epoch.
+/// nanoseconds since the Unix epoch. 32 bytes and no allocation for a unary request, as a
+/// long run may keep millions.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
     pub start_ns: u64,
-    pub responses_ns: Box<[u64]>,
+    /// The response of a unary request.
+    end_ns: u64,
+    /// A streamed request's responses, each.
+    streamed: Option<Box<[u64]>>,
+}
+
+impl Record {
+    pub fn unary(start_ns: u64, end_ns: u64) -> Record {
+        Record { start_ns, end_ns, streamed: None }
+    }
+
+    pub fn streamed(start_ns: u64, responses_ns: Box<[u64]>) -> Record {
+        Record { start_ns, end_ns: 0, streamed: Some(responses_ns) }
+    }
+
+    pub fn responses_ns(&self) -> &[u64] {
+        self.streamed.as_deref().unwrap_or(std::slice::from_ref(&self.end_ns))
+    }
 }
 
 /// What streamed (decoupled) requests add: when their first response came, the gaps
@@ -98,11 +116,20 @@ pub struct OpenStats {
     pub other_sum_sq_ns: u128,
     pub lag_us: Histogram<u64>,
     pub delayed: u64,
+    /// Sends that waited for the --max-threads cap (synchronous mode).
+    pub blocked: u64,
 }
 
 impl Default for OpenStats {
     fn default() -> Self {
-        OpenStats { other_us: histogram(), other_sum_ns: 0, other_sum_sq_ns: 0, lag_us: histogram(), delayed: 0 }
+        OpenStats {
+            other_us: histogram(),
+            other_sum_ns: 0,
+            other_sum_sq_ns: 0,
+            lag_us: histogram(),
+            delayed: 0,
+            blocked: 0,
+        }
     }
 }
 
@@ -145,8 +172,8 @@ impl WindowStats {
     }
 
     /// An open-loop request: `other` is its latency in the other meaning, `lag` how late it
-    /// was sent, `delayed` whether that counts as late.
-    pub fn record_open(&mut self, other: Duration, lag: Duration, delayed: bool) {
+    /// was sent, `delayed` whether that counts as late, `blocked` whether the cap held it.
+    pub fn record_open(&mut self, other: Duration, lag: Duration, delayed: bool, blocked: bool) {
         let o = self.open.get_or_insert_with(Box::default);
         let ns = other.as_nanos();
         record_us(&mut o.other_us, other);
@@ -154,6 +181,7 @@ impl WindowStats {
         o.other_sum_sq_ns += ns * ns;
         record_us(&mut o.lag_us, lag);
         o.delayed += delayed as u64;
+        o.blocked += blocked as u64;
     }
 
     /// The latency figures in the other meaning, for open-loop windows.
@@ -180,10 +208,25 @@ impl WindowStats {
         }
     }
 
+    /// Drops the histograms of a window whose figures are already taken (all but a level's
+    /// last three): a long level keeps its windows' counts, not 200 KB of buckets each.
+    pub fn compact(&mut self) {
+        self.latency_us = Histogram::new_with_max(2, 1).expect("valid bounds");
+        self.open = None;
+        self.stream = None;
+    }
+
     pub fn failed(&self) -> u64 {
         self.errors.values().sum()
     }
 
+    /// Adds `other`'s figures and takes its profile-export records.
+    pub fn absorb(&mut self, mut other: WindowStats) {
+        self.merge(&other);
+        self.records.append(&mut other.records);
+    }
+
+    /// Adds `other`'s figures (not its records: a level's merge of windows needs none).
     pub fn merge(&mut self, other: &WindowStats) {
         // Both histograms share bounds, so adding cannot fail.
         let _ = self.latency_us.add(&other.latency_us);
@@ -196,7 +239,6 @@ impl WindowStats {
             *self.errors.entry(msg.clone()).or_insert(0) += n;
         }
         self.sequences += other.sequences;
-        self.records.extend(other.records.iter().cloned());
         if let Some(o) = &other.stream {
             self.stream.get_or_insert_with(Box::default).merge(o);
         }
@@ -207,6 +249,7 @@ impl WindowStats {
             mine.other_sum_ns += o.other_sum_ns;
             mine.other_sum_sq_ns += o.other_sum_sq_ns;
             mine.delayed += o.delayed;
+            mine.blocked += o.blocked;
         }
     }
 
@@ -325,14 +368,14 @@ mod tests {
     fn open_loop_figures_merge() {
         let mut a = WindowStats::default();
         a.record_ok(ms(10), Duration::ZERO, Duration::ZERO);
-        a.record_open(ms(4), ms(6), true);
+        a.record_open(ms(4), ms(6), true, false);
         let mut b = WindowStats::default();
         b.record_ok(ms(2), Duration::ZERO, Duration::ZERO);
-        b.record_open(ms(2), Duration::ZERO, false);
+        b.record_open(ms(2), Duration::ZERO, false, true);
         a.merge(&b);
         let other = a.other_latency().unwrap();
         assert_eq!((other.count, other.avg), (2, ms(3)));
-        assert_eq!(a.open.as_ref().unwrap().delayed, 1);
+        assert_eq!((a.open.as_ref().unwrap().delayed, a.open.as_ref().unwrap().blocked), (1, 1));
         assert!(WindowStats::default().other_latency().is_none());
     }
 

@@ -206,3 +206,30 @@ pub fn composing(config: &Config, main: &Path, levels: &[&Level], cache: bool) -
     }
     files
 }
+
+/// rperf's own cost per level, beside the main CSV as `<stem>.client.csv` (perf_analyzer's
+/// columns stay as they are, for the scripts that read them).
+pub fn client(config: &Config, main: &Path, levels: &[&Level]) -> (PathBuf, String) {
+    let stem = main.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let path = main.with_file_name(format!("{stem}.client.csv"));
+    let mut text = format!(
+        "{},Client CPU usec/request,Client CPU utilization,Load threads,Send lag p50 usec,Send lag p99 usec,Client saturated\n",
+        first_column(config)
+    );
+    for level in levels {
+        let c = level.client();
+        let lag = |f: fn((u64, u64)) -> u64| c.lag_us.map(f).map(|v| v.to_string()).unwrap_or_default();
+        let _ = writeln!(
+            text,
+            "{},{:.2},{:.3},{},{},{},{}",
+            value(level),
+            c.cpu_us_per_request,
+            c.utilization,
+            c.load_threads,
+            lag(|l| l.0),
+            lag(|l| l.1),
+            u8::from(c.saturated.is_some())
+        );
+    }
+    (path, text)
+}

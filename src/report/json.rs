@@ -105,6 +105,10 @@ pub fn level_json(config: &Config, level: &Level) -> Value {
         "server": server,
         "avg_batch_size": level.server.as_ref().and_then(|f| f.stats.avg_batch_size()),
     });
+    let c = level.client();
+    v["client"] = json!({"cpu_us_per_request": c.cpu_us_per_request, "cpu_utilization": c.utilization,
+        "load_threads": c.load_threads, "send_lag_p50_us": c.lag_us.map(|l| l.0), "send_lag_p99_us": c.lag_us.map(|l| l.1),
+        "saturated": c.saturated.is_some(), "saturated_because": c.saturated});
     if let Some(other) = level.merged.other_latency() {
         let key = if config.latency_from_send { "latency_from_schedule_us" } else { "latency_from_send_us" };
         v[key] = latency_json(config, &other);
@@ -130,8 +134,10 @@ pub fn render(config: &Config, model: &Model, levels: &[Level]) -> Value {
         LoadMode::RequestRate(_) => "request_rate",
         LoadMode::Intervals(_) => "request_intervals",
     };
+    let first_send = crate::load::clock::first_send_after_start();
     json!({
         "rperf_version": env!("CARGO_PKG_VERSION"),
+        "first_request_after_start_ms": first_send.map(|d| d.as_secs_f64() * 1000.0),
         "settings": {
             "model": model.name,
             "version": config.version,

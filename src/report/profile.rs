@@ -29,7 +29,7 @@ pub fn write(path: &Path, levels: &[Level]) -> std::io::Result<()> {
             }
             first = false;
             write!(out, "{{\"timestamp\":{},\"response_timestamps\":[", record.start_ns)?;
-            for (k, r) in record.responses_ns.iter().enumerate() {
+            for (k, r) in record.responses_ns().iter().enumerate() {
                 write!(out, "{}{r}", if k > 0 { "," } else { "" })?;
             }
             out.write_all(b"]}")?;

@@ -175,6 +175,7 @@ pub fn level(config: &Config, model: &Model, level: &Level, style: &mut Style) -
     if let Some(other) = &other {
         open_loop_lines(&mut s, config, level, other);
     }
+    client_cost(&mut s, level);
     failures(&mut s, level);
     if let Some(server) = &level.server {
         s.push_str("  Server: \n");
@@ -212,6 +213,26 @@ fn open_loop_lines(s: &mut String, config: &Config, level: &Level, other: &Laten
     if let Some(o) = &level.merged.open {
         let lag = |p: f64| percentile_us(&o.lag_us, p);
         let _ = writeln!(s, "    Send lag behind schedule: p50 {} usec, p99 {} usec", lag(50.0), lag(99.0));
+    }
+}
+
+/// rperf's addition: what rperf itself cost, and a warning when it was the bottleneck.
+fn client_cost(s: &mut String, level: &Level) {
+    let c = level.client();
+    let _ = writeln!(
+        s,
+        "    rperf CPU: {:.1} usec per request ({:.0}% of {} load thread{})",
+        c.cpu_us_per_request,
+        c.utilization * 100.0,
+        c.load_threads,
+        if c.load_threads == 1 { "" } else { "s" }
+    );
+    if let Some(why) = &c.saturated {
+        let _ = writeln!(
+            s,
+            "    [WARNING] Client saturated: {why}. These figures show rperf's limit, not the server's; \
+             give it more --load-threads or a machine of its own."
+        );
     }
 }
 

@@ -1,0 +1,210 @@
+//! The HTTP/1.1 exchange of the hot path: one keep-alive connection per worker, the whole
+//! request (head and body) built once per input entry and written with one call, and the
+//! response read into the worker's own buffer and parsed in place (`httparse`, hyper's
+//! parser). No connection task, no channel between the worker and its connection, no header
+//! map per request: what is left per request is the two system calls and the parse.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Headers read at most in a response.
+const MAX_HEADERS: usize = 32;
+/// Bytes read at least per call.
+const READ_CHUNK: usize = 16 * 1024;
+
+pub struct Response {
+    pub status: u16,
+    /// The inference-header-content-length header, if any (binary tensor responses).
+    pub header_len: Option<usize>,
+    pub body: Bytes,
+    /// When the first bytes of the response arrived.
+    pub first_byte: Instant,
+}
+
+/// One worker's keep-alive connection; it reconnects on its next use after a failure or
+/// after the server asked to close.
+pub struct Conn {
+    addr: Arc<str>,
+    stream: Option<TcpStream>,
+    buf: BytesMut,
+}
+
+impl Conn {
+    pub fn new(addr: Arc<str>) -> Conn {
+        Conn { addr, stream: None, buf: BytesMut::new() }
+    }
+
+    /// Writes `request` (a whole HTTP/1.1 request) and reads its response.
+    pub async fn exchange(&mut self, request: &[u8]) -> Result<Response, String> {
+        let result = self.try_exchange(request).await;
+        if result.is_err() {
+            self.stream = None;
+        }
+        result
+    }
+
+    async fn try_exchange(&mut self, request: &[u8]) -> Result<Response, String> {
+        if self.stream.is_none() {
+            let stream = TcpStream::connect(&*self.addr)
+                .await
+                .map_err(|e| format!("cannot connect to {} over HTTP: {e}", self.addr))?;
+            let _ = stream.set_nodelay(true);
+            self.stream = Some(stream);
+            self.buf.clear();
+        }
+        let stream = self.stream.as_mut().ok_or("no connection")?;
+        stream.write_all(request).await.map_err(|e| format!("HTTP request failed: {e}"))?;
+        let mut first_byte = None;
+        loop {
+            if let Some((response, keep_alive)) = parse(&mut self.buf)? {
+                if !keep_alive {
+                    self.stream = None;
+                }
+                let first_byte = first_byte.unwrap_or_else(Instant::now);
+                return Ok(Response { first_byte, ..response });
+            }
+            self.buf.reserve(READ_CHUNK);
+            let n =
+                stream.read_buf(&mut self.buf).await.map_err(|e| format!("reading the HTTP response failed: {e}"))?;
+            if n == 0 {
+                return Err(format!("the server at {} closed the connection before answering", self.addr));
+            }
+            first_byte.get_or_insert_with(Instant::now);
+        }
+    }
+}
+
+/// A complete response at the start of `buf`, taken out of it, with whether the connection
+/// stays open; None while more bytes are needed.
+fn parse(buf: &mut BytesMut) -> Result<Option<(Response, bool)>, String> {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut head = httparse::Response::new(&mut headers);
+        let head_len = match head.parse(buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(e) => return Err(format!("unreadable HTTP response: {e}")),
+        };
+        let status = head.code.unwrap_or(0);
+        let mut content_length = None;
+        let mut chunked = false;
+        let mut keep_alive = head.version == Some(1);
+        let mut header_len = None;
+        for h in head.headers.iter() {
+            let value = std::str::from_utf8(h.value).unwrap_or("").trim();
+            if h.name.eq_ignore_ascii_case("content-length") {
+                content_length = Some(value.parse::<usize>().map_err(|_| format!("bad Content-Length '{value}'"))?);
+            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = value.to_ascii_lowercase().ends_with("chunked");
+            } else if h.name.eq_ignore_ascii_case("connection") {
+                keep_alive =
+                    !value.eq_ignore_ascii_case("close") && (keep_alive || value.eq_ignore_ascii_case("keep-alive"));
+            } else if h.name.eq_ignore_ascii_case("inference-header-content-length") {
+                header_len = value.parse().ok();
+            }
+        }
+        if (100..200).contains(&status) {
+            // An interim response (100 Continue): the real one follows.
+            let _ = buf.split_to(head_len);
+            continue;
+        }
+        let response = |body: Bytes| Response { status, header_len, body, first_byte: Instant::now() };
+        if chunked {
+            let Some((end, pieces)) = chunked_body(&buf[head_len..])? else { return Ok(None) };
+            let whole = buf.split_to(head_len + end).freeze();
+            let mut body = BytesMut::with_capacity(pieces.iter().map(|(a, b)| b - a).sum());
+            for (a, b) in pieces {
+                body.extend_from_slice(&whole[head_len + a..head_len + b]);
+            }
+            return Ok(Some((response(body.freeze()), keep_alive)));
+        }
+        let no_body = status == 204 || status == 304;
+        let Some(len) = content_length.or(no_body.then_some(0)) else {
+            // No length: the body runs to the end of the connection, which HTTP/1.1 servers
+            // do not do for inference; refuse rather than wait for a close.
+            return Err(format!("HTTP response {status} has neither Content-Length nor chunked encoding"));
+        };
+        if buf.len() < head_len + len {
+            return Ok(None);
+        }
+        let whole = buf.split_to(head_len + len).freeze();
+        return Ok(Some((response(whole.slice(head_len..)), keep_alive)));
+    }
+}
+
+/// A complete chunked body at the start of `data`: its length in `data` (trailers included)
+/// and where each chunk's bytes are; None while incomplete.
+#[allow(clippy::type_complexity)]
+fn chunked_body(data: &[u8]) -> Result<Option<(usize, Vec<(usize, usize)>)>, String> {
+    let mut at = 0;
+    let mut pieces = Vec::new();
+    loop {
+        let Some(eol) = find_crlf(&data[at..]) else { return Ok(None) };
+        let line = std::str::from_utf8(&data[at..at + eol]).map_err(|_| "bad chunk size line".to_string())?;
+        let hex = line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(hex, 16).map_err(|_| format!("bad chunk size '{hex}'"))?;
+        at += eol + 2;
+        if size == 0 {
+            // Trailers, if any, end with an empty line.
+            loop {
+                let Some(eol) = find_crlf(&data[at..]) else { return Ok(None) };
+                at += eol + 2;
+                if eol == 0 {
+                    return Ok(Some((at, pieces)));
+                }
+            }
+        }
+        if data.len() < at + size + 2 {
+            return Ok(None);
+        }
+        pieces.push((at, at + size));
+        at += size + 2;
+    }
+}
+
+fn find_crlf(data: &[u8]) -> Option<usize> {
+    data.windows(2).position(|w| w == b"\r\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(raw: &[u8]) -> (u16, Option<usize>, Vec<u8>, bool, usize) {
+        let mut buf = BytesMut::from(raw);
+        let (r, keep) = parse(&mut buf).unwrap().unwrap();
+        (r.status, r.header_len, r.body.to_vec(), keep, buf.len())
+    }
+
+    #[test]
+    fn content_length_responses_are_split_at_their_end() {
+        let raw = b"HTTP/1.1 200 OK\r\nInference-Header-Content-Length: 2\r\nContent-Length: 5\r\n\r\n{}abcHTTP/1.1";
+        assert_eq!(parse_all(raw), (200, Some(2), b"{}abc".to_vec(), true, 8));
+    }
+
+    #[test]
+    fn partial_responses_wait_for_more() {
+        for raw in [&b"HTTP/1.1 200 OK\r\nContent-Len"[..], b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab"] {
+            assert!(parse(&mut BytesMut::from(raw)).unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn chunked_bodies_are_joined() {
+        let raw = b"HTTP/1.1 400 Bad\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3;x=1\r\nabc\r\n2\r\nde\r\n0\r\nX-T: 1\r\n\r\n";
+        assert_eq!(parse_all(raw), (400, None, b"abcde".to_vec(), false, 0));
+        assert!(chunked_body(b"3\r\nab").unwrap().is_none());
+        assert!(chunked_body(b"zz\r\n").is_err());
+    }
+
+    #[test]
+    fn interim_responses_are_skipped_and_http10_closes() {
+        let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx";
+        assert_eq!(parse_all(raw), (200, None, b"x".to_vec(), false, 0));
+        assert!(parse(&mut BytesMut::from(&b"HTTP/1.1 200 OK\r\n\r\n"[..])).is_err());
+    }
+}

@@ -1,0 +1,283 @@
+//! Unary gRPC calls straight on HTTP/2 (the `h2` crate under hyper and tonic), for the hot
+//! path. A call is one HEADERS frame, one DATA frame with the pre-encoded message, and the
+//! response read back undecoded: no codec, no tower buffer, no per-call task. Workers of one
+//! connection run on one load thread, and the task that drives the connection is woken after
+//! they have all queued their frames, so their requests leave in one write.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+use crate::cli::Compression;
+
+/// HTTP/2 flow-control windows, as hyper's client sets them: large tensors flow without
+/// waiting for WINDOW_UPDATE frames.
+const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
+
+type Sender = h2::client::SendRequest<Bytes>;
+
+/// One HTTP/2 connection shared by a group of workers, opened by the first that needs it
+/// and again after it fails. `generation` tells a worker whether the failed connection it
+/// saw is still the shared one.
+#[derive(Default)]
+pub struct Shared {
+    current: Mutex<(u64, Option<Sender>)>,
+}
+
+/// A worker's handle on its group's connection.
+pub struct Conn {
+    shared: Arc<Shared>,
+    sender: Option<(u64, Sender)>,
+}
+
+impl Conn {
+    pub fn new(shared: Arc<Shared>) -> Conn {
+        Conn { shared, sender: None }
+    }
+
+    async fn sender(&mut self, addr: &str) -> Result<&mut Sender, String> {
+        if self.sender.is_none() {
+            let mut current = self.shared.current.lock().await;
+            if current.1.is_none() {
+                current.0 += 1;
+                current.1 = Some(connect(addr).await?);
+            }
+            self.sender = current.1.clone().map(|s| (current.0, s));
+        }
+        let (_, sender) = self.sender.as_mut().ok_or("no connection")?;
+        Ok(sender)
+    }
+
+    /// Forgets a connection that failed, for this worker and for its group.
+    async fn broken(&mut self) {
+        if let Some((generation, _)) = self.sender.take() {
+            let mut current = self.shared.current.lock().await;
+            if current.0 == generation {
+                current.1 = None;
+            }
+        }
+    }
+}
+
+async fn connect(addr: &str) -> Result<Sender, String> {
+    let tcp = TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr} over gRPC: {e}"))?;
+    let _ = tcp.set_nodelay(true);
+    let (sender, connection) = h2::client::Builder::new()
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .handshake::<_, Bytes>(tcp)
+        .await
+        .map_err(|e| format!("HTTP/2 handshake with {addr} failed: {e}"))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// What every call of one transport sends besides its message.
+pub struct Call {
+    pub addr: String,
+    pub uri: Uri,
+    pub compression: Compression,
+    pub metadata: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Call {
+    fn request(&self) -> Request<()> {
+        let mut req = Request::new(());
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = self.uri.clone();
+        let h = req.headers_mut();
+        h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        h.insert(http::header::TE, HeaderValue::from_static("trailers"));
+        if let Some(name) = self.compression.grpc_name() {
+            h.insert("grpc-encoding", HeaderValue::from_static(name));
+            h.insert("grpc-accept-encoding", HeaderValue::from_static(name));
+        }
+        for (n, v) in &self.metadata {
+            h.append(n.clone(), v.clone());
+        }
+        req
+    }
+
+    /// Sends one framed message and returns the response message, undecoded.
+    pub async fn unary(&self, conn: &mut Conn, frame: Bytes) -> Result<Bytes, String> {
+        let result = self.exchange(conn, frame).await;
+        if let Err(Failure::Connection(_)) = &result {
+            conn.broken().await;
+        }
+        result.map_err(Failure::into_message)
+    }
+
+    async fn exchange(&self, conn: &mut Conn, frame: Bytes) -> Result<Bytes, Failure> {
+        let transport = |what: &str, e: h2::Error| Failure::Connection(format!("gRPC {what} failed: {e}"));
+        let sender = conn.sender(&self.addr).await.map_err(Failure::Connection)?;
+        let sender = std::future::poll_fn(|cx| sender.poll_ready(cx)).await.map(|()| sender);
+        let sender = sender.map_err(|e| transport("connection", e))?;
+        let (response, mut send) = sender.send_request(self.request(), false).map_err(|e| transport("request", e))?;
+        send.send_data(frame, true).map_err(|e| transport("request", e))?;
+        let response = response.await.map_err(|e| transport("response", e))?;
+        let (head, mut body) = response.into_parts();
+        if head.status != http::StatusCode::OK {
+            return Err(Failure::Call(format!("gRPC call answered with HTTP status {}", head.status)));
+        }
+        // A "trailers-only" answer (an error) carries its status in the headers.
+        if head.headers.contains_key("grpc-status") {
+            check_status(&head.headers)?;
+        }
+        let mut message = Bytes::new();
+        let mut parts: Option<BytesMut> = None;
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.map_err(|e| transport("response", e))?;
+            let _ = body.flow_control().release_capacity(chunk.len());
+            match (&mut parts, message.is_empty()) {
+                (None, true) => message = chunk,
+                (None, false) => {
+                    let mut joined = BytesMut::with_capacity(message.len() + chunk.len());
+                    joined.extend_from_slice(&message);
+                    joined.extend_from_slice(&chunk);
+                    parts = Some(joined);
+                }
+                (Some(joined), _) => joined.extend_from_slice(&chunk),
+            }
+        }
+        if let Some(joined) = parts {
+            message = joined.freeze();
+        }
+        match body.trailers().await.map_err(|e| transport("response", e))? {
+            Some(trailers) => check_status(&trailers)?,
+            None if !head.headers.contains_key("grpc-status") => {
+                return Err(Failure::Call("gRPC response ended without a status".into()))
+            }
+            None => {}
+        }
+        unframe(message, head.headers.get("grpc-encoding")).map_err(Failure::Call)
+    }
+}
+
+enum Failure {
+    /// The connection is unusable: reconnect before the next call.
+    Connection(String),
+    /// The call failed (a gRPC status, a malformed answer); the connection is fine.
+    Call(String),
+}
+
+impl Failure {
+    fn into_message(self) -> String {
+        match self {
+            Failure::Connection(m) | Failure::Call(m) => m,
+        }
+    }
+}
+
+/// A non-zero grpc-status is the call's error: its grpc-message, percent-decoded.
+fn check_status(headers: &HeaderMap) -> Result<(), Failure> {
+    let code = headers.get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if code == "0" {
+        return Ok(());
+    }
+    let message = headers.get("grpc-message").map(|m| percent_decode(m.as_bytes())).unwrap_or_default();
+    Err(Failure::Call(if message.is_empty() { format!("gRPC status {code}") } else { message }))
+}
+
+fn percent_decode(raw: &[u8]) -> String {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let hex = raw.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (raw[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The 5-byte gRPC message header (compressed flag, big-endian length) and the message.
+pub fn frame(message: &[u8], compression: Compression) -> Result<Bytes, String> {
+    let compressed = match compression {
+        Compression::None => None,
+        Compression::Gzip => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(message).and_then(|()| e.finish()).map(Some).map_err(|e| format!("gzip failed: {e}"))?
+        }
+        Compression::Deflate => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(message).and_then(|()| e.finish()).map(Some).map_err(|e| format!("deflate failed: {e}"))?
+        }
+    };
+    let body = compressed.as_deref().unwrap_or(message);
+    let len = u32::try_from(body.len()).map_err(|_| "the request is larger than gRPC's 4 GiB limit".to_string())?;
+    let mut out = BytesMut::with_capacity(5 + body.len());
+    out.extend_from_slice(&[u8::from(compressed.is_some())]);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(body);
+    Ok(out.freeze())
+}
+
+/// The one message of a unary response, decompressed if its flag says so.
+fn unframe(mut data: Bytes, encoding: Option<&HeaderValue>) -> Result<Bytes, String> {
+    if data.len() < 5 {
+        return Err(format!("gRPC response of {} bytes has no message", data.len()));
+    }
+    let compressed = data[0] == 1;
+    let len = u32::from_be_bytes([data[1], data[2], data[3], data[4]]) as usize;
+    data.advance(5);
+    if data.len() != len {
+        return Err(format!("gRPC response message says {len} bytes but carries {}", data.len()));
+    }
+    if !compressed {
+        return Ok(data);
+    }
+    let mut out = Vec::new();
+    let read = match encoding.map(HeaderValue::as_bytes) {
+        Some(b"gzip") => flate2::read::GzDecoder::new(&data[..]).read_to_end(&mut out),
+        Some(b"deflate") => flate2::read::ZlibDecoder::new(&data[..]).read_to_end(&mut out),
+        other => {
+            let name = other.map(String::from_utf8_lossy).unwrap_or_default();
+            return Err(format!("gRPC response compressed with unsupported encoding '{name}'"));
+        }
+    };
+    read.map_err(|e| format!("cannot decompress the gRPC response: {e}"))?;
+    Ok(out.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_with_each_compression() {
+        let msg = b"a message that compresses: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".to_vec();
+        for (c, name) in [(Compression::None, ""), (Compression::Gzip, "gzip"), (Compression::Deflate, "deflate")] {
+            let framed = frame(&msg, c).unwrap();
+            assert_eq!(framed[0], u8::from(c != Compression::None));
+            let enc = HeaderValue::from_static(name);
+            assert_eq!(&unframe(framed, Some(&enc)).unwrap()[..], &msg[..]);
+        }
+    }
+
+    #[test]
+    fn truncated_and_unknown_frames_are_errors() {
+        assert!(unframe(Bytes::from_static(b"\0\0\0"), None).unwrap_err().contains("no message"));
+        assert!(unframe(Bytes::from_static(b"\0\0\0\0\x09abc"), None).unwrap_err().contains("says 9 bytes"));
+        let odd = HeaderValue::from_static("snappy");
+        assert!(unframe(Bytes::from_static(b"\x01\0\0\0\x01x"), Some(&odd)).unwrap_err().contains("snappy"));
+    }
+
+    #[test]
+    fn grpc_messages_are_percent_decoded() {
+        assert_eq!(percent_decode(b"model %27x%27 not found%"), "model 'x' not found%");
+    }
+}

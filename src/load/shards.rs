@@ -1,0 +1,80 @@
+//! The threads that generate load. Each runs a single-threaded tokio runtime: a worker, its
+//! connection and the tasks that drive that connection live on one thread, so handing a
+//! response from the connection to the worker is a queue push, not a cross-thread wake-up
+//! (with a futex and a context switch) as in a work-stealing runtime. One thread is the
+//! default and the cheapest per request; `--load-threads` adds more when one core is not
+//! enough (rperf flags such levels "client saturated").
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::runtime::{Builder, Handle};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::error::Error;
+
+struct Shard {
+    handle: Handle,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+pub struct Shards {
+    shards: Vec<Shard>,
+}
+
+impl Shards {
+    /// Starts `n` load threads (at least one).
+    pub fn start(n: usize) -> Result<Shards, Error> {
+        let mut shards = Vec::with_capacity(n.max(1));
+        for i in 0..n.max(1) {
+            let runtime = Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::Model(format!("cannot start load thread {i}: {e}")))?;
+            let handle = runtime.handle().clone();
+            let (stop, stopped) = oneshot::channel::<()>();
+            let thread = std::thread::Builder::new()
+                .name(format!("rperf-load-{i}"))
+                .spawn(move || {
+                    runtime.block_on(async {
+                        let _ = stopped.await;
+                    });
+                    runtime.shutdown_timeout(Duration::from_millis(100));
+                })
+                .map_err(|e| Error::Model(format!("cannot start load thread {i}: {e}")))?;
+            shards.push(Shard { handle, stop: Some(stop), thread: Some(thread) });
+        }
+        Ok(Shards { shards })
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Runs `f` on load thread `i` (modulo the number of threads).
+    pub fn spawn<F>(&self, i: usize, f: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.shards[i % self.shards.len()].handle.spawn(f)
+    }
+}
+
+impl Drop for Shards {
+    /// Stops every load thread; tasks still running are dropped with their runtime.
+    fn drop(&mut self) {
+        for s in &mut self.shards {
+            if let Some(stop) = s.stop.take() {
+                let _ = stop.send(());
+            }
+        }
+        for s in &mut self.shards {
+            if let Some(t) = s.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
