@@ -72,7 +72,12 @@ struct Shared<T: Transport> {
 
 pub struct ConcurrencyLoad<T: Transport> {
     shared: Arc<Shared<T>>,
-    workers: Vec<JoinHandle<()>>,
+    /// Workers started so far.
+    started: usize,
+    /// One task per load thread and rise of the level: it spawned that thread's new workers
+    /// there (a spawn from this thread would wake the load thread once per worker) and ends
+    /// when they have.
+    spawners: Vec<JoinHandle<()>>,
     /// One recording slot per load thread: workers of a thread never contend on it.
     slots: Vec<Arc<recorder::Slot>>,
     shards: Shards,
@@ -101,20 +106,35 @@ impl<T: Transport> ConcurrencyLoad<T> {
             recorder: Recorder::default(),
         });
         let slots = (0..shards.len()).map(|_| shared.recorder.add_slot()).collect();
-        Ok(ConcurrencyLoad { shared, workers: Vec::new(), slots, shards })
+        Ok(ConcurrencyLoad { shared, started: 0, spawners: Vec::new(), slots, shards })
     }
 
     /// Keeps exactly `n` requests in flight from now on.
     pub fn set_concurrency(&mut self, n: usize) {
-        while self.workers.len() < n {
-            let id = self.workers.len();
+        self.shared.active.store(n, Ordering::Release);
+        let mut new: Vec<Vec<usize>> = vec![Vec::new(); self.shards.len()];
+        for id in self.started..n {
             // Workers that share a connection share a thread.
             let shard = (id / self.shared.transport.workers_per_connection().max(1)) % self.shards.len();
-            let slot = self.slots[shard].clone();
-            let shared = self.shared.clone();
-            self.workers.push(self.shards.spawn(shard, async move { worker(id, shared, slot).await }));
+            new[shard].push(id);
         }
-        self.shared.active.store(n, Ordering::Release);
+        self.started = self.started.max(n);
+        for (shard, ids) in new.into_iter().enumerate().filter(|(_, ids)| !ids.is_empty()) {
+            let (shared, slot) = (self.shared.clone(), self.slots[shard].clone());
+            self.spawners.push(self.shards.spawn(shard, async move {
+                let mut workers = Vec::with_capacity(ids.len());
+                for (k, id) in ids.into_iter().enumerate() {
+                    workers.push(tokio::spawn(worker(id, shared.clone(), slot.clone())));
+                    if k % 64 == 0 {
+                        // Let the first workers send while the rest are being spawned.
+                        tokio::task::yield_now().await;
+                    }
+                }
+                for w in workers {
+                    let _ = w.await;
+                }
+            }));
+        }
         self.shared.wake.notify_waiters();
     }
 
@@ -123,12 +143,10 @@ impl<T: Transport> ConcurrencyLoad<T> {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.wake.notify_waiters();
         let deadline = Instant::now() + grace;
-        for w in self.workers {
+        for s in self.spawners {
             let left = deadline.saturating_duration_since(Instant::now());
-            let abort = w.abort_handle();
-            if tokio::time::timeout(left, w).await.is_err() {
-                abort.abort();
-            }
+            // Workers still busy after the grace are dropped with their load thread.
+            let _ = tokio::time::timeout(left, s).await;
         }
     }
 }
