@@ -15,7 +15,10 @@ use tokio::net::TcpStream;
 const MAX_HEADERS: usize = 32;
 /// Bytes read at least per call.
 const READ_CHUNK: usize = 16 * 1024;
+/// A connection idle this long may have been closed by the server; it is checked first.
+const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
+#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     /// The inference-header-content-length header, if any (binary tensor responses).
@@ -31,11 +34,27 @@ pub struct Conn {
     addr: Arc<str>,
     stream: Option<TcpStream>,
     buf: BytesMut,
+    last_used: Instant,
 }
 
 impl Conn {
     pub fn new(addr: Arc<str>) -> Conn {
-        Conn { addr, stream: None, buf: BytesMut::new() }
+        Conn { addr, stream: None, buf: BytesMut::new(), last_used: Instant::now() }
+    }
+
+    /// Drops a connection that sat idle and was closed by the server meanwhile (a worker
+    /// parked by a lower level, say), so that its next request is not lost to the close.
+    fn drop_if_closed(&mut self) {
+        let Some(stream) = &self.stream else { return };
+        if self.last_used.elapsed() < IDLE_CHECK {
+            return;
+        }
+        let mut probe = [0u8; 1];
+        match stream.try_read(&mut probe) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            // End of stream, an error, or bytes nobody asked for: start afresh.
+            _ => self.stream = None,
+        }
     }
 
     /// Writes `request` (a whole HTTP/1.1 request) and reads its response.
@@ -48,6 +67,7 @@ impl Conn {
     }
 
     async fn try_exchange(&mut self, request: &[u8]) -> Result<Response, String> {
+        self.drop_if_closed();
         if self.stream.is_none() {
             let stream = TcpStream::connect(&*self.addr)
                 .await
@@ -61,6 +81,7 @@ impl Conn {
         let mut first_byte = None;
         loop {
             if let Some((response, keep_alive)) = parse(&mut self.buf)? {
+                self.last_used = Instant::now();
                 if !keep_alive {
                     self.stream = None;
                 }
@@ -206,5 +227,46 @@ mod tests {
         let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx";
         assert_eq!(parse_all(raw), (200, None, b"x".to_vec(), false, 0));
         assert!(parse(&mut BytesMut::from(&b"HTTP/1.1 200 OK\r\n\r\n"[..])).is_err());
+    }
+}
+
+#[cfg(test)]
+mod socket_tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers one request per connection, then closes it.
+    async fn one_shot_server() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_while_idle_is_replaced_before_the_next_request() {
+        let mut conn = Conn::new(one_shot_server().await.into());
+        let request = b"POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n";
+        assert_eq!(&conn.exchange(request).await.unwrap().body[..], b"ok");
+        tokio::time::sleep(IDLE_CHECK + std::time::Duration::from_millis(100)).await;
+        assert_eq!(&conn.exchange(request).await.unwrap().body[..], b"ok");
+    }
+
+    #[tokio::test]
+    async fn a_close_mid_use_is_an_error_and_the_next_request_reconnects() {
+        let mut conn = Conn::new(one_shot_server().await.into());
+        let request = b"POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n";
+        assert!(conn.exchange(request).await.is_ok());
+        // Straight away, the closed connection is still believed open: this request fails...
+        let err = conn.exchange(request).await.unwrap_err();
+        assert!(err.contains("closed") || err.contains("reset") || err.contains("failed"), "{err}");
+        // ...and the one after it goes out on a new connection.
+        assert_eq!(&conn.exchange(request).await.unwrap().body[..], b"ok");
     }
 }
