@@ -17,7 +17,10 @@ wrk and h2load come from Debian's packages (wrk, nghttp2-client): the script ins
 apt-get when they are missing and it runs as root. perf_analyzer is used when installed
 (../shared/tools/install-perf-analyzer.sh). Figures are printed, never asserted.
 """
-import argparse, json, math, os, shutil, socket, struct, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, math, os, shutil, struct, subprocess, sys, tempfile, time, urllib.request
+
+import clients
+from clients import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RPERF = os.environ.get("RPERF", os.path.join(ROOT, "target/release/rperf"))
@@ -25,19 +28,9 @@ MODEL = "identity"
 TARGETS = {"http": {"wrk": 1.3, "perf_analyzer": 0.25}, "grpc": {"h2load": 2.5, "perf_analyzer": 0.3}}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def http_json(port, path):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
         return json.load(r)
-
-
-def server_inferences(port):
-    return sum(int(m["inference_count"]) for m in http_json(port, f"/v2/models/{MODEL}/stats")["model_stats"])
 
 
 # The request every client sends: one FP32 [1,16] tensor, binary, and the output asked in binary.
@@ -78,32 +71,8 @@ def ensure_tools():
         subprocess.run(["apt-get", "install", "-y", "-q", *missing], stdout=subprocess.DEVNULL, check=False)
 
 
-def run_client(cmd, port, env=None):
-    """Runs one client to completion: (exit code, output, cpu s, peak RSS MB, inferences, wall s)."""
-    before = server_inferences(port)
-    out = tempfile.TemporaryFile(mode="w+")
-    t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    # The child's own high-water mark (VmHWM), read while it runs: ru_maxrss would count the
-    # forked Python before exec.
-    peak_kb = 0
-    while True:
-        try:
-            with open(f"/proc/{proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        peak_kb = max(peak_kb, int(line.split()[1]))
-        except OSError:
-            pass
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        time.sleep(0.02)
-    wall = time.monotonic() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    after = server_inferences(port)
-    out.seek(0)
-    return proc.returncode, out.read(), usage.ru_utime + usage.ru_stime, peak_kb / 1024, after - before, wall
+def run_client(cmd, port):
+    return clients.run_client(cmd, port, MODEL)
 
 
 class Server:
@@ -137,7 +106,7 @@ class Server:
             self.proc.kill()
 
 
-def clients(args, server, proto, conc, files, pa):
+def cases_for(args, server, proto, conc, files, pa):
     """(name, command) of every client for one case. rperf and perf_analyzer measure three
     windows of seconds/3 each (stability 100% so that three windows always do)."""
     port = server.http if proto == "http" else server.grpc
@@ -216,7 +185,7 @@ def main():
                                   str(rate), "-p", window_ms, "-s", "100", "--max-threads", "16"]
                         cases = [("rperf", [RPERF, *common])] + ([("perf_analyzer", [pa, *common])] if pa else [])
                     else:
-                        cases = clients(args, server, proto, conc, files, pa)
+                        cases = cases_for(args, server, proto, conc, files, pa)
                     port = server.http
                     got = {}
                     for name, cmd in cases:

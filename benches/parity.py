@@ -8,48 +8,11 @@ Usage: benches/parity.py [--model ensemble_llm] [--data testdata/ensemble_llm.js
                          [--range 1:4] [--interval 2000] [--perf-analyzer PATH]
 Timing figures are printed, never asserted: these machines are shared and noisy.
 """
-import argparse, json, os, socket, subprocess, sys, tempfile, time, urllib.request
+import argparse, os, subprocess, sys, tempfile, time, urllib.request
+
+from clients import free_port, run_client
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def server_inferences(http_port, model):
-    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/v2/models/{model}/stats") as r:
-        stats = json.load(r)["model_stats"]
-    return sum(int(m["inference_count"]) for m in stats)
-
-
-def run_client(cmd, http_port, model):
-    """Runs one client to completion; returns (exit code, stdout, cpu seconds, max rss MB, inferences)."""
-    before = server_inferences(http_port, model)
-    out = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    # ru_maxrss would count the forked Python's memory before exec: read the child's own
-    # high-water mark (VmHWM) while it runs instead.
-    peak_kb = 0
-    while True:
-        try:
-            with open(f"/proc/{proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        peak_kb = max(peak_kb, int(line.split()[1]))
-        except OSError:
-            pass
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        time.sleep(0.05)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    after = server_inferences(http_port, model)
-    out.seek(0)
-    cpu = usage.ru_utime + usage.ru_stime
-    return proc.returncode, out.read(), cpu, peak_kb / 1024, after - before
 
 
 def compute_times(text):
@@ -114,7 +77,7 @@ def main():
             for name, binary in clients:
                 csv = os.path.join(tmp, f"{name}-{proto}.csv")
                 cmd = [binary, *common, "-i", proto, "-u", f"127.0.0.1:{port}", "-f", csv]
-                code, out, cpu, rss, inferences = run_client(cmd, http, args.model)
+                code, out, cpu, rss, inferences, _ = run_client(cmd, http, args.model)
                 if code != 0 or not os.path.exists(csv):
                     print(f"{name} {proto}: exit {code}\n{out}")
                     continue

@@ -1,0 +1,44 @@
+"""What the benchmarks share: free ports and running one client while counting, from the
+server's own statistics, what it got done."""
+import json, os, socket, subprocess, tempfile, time, urllib.request
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_inferences(http_port, model):
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/v2/models/{model}/stats", timeout=10) as r:
+        stats = json.load(r)["model_stats"]
+    return sum(int(m["inference_count"]) for m in stats)
+
+
+def run_client(cmd, http_port, model):
+    """Runs one client to completion: (exit code, output, cpu seconds, peak RSS MB,
+    inferences the server counted meanwhile, wall seconds)."""
+    before = server_inferences(http_port, model)
+    out = tempfile.TemporaryFile(mode="w+")
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    # The child's own high-water mark (VmHWM), read while it runs: ru_maxrss would count the
+    # forked Python before exec.
+    peak_kb = 0
+    while True:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak_kb = max(peak_kb, int(line.split()[1]))
+        except OSError:
+            pass
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        time.sleep(0.02)
+    wall = time.monotonic() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    after = server_inferences(http_port, model)
+    out.seek(0)
+    return proc.returncode, out.read(), usage.ru_utime + usage.ru_stime, peak_kb / 1024, after - before, wall
