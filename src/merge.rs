@@ -64,9 +64,13 @@ fn merge_level(levels: &[&Value], files: &[PathBuf]) -> Result<Value, Error> {
     out["errors"] = json!(errors);
     out["histogram"] = json!(encode_histogram(&h));
     out["merged_levels"] = json!(levels.len());
+    // Each machine's own cost, in input order; one saturated client taints the merge.
+    out["clients"] = json!(levels.iter().map(|l| l["client"].clone()).collect::<Vec<_>>());
+    out["client_saturated"] = json!(levels.iter().any(|l| l["client"]["saturated"] == true));
     // Each client's windows and open-loop figures describe that client alone.
     if let Some(o) = out.as_object_mut() {
-        for key in ["windows", "latency_from_send_us", "latency_from_schedule_us", "send_rate", "delayed_pct"] {
+        for key in ["windows", "latency_from_send_us", "latency_from_schedule_us", "send_rate", "delayed_pct", "client"]
+        {
             o.remove(key);
         }
     }
@@ -95,6 +99,9 @@ pub fn run(args: MergeArgs) -> Result<(), Error> {
     let mut out = reports[0].clone();
     out["levels"] = json!(merged);
     out["merged_from"] = json!(args.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>());
+    if let Some(o) = out.as_object_mut() {
+        o.remove("first_request_after_start_ms");
+    }
     std::fs::write(&args.output, serde_json::to_string_pretty(&out).unwrap_or_default() + "\n")
         .map_err(|source| Error::Io { path: args.output.clone(), source })?;
     for l in &merged {

@@ -168,6 +168,9 @@ fn merged_runs_are_one_histogram_of_all_requests() {
     assert_eq!(lm["requests"].as_u64(), Some(la["requests"].as_u64().unwrap() + lb["requests"].as_u64().unwrap()));
     let sum = la["throughput"].as_f64().unwrap() + lb["throughput"].as_f64().unwrap();
     assert!((lm["throughput"].as_f64().unwrap() - sum).abs() < 1e-6);
+    // Each machine's own cost is kept, in input order, never passed off as the merge's.
+    assert_eq!(lm["clients"], serde_json::json!([la["client"], lb["client"]]));
+    assert!(lm.get("client").is_none() && lm["client_saturated"].is_boolean());
     // An independent merge: decode both histograms here, add them, read the percentiles.
     let decode = |v: &Value| -> hdrhistogram::Histogram<u64> {
         let raw = base64::engine::general_purpose::STANDARD.decode(v["histogram"].as_str().unwrap()).unwrap();

@@ -148,7 +148,10 @@ fn batch_size_counts_inferences_and_json_tensors_work() {
     assert_eq!(run.code, 0);
     let count =
         |prefix: &str| -> u64 { lines_with(&run.stdout, prefix)[0].trim_start_matches(prefix).trim().parse().unwrap() };
-    assert_eq!(count("    Inference count: "), 4 * count("    Successful request count: "));
+    // Every request carries 4 inferences. Triton bumps its two counters one after the other,
+    // so a request completing at the statistics call may be in one and not yet the other.
+    let (inferences, requests) = (count("    Inference count: "), count("    Successful request count: "));
+    assert!(inferences % 4 == 0 && inferences.abs_diff(4 * requests) <= 4, "{inferences} for {requests} requests");
     assert!(run.stdout.contains("  Batch size: 4\n"));
 }
 

@@ -5,6 +5,7 @@
 //! they have all queued their frames, so their requests leave in one write.
 
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -27,6 +28,9 @@ type Sender = h2::client::SendRequest<Bytes>;
 #[derive(Default)]
 pub struct Shared {
     current: Mutex<(u64, Option<Sender>)>,
+    /// The generation of the connection in `current`, readable without the lock: a worker
+    /// still holding an older one takes the new one before its next call.
+    generation: AtomicU64,
 }
 
 /// A worker's handle on its group's connection.
@@ -41,11 +45,15 @@ impl Conn {
     }
 
     async fn sender(&mut self, addr: &str) -> Result<&mut Sender, String> {
+        if self.sender.as_ref().is_some_and(|(g, _)| *g != self.shared.generation.load(Ordering::Acquire)) {
+            self.sender = None;
+        }
         if self.sender.is_none() {
             let mut current = self.shared.current.lock().await;
             if current.1.is_none() {
-                current.0 += 1;
                 current.1 = Some(connect(addr).await?);
+                current.0 += 1;
+                self.shared.generation.store(current.0, Ordering::Release);
             }
             self.sender = current.1.clone().map(|s| (current.0, s));
         }
@@ -114,12 +122,24 @@ impl Call {
         result.map_err(Failure::into_message)
     }
 
-    async fn exchange(&self, conn: &mut Conn, frame: Bytes) -> Result<Bytes, Failure> {
-        let transport = |what: &str, e: h2::Error| Failure::Connection(format!("gRPC {what} failed: {e}"));
+    /// Opens the call's stream: nothing is on the wire until this succeeds.
+    async fn open(&self, conn: &mut Conn) -> Result<(h2::client::ResponseFuture, h2::SendStream<Bytes>), Failure> {
         let sender = conn.sender(&self.addr).await.map_err(Failure::Connection)?;
-        let sender = std::future::poll_fn(|cx| sender.poll_ready(cx)).await.map(|()| sender);
-        let sender = sender.map_err(|e| transport("connection", e))?;
-        let (response, mut send) = sender.send_request(self.request(), false).map_err(|e| transport("request", e))?;
+        std::future::poll_fn(|cx| sender.poll_ready(cx)).await.map_err(|e| failure("connection", e))?;
+        sender.send_request(self.request(), false).map_err(|e| failure("request", e))
+    }
+
+    async fn exchange(&self, conn: &mut Conn, frame: Bytes) -> Result<Bytes, Failure> {
+        let transport = failure;
+        // A connection that died while idle fails before anything is sent: once more on a
+        // fresh one.
+        let (response, mut send) = match self.open(conn).await {
+            Err(Failure::Connection(_)) => {
+                conn.broken().await;
+                self.open(conn).await?
+            }
+            other => other?,
+        };
         send.send_data(frame, true).map_err(|e| transport("request", e))?;
         let response = response.await.map_err(|e| transport("response", e))?;
         let (head, mut body) = response.into_parts();
@@ -160,6 +180,17 @@ impl Call {
     }
 }
 
+/// A stream reset by the server fails the call; anything else (I/O, GOAWAY, a protocol
+/// error) fails the connection.
+fn failure(what: &str, e: h2::Error) -> Failure {
+    let message = format!("gRPC {what} failed: {e}");
+    if e.is_reset() && !e.is_go_away() {
+        Failure::Call(message)
+    } else {
+        Failure::Connection(message)
+    }
+}
+
 enum Failure {
     /// The connection is unusable: reconnect before the next call.
     Connection(String),
@@ -177,7 +208,7 @@ impl Failure {
 
 /// A non-zero grpc-status is the call's error: its grpc-message, percent-decoded.
 fn check_status(headers: &HeaderMap) -> Result<(), Failure> {
-    let code = headers.get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let code = headers.get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("(none)");
     if code == "0" {
         return Ok(());
     }

@@ -190,14 +190,8 @@ impl Timer {
 /// Load thread `shard` of `n`: sends requests shard, shard + n, ... of the schedule, each at
 /// its due time, until the plan stops.
 async fn scheduler<T: Transport>(shard: usize, n: usize, shared: &Arc<Shared<T>>, mut plan: watch::Receiver<Plan>) {
-    let timer = match Timer::new() {
-        Ok(t) => t,
-        Err(e) => {
-            let msg = format!("rperf cannot create its send timer: {e}");
-            shared.slots[shard].with_window(shared.recorder.current_epoch(), |w| w.record_error(&msg));
-            return;
-        }
-    };
+    // Without a timerfd (a sandbox may refuse one), tokio's millisecond sleep keeps the rate.
+    let timer = Timer::new().ok();
     loop {
         let current = plan.borrow_and_update().clone();
         if current.stop {
@@ -205,11 +199,12 @@ async fn scheduler<T: Transport>(shard: usize, n: usize, shared: &Arc<Shared<T>>
         }
         let Some(mut schedule) = current.schedule else {
             if plan.changed().await.is_err() {
-                return;
+                return; // the load is gone without a stop: stop too
             }
             continue;
         };
         let mut k: u64 = 0;
+        let mut behind = 0u32;
         loop {
             let due = current.start + schedule.next_due();
             k += 1;
@@ -217,16 +212,35 @@ async fn scheduler<T: Transport>(shard: usize, n: usize, shared: &Arc<Shared<T>>
                 continue;
             }
             if due > Instant::now() {
+                behind = 0;
+                let sleep = async {
+                    match &timer {
+                        Some(t) if t.sleep_until(due).await.is_ok() => {}
+                        _ => tokio::time::sleep_until(due.into()).await,
+                    }
+                };
                 tokio::select! {
                     biased;
-                    _ = plan.changed() => break,
-                    slept = timer.sleep_until(due) => if slept.is_err() {
-                        // Without the timer, tokio's millisecond sleep still keeps the rate.
-                        tokio::time::sleep_until(due.into()).await;
-                    },
+                    changed = plan.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        break;
+                    }
+                    () = sleep => {}
                 }
-            } else if plan.has_changed().unwrap_or(true) {
-                break;
+            } else {
+                match plan.has_changed() {
+                    Ok(false) => {}
+                    Ok(true) => break,
+                    Err(_) => return,
+                }
+                // Catching up: let the requests already started run now and then, so that
+                // they go out (and their lag is measured) instead of queueing behind this loop.
+                behind += 1;
+                if behind.is_multiple_of(16) {
+                    tokio::task::yield_now().await;
+                }
             }
             send(shared, shard, due).await;
         }
@@ -259,8 +273,6 @@ async fn send<T: Transport>(shared: &Arc<Shared<T>>, shard: usize, due: Instant)
         slot.with_window(shared.recorder.current_epoch(), |w| w.record_error(&msg));
         return;
     }
-    clock::sending();
-    let sent_at = Instant::now();
     let k = shared.sent.fetch_add(1, Ordering::AcqRel);
     shared.in_flight.fetch_add(1, Ordering::AcqRel);
     let shared = shared.clone();
@@ -268,6 +280,9 @@ async fn send<T: Transport>(shared: &Arc<Shared<T>>, shard: usize, due: Instant)
         let pooled = lock(&shared.pools[shard]).pop();
         let mut conn = pooled.unwrap_or_else(|| shared.transport.connection(shared.connection_index(shard)));
         let req = &shared.requests[(k as usize * shared.batch) % shared.requests.len()];
+        // The send is now, when the request goes out, not when it was queued on this thread.
+        clock::sending();
+        let sent_at = Instant::now();
         let result = shared.transport.infer(&mut conn, req, None).await;
         let done = Instant::now();
         lock(&shared.pools[shard]).push(conn);
