@@ -192,7 +192,10 @@ def main():
                         if name not in args.clients.split(","):
                             continue
                         code, out, cpu, rss, n, wall = run_client(cmd, port)
-                        if code != 0 or n == 0:
+                        # Exit 2 (no stable window) still measured the client's cost: kept, and said.
+                        if code == 2 and n > 0:
+                            print(f"<!-- {name} {proto} {label}: no stable window (exit 2); its cost is still counted -->")
+                        elif code != 0 or n == 0:
                             print(f"<!-- {name} {proto} {label}: exit {code}, {n} inferences: {out.strip()[-300:]} -->")
                             continue
                         got[name] = (n / wall, cpu / n * 1e6, rss)
