@@ -6,12 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{header, Request, StatusCode};
-use http_body_util::Full;
 use tokio::task::JoinHandle;
 
-use crate::client::http::HttpConn;
+use crate::client::h1;
 use crate::error::Error;
 
 /// One scrape: per-GPU values keyed by the GPU's UUID, and the machine's CPU figures.
@@ -85,13 +82,12 @@ fn split_url(url: &str) -> (String, String) {
     }
 }
 
-async fn scrape(conn: &mut HttpConn, addr: &str, path: &str) -> Result<Scrape, String> {
-    let req = Request::get(path).header(header::HOST, addr).body(Full::new(Bytes::new())).map_err(|e| e.to_string())?;
-    let (status, _, body, _) = conn.send(req).await?;
-    if status != StatusCode::OK {
-        return Err(format!("HTTP {status}"));
+async fn scrape(conn: &mut h1::Conn, path: &str) -> Result<Scrape, String> {
+    let response = conn.get(path).await?;
+    if response.status != 200 {
+        return Err(format!("HTTP {}", response.status));
     }
-    Ok(parse(&String::from_utf8_lossy(&body)))
+    Ok(parse(&String::from_utf8_lossy(&response.body)))
 }
 
 type Samples = Arc<Mutex<Vec<(Instant, Scrape)>>>;
@@ -106,8 +102,8 @@ impl Collector {
     /// Checks the endpoint once, then keeps scraping in the background.
     pub async fn start(url: &str, interval: Duration) -> Result<Collector, Error> {
         let (addr, path) = split_url(url);
-        let mut conn = HttpConn::new(addr.as_str().into());
-        let first = scrape(&mut conn, &addr, &path)
+        let mut conn = h1::Conn::new(addr.as_str().into());
+        let first = scrape(&mut conn, &path)
             .await
             .map_err(|m| Error::server(format!("Unable to connect to Metrics endpoint {url}"), m))?;
         let samples: Samples = Arc::new(Mutex::new(vec![(Instant::now(), first)]));
@@ -116,7 +112,7 @@ impl Collector {
             let mut warned = false;
             loop {
                 tokio::time::sleep(interval).await;
-                match scrape(&mut conn, &addr, &path).await {
+                match scrape(&mut conn, &path).await {
                     Ok(s) => shared.lock().unwrap_or_else(PoisonError::into_inner).push((Instant::now(), s)),
                     Err(m) if !warned => {
                         eprintln!("WARNING: scraping the metrics endpoint failed: {m}");

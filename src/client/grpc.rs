@@ -151,16 +151,8 @@ impl GrpcTransport {
         let uri = format!("http://{}{INFER_PATH}", config.url).parse().map_err(|e| {
             Error::Usage(format!("Failed to parse -u. '{}' is not a valid gRPC address: {e}", config.url))
         })?;
-        let metadata = metadata(config)?
-            .iter()
-            .filter_map(|kv| match kv {
-                tonic::metadata::KeyAndValueRef::Ascii(k, v) => Some((
-                    http::HeaderName::from_bytes(k.as_str().as_bytes()).ok()?,
-                    http::HeaderValue::from_bytes(v.as_encoded_bytes()).ok()?,
-                )),
-                tonic::metadata::KeyAndValueRef::Binary(..) => None,
-            })
-            .collect();
+        // The same validated metadata as the streaming calls', as plain HTTP/2 headers.
+        let metadata = metadata(config)?.into_headers().iter().map(|(n, v)| (n.clone(), v.clone())).collect();
         Ok(GrpcTransport {
             call: h2::Call { addr: config.url.clone(), uri, compression: config.compression, metadata },
             groups: std::sync::Mutex::new(Vec::new()),
@@ -203,8 +195,10 @@ impl Transport for GrpcTransport {
                 .collect(),
             raw_input_contents: data.inputs.iter().map(|t| t.data.clone()).collect(),
         };
-        let encoded: Bytes = request.encode_to_vec().into();
+        let encoded = request.encode_to_vec();
         let framed = h2::frame(&encoded, self.call.compression).map_err(Error::Input)?;
+        // Uncompressed, the message is the frame after its 5-byte header: kept once, not twice.
+        let encoded = if self.call.compression == Compression::None { framed.slice(5..) } else { Bytes::from(encoded) };
         Ok(GrpcRequest { encoded, framed, expected: data.expected.clone() })
     }
 

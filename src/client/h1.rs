@@ -87,15 +87,19 @@ impl Conn {
         }
         let stream = self.stream.as_mut().ok_or(Failure::Other("no connection".into()))?;
         stream.write_all(request).await.map_err(|e| Failure::BeforeAnswer(format!("HTTP request failed: {e}")))?;
-        let mut first_byte = None;
+        // When the answer began to arrive: its one clock reading, also the connection's
+        // last use.
+        let mut first_byte: Option<Instant> = None;
         loop {
-            if let Some((response, keep_alive)) = parse(&mut self.buf).map_err(Failure::Other)? {
-                self.last_used = Instant::now();
-                if !keep_alive {
-                    self.stream = None;
+            if !self.buf.is_empty() {
+                let arrived = *first_byte.get_or_insert_with(Instant::now);
+                if let Some((response, keep_alive)) = parse(&mut self.buf, arrived).map_err(Failure::Other)? {
+                    self.last_used = arrived;
+                    if !keep_alive {
+                        self.stream = None;
+                    }
+                    return Ok(response);
                 }
-                let first_byte = first_byte.unwrap_or_else(Instant::now);
-                return Ok(Response { first_byte, ..response });
             }
             self.buf.reserve(READ_CHUNK);
             let read = stream.read_buf(&mut self.buf).await;
@@ -108,6 +112,12 @@ impl Conn {
                 Err(e) => return Err(failed(format!("reading the HTTP response failed: {e}"))),
             }
         }
+    }
+
+    /// A GET of `path`: the control plane and metrics scrapes.
+    pub async fn get(&mut self, path: &str) -> Result<Response, String> {
+        let request = format!("GET {path} HTTP/1.1\r\nhost: {}\r\n\r\n", self.addr);
+        self.exchange(request.as_bytes()).await
     }
 }
 
@@ -125,9 +135,9 @@ impl Failure {
     }
 }
 
-/// A complete response at the start of `buf`, taken out of it, with whether the connection
-/// stays open; None while more bytes are needed.
-fn parse(buf: &mut BytesMut) -> Result<Option<(Response, bool)>, String> {
+/// A complete response at the start of `buf` (which began to arrive at `first_byte`), taken
+/// out of it, with whether the connection stays open; None while more bytes are needed.
+fn parse(buf: &mut BytesMut, first_byte: Instant) -> Result<Option<(Response, bool)>, String> {
     loop {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut head = httparse::Response::new(&mut headers);
@@ -164,7 +174,7 @@ fn parse(buf: &mut BytesMut) -> Result<Option<(Response, bool)>, String> {
             let _ = buf.split_to(head_len);
             continue;
         }
-        let response = |body: Bytes| Response { status, header_len, body, first_byte: Instant::now() };
+        let response = |body: Bytes| Response { status, header_len, body, first_byte };
         if chunked {
             let Some((end, pieces)) = chunked_body(&buf[head_len..])? else { return Ok(None) };
             let whole = buf.split_to(head_len + end).freeze();
@@ -230,7 +240,7 @@ mod tests {
 
     fn parse_all(raw: &[u8]) -> (u16, Option<usize>, Vec<u8>, bool, usize) {
         let mut buf = BytesMut::from(raw);
-        let (r, keep) = parse(&mut buf).unwrap().unwrap();
+        let (r, keep) = parse(&mut buf, Instant::now()).unwrap().unwrap();
         (r.status, r.header_len, r.body.to_vec(), keep, buf.len())
     }
 
@@ -243,7 +253,7 @@ mod tests {
     #[test]
     fn partial_responses_wait_for_more() {
         for raw in [&b"HTTP/1.1 200 OK\r\nContent-Len"[..], b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab"] {
-            assert!(parse(&mut BytesMut::from(raw)).unwrap().is_none());
+            assert!(parse(&mut BytesMut::from(raw), Instant::now()).unwrap().is_none());
         }
     }
 
@@ -259,13 +269,13 @@ mod tests {
     fn interim_responses_are_skipped_and_http10_closes() {
         let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx";
         assert_eq!(parse_all(raw), (200, None, b"x".to_vec(), false, 0));
-        assert!(parse(&mut BytesMut::from(&b"HTTP/1.1 200 OK\r\n\r\n"[..])).is_err());
+        assert!(parse(&mut BytesMut::from(&b"HTTP/1.1 200 OK\r\n\r\n"[..]), Instant::now()).is_err());
     }
 
     #[test]
     fn lengths_that_overflow_are_errors_and_close_wins_among_connection_tokens() {
         let huge = b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\nx";
-        assert!(parse(&mut BytesMut::from(&huge[..])).unwrap_err().contains("Content-Length"));
+        assert!(parse(&mut BytesMut::from(&huge[..]), Instant::now()).unwrap_err().contains("Content-Length"));
         assert!(chunked_body(b"ffffffffffffffff\r\nabc").is_err());
         let raw = b"HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 1\r\n\r\nx";
         assert!(!parse_all(raw).3);

@@ -130,7 +130,6 @@ impl Call {
     }
 
     async fn exchange(&self, conn: &mut Conn, frame: Bytes) -> Result<Bytes, Failure> {
-        let transport = failure;
         // A connection that died while idle fails before anything is sent: once more on a
         // fresh one.
         let (response, mut send) = match self.open(conn).await {
@@ -140,8 +139,8 @@ impl Call {
             }
             other => other?,
         };
-        send.send_data(frame, true).map_err(|e| transport("request", e))?;
-        let response = response.await.map_err(|e| transport("response", e))?;
+        send.send_data(frame, true).map_err(|e| failure("request", e))?;
+        let response = response.await.map_err(|e| failure("response", e))?;
         let (head, mut body) = response.into_parts();
         if head.status != http::StatusCode::OK {
             return Err(Failure::Call(format!("gRPC call answered with HTTP status {}", head.status)));
@@ -153,7 +152,7 @@ impl Call {
         let mut message = Bytes::new();
         let mut parts: Option<BytesMut> = None;
         while let Some(chunk) = body.data().await {
-            let chunk = chunk.map_err(|e| transport("response", e))?;
+            let chunk = chunk.map_err(|e| failure("response", e))?;
             let _ = body.flow_control().release_capacity(chunk.len());
             match (&mut parts, message.is_empty()) {
                 (None, true) => message = chunk,
@@ -169,7 +168,7 @@ impl Call {
         if let Some(joined) = parts {
             message = joined.freeze();
         }
-        match body.trailers().await.map_err(|e| transport("response", e))? {
+        match body.trailers().await.map_err(|e| failure("response", e))? {
             Some(trailers) => check_status(&trailers)?,
             None if !head.headers.contains_key("grpc-status") => {
                 return Err(Failure::Call("gRPC response ended without a status".into()))

@@ -1,17 +1,13 @@
 //! KServe v2 over HTTP/1.1 with the binary tensor extension. Each worker owns one keep-alive
 //! connection (`h1`: no pool, no lock); whole requests are built once per input entry and
-//! only reference-counted per request. The control plane uses hyper.
+//! only reference-counted per request. Control calls share one such connection.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::{header, HeaderName, HeaderValue, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 use super::{h1, model_path, rest, InferResult, Sequence, ServerInfo, Timing, Transport};
@@ -23,66 +19,17 @@ use crate::server_stats::ModelStats;
 
 const HEADER_LENGTH: &str = "inference-header-content-length";
 
-/// One keep-alive HTTP/1.1 connection that reconnects on its next use after a failure.
-pub struct HttpConn {
-    addr: Arc<str>,
-    sender: Option<http1::SendRequest<Full<Bytes>>>,
-}
-
-impl HttpConn {
-    pub fn new(addr: Arc<str>) -> HttpConn {
-        HttpConn { addr, sender: None }
-    }
-
-    async fn sender(&mut self) -> Result<&mut http1::SendRequest<Full<Bytes>>, String> {
-        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
-            let stream = TcpStream::connect(&*self.addr)
-                .await
-                .map_err(|e| format!("cannot connect to {} over HTTP: {e}", self.addr))?;
-            let _ = stream.set_nodelay(true);
-            let (sender, conn) = http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| format!("HTTP handshake with {} failed: {e}", self.addr))?;
-            tokio::spawn(conn);
-            self.sender = Some(sender);
-        }
-        let sender = self.sender.as_mut().ok_or("no connection")?;
-        sender.ready().await.map_err(|e| format!("HTTP connection to {} closed: {e}", self.addr))?;
-        Ok(sender)
-    }
-
-    /// Sends a request; returns the status, the inference header length if any, the body,
-    /// and when the response head arrived.
-    pub async fn send(
-        &mut self,
-        req: Request<Full<Bytes>>,
-    ) -> Result<(StatusCode, Option<usize>, Bytes, Instant), String> {
-        let result = async {
-            let resp = self.sender().await?.send_request(req).await.map_err(|e| format!("HTTP request failed: {e}"))?;
-            let head_at = Instant::now();
-            let status = resp.status();
-            let header_len =
-                resp.headers().get(HEADER_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-            let body =
-                resp.into_body().collect().await.map_err(|e| format!("reading the HTTP response failed: {e}"))?;
-            Ok((status, header_len, body.to_bytes(), head_at))
-        }
-        .await;
-        if result.is_err() {
-            self.sender = None;
-        }
-        result
-    }
-}
-
 /// The server's error text from a non-200 response (`{"error": "..."}`), or the raw body.
-fn error_text(status: StatusCode, body: &[u8]) -> String {
+fn error_text(status: u16, body: &[u8]) -> String {
     match serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("error").and_then(Value::as_str).map(String::from))
     {
         Some(msg) => msg,
-        None => format!("HTTP {status}: {}", String::from_utf8_lossy(body).trim()),
+        None => {
+            let status = StatusCode::from_u16(status).map_or(status.to_string(), |s| s.to_string());
+            format!("HTTP {status}: {}", String::from_utf8_lossy(body).trim())
+        }
     }
 }
 
@@ -203,8 +150,9 @@ impl Transport for HttpTransport {
             }
             TensorFormat::Json => None,
         };
-        let body = body.freeze();
         let wire = self.wire(&body, header_len.as_ref());
+        // The body is the end of the wire bytes: kept once, not twice.
+        let body = wire.slice(wire.len() - body.len()..);
         Ok(HttpRequest { wire, body, header_len, json_len: header.len(), expected: data.expected.clone() })
     }
 
@@ -224,7 +172,6 @@ impl Transport for HttpTransport {
         let sent = Instant::now();
         let h1::Response { status, header_len, body, first_byte } = conn.exchange(&wire).await?;
         if status != 200 {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return Err(error_text(status, &body));
         }
         let head_at = first_byte;
@@ -276,25 +223,21 @@ fn response_outputs(
 
 /// Control-plane calls over HTTP on one shared keep-alive connection.
 pub struct HttpControl {
-    conn: Mutex<HttpConn>,
-    host: String,
+    conn: Mutex<h1::Conn>,
 }
 
 impl HttpControl {
     pub fn new(url: &str) -> HttpControl {
-        HttpControl { conn: Mutex::new(HttpConn::new(url.into())), host: url.to_string() }
+        HttpControl { conn: Mutex::new(h1::Conn::new(url.into())) }
     }
 
     async fn get(&self, path: &str, what: &str) -> Result<Value, Error> {
-        let req = Request::get(path)
-            .header(header::HOST, self.host.as_str())
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| Error::server(what, e.to_string()))?;
-        let (status, _, body, _) = self.conn.lock().await.send(req).await.map_err(|m| Error::server(what, m))?;
-        if status != StatusCode::OK {
-            return Err(Error::server(what, error_text(status, &body)));
+        let response = self.conn.lock().await.get(path).await.map_err(|m| Error::server(what, m))?;
+        if response.status != 200 {
+            return Err(Error::server(what, error_text(response.status, &response.body)));
         }
-        serde_json::from_slice(&body).map_err(|e| Error::server(what, format!("unreadable JSON from {path}: {e}")))
+        serde_json::from_slice(&response.body)
+            .map_err(|e| Error::server(what, format!("unreadable JSON from {path}: {e}")))
     }
 
     pub async fn server_info(&self) -> Result<ServerInfo, Error> {
@@ -346,7 +289,7 @@ mod tests {
 
     #[test]
     fn server_errors_are_unwrapped() {
-        assert_eq!(error_text(StatusCode::BAD_REQUEST, br#"{"error":"boom"}"#), "boom");
-        assert!(error_text(StatusCode::BAD_GATEWAY, b"x").starts_with("HTTP 502"));
+        assert_eq!(error_text(400, br#"{"error":"boom"}"#), "boom");
+        assert!(error_text(502, b"x").starts_with("HTTP 502"));
     }
 }

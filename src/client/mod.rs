@@ -4,7 +4,7 @@
 
 mod discover;
 pub mod grpc;
-mod h1;
+pub mod h1;
 mod h2;
 pub mod http;
 mod rest;

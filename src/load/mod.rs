@@ -114,9 +114,7 @@ impl<T: Transport> ConcurrencyLoad<T> {
         self.shared.active.store(n, Ordering::Release);
         let mut new: Vec<Vec<usize>> = vec![Vec::new(); self.shards.len()];
         for id in self.started..n {
-            // Workers that share a connection share a thread.
-            let shard = (id / self.shared.transport.workers_per_connection().max(1)) % self.shards.len();
-            new[shard].push(id);
+            new[shards::thread_of(id, self.shared.transport.workers_per_connection(), self.shards.len())].push(id);
         }
         self.started = self.started.max(n);
         for (shard, ids) in new.into_iter().enumerate().filter(|(_, ids)| !ids.is_empty()) {

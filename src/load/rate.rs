@@ -266,11 +266,10 @@ async fn send<T: Transport>(shared: &Arc<Shared<T>>, shard: usize, due: Instant)
         },
         None => None,
     };
-    let slot = shared.slots[shard].clone();
     if shared.in_flight.load(Ordering::Acquire) >= MAX_IN_FLIGHT {
         let msg =
             format!("not sent: rperf already has {MAX_IN_FLIGHT} requests in flight (the server is not keeping up)");
-        slot.with_window(shared.recorder.current_epoch(), |w| w.record_error(&msg));
+        shared.slots[shard].with_window(shared.recorder.current_epoch(), |w| w.record_error(&msg));
         return;
     }
     let k = shared.sent.fetch_add(1, Ordering::AcqRel);
@@ -288,7 +287,7 @@ async fn send<T: Transport>(shared: &Arc<Shared<T>>, shard: usize, due: Instant)
         lock(&shared.pools[shard]).push(conn);
         let (from_schedule, from_send, lag) = (done - due, done - sent_at, sent_at.saturating_duration_since(due));
         let (main, other) = if shared.from_send { (from_send, from_schedule) } else { (from_schedule, from_send) };
-        slot.with_window(shared.recorder.current_epoch(), |w| match &result {
+        shared.slots[shard].with_window(shared.recorder.current_epoch(), |w| match &result {
             Ok(t) => {
                 w.record(main, t, false);
                 w.record_open(other, lag, lag > DELAY_TOLERANCE, blocked);
@@ -308,7 +307,6 @@ impl<T: Transport> Shared<T> {
     /// share an HTTP/2 connection (a group of `workers_per_connection`) are on one thread.
     fn connection_index(&self, shard: usize) -> usize {
         let local = self.opened[shard].fetch_add(1, Ordering::AcqRel);
-        let group = self.transport.workers_per_connection().max(1);
-        ((local / group) * self.slots.len() + shard) * group + local % group
+        super::shards::nth_index_on(local, shard, self.transport.workers_per_connection(), self.slots.len())
     }
 }

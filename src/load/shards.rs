@@ -63,6 +63,18 @@ impl Shards {
     }
 }
 
+/// The load thread of worker (or connection) `index` of `n` threads, when `group`
+/// consecutive indexes share one connection: a connection's workers share its thread.
+pub fn thread_of(index: usize, group: usize, n: usize) -> usize {
+    (index / group.max(1)) % n.max(1)
+}
+
+/// The `local`-th index (0, 1, ...) that `thread_of` places on thread `thread`.
+pub fn nth_index_on(local: usize, thread: usize, group: usize, n: usize) -> usize {
+    let group = group.max(1);
+    ((local / group) * n.max(1) + thread) * group + local % group
+}
+
 impl Drop for Shards {
     /// Stops every load thread; tasks still running are dropped with their runtime.
     fn drop(&mut self) {
@@ -74,6 +86,22 @@ impl Drop for Shards {
         for s in &mut self.shards {
             if let Some(t) = s.thread.take() {
                 let _ = t.join();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexes_placed_on_a_thread_are_found_there_in_order() {
+        for (group, n) in [(1, 1), (1, 3), (64, 2), (4, 3)] {
+            for thread in 0..n {
+                let placed: Vec<usize> = (0..200).filter(|&i| thread_of(i, group, n) == thread).collect();
+                let nth: Vec<usize> = (0..placed.len()).map(|l| nth_index_on(l, thread, group, n)).collect();
+                assert_eq!(nth, placed, "group {group}, {n} threads, thread {thread}");
             }
         }
     }
