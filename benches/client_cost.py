@@ -10,6 +10,9 @@ the others, against the targets of issue 8:
   HTTP CPU/request <= 1.3x wrk's and <= 0.25x perf_analyzer's,
   gRPC CPU/request <= 2.5x h2load's and <= 0.3x perf_analyzer's,
   rperf's peak memory <= 25 MB at concurrency 256.
+Beside them, for HTTP at concurrency 1 and in request-rate mode, "floor": examples/floor.rs, the
+least any client can do per request (one write, one read, one sleep; no measuring at all). Its
+ratio to perf_analyzer shows which targets no client can meet on the machine at hand.
 
 Usage: benches/client_cost.py [--server serve,triton] [--protocol http,grpc]
                               [--concurrency 1,16,256] [--seconds 8] [--rate] [--soak SECONDS]
@@ -17,13 +20,14 @@ wrk and h2load come from Debian's packages (wrk, nghttp2-client): the script ins
 apt-get when they are missing and it runs as root. perf_analyzer is used when installed
 (../shared/tools/install-perf-analyzer.sh). Figures are printed, never asserted.
 """
-import argparse, json, math, os, shutil, struct, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, math, os, re, shutil, struct, subprocess, sys, tempfile, time, urllib.request
 
 import clients
 from clients import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RPERF = os.environ.get("RPERF", os.path.join(ROOT, "target/release/rperf"))
+FLOOR = os.path.join(ROOT, "target/release/examples/floor")
 MODEL = "identity"
 TARGETS = {"http": {"wrk": 1.3, "perf_analyzer": 0.25}, "grpc": {"h2load": 2.5, "perf_analyzer": 0.3}}
 
@@ -121,6 +125,8 @@ def cases_for(args, server, proto, conc, files, pa):
         threads = str(min(conc, 2))
         out.append(("wrk", ["wrk", "-t", threads, "-c", str(conc), "-d", dur, "-s", files["lua"],
                             f"http://127.0.0.1:{port}/v2/models/{MODEL}/infer"]))
+    if proto == "http" and conc == 1:
+        out.append(("floor", [FLOOR, "closed", f"127.0.0.1:{port}", files["request"], str(args.seconds)]))
     if proto == "grpc" and shutil.which("h2load"):
         # As rperf: one HTTP/2 connection per 64 requests in flight.
         conns = max(1, math.ceil(conc / 64))
@@ -142,20 +148,25 @@ def main():
                     help="also memory with --profile-export-file (rperf and perf_analyzer, HTTP c=16)")
     ap.add_argument("--scale", action="store_true",
                     help="also 10,000 requests in flight over gRPC and 2,000 over HTTP against rperf serve")
-    ap.add_argument("--clients", default="rperf,perf_analyzer,wrk,h2load", help="which clients to run")
+    ap.add_argument("--clients", default="rperf,perf_analyzer,wrk,h2load,floor", help="which clients to run")
     ap.add_argument("--rperf-args", default="", help="extra flags for rperf (A/B runs)")
     ap.add_argument("--perf-analyzer", default=os.environ.get("PERF_ANALYZER", "/opt/perf-analyzer/perf_analyzer"))
     args = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "-q", "--example", "floor"], cwd=ROOT, check=True)
     ensure_tools()
     pa = args.perf_analyzer if os.access(args.perf_analyzer, os.X_OK) else None
     if not pa:
         print(f"perf_analyzer not found at {args.perf_analyzer}: no perf_analyzer column")
     tmp = tempfile.mkdtemp(prefix="rperf-cost-")
     files = {"lua": os.path.join(tmp, "post.lua"), "body": os.path.join(tmp, "body.bin"),
-             "grpc": os.path.join(tmp, "grpc.bin")}
+             "grpc": os.path.join(tmp, "grpc.bin"), "request": os.path.join(tmp, "request.http")}
     with open(files["body"], "wb") as f:
         f.write(JSON_HEAD + TENSOR)
+    with open(files["request"], "wb") as f:
+        body = JSON_HEAD + TENSOR
+        f.write(f"POST /v2/models/{MODEL}/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
+                f"Inference-Header-Content-Length: {len(JSON_HEAD)}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
     with open(files["grpc"], "wb") as f:
         f.write(grpc_frame())
     with open(files["lua"], "w") as f:
@@ -184,10 +195,13 @@ def main():
                         common = ["-m", MODEL, "-i", proto, "-u", f"127.0.0.1:{port}", "--request-rate-range",
                                   str(rate), "-p", window_ms, "-s", "100", "--max-threads", "16"]
                         cases = [("rperf", [RPERF, *common])] + ([("perf_analyzer", [pa, *common])] if pa else [])
+                        if proto == "http":
+                            cases.append(("floor", [FLOOR, "open", f"127.0.0.1:{port}", files["request"], str(rate),
+                                                    str(args.seconds)]))
                     else:
                         cases = cases_for(args, server, proto, conc, files, pa)
                     port = server.http
-                    got = {}
+                    got, lags = {}, {}
                     for name, cmd in cases:
                         if name not in args.clients.split(","):
                             continue
@@ -199,6 +213,9 @@ def main():
                             print(f"<!-- {name} {proto} {label}: exit {code}, {n} inferences: {out.strip()[-300:]} -->")
                             continue
                         got[name] = (n / wall, cpu / n * 1e6, rss)
+                        lag = re.search(r"(?i)lag(?: behind schedule:)? p50 (\d+) usec, p99 (\d+) usec", out)
+                        if lag:
+                            lags[name] = f"{name} {lag[1]}/{lag[2]}"
                         if name == "rperf" and conc == 16:
                             c16 = n / wall
                     r = got.get("rperf")
@@ -209,6 +226,11 @@ def main():
                             ratio += " ok" if r[1] / us <= target else f" (target {target})"
                         print(f"| {kind} | {proto} | {label} | {name} | {tput:.0f} | {us:.1f} | {rss:.1f} | {ratio} |")
                         rows.append((kind, proto, label, name, tput, us, rss))
+                    if lags:
+                        print(f"<!-- {kind} {proto} {label}: send lag p50/p99 usec: {', '.join(lags.values())} -->")
+                    if "floor" in got and "perf_analyzer" in got:
+                        print(f"<!-- {kind} {proto} {label}: the floor costs {got['floor'][1] / got['perf_analyzer'][1]:.2f}x "
+                              f"perf_analyzer's CPU per request (rperf's target: {TARGETS[proto]['perf_analyzer']}) -->")
                     if r and conc == 256:
                         print(f"<!-- rperf peak RSS at c=256: {r[2]:.1f} MB (target 25) -->")
                     sys.stdout.flush()
@@ -220,7 +242,30 @@ def main():
                 export(args, server, tmp, pa)
         finally:
             server.stop()
+    print()
+    summary(rows)
     return 0
+
+
+def summary(rows):
+    """One line per case, the clients side by side: the README's table."""
+    cases = {}
+    for kind, proto, label, name, tput, us, rss in rows:
+        cases.setdefault((kind, proto, label), {})[name] = (tput, us, rss)
+    print("| server | protocol | load | rperf CPU us/req | perf_analyzer | wrk / h2load | floor | rperf / perf_analyzer "
+          "| rperf / wrk or h2load | floor / perf_analyzer | throughput/s rperf (perf_analyzer) "
+          "| peak RSS MB rperf (perf_analyzer) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for (kind, proto, label), got in cases.items():
+        if "rperf" not in got:
+            continue
+        r, pa, floor = got["rperf"], got.get("perf_analyzer"), got.get("floor")
+        peer = got.get("wrk") or got.get("h2load")
+        cell = lambda c, i, f: f.format(c[i]) if c else "-"
+        ratio = lambda a, b: f"{a[1] / b[1]:.2f}" if a and b else "-"
+        print(f"| {kind} | {proto} | {label} | {r[1]:.1f} | {cell(pa, 1, '{:.1f}')} | {cell(peer, 1, '{:.1f}')} "
+              f"| {cell(floor, 1, '{:.1f}')} | {ratio(r, pa)} | {ratio(r, peer)} | {ratio(floor, pa)} "
+              f"| {r[0]:.0f} ({cell(pa, 0, '{:.0f}')}) | {r[2]:.1f} ({cell(pa, 2, '{:.1f}')}) |")
 
 
 def scale(server, tmp):

@@ -1,0 +1,185 @@
+//! The floor under a load generator's cost on this machine: the least a client can do per
+//! HTTP/1.1 request over loopback TCP, written as plainly as possible so that
+//! benches/client_cost.py can set it beside rperf, perf_analyzer and wrk. It is not a load
+//! generator: no latencies, no report, and any failure ends it.
+//!
+//!   floor closed ADDR REQUEST_FILE SECONDS
+//!       One connection, one request in flight: a blocking write, then blocking reads until
+//!       the response is whole. One write, one read and one sleep per request: no client
+//!       can do less at concurrency 1.
+//!   floor open ADDR REQUEST_FILE RATE SECONDS
+//!       Open loop at a constant rate on one thread: each request goes out when due, on an
+//!       idle connection of a pool of 256, and the thread sleeps in epoll_pwait2, whose timeout has
+//!       nanoseconds (and the kernel's timer slack), until the next send or answer.
+//!
+//! REQUEST_FILE holds one whole HTTP/1.1 request, headers and body. Both modes print
+//! `requests N` (answers received) at the end; the open loop also prints how late its sends
+//! went out behind the schedule (p50, p99), the price of the timer slack it sleeps with.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use rustix::buffer::spare_capacity;
+use rustix::event::{epoll, Timespec};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["closed", addr, file, secs] => read_request(file).and_then(|r| Ok((closed(addr, &r, seconds(secs)?)?, None))),
+        ["open", addr, file, rate, secs] => read_request(file).and_then(|r| {
+            let rate: f64 = rate.parse().map_err(|_| format!("RATE: expected requests per second, got {rate}"))?;
+            open(addr, &r, rate, seconds(secs)?).map(|(n, lags)| (n, Some(lags)))
+        }),
+        _ => Err("usage: floor closed ADDR REQUEST_FILE SECONDS | floor open ADDR REQUEST_FILE RATE SECONDS".into()),
+    };
+    match result {
+        Ok((n, lags)) => {
+            println!("requests {n}");
+            if let Some(lags) = lags {
+                println!("send lag p50 {} usec, p99 {} usec", quantile(&lags, 0.5), quantile(&lags, 0.99));
+            }
+        }
+        Err(e) => {
+            eprintln!("floor: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Microseconds late, sorted in place.
+fn quantile(lags: &[u32], q: f64) -> u32 {
+    let mut sorted = lags.to_vec();
+    sorted.sort_unstable();
+    sorted.get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1))).copied().unwrap_or(0)
+}
+
+fn seconds(s: &str) -> Result<Duration, String> {
+    s.parse().map(Duration::from_secs_f64).map_err(|_| format!("SECONDS: expected a number, got {s}"))
+}
+
+fn read_request(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{path}: {e}"))
+}
+
+fn connect(addr: &str) -> Result<TcpStream, String> {
+    let s = TcpStream::connect(addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    s.set_nodelay(true).map_err(|e| e.to_string())?;
+    Ok(s)
+}
+
+/// The length of the first whole response in `buf`, if it is all there.
+fn whole_response(buf: &[u8]) -> Result<Option<usize>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; 16];
+    let mut response = httparse::Response::new(&mut headers);
+    let head = match response.parse(buf).map_err(|e| format!("unreadable response: {e}"))? {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => return Ok(None),
+    };
+    let length = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok())
+        .ok_or("a response without Content-Length")?;
+    Ok((buf.len() >= head + length).then_some(head + length))
+}
+
+/// Appends what one read gives; an end of stream is an error.
+fn read_some(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), String> {
+    let at = buf.len();
+    buf.resize(at + 4096, 0);
+    let n = stream.read(&mut buf[at..]).map_err(|e| format!("read: {e}"))?;
+    buf.truncate(at + n);
+    if n == 0 {
+        return Err("the server closed the connection".into());
+    }
+    Ok(())
+}
+
+fn closed(addr: &str, request: &[u8], run: Duration) -> Result<u64, String> {
+    let mut stream = connect(addr)?;
+    let mut buf = Vec::with_capacity(8192);
+    let end = Instant::now() + run;
+    let mut done = 0;
+    while Instant::now() < end {
+        stream.write_all(request).map_err(|e| format!("write: {e}"))?;
+        loop {
+            read_some(&mut stream, &mut buf)?;
+            if let Some(n) = whole_response(&buf)? {
+                buf.drain(..n);
+                break;
+            }
+        }
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// The open loop's connections, all opened before the clock starts: opening them on demand
+/// means a burst of connects when the server stalls, which overflows its accept queue, and a
+/// SYN sent again a second later would stall this one thread. When all are busy, sends wait
+/// (and their lag says so).
+const CONNECTIONS: usize = 256;
+
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    busy: bool,
+}
+
+fn open(addr: &str, request: &[u8], rate: f64, run: Duration) -> Result<(u64, Vec<u32>), String> {
+    let poll = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(|e| e.to_string())?;
+    let mut conns: Vec<Conn> = Vec::new();
+    let mut idle: Vec<usize> = Vec::new();
+    let mut events = Vec::with_capacity(256);
+    for i in 0..CONNECTIONS {
+        let stream = connect(addr)?;
+        epoll::add(&poll, stream.as_fd(), epoll::EventData::new_u64(i as u64), epoll::EventFlags::IN)
+            .map_err(|e| e.to_string())?;
+        conns.push(Conn { stream, buf: Vec::with_capacity(8192), busy: false });
+        idle.push(i);
+    }
+    let gap = 1e9 / rate;
+    let start = Instant::now();
+    let (mut sent, mut done) = (0u64, 0u64);
+    let mut lags = Vec::with_capacity((rate * run.as_secs_f64()) as usize + 1);
+    let due = |k: u64| start + Duration::from_nanos((k as f64 * gap) as u64);
+    while start.elapsed() < run {
+        let mut capped = false;
+        while due(sent) <= Instant::now() {
+            let Some(i) = idle.pop() else {
+                capped = true;
+                break;
+            };
+            conns[i].stream.write_all(request).map_err(|e| format!("write: {e}"))?;
+            lags.push(due(sent).elapsed().as_micros() as u32);
+            conns[i].busy = true;
+            sent += 1;
+        }
+        // All connections busy: wait for an answer (or the end of the run), not for the due time.
+        let until = if capped { start + run } else { due(sent) };
+        let left = until.saturating_duration_since(Instant::now());
+        let timeout = Timespec { tv_sec: left.as_secs() as _, tv_nsec: left.subsec_nanos() as _ };
+        match epoll::wait(&poll, spare_capacity(&mut events), Some(&timeout)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(format!("epoll_pwait2: {e}")),
+        }
+        for event in events.drain(..) {
+            let i = event.data.u64() as usize;
+            let open = conns.len();
+            let conn = &mut conns[i];
+            read_some(&mut conn.stream, &mut conn.buf).map_err(|e| format!("connection {i} of {open}: {e}"))?;
+            if let Some(n) = whole_response(&conn.buf)? {
+                conn.buf.drain(..n);
+                if conn.busy {
+                    conn.busy = false;
+                    idle.push(i);
+                    done += 1;
+                }
+            }
+        }
+    }
+    Ok((done, lags))
+}
