@@ -40,6 +40,9 @@ fn latency_under_a_stalling_server_is_the_truth_not_coordinated_omission() {
                 .stdout
                 .contains("[WARNING] Perf Analyzer was not able to keep up with the desired request rate."));
         }
+        // The cap is named as the cause only when there is one.
+        let named = run.stdout.contains("of the sends waited for one of the --max-threads 4 requests in flight to end");
+        assert_eq!(named, mode.is_none(), "{}", run.stdout);
     }
 }
 

@@ -122,6 +122,16 @@ pub fn level(config: &Config, model: &Model, level: &Level, style: &mut Style) -
             s,
             "    [WARNING] Perf Analyzer was not able to keep up with the desired request rate. {delayed:.2}% of the requests were delayed. "
         );
+        // Say when the cause is the cap of requests in flight, which nothing else names.
+        if let Some(blocked) = level.merged.open.as_ref().map(|o| o.blocked).filter(|b| *b > 0) {
+            let pct = blocked as f64 * 100.0 / level.merged.ok.max(1) as f64;
+            let _ = writeln!(
+                s,
+                "    {pct:.2}% of the sends waited for one of the --max-threads {} requests in flight to end: \
+                 raise --max-threads, or use --async, to follow the schedule",
+                config.max_threads
+            );
+        }
         style.fixed = true;
     }
     if model.sequence {
