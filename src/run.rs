@@ -76,17 +76,24 @@ fn sequence_plan(config: &Config, model: &Model) -> Result<Option<SequencePlan>,
     if config.batch_size > 1 {
         return Err(Error::Model("can not specify batch size > 1 when using a sequence model".into()));
     }
-    let LoadMode::Concurrency(r) = &config.load else {
-        return Err(Error::Unsupported("sequence models in request-rate modes are not supported yet".into()));
-    };
     let sc = &config.sequences;
-    if sc.id_range < r.start.max(r.end) {
-        return Err(Error::Model(
-            "sequence id range specified is smaller than the maximum possible concurrency, sequence id collision may occur."
-                .into(),
-        ));
+    let (most, what) = match &config.load {
+        LoadMode::Concurrency(r) => (r.start.max(r.end), "concurrency"),
+        LoadMode::RequestRate(_) | LoadMode::Intervals(_) => (sc.count as u64, "number of sequences"),
+    };
+    if sc.id_range < most {
+        return Err(Error::Model(format!(
+            "sequence id range specified is smaller than the maximum possible {what}, sequence id collision may occur."
+        )));
     }
-    Ok(Some(SequencePlan { length: sc.length, variation: sc.variation, first_id: sc.first_id, id_range: sc.id_range }))
+    Ok(Some(SequencePlan {
+        length: sc.length,
+        variation: sc.variation,
+        first_id: sc.first_id,
+        id_range: sc.id_range,
+        count: sc.count,
+        serial: sc.serial,
+    }))
 }
 
 /// What every sweep shares.
@@ -264,7 +271,7 @@ async fn sweep<T: Transport>(
             result
         }
         LoadMode::RequestRate(r) => {
-            let load = open_loop(transport, streams.into_iter().flatten().collect(), config)?;
+            let load = open_loop(transport, streams, plan, config)?;
             let result = walk(config, (r.start, r.end, r.step), false, async |rate: f64| {
                 print!("{}", text::level_header(LoadValue::RequestRate(rate), &sweep.style));
                 load.set_schedule(Schedule::rate(rate, &config.distribution));
@@ -276,7 +283,7 @@ async fn sweep<T: Transport>(
         }
         LoadMode::Intervals(gaps) => {
             // One measurement and no sweep; an unstable one is reported as such, exit 0.
-            let load = open_loop(transport, streams.into_iter().flatten().collect(), config)?;
+            let load = open_loop(transport, streams, plan, config)?;
             load.set_schedule(Schedule::intervals(gaps.clone()));
             let result = sweep.level(&load, LoadValue::Intervals(intervals_rate(gaps))).await.map(|_| ());
             load.stop(grace).await;
@@ -287,13 +294,22 @@ async fn sweep<T: Transport>(
 }
 
 /// Synchronous calls cap the requests in flight at --max-threads, as perf_analyzer's
-/// blocking threads do; asynchronous ones are never held back.
-fn open_loop<T: Transport>(transport: T, prepared: Vec<T::Prepared>, config: &Config) -> Result<RateLoad<T>, Error> {
-    let cap = (!config.async_mode).then_some(config.max_threads);
+/// blocking threads do; asynchronous ones are never held back. Sequence models are
+/// asynchronous unless --sync, and then have one "thread" per sequence at most.
+fn open_loop<T: Transport>(
+    transport: T,
+    streams: Vec<Vec<T::Prepared>>,
+    plan: Option<SequencePlan>,
+    config: &Config,
+) -> Result<RateLoad<T>, Error> {
+    let (streams, cap) = match &plan {
+        Some(p) => (streams, config.sync.then_some(config.max_threads.min(p.count))),
+        None => (vec![streams.into_iter().flatten().collect()], (!config.async_mode).then_some(config.max_threads)),
+    };
     RateLoad::new(
         transport,
-        prepared,
-        config.batch_size,
+        streams,
+        (config.batch_size, plan),
         cap,
         (config.latency_from_send, config.profile_export.is_some()),
         config.load_threads,

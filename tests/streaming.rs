@@ -60,6 +60,61 @@ fn sequences_keep_their_state_over_both_protocols() {
 }
 
 #[test]
+fn sequences_under_an_open_loop_keep_their_steps_in_order() {
+    let s = Serve::start(&[]);
+    let data = testdata("sequences_8x20.json");
+    // Every step's output is checked against validation_data: a step sent out of order, or
+    // with the wrong flags or id, fails its request.
+    for (protocol, url, serial) in [("http", &s.http, false), ("grpc", &s.grpc, true)] {
+        let mut args = vec![
+            "-m",
+            "sequence_accumulator",
+            "-i",
+            protocol,
+            "-u",
+            url,
+            "--input-data",
+            &data,
+            "--request-rate-range",
+            "1500",
+            // Two slots at 1,500/s: sends often fall due while their sequence's last step is
+            // still in flight, and wait for it.
+            "--num-of-sequences",
+            "2",
+            "-p",
+            "500",
+            "-s",
+            "100",
+        ];
+        if serial {
+            args.push("--serial-sequences");
+        }
+        let run = rperf(&args);
+        assert_eq!(run.code, 0, "{protocol}: {}", run.stderr);
+        assert!(run.stdout.contains("  Using asynchronous calls for inference\n"), "{}", run.stdout);
+        assert!(!run.stdout.contains("Failed requests"), "{protocol}: {}", run.stdout);
+        // Sequences of 20 steps each (the data's streams).
+        let (requests, sequences) =
+            (figure(&run.stdout, "    Request count: "), figure(&run.stdout, "    Sequence count: "));
+        assert!((requests / sequences - 20.0).abs() < 4.0, "{requests} requests in {sequences} sequences");
+    }
+    let run = rperf(&[
+        "-m",
+        "sequence_accumulator",
+        "-u",
+        &s.http,
+        "--request-rate-range",
+        "10",
+        "--sequence-id-range",
+        "1:3",
+        "--num-of-sequences",
+        "4",
+    ]);
+    assert_eq!(run.code, 99);
+    assert!(run.stderr.contains("smaller than the maximum possible number of sequences"), "{}", run.stderr);
+}
+
+#[test]
 fn streamed_responses_from_rperf_serve() {
     let s = Serve::start(&[]);
     // token_stream: 1 ms of compute, then 8 responses 2 ms apart.

@@ -433,6 +433,35 @@ fn eight_sequences_of_twenty_steps_validate_every_step_under_the_sequence_batche
         let sequences = common::figure(&run.stdout, "    Sequence count: ");
         assert!(sequences >= 8.0, "{protocol}: {sequences} sequences");
         assert!(!run.stdout.contains("Failed requests"), "{protocol}: every step's output matched");
+        // The same under an open loop, one sequence slot per send in turn (serial) or at
+        // random, queued behind its sequence's request in flight.
+        for serial in [true, false] {
+            let mut args = vec![
+                "-m",
+                "sequence_acc",
+                "-i",
+                protocol,
+                "-u",
+                &url,
+                "--input-data",
+                &data,
+                "--request-rate-range",
+                "500",
+                "--num-of-sequences",
+                "3",
+                "-p",
+                "600",
+                "-s",
+                "100",
+            ];
+            if serial {
+                args.push("--serial-sequences");
+            }
+            let run = rperf(&args);
+            assert_eq!(run.code, 0, "{protocol} rate: {}", run.stderr);
+            assert!(common::figure(&run.stdout, "    Sequence count: ") >= 3.0, "{}", run.stdout);
+            assert!(!run.stdout.contains("Failed requests"), "{protocol} rate, serial {serial}: {}", run.stdout);
+        }
         // Shifting the expected sums by one breaks every step: state errors would show.
         let bad = temp_path(&format!("sequences_off_by_one_{protocol}.json"));
         let mut doc: serde_json::Value = serde_json::from_str(&read(std::path::Path::new(&data))).unwrap();

@@ -72,6 +72,10 @@ pub struct SequenceConfig {
     pub variation: f64,
     pub first_id: u64,
     pub id_range: u64,
+    /// Open loops: sequences alive at once (`--num-of-sequences`).
+    pub count: usize,
+    /// Open loops: a send waits for its sequence's previous request (`--serial-sequences`).
+    pub serial: bool,
 }
 
 /// The load rperf applies: closed loop (concurrency) or open loop (a rate or intervals).
@@ -105,6 +109,8 @@ pub struct Config {
     pub batch_size: usize,
     /// Whether the report says "asynchronous"; the load is the same either way.
     pub async_mode: bool,
+    /// `--sync` given: sequence models are asynchronous unless it is.
+    pub sync: bool,
     pub max_threads: usize,
     /// Threads that generate the load (rperf's own; see load::Shards).
     pub load_threads: usize,
@@ -226,11 +232,9 @@ fn unsupported(flag: &str) -> Error {
 
 /// Flags that perf_analyzer has and a later piece of rperf implements: refused, never ignored.
 fn refuse_unsupported(a: &Args) -> Result<(), Error> {
-    let given: [(&str, bool); 31] = [
+    let given: [(&str, bool); 29] = [
         ("--periodic-concurrency-range", a.periodic_concurrency_range.is_some()),
         ("--request-period", a.request_period.is_some()),
-        ("--num-of-sequences", a.num_of_sequences.is_some()),
-        ("--serial-sequences", a.serial_sequences),
         ("--shared-memory", a.shared_memory.as_deref().is_some_and(|m| m != "none")),
         ("--output-shared-memory-size", a.output_shared_memory_size.is_some()),
         ("--request-parameter", !a.request_parameter.is_empty()),
@@ -465,6 +469,7 @@ impl Config {
             output_format,
             batch_size: a.batch_size as usize,
             async_mode: a.async_mode,
+            sync: a.sync,
             max_threads,
             load_threads,
             load,
@@ -575,7 +580,22 @@ fn sequences(a: &Args) -> Result<SequenceConfig, Error> {
             (start, (end as u64).saturating_sub(start).max(1))
         }
     };
-    Ok(SequenceConfig { length, variation: variation / 100.0, first_id: ids.0, id_range: ids.1 })
+    let count = match a.num_of_sequences.as_deref() {
+        None => 4,
+        Some(t) => match t.trim().parse::<i64>() {
+            Ok(n) if n > 0 => n as usize,
+            Ok(_) => return Err(parse_err("--num-of-sequences", "The value must be > 0.")),
+            Err(_) => return Err(parse_err("--num-of-sequences", &format!("Invalid value provided: {t}"))),
+        },
+    };
+    Ok(SequenceConfig {
+        length,
+        variation: variation / 100.0,
+        first_id: ids.0,
+        id_range: ids.1,
+        count,
+        serial: a.serial_sequences,
+    })
 }
 
 /// perf_analyzer refuses to overwrite an existing export; rperf's --overwrite allows it.
@@ -767,7 +787,17 @@ mod tests {
             "100:108",
         ])
         .unwrap();
-        assert_eq!(c.sequences, SequenceConfig { length: Some(5), variation: 0.0, first_id: 100, id_range: 8 });
+        assert_eq!(
+            c.sequences,
+            SequenceConfig { length: Some(5), variation: 0.0, first_id: 100, id_range: 8, count: 4, serial: false }
+        );
+        let c = config(&["-m", "a", "--request-rate-range", "10", "--num-of-sequences", "6", "--serial-sequences"])
+            .unwrap();
+        assert_eq!((c.sequences.count, c.sequences.serial), (6, true));
+        assert!(
+            usage_msg(&["-m", "a", "--num-of-sequences", "0"]).contains("--num-of-sequences. The value must be > 0.")
+        );
+        assert!(usage_msg(&["-m", "a", "--num-of-sequences", "x"]).contains("Invalid value provided: x"));
         let c = config(&["-m", "a"]).unwrap();
         assert_eq!((c.sequences.length, c.sequences.first_id, c.sequences.id_range), (None, 1, u32::MAX as u64));
         assert!(usage_msg(&["-m", "a", "--sequence-id-range", "9:3"]).contains("greater than 'start'"));

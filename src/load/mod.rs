@@ -7,6 +7,7 @@ pub mod rate;
 mod recorder;
 pub mod schedule;
 mod shards;
+mod slots;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -52,6 +53,10 @@ pub struct SequencePlan {
     pub variation: f64,
     pub first_id: u64,
     pub id_range: u64,
+    /// Open loops: sequences alive at once, and whether a send waits for its sequence's
+    /// previous request.
+    pub count: usize,
+    pub serial: bool,
 }
 
 struct Shared<T: Transport> {
@@ -209,6 +214,18 @@ async fn worker<T: Transport>(id: usize, shared: Arc<Shared<T>>, slot: Arc<recor
     }
 }
 
+/// Steps in a new sequence: the plan's length +/- its variation, or the whole data stream
+/// of `steps` entries.
+fn sequence_length(plan: &SequencePlan, steps: usize, rng: &mut impl Rng) -> u64 {
+    match plan.length {
+        None => steps as u64,
+        Some(l) => {
+            let spread = (l as f64 * plan.variation).round() as i64;
+            (l as i64 + rng.random_range(-spread..=spread)).max(1) as u64
+        }
+    }
+}
+
 /// Sequence models: whole sequences, each on one stream with a correlation id of its own;
 /// a worker parks only between sequences, so none is left open by a change of level or
 /// by the end of the run.
@@ -223,13 +240,7 @@ async fn sequences<T: Transport>(
     while admitted(id, shared).await {
         let n = shared.next_sequence.fetch_add(1, Ordering::AcqRel);
         let steps = &shared.streams[n as usize % shared.streams.len()];
-        let length = match plan.length {
-            None => steps.len() as u64,
-            Some(l) => {
-                let spread = (l as f64 * plan.variation).round() as i64;
-                (l as i64 + rng.random_range(-spread..=spread)).max(1) as u64
-            }
-        };
+        let length = sequence_length(plan, steps.len(), &mut rng);
         let seq_id = plan.first_id + n % plan.id_range.max(1);
         for k in 0..length {
             // Stopping ends the sequence with its next request, as perf_analyzer does, so

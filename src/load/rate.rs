@@ -14,10 +14,13 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
+use rand::SeedableRng;
+
 use super::recorder::clock;
 use super::recorder::{Recorder, Slot};
 use super::schedule::Schedule;
-use super::{Load, Shards};
+use super::slots::Slots;
+use super::{Load, SequencePlan, Shards};
 use crate::client::Transport;
 use crate::error::Error;
 use crate::measure::{Record, WindowStats};
@@ -40,7 +43,10 @@ struct Plan {
 
 struct Shared<T: Transport> {
     transport: T,
-    requests: Vec<T::Prepared>,
+    /// One list of requests per data stream; other models than sequence ones have one.
+    streams: Vec<Vec<T::Prepared>>,
+    /// Sequence models: the slots that play their sequences.
+    sequences: Option<Slots<T::Conn>>,
     batch: usize,
     /// When true the main figures count from the actual send, as perf_analyzer's do.
     from_send: bool,
@@ -74,19 +80,23 @@ fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
 impl<T: Transport> RateLoad<T> {
     pub fn new(
         transport: T,
-        requests: Vec<T::Prepared>,
-        batch: usize,
+        streams: Vec<Vec<T::Prepared>>,
+        (batch, plan): (usize, Option<SequencePlan>),
         cap: Option<usize>,
         (from_send, export): (bool, bool),
         threads: usize,
     ) -> Result<RateLoad<T>, Error> {
+        // Every load thread needs a sequence slot of its own.
+        let threads = plan.as_ref().map_or(threads, |p| threads.min(p.count).max(1));
         let shards = Shards::start(threads)?;
         let n = shards.len();
         let recorder = Recorder::default();
         let slots = (0..n).map(|_| recorder.add_slot()).collect();
+        let sequences = plan.map(|p| Slots::new(p, streams.iter().map(Vec::len).collect(), n));
         let shared = Arc::new(Shared {
             transport,
-            requests,
+            streams,
+            sequences,
             batch,
             from_send,
             export,
@@ -119,6 +129,9 @@ impl<T: Transport> RateLoad<T> {
         // A scheduler blocked on a full cap (a stalled server) must not hold the stop up.
         if let Some(cap) = &self.shared.cap {
             cap.close();
+        }
+        if let Some(slots) = &self.shared.sequences {
+            slots.stop();
         }
         for s in self.schedulers {
             let _ = s.await;
@@ -192,9 +205,11 @@ impl Timer {
 async fn scheduler<T: Transport>(shard: usize, n: usize, shared: &Arc<Shared<T>>, mut plan: watch::Receiver<Plan>) {
     // Without a timerfd (a sandbox may refuse one), tokio's millisecond sleep keeps the rate.
     let timer = Timer::new().ok();
+    let mut pick = Pick { rng: rand::rngs::SmallRng::seed_from_u64(shard as u64), next: 0 };
     loop {
         let current = plan.borrow_and_update().clone();
         if current.stop {
+            close_sequences(shared, shard);
             return;
         }
         let Some(mut schedule) = current.schedule else {
@@ -242,13 +257,20 @@ async fn scheduler<T: Transport>(shard: usize, n: usize, shared: &Arc<Shared<T>>
                     tokio::task::yield_now().await;
                 }
             }
-            send(shared, shard, due).await;
+            send(shared, shard, due, &mut pick).await;
         }
     }
 }
 
+/// How a load thread chooses the sequence slot of its next send.
+struct Pick {
+    rng: rand::rngs::SmallRng,
+    /// --serial-sequences: the slots in turn.
+    next: usize,
+}
+
 /// Starts one request due at `due` on this load thread.
-async fn send<T: Transport>(shared: &Arc<Shared<T>>, shard: usize, due: Instant) {
+async fn send<T: Transport>(shared: &Arc<Shared<T>>, shard: usize, due: Instant, pick: &mut Pick) {
     // Synchronous mode holds the schedule while every "thread" is busy, as perf_analyzer's
     // workers do; the late sends still count their latency from the schedule.
     let mut blocked = false;
@@ -272,37 +294,99 @@ async fn send<T: Transport>(shared: &Arc<Shared<T>>, shard: usize, due: Instant)
         shared.slots[shard].with_window(shared.recorder.current_epoch(), |w| w.record_error(&msg));
         return;
     }
+    if let Some(slots) = &shared.sequences {
+        let mine = &slots.by_thread[shard];
+        let i = if slots.serial() {
+            pick.next = (pick.next + 1) % mine.len();
+            match slots.wait_idle(&mine[pick.next]).await {
+                Some(waited) => blocked |= waited,
+                None => return, // the load is stopping
+            }
+            pick.next
+        } else {
+            rand::Rng::random_range(&mut pick.rng, 0..mine.len())
+        };
+        shared.sent.fetch_add(1, Ordering::AcqRel);
+        shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        if slots.enqueue(&mine[i], due, false, blocked, permit) {
+            tokio::spawn(run_slot(shared.clone(), shard, i));
+        }
+        return;
+    }
     let k = shared.sent.fetch_add(1, Ordering::AcqRel);
     shared.in_flight.fetch_add(1, Ordering::AcqRel);
     let shared = shared.clone();
     tokio::spawn(async move {
         let pooled = lock(&shared.pools[shard]).pop();
         let mut conn = pooled.unwrap_or_else(|| shared.transport.connection(shared.connection_index(shard)));
-        let req = &shared.requests[(k as usize * shared.batch) % shared.requests.len()];
+        let requests = &shared.streams[0];
+        let req = &requests[(k as usize * shared.batch) % requests.len()];
         // The send is now, when the request goes out, not when it was queued on this thread.
         clock::sending();
         let sent_at = Instant::now();
         let result = shared.transport.infer(&mut conn, req, None).await;
-        let done = Instant::now();
         lock(&shared.pools[shard]).push(conn);
+        shared.finish(shard, (due, sent_at), &result, false, blocked);
+        drop(permit);
+    });
+}
+
+/// Runs the queue of sequence slot `index` of load thread `shard`, one request at a time.
+async fn run_slot<T: Transport>(shared: Arc<Shared<T>>, shard: usize, index: usize) {
+    let Some(slots) = &shared.sequences else { return };
+    let slot = &slots.by_thread[shard][index];
+    let mut conn = slot.take_conn();
+    while let Some(step) = slot.pop(&mut conn) {
+        let c = conn.get_or_insert_with(|| shared.transport.connection(shared.connection_index(shard)));
+        let req = &shared.streams[step.stream][step.entry];
+        clock::sending();
+        let sent_at = Instant::now();
+        let result = shared.transport.infer(c, req, Some(step.seq)).await;
+        shared.finish(shard, (step.due, sent_at), &result, step.seq.end, step.blocked);
+        drop(step.permit);
+    }
+}
+
+/// The end of the load: every sequence this load thread left open gets its last request,
+/// so that none keeps holding one of the server's sequence slots.
+fn close_sequences<T: Transport>(shared: &Arc<Shared<T>>, shard: usize) {
+    let Some(slots) = &shared.sequences else { return };
+    for (i, slot) in slots.by_thread[shard].iter().enumerate() {
+        if Slots::is_open(slot) {
+            shared.in_flight.fetch_add(1, Ordering::AcqRel);
+            if slots.enqueue(slot, Instant::now(), true, false, None) {
+                tokio::spawn(run_slot(shared.clone(), shard, i));
+            }
+        }
+    }
+}
+
+impl<T: Transport> Shared<T> {
+    /// Records a request due at `due` and sent at `sent_at` that just ended.
+    fn finish(
+        &self,
+        shard: usize,
+        (due, sent_at): (Instant, Instant),
+        result: &crate::client::InferResult,
+        ended_sequence: bool,
+        blocked: bool,
+    ) {
+        let done = Instant::now();
         let (from_schedule, from_send, lag) = (done - due, done - sent_at, sent_at.saturating_duration_since(due));
-        let (main, other) = if shared.from_send { (from_send, from_schedule) } else { (from_schedule, from_send) };
-        shared.slots[shard].with_window(shared.recorder.current_epoch(), |w| match &result {
+        let (main, other) = if self.from_send { (from_send, from_schedule) } else { (from_schedule, from_send) };
+        self.slots[shard].with_window(self.recorder.current_epoch(), |w| match result {
             Ok(t) => {
-                w.record(main, t, false);
+                w.record(main, t, ended_sequence);
                 w.record_open(other, lag, lag > DELAY_TOLERANCE, blocked);
-                if shared.export {
+                if self.export {
                     w.records.push(Record::unary(clock::epoch_ns(sent_at), clock::epoch_ns(done)));
                 }
             }
             Err(msg) => w.record_error(msg),
         });
-        drop(permit);
-        shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-    });
-}
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 
-impl<T: Transport> Shared<T> {
     /// The transport's index for a new connection on load thread `shard`: connections that
     /// share an HTTP/2 connection (a group of `workers_per_connection`) are on one thread.
     fn connection_index(&self, shard: usize) -> usize {

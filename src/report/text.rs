@@ -49,7 +49,9 @@ pub fn settings(config: &Config, model: &Model) -> String {
     if config.binary_search {
         s.push_str("  Using Binary Search algorithm\n");
     }
-    let calls = if config.async_mode || config.streaming { "asynchronous" } else { "synchronous" };
+    // Sequence models are asynchronous unless --sync, as in perf_analyzer.
+    let asynchronous = config.async_mode || config.streaming || (model.sequence && !config.sync);
+    let calls = if asynchronous { "asynchronous" } else { "synchronous" };
     let _ = writeln!(s, "  Using {calls} calls for inference");
     if model.decoupled {
         s.push_str("  Detected decoupled model, using the first response for measuring latency\n");

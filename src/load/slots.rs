@@ -1,0 +1,177 @@
+//! Sequence models under an open loop: `--num-of-sequences` slots, each playing one
+//! sequence after another on a connection of its own. A slot sends its requests strictly
+//! one after the other, so the server's sequence batcher sees every sequence's steps in
+//! order; a send that falls due while its slot is busy waits in the slot's queue (and its
+//! lag says so). With `--serial-sequences` the scheduler itself waits for the slot, as
+//! perf_analyzer's threads block, so the whole schedule is held instead.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use rand::SeedableRng;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
+
+use super::SequencePlan;
+use crate::client::Sequence;
+
+/// One request of a sequence, queued on its slot.
+pub struct Step {
+    pub due: Instant,
+    pub seq: Sequence,
+    /// The data stream and its entry the request sends.
+    pub stream: usize,
+    pub entry: usize,
+    /// Whether the --max-threads cap or the serial slot held the send back.
+    pub blocked: bool,
+    /// Synchronous mode's share of the cap, given back when the request ends.
+    pub permit: Option<OwnedSemaphorePermit>,
+}
+
+/// The sequence a slot is in the middle of.
+struct Open {
+    id: u64,
+    stream: usize,
+    next: u64,
+    length: u64,
+}
+
+struct State<C> {
+    conn: Option<C>,
+    busy: bool,
+    queue: VecDeque<Step>,
+    open: Option<Open>,
+    rng: rand::rngs::SmallRng,
+}
+
+pub struct Slot<C> {
+    state: Mutex<State<C>>,
+    idle: Notify,
+}
+
+/// Every slot, by load thread, and what they share.
+pub struct Slots<C> {
+    pub by_thread: Vec<Vec<Slot<C>>>,
+    plan: SequencePlan,
+    /// Lengths of the data streams.
+    streams: Vec<usize>,
+    next_sequence: AtomicU64,
+    /// The load is ending: nobody waits for a slot any more.
+    stopping: AtomicBool,
+}
+
+fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<C> Slots<C> {
+    /// `plan.count` slots dealt round robin over `threads` load threads.
+    pub fn new(plan: SequencePlan, streams: Vec<usize>, threads: usize) -> Slots<C> {
+        let by_thread = (0..threads)
+            .map(|t| {
+                (t..plan.count)
+                    .step_by(threads)
+                    .map(|i| Slot {
+                        state: Mutex::new(State {
+                            conn: None,
+                            busy: false,
+                            queue: VecDeque::new(),
+                            open: None,
+                            rng: rand::rngs::SmallRng::seed_from_u64(i as u64),
+                        }),
+                        idle: Notify::new(),
+                    })
+                    .collect()
+            })
+            .collect();
+        Slots { by_thread, plan, streams, next_sequence: AtomicU64::new(0), stopping: AtomicBool::new(false) }
+    }
+
+    pub fn serial(&self) -> bool {
+        self.plan.serial
+    }
+
+    /// Queues the next request of `slot`'s sequence (starting a new sequence after one that
+    /// ended; `end` ends it early). True when the slot was idle: the caller starts a task
+    /// that runs the queue.
+    pub fn enqueue(
+        &self,
+        slot: &Slot<C>,
+        due: Instant,
+        end: bool,
+        blocked: bool,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> bool {
+        let mut s = lock(&slot.state);
+        let open = match s.open.take() {
+            Some(open) => open,
+            None => {
+                let n = self.next_sequence.fetch_add(1, Ordering::AcqRel);
+                let stream = n as usize % self.streams.len().max(1);
+                let steps = self.streams.get(stream).copied().unwrap_or(1);
+                let length = super::sequence_length(&self.plan, steps, &mut s.rng);
+                Open { id: self.plan.first_id + n % self.plan.id_range.max(1), stream, next: 0, length }
+            }
+        };
+        let k = open.next;
+        let seq = Sequence { id: open.id, start: k == 0, end: end || k + 1 >= open.length };
+        let entry = k as usize % self.streams.get(open.stream).copied().unwrap_or(1).max(1);
+        let stream = open.stream;
+        if !seq.end {
+            s.open = Some(Open { next: k + 1, ..open });
+        }
+        s.queue.push_back(Step { due, seq, stream, entry, blocked, permit });
+        !std::mem::replace(&mut s.busy, true)
+    }
+
+    /// Whether `slot` is in the middle of a sequence: the end of the load closes it.
+    pub fn is_open(slot: &Slot<C>) -> bool {
+        lock(&slot.state).open.is_some()
+    }
+
+    /// Ends every wait for a slot: a stalled server must not hold the end of the load.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        for slot in self.by_thread.iter().flatten() {
+            slot.idle.notify_waiters();
+        }
+    }
+
+    /// Waits until `slot` has nothing queued or running: Some(true) if it had to wait, None
+    /// if the load is ending meanwhile.
+    pub async fn wait_idle(&self, slot: &Slot<C>) -> Option<bool> {
+        let mut waited = false;
+        loop {
+            let idle = slot.idle.notified();
+            if self.stopping.load(Ordering::Acquire) {
+                return None;
+            }
+            if !lock(&slot.state).busy {
+                return Some(waited);
+            }
+            waited = true;
+            idle.await;
+        }
+    }
+}
+
+impl<C> Slot<C> {
+    /// The slot's connection, if it has one, for the task that runs its queue.
+    pub fn take_conn(&self) -> Option<C> {
+        lock(&self.state).conn.take()
+    }
+
+    /// The next queued step; when there is none, the slot keeps `conn` and is idle again.
+    pub fn pop(&self, conn: &mut Option<C>) -> Option<Step> {
+        let mut s = lock(&self.state);
+        let step = s.queue.pop_front();
+        if step.is_none() {
+            s.conn = conn.take();
+            s.busy = false;
+            drop(s);
+            self.idle.notify_waiters();
+        }
+        step
+    }
+}
