@@ -408,6 +408,28 @@ fn streamed_responses_are_timed_against_the_models_own_timing() {
 }
 
 #[test]
+fn request_parameters_reach_the_server_typed_over_both_protocols() {
+    let t = triton();
+    for (protocol, url) in [("http", t.http_url()), ("grpc", t.grpc_url())] {
+        let with = |params: &[&str]| {
+            let mut args = vec!["-m", "identity", "-i", protocol, "-u", &url, "-p", "300", "-s", "100"];
+            for p in params {
+                args.extend(["--request-parameter", p]);
+            }
+            rperf(&args)
+        };
+        // Triton checks its own "priority" parameter: a string is refused, so the server
+        // did receive it; an integer is taken, as is a parameter of the model's own.
+        let run = with(&["priority:high:string"]);
+        assert_eq!(run.code, 99, "{protocol}: {}", run.stdout);
+        assert!(run.stderr.contains("'priority'"), "{protocol}: {}", run.stderr);
+        let run = with(&["priority:1:int", "max_tokens:7:int", "stream:false:bool"]);
+        assert_eq!(run.code, 0, "{protocol}: {}", run.stderr);
+        assert!(!run.stdout.contains("Failed requests"), "{protocol}: {}", run.stdout);
+    }
+}
+
+#[test]
 fn eight_sequences_of_twenty_steps_validate_every_step_under_the_sequence_batcher() {
     let t = triton();
     let data = testdata("sequences_8x20.json");

@@ -16,6 +16,14 @@ pub enum Protocol {
     Grpc,
 }
 
+/// A `--request-parameter` value, sent in every request's `parameters`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestParameter {
+    Int(i64),
+    Bool(bool),
+    Str(String),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TensorFormat {
     Binary,
@@ -137,6 +145,8 @@ pub struct Config {
     /// gRPC bidirectional streaming (`--streaming`), needed by decoupled models.
     pub streaming: bool,
     pub sequences: SequenceConfig,
+    /// `--request-parameter name:value:type`, one per name (the last given wins).
+    pub request_parameters: Vec<(String, RequestParameter)>,
     /// Models a BLS model calls, reported like an ensemble's composing models.
     pub bls_composing: Vec<(String, Option<String>)>,
     pub csv: Option<PathBuf>,
@@ -232,12 +242,11 @@ fn unsupported(flag: &str) -> Error {
 
 /// Flags that perf_analyzer has and a later piece of rperf implements: refused, never ignored.
 fn refuse_unsupported(a: &Args) -> Result<(), Error> {
-    let given: [(&str, bool); 29] = [
+    let given: [(&str, bool); 28] = [
         ("--periodic-concurrency-range", a.periodic_concurrency_range.is_some()),
         ("--request-period", a.request_period.is_some()),
         ("--shared-memory", a.shared_memory.as_deref().is_some_and(|m| m != "none")),
         ("--output-shared-memory-size", a.output_shared_memory_size.is_some()),
-        ("--request-parameter", !a.request_parameter.is_empty()),
         ("--model-signature-name", a.model_signature_name.is_some()),
         ("--triton-server-directory", a.triton_server_directory.is_some()),
         ("--model-repository", a.model_repository.is_some()),
@@ -455,7 +464,9 @@ impl Config {
         }
         let metrics = metrics(a, &model_url(a.url.as_deref(), protocol))?;
         let sequences = sequences(a)?;
+        let request_parameters = request_parameters(&a.request_parameter)?;
         Ok(Config {
+            request_parameters,
             streaming: a.streaming,
             sequences,
             metrics,
@@ -532,6 +543,39 @@ fn metrics(a: &Args, url: &str) -> Result<Option<(String, Duration)>, Error> {
 
 /// --sequence-length (> 0), --sequence-length-variation (percent >= 0) and
 /// --sequence-id-range start[:end] (end exclusive; default: 2^32 - 1 ids from 1).
+/// perf_analyzer's `name:value:type`, all three lowercased as it does; the type is int,
+/// bool or string, and the value is checked against it here rather than at the first send.
+fn request_parameters(given: &[String]) -> Result<Vec<(String, RequestParameter)>, Error> {
+    let mut out: Vec<(String, RequestParameter)> = Vec::new();
+    for g in given {
+        let lower = g.to_lowercase();
+        let fields: Vec<&str> = lower.split(':').collect();
+        let [name, value, kind] = fields[..] else {
+            return Err(parse_err("--request-parameter", "The value does not match <name:value:type>."));
+        };
+        let bad = |expected: &str| {
+            parse_err(
+                "--request-parameter",
+                &format!("'{g}': the value of '{name}' must be {expected}, got '{value}'."),
+            )
+        };
+        let param = match kind {
+            "int" => RequestParameter::Int(value.parse().map_err(|_| bad("a 64-bit integer"))?),
+            "bool" => RequestParameter::Bool(value.parse().map_err(|_| bad("true or false"))?),
+            "string" => RequestParameter::Str(value.to_string()),
+            _ => {
+                return Err(parse_err(
+                    "--request-parameter",
+                    &format!("'{g}': unsupported type '{kind}' (expected int, bool or string)."),
+                ))
+            }
+        };
+        out.retain(|(n, _)| n != name);
+        out.push((name.to_string(), param));
+    }
+    Ok(out)
+}
+
 fn sequences(a: &Args) -> Result<SequenceConfig, Error> {
     let length = match a.sequence_length.as_deref() {
         None => None,
@@ -798,6 +842,31 @@ mod tests {
             usage_msg(&["-m", "a", "--num-of-sequences", "0"]).contains("--num-of-sequences. The value must be > 0.")
         );
         assert!(usage_msg(&["-m", "a", "--num-of-sequences", "x"]).contains("Invalid value provided: x"));
+        let c = config(&[
+            "-m",
+            "a",
+            "--request-parameter",
+            "Max_Tokens:7:INT",
+            "--request-parameter",
+            "stream:True:bool",
+            "--request-parameter",
+            "max_tokens:9:int",
+            "--request-parameter",
+            "mode:Fast:string",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.request_parameters,
+            vec![
+                ("stream".into(), RequestParameter::Bool(true)),
+                ("max_tokens".into(), RequestParameter::Int(9)),
+                ("mode".into(), RequestParameter::Str("fast".into())),
+            ]
+        );
+        let bad = |p: &str| usage_msg(&["-m", "a", "--request-parameter", p]);
+        assert!(bad("a:b").contains("does not match <name:value:type>"));
+        assert!(bad("n:x:int").contains("the value of 'n' must be a 64-bit integer, got 'x'"));
+        assert!(bad("n:1:float").contains("unsupported type 'float'"));
         let c = config(&["-m", "a"]).unwrap();
         assert_eq!((c.sequences.length, c.sequences.first_id, c.sequences.id_range), (None, 1, u32::MAX as u64));
         assert!(usage_msg(&["-m", "a", "--sequence-id-range", "9:3"]).contains("greater than 'start'"));

@@ -4,4 +4,6 @@ mod args;
 mod config;
 
 pub use args::Args;
-pub use config::{Compression, Config, DataSource, Distribution, LoadMode, Protocol, TensorFormat, WindowMode};
+pub use config::{
+    Compression, Config, DataSource, Distribution, LoadMode, Protocol, RequestParameter, TensorFormat, WindowMode,
+};

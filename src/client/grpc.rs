@@ -15,7 +15,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
 use super::{h2, InferResult, Sequence, ServerInfo, Timing, Transport};
-use crate::cli::{Compression, Config};
+use crate::cli::{Compression, Config, RequestParameter};
 use crate::error::Error;
 use crate::input::RequestData;
 use crate::model::{RawConfig, RawMetadata};
@@ -136,6 +136,8 @@ pub struct GrpcTransport {
     model: String,
     version: String,
     outputs: Vec<String>,
+    /// `--request-parameter`s, sent in every request.
+    parameters: Vec<(String, RequestParameter)>,
 }
 
 pub struct GrpcRequest {
@@ -159,6 +161,7 @@ impl GrpcTransport {
             model: config.model.clone(),
             version: config.version.clone().unwrap_or_default(),
             outputs,
+            parameters: config.request_parameters.clone(),
         })
     }
 }
@@ -168,10 +171,22 @@ impl Transport for GrpcTransport {
     type Conn = h2::Conn;
 
     fn prepare(&self, data: &RequestData) -> Result<GrpcRequest, Error> {
-        let mut parameters = std::collections::HashMap::new();
+        use pb::infer_parameter::ParameterChoice::{BoolParam, Int64Param, StringParam};
+        let mut parameters: std::collections::HashMap<String, pb::InferParameter> = self
+            .parameters
+            .iter()
+            .map(|(n, p)| {
+                let choice = match p {
+                    RequestParameter::Int(i) => Int64Param(*i),
+                    RequestParameter::Bool(b) => BoolParam(*b),
+                    RequestParameter::Str(s) => StringParam(s.clone()),
+                };
+                (n.clone(), pb::InferParameter { parameter_choice: Some(choice) })
+            })
+            .collect();
         parameters.insert(
             "triton_enable_empty_final_response".to_string(),
-            pb::InferParameter { parameter_choice: Some(pb::infer_parameter::ParameterChoice::BoolParam(true)) },
+            pb::InferParameter { parameter_choice: Some(BoolParam(true)) },
         );
         let request = pb::ModelInferRequest {
             model_name: self.model.clone(),
@@ -379,6 +394,27 @@ fn source_text(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_parameters_are_typed_in_the_encoded_request() {
+        use clap::Parser;
+        use pb::infer_parameter::ParameterChoice::{BoolParam, Int64Param, StringParam};
+        let flags =
+            ["rperf", "-m", "m", "-i", "grpc", "--request-parameter", "n:-3:int", "--request-parameter", "b:true:bool"];
+        let mut args: Vec<&str> = flags.to_vec();
+        args.extend(["--request-parameter", "s:Text:string"]);
+        let config = Config::from_args(&crate::cli::Args::try_parse_from(args).unwrap()).unwrap();
+        let req = GrpcTransport::new(&config, vec![])
+            .unwrap()
+            .prepare(&RequestData { inputs: vec![], expected: vec![] })
+            .unwrap();
+        let sent = pb::ModelInferRequest::decode(req.encoded).unwrap();
+        let p = |n: &str| sent.parameters[n].parameter_choice.clone();
+        assert_eq!(p("n"), Some(Int64Param(-3)));
+        assert_eq!(p("b"), Some(BoolParam(true)));
+        assert_eq!(p("s"), Some(StringParam("text".into())));
+        assert_eq!(p("triton_enable_empty_final_response"), Some(BoolParam(true)));
+    }
 
     #[test]
     fn sequence_parameters_merge_into_the_encoded_request() {

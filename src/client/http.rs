@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
 use super::{h1, model_path, rest, InferResult, Sequence, ServerInfo, Timing, Transport};
-use crate::cli::{Config, TensorFormat};
+use crate::cli::{Config, RequestParameter, TensorFormat};
 use crate::error::Error;
 use crate::input::{InputTensor, RequestData};
 use crate::model::{DataType, RawConfig, RawMetadata};
@@ -33,7 +33,28 @@ fn error_text(status: u16, body: &[u8]) -> String {
     }
 }
 
+/// How a JSON header with parameters begins.
+const PARAMETERS: &[u8] = b"{\"parameters\":{";
+
+/// `--request-parameter`s as JSON object members (`"n":v,...`), or None without any.
+fn json_parameters(given: &[(String, RequestParameter)]) -> Option<String> {
+    let members: Vec<String> = given
+        .iter()
+        .map(|(n, p)| {
+            let v = match p {
+                RequestParameter::Int(i) => json!(i),
+                RequestParameter::Bool(b) => json!(b),
+                RequestParameter::Str(s) => json!(s),
+            };
+            format!("{}:{v}", Value::String(n.clone()))
+        })
+        .collect();
+    (!members.is_empty()).then(|| members.join(","))
+}
+
 pub struct HttpTransport {
+    /// `--request-parameter`s as the members of a JSON object, without its braces.
+    parameters: Option<String>,
     addr: Arc<str>,
     host: HeaderValue,
     path: http::Uri,
@@ -55,16 +76,21 @@ pub struct HttpRequest {
 }
 
 impl HttpRequest {
-    /// The body with `"parameters": {sequence_id, sequence_start, sequence_end}` added.
+    /// The body with sequence_id, sequence_start and sequence_end added to its
+    /// `"parameters"`, which come first in the JSON header when there are any.
     fn with_sequence(&self, seq: Sequence) -> (Bytes, Option<HeaderValue>) {
-        let params = format!(
-            "{{\"parameters\":{{\"sequence_id\":{},\"sequence_start\":{},\"sequence_end\":{}}},",
-            seq.id, seq.start, seq.end
-        );
-        let mut body = BytesMut::with_capacity(self.body.len() + params.len());
-        body.put_slice(params.as_bytes());
-        body.put_slice(&self.body[1..]);
-        let header_len = self.header_len.as_ref().map(|_| HeaderValue::from(self.json_len - 1 + params.len()));
+        let flags = format!("\"sequence_id\":{},\"sequence_start\":{},\"sequence_end\":{}", seq.id, seq.start, seq.end);
+        let (join, rest) = match self.body.strip_prefix(PARAMETERS) {
+            Some(rest) => (&b","[..], rest),
+            None => (&b"},"[..], &self.body[1..]),
+        };
+        let mut body = BytesMut::with_capacity(PARAMETERS.len() + flags.len() + join.len() + rest.len());
+        body.put_slice(PARAMETERS);
+        body.put_slice(flags.as_bytes());
+        body.put_slice(join);
+        body.put_slice(rest);
+        let grown = body.len() - self.body.len();
+        let header_len = self.header_len.as_ref().map(|_| HeaderValue::from(self.json_len + grown));
         (body.freeze(), header_len)
     }
 }
@@ -84,6 +110,7 @@ impl HttpTransport {
             })
             .collect::<Result<Vec<_>, Error>>()?;
         Ok(HttpTransport {
+            parameters: json_parameters(&config.request_parameters),
             addr: config.url.as_str().into(),
             host: HeaderValue::try_from(config.url.as_str()).map_err(|_| bad("-u"))?,
             path: path.parse().map_err(|_| bad("-m"))?,
@@ -139,8 +166,12 @@ impl Transport for HttpTransport {
             }
             inputs.push(input);
         }
-        let header = serde_json::to_vec(&json!({"inputs": inputs, "outputs": outputs}))
+        let mut header = serde_json::to_vec(&json!({"inputs": inputs, "outputs": outputs}))
             .map_err(|e| Error::Input(format!("cannot encode the request: {e}")))?;
+        if let Some(members) = &self.parameters {
+            // First, so that sequence flags can join the same object (see with_sequence).
+            header = [PARAMETERS, members.as_bytes(), b"},", &header[1..]].concat();
+        }
         let mut body = BytesMut::with_capacity(header.len() + data.inputs.iter().map(|t| t.data.len()).sum::<usize>());
         body.put_slice(&header);
         let header_len = match self.input_format {
@@ -267,6 +298,48 @@ impl HttpControl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A prepared request for a config of these flags, and its JSON header.
+    fn prepared(flags: &[&str]) -> (HttpRequest, Value) {
+        use clap::Parser;
+        let args = crate::cli::Args::try_parse_from([&["rperf", "-m", "m"][..], flags].concat()).unwrap();
+        let transport = HttpTransport::new(&Config::from_args(&args).unwrap(), vec![]).unwrap();
+        let data = RequestData {
+            inputs: vec![crate::input::InputTensor {
+                name: "IN".into(),
+                datatype: crate::model::DataType::Fp32,
+                shape: vec![1],
+                data: Bytes::from_static(&[0, 0, 128, 63]),
+            }],
+            expected: vec![],
+        };
+        let req = transport.prepare(&data).unwrap();
+        let header = serde_json::from_slice(&req.body[..req.json_len]).unwrap();
+        (req, header)
+    }
+
+    #[test]
+    fn request_parameters_and_sequence_flags_share_one_parameters_object() {
+        let (req, header) =
+            prepared(&["--request-parameter", "max_tokens:7:int", "--request-parameter", "s:Hi:string"]);
+        assert_eq!(header["parameters"], json!({"max_tokens": 7, "s": "hi"}));
+        assert_eq!(header["inputs"][0]["name"], "IN");
+        let (body, len) = req.with_sequence(Sequence { id: 5, start: true, end: false });
+        let json_len: usize = len.unwrap().to_str().unwrap().parse().unwrap();
+        let merged: Value = serde_json::from_slice(&body[..json_len]).unwrap();
+        assert_eq!(
+            merged["parameters"],
+            json!({"sequence_id": 5, "sequence_start": true, "sequence_end": false, "max_tokens": 7, "s": "hi"})
+        );
+        assert_eq!(&body[json_len..], &[0, 0, 128, 63], "the tensor follows the header");
+        // Without request parameters, sequence flags make the object themselves.
+        let (req, header) = prepared(&[]);
+        assert!(header.get("parameters").is_none());
+        let (body, len) = req.with_sequence(Sequence { id: 9, start: false, end: true });
+        let json_len: usize = len.unwrap().to_str().unwrap().parse().unwrap();
+        let merged: Value = serde_json::from_slice(&body[..json_len]).unwrap();
+        assert_eq!(merged["parameters"], json!({"sequence_id": 9, "sequence_start": false, "sequence_end": true}));
+    }
 
     #[test]
     fn binary_response_outputs_are_split_by_size() {
