@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{figure, rperf, testdata, Serve};
+use common::{figure, rperf, temp_path, testdata, Serve};
 
 #[test]
 fn sequences_keep_their_state_over_both_protocols() {
@@ -112,6 +112,59 @@ fn sequences_under_an_open_loop_keep_their_steps_in_order() {
     ]);
     assert_eq!(run.code, 99);
     assert!(run.stderr.contains("smaller than the maximum possible number of sequences"), "{}", run.stderr);
+}
+
+#[test]
+fn an_open_loop_ends_every_sequence_it_began_even_with_sends_queued() {
+    // An accumulator of 2 ms per request: two sequences take 1,000 requests/s at most.
+    let models = temp_path("slow_sequences.toml");
+    std::fs::write(
+        &models,
+        r#"[[model]]
+name = "slow_accumulator"
+kind = "accumulator"
+max_batch_size = 0
+inputs = [{ name = "INPUT", datatype = "INT32", dims = [1] }]
+outputs = [{ name = "OUTPUT", datatype = "INT32", dims = [1] }]
+compute = { fixed_us = 2000 }
+"#,
+    )
+    .unwrap();
+    let s = Serve::start(&["--models", &models.to_string_lossy()]);
+    let port: u16 = s.http.rsplit(':').next().unwrap().parse().unwrap();
+    // Two sequences (ids 1 and 2) at 4,000/s: sends queue up behind them faster than the
+    // 2 s grace at the end could send them; the end must still close both at once.
+    let run = rperf(&[
+        "-m",
+        "slow_accumulator",
+        "-u",
+        &s.http,
+        "--request-rate-range",
+        "4000",
+        "--num-of-sequences",
+        "2",
+        "--sequence-id-range",
+        "1:3",
+        "--sequence-length",
+        "1000000",
+        "-p",
+        "300",
+        // Latency grows with the queues: any three windows will do.
+        "-s",
+        "1000",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("of the sends waited for their sequence's previous request to end"), "{}", run.stdout);
+    for id in [1, 2] {
+        // A request without the START flag is refused for a sequence that ended.
+        let body = format!(
+            r#"{{"parameters":{{"sequence_id":{id},"sequence_start":false,"sequence_end":false}},
+               "inputs":[{{"name":"INPUT","shape":[1],"datatype":"INT32","data":[1]}}]}}"#
+        );
+        let (status, answer) = common::http_post(port, "/v2/models/slow_accumulator/infer", &body).unwrap();
+        assert_eq!(status, 400, "sequence {id} was left open: {answer}");
+        assert!(answer.contains("START flag"), "{answer}");
+    }
 }
 
 #[test]

@@ -32,6 +32,8 @@ pub trait Load {
     fn sent(&self) -> u64 {
         0
     }
+    /// The load threads it runs on.
+    fn threads(&self) -> usize;
 }
 
 impl<T: Transport> Load for ConcurrencyLoad<T> {
@@ -41,6 +43,10 @@ impl<T: Transport> Load for ConcurrencyLoad<T> {
 
     fn completed_in_window(&self) -> u64 {
         self.shared.recorder.completed()
+    }
+
+    fn threads(&self) -> usize {
+        self.shards.len()
     }
 }
 

@@ -155,6 +155,10 @@ impl<T: Transport> Load for RateLoad<T> {
     fn sent(&self) -> u64 {
         self.shared.sent.load(Ordering::Acquire)
     }
+
+    fn threads(&self) -> usize {
+        self.shared.slots.len()
+    }
 }
 
 /// A one-shot timer on a timerfd: a sleep that ends within microseconds of its due time,
@@ -297,16 +301,17 @@ async fn send<T: Transport>(shared: &Arc<Shared<T>>, shard: usize, due: Instant,
     if let Some(slots) = &shared.sequences {
         let mine = &slots.by_thread[shard];
         let i = if slots.serial() {
-            pick.next = (pick.next + 1) % mine.len();
-            match slots.wait_idle(&mine[pick.next]).await {
+            let i = pick.next;
+            pick.next = (i + 1) % mine.len();
+            match slots.wait_idle(&mine[i]).await {
                 Some(waited) => blocked |= waited,
                 None => return, // the load is stopping
             }
-            pick.next
+            i
         } else {
             rand::Rng::random_range(&mut pick.rng, 0..mine.len())
         };
-        shared.sent.fetch_add(1, Ordering::AcqRel);
+        // Counted as sent when it goes out (run_slot): it may wait in the slot first.
         shared.in_flight.fetch_add(1, Ordering::AcqRel);
         if slots.enqueue(&mine[i], due, false, blocked, permit) {
             tokio::spawn(run_slot(shared.clone(), shard, i));
@@ -339,6 +344,7 @@ async fn run_slot<T: Transport>(shared: Arc<Shared<T>>, shard: usize, index: usi
     while let Some(step) = slot.pop(&mut conn) {
         let c = conn.get_or_insert_with(|| shared.transport.connection(shared.connection_index(shard)));
         let req = &shared.streams[step.stream][step.entry];
+        shared.sent.fetch_add(1, Ordering::AcqRel);
         clock::sending();
         let sent_at = Instant::now();
         let result = shared.transport.infer(c, req, Some(step.seq)).await;
@@ -347,11 +353,14 @@ async fn run_slot<T: Transport>(shared: Arc<Shared<T>>, shard: usize, index: usi
     }
 }
 
-/// The end of the load: every sequence this load thread left open gets its last request,
-/// so that none keeps holding one of the server's sequence slots.
+/// The end of the load: the requests still queued are dropped, and every sequence this
+/// load thread left open gets its last request at once, so that none keeps holding one of
+/// the server's sequence slots.
 fn close_sequences<T: Transport>(shared: &Arc<Shared<T>>, shard: usize) {
     let Some(slots) = &shared.sequences else { return };
     for (i, slot) in slots.by_thread[shard].iter().enumerate() {
+        let dropped = slots.drain(slot);
+        shared.in_flight.fetch_sub(dropped, Ordering::AcqRel);
         if Slots::is_open(slot) {
             shared.in_flight.fetch_add(1, Ordering::AcqRel);
             if slots.enqueue(slot, Instant::now(), true, false, None) {

@@ -5,7 +5,7 @@
 //! lag says so). With `--serial-sequences` the scheduler itself waits for the slot, as
 //! perf_analyzer's threads block, so the whole schedule is held instead.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -23,7 +23,10 @@ pub struct Step {
     /// The data stream and its entry the request sends.
     pub stream: usize,
     pub entry: usize,
-    /// Whether the --max-threads cap or the serial slot held the send back.
+    /// The step's place in its sequence, and the sequence's length.
+    k: u64,
+    length: u64,
+    /// Whether the --max-threads cap or the sequence's previous request held the send back.
     pub blocked: bool,
     /// Synchronous mode's share of the cap, given back when the request ends.
     pub permit: Option<OwnedSemaphorePermit>,
@@ -42,6 +45,8 @@ struct State<C> {
     busy: bool,
     queue: VecDeque<Step>,
     open: Option<Open>,
+    /// The id of the slot's last sequence, taken again when the next one's is still in use.
+    last_id: Option<u64>,
     rng: rand::rngs::SmallRng,
 }
 
@@ -57,6 +62,8 @@ pub struct Slots<C> {
     /// Lengths of the data streams.
     streams: Vec<usize>,
     next_sequence: AtomicU64,
+    /// Correlation ids of the sequences begun and not yet ended.
+    live: Mutex<HashSet<u64>>,
     /// The load is ending: nobody waits for a slot any more.
     stopping: AtomicBool,
 }
@@ -78,6 +85,7 @@ impl<C> Slots<C> {
                             busy: false,
                             queue: VecDeque::new(),
                             open: None,
+                            last_id: None,
                             rng: rand::rngs::SmallRng::seed_from_u64(i as u64),
                         }),
                         idle: Notify::new(),
@@ -85,7 +93,14 @@ impl<C> Slots<C> {
                     .collect()
             })
             .collect();
-        Slots { by_thread, plan, streams, next_sequence: AtomicU64::new(0), stopping: AtomicBool::new(false) }
+        Slots {
+            by_thread,
+            plan,
+            streams,
+            next_sequence: AtomicU64::new(0),
+            live: Mutex::new(HashSet::new()),
+            stopping: AtomicBool::new(false),
+        }
     }
 
     pub fn serial(&self) -> bool {
@@ -111,18 +126,52 @@ impl<C> Slots<C> {
                 let stream = n as usize % self.streams.len().max(1);
                 let steps = self.streams.get(stream).copied().unwrap_or(1);
                 let length = super::sequence_length(&self.plan, steps, &mut s.rng);
-                Open { id: self.plan.first_id + n % self.plan.id_range.max(1), stream, next: 0, length }
+                // As perf_analyzer: an id still in use by another sequence is not taken
+                // twice; the slot's own last one is free again.
+                let mut live = lock(&self.live);
+                let candidate = self.plan.first_id + n % self.plan.id_range.max(1);
+                let id = match s.last_id {
+                    Some(last) if live.contains(&candidate) => last,
+                    _ => candidate,
+                };
+                live.insert(id);
+                s.last_id = Some(id);
+                Open { id, stream, next: 0, length }
             }
         };
         let k = open.next;
         let seq = Sequence { id: open.id, start: k == 0, end: end || k + 1 >= open.length };
         let entry = k as usize % self.streams.get(open.stream).copied().unwrap_or(1).max(1);
-        let stream = open.stream;
-        if !seq.end {
+        let (stream, length) = (open.stream, open.length);
+        if seq.end {
+            lock(&self.live).remove(&open.id);
+        } else {
             s.open = Some(Open { next: k + 1, ..open });
         }
-        s.queue.push_back(Step { due, seq, stream, entry, blocked, permit });
+        // A send that queues behind its sequence's request in flight is held back too.
+        let blocked = blocked || s.busy;
+        s.queue.push_back(Step { due, seq, stream, entry, k, length, blocked, permit });
         !std::mem::replace(&mut s.busy, true)
+    }
+
+    /// Drops the requests queued on `slot` and not sent yet (the load is ending), taking
+    /// its sequence back to the first of them so that its last request is the right step.
+    /// Returns how many were dropped.
+    pub fn drain(&self, slot: &Slot<C>) -> usize {
+        let mut s = lock(&slot.state);
+        let dropped: Vec<Step> = s.queue.drain(..).collect();
+        let Some(first) = dropped.first() else { return 0 };
+        let mut live = lock(&self.live);
+        if let Some(open) = s.open.take() {
+            live.remove(&open.id);
+        }
+        // A sequence none of whose requests went out is not open on the server.
+        if !first.seq.start {
+            live.insert(first.seq.id);
+            let open = Open { id: first.seq.id, stream: first.stream, next: first.k, length: first.length };
+            s.open = Some(open);
+        }
+        dropped.len()
     }
 
     /// Whether `slot` is in the middle of a sequence: the end of the load closes it.

@@ -310,7 +310,7 @@ pub async fn measure_level(
         merged_duration,
         server,
         metrics: None,
-        load_threads: config.load_threads,
+        load_threads: load.threads(),
     };
     if level.outcome == Outcome::Stable {
         if let Some(limit) = config.latency_limit {

@@ -127,12 +127,21 @@ pub fn level(config: &Config, model: &Model, level: &Level, style: &mut Style) -
         // Say when the cause is the cap of requests in flight, which nothing else names.
         if let Some(blocked) = level.merged.open.as_ref().map(|o| o.blocked).filter(|b| *b > 0) {
             let pct = blocked as f64 * 100.0 / level.merged.ok.max(1) as f64;
-            let _ = writeln!(
-                s,
-                "    {pct:.2}% of the sends waited for one of the --max-threads {} requests in flight to end: \
-                 raise --max-threads, or use --async, to follow the schedule",
-                config.max_threads
-            );
+            let _ = if model.sequence {
+                // A sequence has one request in flight at a time (and --sync caps them all).
+                writeln!(
+                    s,
+                    "    {pct:.2}% of the sends waited for their sequence's previous request to end: \
+                     raise --num-of-sequences to follow the schedule"
+                )
+            } else {
+                writeln!(
+                    s,
+                    "    {pct:.2}% of the sends waited for one of the --max-threads {} requests in flight to end: \
+                     raise --max-threads, or use --async, to follow the schedule",
+                    config.max_threads
+                )
+            };
         }
         style.fixed = true;
     }
