@@ -5,27 +5,19 @@ mod common;
 
 use common::{figure, rperf, temp_path, testdata, Serve};
 
+/// rperf's arguments for rperf serve's accumulator with the 8 x 20 steps of `data`.
+fn accumulator_with_data<'a>(protocol: &'a str, url: &'a str, data: &'a str) -> Vec<&'a str> {
+    vec!["-m", "sequence_accumulator", "-i", protocol, "-u", url, "--input-data", data]
+}
+
 #[test]
 fn sequences_keep_their_state_over_both_protocols() {
     let s = Serve::start(&[]);
     let data = testdata("sequences_8x20.json");
     for (protocol, url) in [("http", &s.http), ("grpc", &s.grpc)] {
-        let run = rperf(&[
-            "-m",
-            "sequence_accumulator",
-            "-i",
-            protocol,
-            "-u",
-            url,
-            "--input-data",
-            &data,
-            "--concurrency-range",
-            "8",
-            "-p",
-            "400",
-            "-s",
-            "100",
-        ]);
+        let mut args = accumulator_with_data(protocol, url, &data);
+        args.extend(["--concurrency-range", "8", "-p", "400", "-s", "100"]);
+        let run = rperf(&args);
         assert_eq!(run.code, 0, "{protocol}");
         assert!(figure(&run.stdout, "    Sequence count: ") >= 8.0);
         assert!(!run.stdout.contains("Failed requests"));
@@ -66,15 +58,8 @@ fn sequences_under_an_open_loop_keep_their_steps_in_order() {
     // Every step's output is checked against validation_data: a step sent out of order, or
     // with the wrong flags or id, fails its request.
     for (protocol, url, serial) in [("http", &s.http, false), ("grpc", &s.grpc, true)] {
-        let mut args = vec![
-            "-m",
-            "sequence_accumulator",
-            "-i",
-            protocol,
-            "-u",
-            url,
-            "--input-data",
-            &data,
+        let mut args = accumulator_with_data(protocol, url, &data);
+        args.extend([
             "--request-rate-range",
             "1500",
             // Two slots at 1,500/s: sends often fall due while their sequence's last step is
@@ -85,7 +70,7 @@ fn sequences_under_an_open_loop_keep_their_steps_in_order() {
             "500",
             "-s",
             "100",
-        ];
+        ]);
         if serial {
             args.push("--serial-sequences");
         }

@@ -434,22 +434,8 @@ fn eight_sequences_of_twenty_steps_validate_every_step_under_the_sequence_batche
     let t = triton();
     let data = testdata("sequences_8x20.json");
     for (protocol, url) in [("http", t.http_url()), ("grpc", t.grpc_url())] {
-        let run = rperf(&[
-            "-m",
-            "sequence_acc",
-            "-i",
-            protocol,
-            "-u",
-            &url,
-            "--input-data",
-            &data,
-            "--concurrency-range",
-            "8",
-            "-p",
-            "1000",
-            "-s",
-            "100",
-        ]);
+        let with_data = ["-m", "sequence_acc", "-i", protocol, "-u", &url, "--input-data", &data];
+        let run = rperf(&[&with_data[..], &["--concurrency-range", "8", "-p", "1000", "-s", "100"]].concat());
         assert_eq!(run.code, 0, "{protocol}");
         assert!(run.stdout.contains(" Successfully read data for 8 stream/streams.\n"));
         let sequences = common::figure(&run.stdout, "    Sequence count: ");
@@ -458,24 +444,8 @@ fn eight_sequences_of_twenty_steps_validate_every_step_under_the_sequence_batche
         // The same under an open loop, one sequence slot per send in turn (serial) or at
         // random, queued behind its sequence's request in flight.
         for serial in [true, false] {
-            let mut args = vec![
-                "-m",
-                "sequence_acc",
-                "-i",
-                protocol,
-                "-u",
-                &url,
-                "--input-data",
-                &data,
-                "--request-rate-range",
-                "500",
-                "--num-of-sequences",
-                "3",
-                "-p",
-                "600",
-                "-s",
-                "100",
-            ];
+            let mut args = with_data.to_vec();
+            args.extend(["--request-rate-range", "500", "--num-of-sequences", "3", "-p", "600", "-s", "100"]);
             if serial {
                 args.push("--serial-sequences");
             }
