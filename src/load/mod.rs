@@ -71,6 +71,7 @@ struct Shared<T: Transport> {
     streams: Vec<Vec<T::Prepared>>,
     sequences: Option<SequencePlan>,
     next_sequence: AtomicU64,
+    live: LiveIds,
     /// Keep every request's timestamps for --profile-export-file.
     export: bool,
     /// Requests carry `batch` entries: perf_analyzer's step for request c is (c * batch) mod K.
@@ -109,6 +110,7 @@ impl<T: Transport> ConcurrencyLoad<T> {
             streams,
             sequences,
             next_sequence: AtomicU64::new(0),
+            live: LiveIds::default(),
             export,
             batch,
             active: AtomicUsize::new(0),
@@ -220,6 +222,27 @@ async fn worker<T: Transport>(id: usize, shared: Arc<Shared<T>>, slot: Arc<recor
     }
 }
 
+/// Correlation ids of the sequences begun and not yet ended. As perf_analyzer, a new
+/// sequence does not take an id still in use: it takes its worker's (or slot's) last one.
+#[derive(Default)]
+struct LiveIds(std::sync::Mutex<std::collections::HashSet<u64>>);
+
+impl LiveIds {
+    fn take(&self, candidate: u64, last: Option<u64>) -> u64 {
+        let mut live = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let id = match last {
+            Some(last) if live.contains(&candidate) => last,
+            _ => candidate,
+        };
+        live.insert(id);
+        id
+    }
+
+    fn release(&self, id: u64) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+    }
+}
+
 /// Steps in a new sequence: the plan's length +/- its variation, or the whole data stream
 /// of `steps` entries.
 fn sequence_length(plan: &SequencePlan, steps: usize, rng: &mut impl Rng) -> u64 {
@@ -243,11 +266,13 @@ async fn sequences<T: Transport>(
     plan: &SequencePlan,
 ) {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(id as u64);
+    let mut last_id = None;
     while admitted(id, shared).await {
         let n = shared.next_sequence.fetch_add(1, Ordering::AcqRel);
         let steps = &shared.streams[n as usize % shared.streams.len()];
         let length = sequence_length(plan, steps.len(), &mut rng);
-        let seq_id = plan.first_id + n % plan.id_range.max(1);
+        let seq_id = shared.live.take(plan.first_id + n % plan.id_range.max(1), last_id);
+        last_id = Some(seq_id);
         for k in 0..length {
             // Stopping ends the sequence with its next request, as perf_analyzer does, so
             // that no sequence is left holding one of the server's sequence slots.
@@ -265,5 +290,26 @@ async fn sequences<T: Transport>(
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
+        shared.live.release(seq_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LiveIds;
+
+    #[test]
+    fn an_id_in_use_is_not_taken_twice() {
+        let live = LiveIds::default();
+        assert_eq!(live.take(1, None), 1);
+        assert_eq!(live.take(2, None), 2);
+        // The sequence on id 2 ends; its worker's next candidate is 1, still in use: the
+        // worker takes its own last id again.
+        live.release(2);
+        assert_eq!(live.take(1, Some(2)), 2);
+        // Once 1 is free, the candidate is taken.
+        live.release(1);
+        live.release(2);
+        assert_eq!(live.take(1, Some(2)), 1);
     }
 }

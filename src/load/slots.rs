@@ -5,7 +5,7 @@
 //! lag says so). With `--serial-sequences` the scheduler itself waits for the slot, as
 //! perf_analyzer's threads block, so the whole schedule is held instead.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -13,7 +13,7 @@ use std::time::Instant;
 use rand::SeedableRng;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
-use super::SequencePlan;
+use super::{LiveIds, SequencePlan};
 use crate::client::Sequence;
 
 /// One request of a sequence, queued on its slot.
@@ -62,8 +62,7 @@ pub struct Slots<C> {
     /// Lengths of the data streams.
     streams: Vec<usize>,
     next_sequence: AtomicU64,
-    /// Correlation ids of the sequences begun and not yet ended.
-    live: Mutex<HashSet<u64>>,
+    live: LiveIds,
     /// The load is ending: nobody waits for a slot any more.
     stopping: AtomicBool,
 }
@@ -98,7 +97,7 @@ impl<C> Slots<C> {
             plan,
             streams,
             next_sequence: AtomicU64::new(0),
-            live: Mutex::new(HashSet::new()),
+            live: LiveIds::default(),
             stopping: AtomicBool::new(false),
         }
     }
@@ -126,15 +125,7 @@ impl<C> Slots<C> {
                 let stream = n as usize % self.streams.len().max(1);
                 let steps = self.streams.get(stream).copied().unwrap_or(1);
                 let length = super::sequence_length(&self.plan, steps, &mut s.rng);
-                // As perf_analyzer: an id still in use by another sequence is not taken
-                // twice; the slot's own last one is free again.
-                let mut live = lock(&self.live);
-                let candidate = self.plan.first_id + n % self.plan.id_range.max(1);
-                let id = match s.last_id {
-                    Some(last) if live.contains(&candidate) => last,
-                    _ => candidate,
-                };
-                live.insert(id);
+                let id = self.live.take(self.plan.first_id + n % self.plan.id_range.max(1), s.last_id);
                 s.last_id = Some(id);
                 Open { id, stream, next: 0, length }
             }
@@ -144,7 +135,7 @@ impl<C> Slots<C> {
         let entry = k as usize % self.streams.get(open.stream).copied().unwrap_or(1).max(1);
         let (stream, length) = (open.stream, open.length);
         if seq.end {
-            lock(&self.live).remove(&open.id);
+            self.live.release(open.id);
         } else {
             s.open = Some(Open { next: k + 1, ..open });
         }
@@ -161,13 +152,12 @@ impl<C> Slots<C> {
         let mut s = lock(&slot.state);
         let dropped: Vec<Step> = s.queue.drain(..).collect();
         let Some(first) = dropped.first() else { return 0 };
-        let mut live = lock(&self.live);
         if let Some(open) = s.open.take() {
-            live.remove(&open.id);
+            self.live.release(open.id);
         }
         // A sequence none of whose requests went out is not open on the server.
         if !first.seq.start {
-            live.insert(first.seq.id);
+            self.live.take(first.seq.id, None);
             let open = Open { id: first.seq.id, stream: first.stream, next: first.k, length: first.length };
             s.open = Some(open);
         }
