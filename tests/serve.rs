@@ -36,7 +36,7 @@ fn rperf_measures_simple_and_ensemble_over_both_protocols() {
             compute[0].split("compute infer ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
         assert!((200..2_000).contains(&infer_us), "{infer_us}");
     }
-    let (status, body) = http_get(s.metrics.rsplit(':').next().unwrap().parse().unwrap(), "/metrics").unwrap();
+    let (status, body) = http_get(common::port_of(&s.metrics), "/metrics").unwrap();
     assert_eq!(status, 200);
     assert!(body.contains("nv_inference_count{model=\"simple\",version=\"1\"} "), "{body}");
     assert!(body.contains("nv_cpu_utilization "));
@@ -181,7 +181,7 @@ fn bad_model_files_and_busy_ports_are_clear_errors() {
     assert_eq!(run.code, 99);
     assert!(run.stderr.contains("model 'x': tensor 'A' has an unknown datatype 'FP99'"), "{}", run.stderr);
     let s = Serve::start(&[]);
-    let port = s.http.rsplit(':').next().unwrap().to_string();
+    let port = common::port_of(&s.http).to_string();
     let run = rperf(&["serve", "--http-port", &port, "--grpc-port", "0", "--metrics-port", "0"]);
     assert_eq!(run.code, 99);
     assert!(run.stderr.contains(&format!("Cannot listen on 127.0.0.1:{port}")), "{}", run.stderr);
@@ -190,13 +190,9 @@ fn bad_model_files_and_busy_ports_are_clear_errors() {
 #[test]
 fn the_sequence_model_keeps_state_per_correlation_id() {
     let s = Serve::start(&[]);
-    let port: u16 = s.http.rsplit(':').next().unwrap().parse().unwrap();
+    let port = common::port_of(&s.http);
     let step = |id: u64, value: i32, start: bool, end: bool| {
-        let body = format!(
-            r#"{{"parameters":{{"sequence_id":{id},"sequence_start":{start},"sequence_end":{end}}},
-               "inputs":[{{"name":"INPUT","shape":[1],"datatype":"INT32","data":[{value}]}}]}}"#
-        );
-        let (status, body) = common::http_post(port, "/v2/models/sequence_accumulator/infer", &body).unwrap();
+        let (status, body) = common::sequence_step(port, "sequence_accumulator", id, value, start, end);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         (status, v)
     };

@@ -116,7 +116,7 @@ compute = { fixed_us = 2000 }
     )
     .unwrap();
     let s = Serve::start(&["--models", &models.to_string_lossy()]);
-    let port: u16 = s.http.rsplit(':').next().unwrap().parse().unwrap();
+    let port = common::port_of(&s.http);
     // Two sequences (ids 1 and 2) at 4,000/s: sends queue up behind them faster than the
     // 2 s grace at the end could send them; the end must still close both at once.
     let run = rperf(&[
@@ -142,11 +142,7 @@ compute = { fixed_us = 2000 }
     assert!(run.stdout.contains("of the sends waited for their sequence's previous request to end"), "{}", run.stdout);
     for id in [1, 2] {
         // A request without the START flag is refused for a sequence that ended.
-        let body = format!(
-            r#"{{"parameters":{{"sequence_id":{id},"sequence_start":false,"sequence_end":false}},
-               "inputs":[{{"name":"INPUT","shape":[1],"datatype":"INT32","data":[1]}}]}}"#
-        );
-        let (status, answer) = common::http_post(port, "/v2/models/slow_accumulator/infer", &body).unwrap();
+        let (status, answer) = common::sequence_step(port, "slow_accumulator", id, 1, false, false);
         assert_eq!(status, 400, "sequence {id} was left open: {answer}");
         assert!(answer.contains("START flag"), "{answer}");
     }

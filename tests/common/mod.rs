@@ -193,6 +193,21 @@ pub fn perf_analyzer() -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
+/// The port of a `host:port` address such as `Serve::http`.
+pub fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("an address with a port")
+}
+
+/// One step of a sequence to an accumulator model (INPUT and OUTPUT INT32 [1]) over HTTP:
+/// (status, body).
+pub fn sequence_step(port: u16, model: &str, id: u64, value: i32, start: bool, end: bool) -> (u16, String) {
+    let body = format!(
+        r#"{{"parameters":{{"sequence_id":{id},"sequence_start":{start},"sequence_end":{end}}},
+           "inputs":[{{"name":"INPUT","shape":[1],"datatype":"INT32","data":[{value}]}}]}}"#
+    );
+    http_post(port, &format!("/v2/models/{model}/infer"), &body).expect("an HTTP answer")
+}
+
 /// A minimal blocking HTTP POST of a JSON body on 127.0.0.1: (status, body).
 pub fn http_post(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
