@@ -19,6 +19,7 @@ mod report;
 mod run;
 mod serve;
 mod server_stats;
+mod sync;
 mod thresholds;
 
 use std::process::ExitCode;

@@ -3,13 +3,14 @@
 //! and, beyond it, the CPU utilization and memory figures Triton exports on any machine.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
 use crate::client::h1;
 use crate::error::Error;
+use crate::sync::lock;
 
 /// One scrape: per-GPU values keyed by the GPU's UUID, and the machine's CPU figures.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -113,7 +114,7 @@ impl Collector {
             loop {
                 tokio::time::sleep(interval).await;
                 match scrape(&mut conn, &path).await {
-                    Ok(s) => shared.lock().unwrap_or_else(PoisonError::into_inner).push((Instant::now(), s)),
+                    Ok(s) => lock(&shared).push((Instant::now(), s)),
                     Err(m) if !warned => {
                         eprintln!("WARNING: scraping the metrics endpoint failed: {m}");
                         warned = true;
@@ -128,7 +129,7 @@ impl Collector {
     /// The scrapes taken since `since` (all of the level's if none fall in that span), and
     /// forgets everything older.
     pub fn figures_since(&self, level_start: Instant, since: Instant) -> MetricsFigures {
-        let mut all = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut all = lock(&self.samples);
         let recent: Vec<Scrape> = all.iter().filter(|(t, _)| *t >= since).map(|(_, s)| s.clone()).collect();
         let figures = if recent.is_empty() {
             summarize(&all.iter().filter(|(t, _)| *t >= level_start).map(|(_, s)| s.clone()).collect::<Vec<_>>())

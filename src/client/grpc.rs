@@ -22,6 +22,7 @@ use crate::model::{RawConfig, RawMetadata};
 use crate::proto::inference as pb;
 use crate::proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
 use crate::server_stats::{BatchCount, ModelStats, Stat};
+use crate::sync::lock;
 
 const INFER_PATH: &str = "/inference.GRPCInferenceService/ModelInfer";
 /// Requests in flight per HTTP/2 connection before another connection is opened.
@@ -113,7 +114,7 @@ impl Channels {
     }
 
     pub fn get(&self, worker: usize) -> tonic::client::Grpc<Channel> {
-        let mut channels = self.list.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut channels = lock(&self.list);
         let i = worker / STREAMS_PER_CONNECTION;
         while channels.len() <= i {
             let mut grpc = tonic::client::Grpc::new(self.endpoint.connect_lazy())
@@ -218,7 +219,7 @@ impl Transport for GrpcTransport {
     }
 
     fn connection(&self, worker: usize) -> h2::Conn {
-        let mut groups = self.groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut groups = lock(&self.groups);
         let i = worker / STREAMS_PER_CONNECTION;
         while groups.len() <= i {
             groups.push(Arc::default());

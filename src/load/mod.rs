@@ -21,6 +21,7 @@ use rand::{Rng, SeedableRng};
 use crate::client::{Sequence, Transport};
 use crate::error::Error;
 use crate::measure::WindowStats;
+use crate::sync::lock;
 pub use recorder::{clock, Recorder};
 pub use shards::Shards;
 
@@ -229,7 +230,7 @@ struct LiveIds(std::sync::Mutex<std::collections::HashSet<u64>>);
 
 impl LiveIds {
     fn take(&self, candidate: u64, last: Option<u64>) -> u64 {
-        let mut live = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut live = lock(&self.0);
         let id = match last {
             Some(last) if live.contains(&candidate) => last,
             _ => candidate,
@@ -239,7 +240,7 @@ impl LiveIds {
     }
 
     fn release(&self, id: u64) {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+        lock(&self.0).remove(&id);
     }
 }
 

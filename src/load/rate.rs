@@ -7,7 +7,7 @@
 //! (perf_analyzer's meaning), and how late it was sent.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
@@ -24,6 +24,7 @@ use super::{Load, SequencePlan, Shards};
 use crate::client::Transport;
 use crate::error::Error;
 use crate::measure::{Record, WindowStats};
+use crate::sync::lock;
 
 /// A send later than this behind its schedule counts as delayed (perf_analyzer counts any
 /// lateness, so its own start-up made the first request "delayed").
@@ -71,10 +72,6 @@ pub struct RateLoad<T: Transport> {
     schedulers: Vec<JoinHandle<()>>,
     /// Dropped last: it joins the load threads, on which tasks may drop the last `Shared`.
     _shards: Shards,
-}
-
-fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<T: Transport> RateLoad<T> {

@@ -3,11 +3,12 @@
 //! so a request lands in the window in which it completed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::client::InferResult;
 use crate::measure::{Record, WindowStats};
+use crate::sync::lock;
 
 /// Wall-clock nanoseconds for monotonic instants, from one pairing taken at start-up.
 pub mod clock {
@@ -97,7 +98,7 @@ impl Slot {
 
     /// Applies `f` to the stats of the window `epoch` belongs to.
     pub fn with_window(&self, epoch: u64, f: impl FnOnce(&mut WindowStats)) {
-        let mut s = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut s = lock(&self.stats);
         if epoch > s.epoch {
             let old = std::mem::take(&mut s.cur);
             let old_epoch = s.epoch;
@@ -114,7 +115,7 @@ impl Slot {
 
     /// Takes everything recorded for `epoch`; the slot moves on to `epoch + 1`.
     fn take(&self, epoch: u64, into: &mut WindowStats) {
-        let mut s = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut s = lock(&self.stats);
         if let Some((e, prev)) = s.prev.take() {
             if e == epoch {
                 into.absorb(prev);
@@ -130,7 +131,7 @@ impl Slot {
     }
 
     fn completed(&self, epoch: u64) -> u64 {
-        let s = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        let s = lock(&self.stats);
         let prev = s.prev.as_ref().filter(|(e, _)| *e == epoch).map_or(0, |(_, p)| p.ok + p.failed());
         prev + if s.epoch == epoch { s.cur.ok + s.cur.failed() } else { 0 }
     }
@@ -146,8 +147,8 @@ pub struct Recorder {
 impl Recorder {
     pub fn add_slot(&self) -> Arc<Slot> {
         let slot = Arc::new(Slot::default());
-        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        slot.stats.lock().unwrap_or_else(PoisonError::into_inner).epoch = self.epoch.load(Ordering::Acquire);
+        let mut slots = lock(&self.slots);
+        lock(&slot.stats).epoch = self.epoch.load(Ordering::Acquire);
         slots.push(slot.clone());
         slot
     }
@@ -160,7 +161,7 @@ impl Recorder {
     pub fn end_window(&self) -> WindowStats {
         let epoch = self.epoch.fetch_add(1, Ordering::AcqRel);
         let mut merged = WindowStats::default();
-        for slot in self.slots.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+        for slot in lock(&self.slots).iter() {
             slot.take(epoch, &mut merged);
         }
         merged
@@ -169,7 +170,7 @@ impl Recorder {
     /// Requests completed (or failed) so far in the current window.
     pub fn completed(&self) -> u64 {
         let epoch = self.current_epoch();
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner).iter().map(|s| s.completed(epoch)).sum()
+        lock(&self.slots).iter().map(|s| s.completed(epoch)).sum()
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -15,6 +15,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit};
 
 use super::{LiveIds, SequencePlan};
 use crate::client::Sequence;
+use crate::sync::lock;
 
 /// One request of a sequence, queued on its slot.
 pub struct Step {
@@ -65,10 +66,6 @@ pub struct Slots<C> {
     live: LiveIds,
     /// The load is ending: nobody waits for a slot any more.
     stopping: AtomicBool,
-}
-
-fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<C> Slots<C> {

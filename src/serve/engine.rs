@@ -3,7 +3,7 @@
 //! really take the configured compute time, statistics with Triton's meaning, and faults.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::catalog::{Kind, ModelDef};
 use super::stats::ModelCounters;
 use crate::model::DataType;
+use crate::sync::lock;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
@@ -82,20 +83,16 @@ pub struct ModelRuntime {
 
 impl ModelRuntime {
     fn roll(&self) -> f64 {
-        self.rng.lock().unwrap_or_else(PoisonError::into_inner).random::<f64>()
+        lock(&self.rng).random::<f64>()
     }
 
     fn count(&self, f: impl FnOnce(&mut ModelCounters)) {
-        f(&mut self.counters.lock().unwrap_or_else(PoisonError::into_inner));
+        f(&mut lock(&self.counters));
     }
 }
 
 pub struct Engine {
     pub models: BTreeMap<String, Arc<ModelRuntime>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Engine {

@@ -14,6 +14,7 @@ use super::describe;
 use super::engine::{self, Engine, Failure, Sequence, Tensor};
 use crate::model::DataType;
 use crate::proto::inference as pb;
+use crate::sync::lock;
 use pb::grpc_inference_service_server::GrpcInferenceService;
 use pb::infer_parameter::ParameterChoice;
 
@@ -185,10 +186,7 @@ impl GrpcInferenceService for Service {
         } else {
             vec![self.engine.model(&r.name, &r.version).map_err(Status::not_found)?]
         };
-        let model_stats = models
-            .into_iter()
-            .map(|m| m.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner).proto(&m.def.name))
-            .collect();
+        let model_stats = models.into_iter().map(|m| lock(&m.counters).proto(&m.def.name)).collect();
         Ok(Response::new(pb::ModelStatisticsResponse { model_stats }))
     }
 }

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use super::describe;
 use super::engine::{self, Engine, Failure, Sequence, Tensor};
 use crate::model::DataType;
+use crate::sync::lock;
 
 const HEADER_LENGTH: &str = "inference-header-content-length";
 
@@ -82,7 +83,7 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Reply, st
 }
 
 fn lock_json(m: &engine::ModelRuntime) -> Value {
-    m.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner).json(&m.def.name)
+    lock(&m.counters).json(&m.def.name)
 }
 
 async fn infer(

@@ -2,7 +2,7 @@
 //! (requests, inferences, executions, durations) and the machine's CPU and memory.
 
 use std::fmt::Write;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -14,6 +14,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use super::engine::Engine;
+use crate::sync::lock;
 
 pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
     let cpu = Arc::new(Mutex::new(cpu_times()));
@@ -92,12 +93,12 @@ fn render(engine: &Engine, cpu: &Mutex<(u64, u64)>) -> String {
     for (name, kind, help, pick) in families {
         let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for m in engine.models.values() {
-            let c = m.counters.lock().unwrap_or_else(PoisonError::into_inner);
+            let c = lock(&m.counters);
             let _ = writeln!(s, "{name}{{model=\"{}\",version=\"1\"}} {}", m.def.name, pick(&c));
         }
     }
     let now = cpu_times();
-    let mut last = cpu.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut last = lock(cpu);
     let (busy, total) = (now.0.saturating_sub(last.0), now.1.saturating_sub(last.1));
     *last = now;
     let utilization = if total > 0 { busy as f64 / total as f64 } else { 0.0 };
