@@ -70,9 +70,7 @@ struct Shared<T: Transport> {
     transport: T,
     /// One list of requests per stream; non-sequence models have one stream.
     streams: Vec<Vec<T::Prepared>>,
-    sequences: Option<SequencePlan>,
-    next_sequence: AtomicU64,
-    live: LiveIds,
+    sequences: Option<SequenceSource>,
     /// Keep every request's timestamps for --profile-export-file.
     export: bool,
     /// Requests carry `batch` entries: perf_analyzer's step for request c is (c * batch) mod K.
@@ -105,13 +103,12 @@ impl<T: Transport> ConcurrencyLoad<T> {
         export: bool,
         threads: usize,
     ) -> Result<ConcurrencyLoad<T>, Error> {
+        let sequences = sequences.map(|plan| SequenceSource::new(plan, streams.iter().map(Vec::len).collect()));
         let shards = Shards::start(threads)?;
         let shared = Arc::new(Shared {
             transport,
             streams,
             sequences,
-            next_sequence: AtomicU64::new(0),
-            live: LiveIds::default(),
             export,
             batch,
             active: AtomicUsize::new(0),
@@ -202,8 +199,8 @@ async fn admitted<T: Transport>(id: usize, shared: &Shared<T>) -> bool {
 
 async fn worker<T: Transport>(id: usize, shared: Arc<Shared<T>>, slot: Arc<recorder::Slot>) {
     let mut conn = shared.transport.connection(id);
-    if let Some(plan) = shared.sequences.clone() {
-        return sequences(id, &shared, &slot, &mut conn, &plan).await;
+    if let Some(source) = &shared.sequences {
+        return sequences(id, &shared, &slot, &mut conn, source).await;
     }
     let requests = &shared.streams[0];
     let k = requests.len();
@@ -244,15 +241,57 @@ impl LiveIds {
     }
 }
 
-/// Steps in a new sequence: the plan's length +/- its variation, or the whole data stream
-/// of `steps` entries.
-fn sequence_length(plan: &SequencePlan, steps: usize, rng: &mut impl Rng) -> u64 {
-    match plan.length {
-        None => steps as u64,
-        Some(l) => {
-            let spread = (l as f64 * plan.variation).round() as i64;
-            (l as i64 + rng.random_range(-spread..=spread)).max(1) as u64
-        }
+/// Where new sequences come from, in closed and open loops alike: the n-th plays data
+/// stream n mod streams, for the plan's length +/- its variation (or its whole stream),
+/// under id first + n mod range unless that one is still in use.
+pub struct SequenceSource {
+    pub plan: SequencePlan,
+    /// Entries in each data stream.
+    streams: Vec<usize>,
+    next: AtomicU64,
+    live: LiveIds,
+}
+
+/// A sequence just begun.
+pub struct NewSequence {
+    pub id: u64,
+    pub stream: usize,
+    pub length: u64,
+}
+
+impl SequenceSource {
+    pub fn new(plan: SequencePlan, streams: Vec<usize>) -> SequenceSource {
+        SequenceSource { plan, streams, next: AtomicU64::new(0), live: LiveIds::default() }
+    }
+
+    /// The next sequence, for a worker (or slot) whose last sequence had `last_id`.
+    pub fn begin(&self, rng: &mut impl Rng, last_id: Option<u64>) -> NewSequence {
+        let n = self.next.fetch_add(1, Ordering::AcqRel);
+        let stream = n as usize % self.streams.len().max(1);
+        let length = match self.plan.length {
+            None => self.streams.get(stream).copied().unwrap_or(1) as u64,
+            Some(l) => {
+                let spread = (l as f64 * self.plan.variation).round() as i64;
+                (l as i64 + rng.random_range(-spread..=spread)).max(1) as u64
+            }
+        };
+        let id = self.live.take(self.plan.first_id + n % self.plan.id_range.max(1), last_id);
+        NewSequence { id, stream, length }
+    }
+
+    /// Sequence `id` ended: its id is free again.
+    pub fn end(&self, id: u64) {
+        self.live.release(id);
+    }
+
+    /// Sequence `id` is open again (an open loop's end took back its queued steps).
+    pub fn reopen(&self, id: u64) {
+        self.live.take(id, None);
+    }
+
+    /// Entries in data stream `stream` (at least 1).
+    pub fn stream_len(&self, stream: usize) -> usize {
+        self.streams.get(stream).copied().unwrap_or(1).max(1)
     }
 }
 
@@ -264,15 +303,13 @@ async fn sequences<T: Transport>(
     shared: &Shared<T>,
     slot: &recorder::Slot,
     conn: &mut T::Conn,
-    plan: &SequencePlan,
+    source: &SequenceSource,
 ) {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(id as u64);
     let mut last_id = None;
     while admitted(id, shared).await {
-        let n = shared.next_sequence.fetch_add(1, Ordering::AcqRel);
-        let steps = &shared.streams[n as usize % shared.streams.len()];
-        let length = sequence_length(plan, steps.len(), &mut rng);
-        let seq_id = shared.live.take(plan.first_id + n % plan.id_range.max(1), last_id);
+        let NewSequence { id: seq_id, stream, length } = source.begin(&mut rng, last_id);
+        let steps = &shared.streams[stream];
         last_id = Some(seq_id);
         for k in 0..length {
             // Stopping ends the sequence with its next request, as perf_analyzer does, so
@@ -291,7 +328,7 @@ async fn sequences<T: Transport>(
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
-        shared.live.release(seq_id);
+        source.end(seq_id);
     }
 }
 

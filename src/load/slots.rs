@@ -6,14 +6,14 @@
 //! perf_analyzer's threads block, so the whole schedule is held instead.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use rand::SeedableRng;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
-use super::{LiveIds, SequencePlan};
+use super::{NewSequence, SequencePlan, SequenceSource};
 use crate::client::Sequence;
 use crate::sync::lock;
 
@@ -59,11 +59,7 @@ pub struct Slot<C> {
 /// Every slot, by load thread, and what they share.
 pub struct Slots<C> {
     pub by_thread: Vec<Vec<Slot<C>>>,
-    plan: SequencePlan,
-    /// Lengths of the data streams.
-    streams: Vec<usize>,
-    next_sequence: AtomicU64,
-    live: LiveIds,
+    source: SequenceSource,
     /// The load is ending: nobody waits for a slot any more.
     stopping: AtomicBool,
 }
@@ -89,18 +85,11 @@ impl<C> Slots<C> {
                     .collect()
             })
             .collect();
-        Slots {
-            by_thread,
-            plan,
-            streams,
-            next_sequence: AtomicU64::new(0),
-            live: LiveIds::default(),
-            stopping: AtomicBool::new(false),
-        }
+        Slots { by_thread, source: SequenceSource::new(plan, streams), stopping: AtomicBool::new(false) }
     }
 
     pub fn serial(&self) -> bool {
-        self.plan.serial
+        self.source.plan.serial
     }
 
     /// Queues the next request of `slot`'s sequence (starting a new sequence after one that
@@ -118,21 +107,18 @@ impl<C> Slots<C> {
         let open = match s.open.take() {
             Some(open) => open,
             None => {
-                let n = self.next_sequence.fetch_add(1, Ordering::AcqRel);
-                let stream = n as usize % self.streams.len().max(1);
-                let steps = self.streams.get(stream).copied().unwrap_or(1);
-                let length = super::sequence_length(&self.plan, steps, &mut s.rng);
-                let id = self.live.take(self.plan.first_id + n % self.plan.id_range.max(1), s.last_id);
+                let last_id = s.last_id;
+                let NewSequence { id, stream, length } = self.source.begin(&mut s.rng, last_id);
                 s.last_id = Some(id);
                 Open { id, stream, next: 0, length }
             }
         };
         let k = open.next;
         let seq = Sequence { id: open.id, start: k == 0, end: end || k + 1 >= open.length };
-        let entry = k as usize % self.streams.get(open.stream).copied().unwrap_or(1).max(1);
+        let entry = k as usize % self.source.stream_len(open.stream);
         let (stream, length) = (open.stream, open.length);
         if seq.end {
-            self.live.release(open.id);
+            self.source.end(open.id);
         } else {
             s.open = Some(Open { next: k + 1, ..open });
         }
@@ -150,11 +136,11 @@ impl<C> Slots<C> {
         let dropped: Vec<Step> = s.queue.drain(..).collect();
         let Some(first) = dropped.first() else { return 0 };
         if let Some(open) = s.open.take() {
-            self.live.release(open.id);
+            self.source.end(open.id);
         }
         // A sequence none of whose requests went out is not open on the server.
         if !first.seq.start {
-            self.live.take(first.seq.id, None);
+            self.source.reopen(first.seq.id);
             let open = Open { id: first.seq.id, stream: first.stream, next: first.k, length: first.length };
             s.open = Some(open);
         }
