@@ -205,33 +205,16 @@ impl Failure {
     }
 }
 
-/// A non-zero grpc-status is the call's error: its grpc-message, percent-decoded.
+/// A non-zero grpc-status is the call's error, worded as every other gRPC error of rperf
+/// (tonic reads the status and percent-decodes its grpc-message).
 fn check_status(headers: &HeaderMap) -> Result<(), Failure> {
-    let code = headers.get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("(none)");
-    if code == "0" {
-        return Ok(());
+    match headers.get("grpc-status").map(HeaderValue::as_bytes) {
+        Some(b"0") => Ok(()),
+        _ => Err(Failure::Call(match tonic::Status::from_header_map(headers) {
+            Some(status) => super::grpc::status_text(&status),
+            None => "gRPC status (none)".into(),
+        })),
     }
-    let message = headers.get("grpc-message").map(|m| percent_decode(m.as_bytes())).unwrap_or_default();
-    Err(Failure::Call(if message.is_empty() { format!("gRPC status {code}") } else { message }))
-}
-
-fn percent_decode(raw: &[u8]) -> String {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let hex = raw.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (raw[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The 5-byte gRPC message header (compressed flag, big-endian length) and the message.
@@ -308,6 +291,10 @@ mod tests {
 
     #[test]
     fn grpc_messages_are_percent_decoded() {
-        assert_eq!(percent_decode(b"model %27x%27 not found%"), "model 'x' not found%");
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", HeaderValue::from_static("5"));
+        trailers.insert("grpc-message", HeaderValue::from_static("model %27x%27 not found%"));
+        let message = check_status(&trailers).err().map(Failure::into_message);
+        assert_eq!(message.as_deref(), Some("model 'x' not found%"));
     }
 }
