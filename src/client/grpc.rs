@@ -155,9 +155,9 @@ impl GrpcTransport {
             Error::Usage(format!("Failed to parse -u. '{}' is not a valid gRPC address: {e}", config.url))
         })?;
         // The same validated metadata as the streaming calls', as plain HTTP/2 headers.
-        let metadata = metadata(config)?.into_headers().iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+        let metadata = metadata(config)?.into_headers();
         Ok(GrpcTransport {
-            call: h2::Call { addr: config.url.clone(), uri, compression: config.compression, metadata },
+            call: h2::Call::new(config.url.clone(), uri, config.compression, &metadata),
             groups: std::sync::Mutex::new(Vec::new()),
             model: config.model.clone(),
             version: config.version.clone().unwrap_or_default(),

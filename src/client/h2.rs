@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, Uri};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
@@ -92,24 +92,30 @@ pub struct Call {
     pub addr: String,
     pub uri: Uri,
     pub compression: Compression,
-    pub metadata: Vec<(HeaderName, HeaderValue)>,
+    /// Every call's headers, built once: content type, trailers, compression, metadata.
+    headers: HeaderMap,
 }
 
 impl Call {
+    pub fn new(addr: String, uri: Uri, compression: Compression, metadata: &HeaderMap) -> Call {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+        if let Some(name) = compression.grpc_name() {
+            headers.insert("grpc-encoding", HeaderValue::from_static(name));
+            headers.insert("grpc-accept-encoding", HeaderValue::from_static(name));
+        }
+        for (n, v) in metadata {
+            headers.append(n.clone(), v.clone());
+        }
+        Call { addr, uri, compression, headers }
+    }
+
     fn request(&self) -> Request<()> {
         let mut req = Request::new(());
         *req.method_mut() = Method::POST;
         *req.uri_mut() = self.uri.clone();
-        let h = req.headers_mut();
-        h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        h.insert(http::header::TE, HeaderValue::from_static("trailers"));
-        if let Some(name) = self.compression.grpc_name() {
-            h.insert("grpc-encoding", HeaderValue::from_static(name));
-            h.insert("grpc-accept-encoding", HeaderValue::from_static(name));
-        }
-        for (n, v) in &self.metadata {
-            h.append(n.clone(), v.clone());
-        }
+        *req.headers_mut() = self.headers.clone();
         req
     }
 
