@@ -114,19 +114,27 @@ impl Channels {
     }
 
     pub fn get(&self, worker: usize) -> tonic::client::Grpc<Channel> {
-        let mut channels = lock(&self.list);
-        let i = worker / STREAMS_PER_CONNECTION;
-        while channels.len() <= i {
-            let mut grpc = tonic::client::Grpc::new(self.endpoint.connect_lazy())
+        connection_of(&self.list, worker, || {
+            let grpc = tonic::client::Grpc::new(self.endpoint.connect_lazy())
                 .max_decoding_message_size(usize::MAX)
                 .max_encoding_message_size(usize::MAX);
-            if let Some(enc) = self.compression {
-                grpc = grpc.send_compressed(enc).accept_compressed(enc);
+            match self.compression {
+                Some(enc) => grpc.send_compressed(enc).accept_compressed(enc),
+                None => grpc,
             }
-            channels.push(grpc);
-        }
-        channels[i].clone()
+        })
     }
+}
+
+/// The connection `worker` shares with the other workers of its group of
+/// STREAMS_PER_CONNECTION, made (with those of any group before it) on first use.
+fn connection_of<X: Clone>(list: &std::sync::Mutex<Vec<X>>, worker: usize, mut make: impl FnMut() -> X) -> X {
+    let mut list = lock(list);
+    let i = worker / STREAMS_PER_CONNECTION;
+    while list.len() <= i {
+        list.push(make());
+    }
+    list[i].clone()
 }
 
 /// Unary ModelInfer calls on raw HTTP/2 (see `h2`).
@@ -219,12 +227,7 @@ impl Transport for GrpcTransport {
     }
 
     fn connection(&self, worker: usize) -> h2::Conn {
-        let mut groups = lock(&self.groups);
-        let i = worker / STREAMS_PER_CONNECTION;
-        while groups.len() <= i {
-            groups.push(Arc::default());
-        }
-        h2::Conn::new(groups[i].clone())
+        h2::Conn::new(connection_of(&self.groups, worker, Arc::default))
     }
 
     fn workers_per_connection(&self) -> usize {
