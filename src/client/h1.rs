@@ -44,9 +44,9 @@ impl Conn {
 
     /// Drops a connection that sat idle and was closed by the server meanwhile (a worker
     /// parked by a lower level, say), so that its next request is not lost to the close.
-    fn drop_if_closed(&mut self) {
+    fn drop_if_closed(&mut self, now: Instant) {
         let Some(stream) = &self.stream else { return };
-        if self.last_used.elapsed() < IDLE_CHECK {
+        if now.saturating_duration_since(self.last_used) < IDLE_CHECK {
             return;
         }
         let mut probe = [0u8; 1];
@@ -61,7 +61,13 @@ impl Conn {
     /// connection that the server closed before answering a byte (its idle timeout raced our
     /// write) is replaced and the request sent once more, as HTTP clients do.
     pub async fn exchange(&mut self, request: &[u8]) -> Result<Response, String> {
-        self.drop_if_closed();
+        self.exchange_at(request, Instant::now()).await
+    }
+
+    /// As `exchange`, for a caller that has just read the clock (`now`): the hot path
+    /// reads it once per request.
+    pub async fn exchange_at(&mut self, request: &[u8], now: Instant) -> Result<Response, String> {
+        self.drop_if_closed(now);
         let reused = self.stream.is_some();
         let mut result = self.try_exchange(request).await;
         if let Err(Failure::BeforeAnswer(_)) = &result {

@@ -201,7 +201,7 @@ impl Transport for HttpTransport {
             None => req.wire.clone(),
         };
         let sent = Instant::now();
-        let h1::Response { status, header_len, body, first_byte } = conn.exchange(&wire).await?;
+        let h1::Response { status, header_len, body, first_byte } = conn.exchange_at(&wire, sent).await?;
         if status != 200 {
             return Err(error_text(status, &body));
         }
