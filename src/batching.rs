@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-use crate::cli::Protocol;
 use crate::client::Control;
+use crate::config::Protocol;
 use crate::error::Error;
 use crate::model::Model;
 use crate::server_stats::{ModelStats, ServerFigures};

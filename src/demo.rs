@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use crate::cli::{Args, Config};
+use crate::cli::Args;
+use crate::config::Config;
 use crate::error::Error;
 use crate::serve::{ServeArgs, Server};
 
@@ -55,7 +56,7 @@ pub async fn run(args: DemoArgs, interrupted: Arc<AtomicBool>) -> Result<(), Err
         ];
         println!("$ {}\n", argv.join(" "));
         let parsed = Args::try_parse_from(argv).map_err(|e| Error::Usage(e.to_string()))?;
-        crate::run::run(&Config::from_args(&parsed)?, interrupted.clone()).await?;
+        crate::run::run(&Config::from_args(&parsed)?.0, interrupted.clone()).await?;
         println!();
     }
     Ok(())

@@ -6,6 +6,7 @@ mod batching;
 mod cli;
 mod client;
 mod compare;
+mod config;
 mod demo;
 mod error;
 mod input;
@@ -29,7 +30,8 @@ use std::sync::Arc;
 use clap::error::ErrorKind;
 use clap::Parser;
 
-use crate::cli::{Args, Config};
+use crate::cli::Args;
+use crate::config::Config;
 use crate::error::Error;
 
 fn main() -> ExitCode {
@@ -65,7 +67,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let config = match Config::from_args(&args) {
-        Ok(c) => c,
+        Ok((config, warnings)) => {
+            warnings.iter().for_each(|w| eprintln!("{w}"));
+            config
+        }
         Err(e) => return fail(&e),
     };
     // This runtime only coordinates (windows, statistics, reports); the load has threads of

@@ -4,99 +4,15 @@
 
 use serde_json::Value;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Op {
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Eq,
-    Ne,
-}
+use crate::config::threshold::LATENCIES;
+pub use crate::config::Threshold;
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct Threshold {
-    pub text: String,
-    metric: String,
-    op: Op,
-    /// In the metric's base unit: microseconds for latencies, percent for error_rate.
-    value: f64,
-    level: Option<f64>,
-}
-
-const LATENCIES: [&str; 5] = ["avg", "p50", "p90", "p95", "p99"];
-const OTHERS: [&str; 4] = ["throughput", "errors", "error_rate", "avg_batch_size"];
-
-impl Threshold {
-    pub fn parse(text: &str) -> Result<Threshold, String> {
-        let bad = |why: &str| {
-            format!("Failed to parse --fail-if '{text}': {why} (e.g. p99<50ms, throughput>=400, errors==0, p95<20ms@8)")
-        };
-        let compact: String = text.split_whitespace().collect();
-        let (expr, level) = match compact.split_once('@') {
-            Some((e, l)) => {
-                (e.to_string(), Some(l.parse::<f64>().map_err(|_| bad("the level after @ must be a number"))?))
-            }
-            None => (compact.clone(), None),
-        };
-        let ops = [("<=", Op::Le), (">=", Op::Ge), ("==", Op::Eq), ("!=", Op::Ne), ("<", Op::Lt), (">", Op::Gt)];
-        let (at, (sym, op)) = ops
-            .iter()
-            .filter_map(|(s, o)| expr.find(s).map(|i| (i, (*s, *o))))
-            .min_by_key(|(i, (s, _))| (*i, usize::MAX - s.len()))
-            .ok_or_else(|| bad("no comparison (< <= > >= == !=)"))?;
-        let metric = expr[..at].to_ascii_lowercase();
-        let rest = &expr[at + sym.len()..];
-        let split =
-            rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e')).unwrap_or(rest.len());
-        let (number, unit) = rest.split_at(split);
-        let number: f64 = number.parse().map_err(|_| bad("the limit must be a number"))?;
-        let value = if LATENCIES.contains(&metric.as_str()) {
-            match unit {
-                "" | "ms" => number * 1000.0,
-                "us" => number,
-                "s" => number * 1e6,
-                _ => return Err(bad("latency units are us, ms or s")),
-            }
-        } else if OTHERS.contains(&metric.as_str()) {
-            if !(unit.is_empty() || (metric == "error_rate" && unit == "%")) {
-                return Err(bad(&format!("{metric} takes no unit")));
-            }
-            number
-        } else {
-            return Err(bad(&format!("unknown metric '{metric}'; use avg, p50, p90, p95, p99, throughput, errors, error_rate or avg_batch_size")));
-        };
-        Ok(Threshold { text: text.to_string(), metric, op, value, level })
-    }
-
-    /// The level's figure for this metric, in the base unit.
-    fn figure(&self, level: &Value) -> Option<f64> {
-        match self.metric.as_str() {
-            m if LATENCIES.contains(&m) => level["latency_us"][m].as_f64(),
-            "errors" => level["failed"].as_f64(),
-            m => level[m].as_f64(),
-        }
-    }
-
-    fn show(&self, v: f64) -> String {
-        if LATENCIES.contains(&self.metric.as_str()) {
-            format!("{:.2} ms", v / 1000.0)
-        } else if self.metric == "error_rate" {
-            format!("{v:.2}%")
-        } else {
-            format!("{v}")
-        }
-    }
-
-    fn holds(&self, v: f64) -> bool {
-        match self.op {
-            Op::Lt => v < self.value,
-            Op::Le => v <= self.value,
-            Op::Gt => v > self.value,
-            Op::Ge => v >= self.value,
-            Op::Eq => v == self.value,
-            Op::Ne => v != self.value,
-        }
+/// The level's figure for a threshold's metric, in the metric's base unit.
+fn figure(t: &Threshold, level: &Value) -> Option<f64> {
+    match t.metric.as_str() {
+        m if LATENCIES.contains(&m) => level["latency_us"][m].as_f64(),
+        "errors" => level["failed"].as_f64(),
+        m => level[m].as_f64(),
     }
 }
 
@@ -129,7 +45,7 @@ pub fn check(thresholds: &[Threshold], report: &Value) -> Vec<Check> {
         }
         for level in chosen {
             let name = format!("{} at {}", t.text, level_name(level));
-            let failure = match t.figure(level) {
+            let failure = match figure(t, level) {
                 Some(v) if t.holds(v) => None,
                 Some(v) => Some(format!(
                     "threshold '{}' breached at {}: {} was {}",
@@ -163,17 +79,6 @@ mod tests {
 
     fn failures(t: &str) -> Vec<String> {
         check(&[Threshold::parse(t).unwrap()], &report()).into_iter().filter_map(|c| c.failure).collect()
-    }
-
-    #[test]
-    fn parses_units_levels_and_operators() {
-        let t = Threshold::parse("p99 < 50ms @4").unwrap();
-        assert_eq!((t.metric.as_str(), t.op, t.value, t.level), ("p99", Op::Lt, 50_000.0, Some(4.0)));
-        assert_eq!(Threshold::parse("avg<=2s").unwrap().value, 2e6);
-        assert_eq!(Threshold::parse("error_rate<1%").unwrap().value, 1.0);
-        assert!(Threshold::parse("p98<1ms").unwrap_err().contains("unknown metric 'p98'"));
-        assert!(Threshold::parse("p99 50ms").unwrap_err().contains("no comparison"));
-        assert!(Threshold::parse("throughput>=400rps").unwrap_err().contains("takes no unit"));
     }
 
     #[test]

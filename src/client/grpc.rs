@@ -15,7 +15,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
 use super::{h2, InferResult, Sequence, ServerInfo, Timing, Transport};
-use crate::cli::{Compression, Config, RequestParameter};
+use crate::config::{Compression, RequestParameter, ServerOptions, Target};
 use crate::error::Error;
 use crate::input::RequestData;
 use crate::model::{RawConfig, RawMetadata};
@@ -76,17 +76,17 @@ fn endpoint(url: &str) -> Result<Endpoint, Error> {
         .map_err(|e| Error::Usage(format!("Failed to parse -u. '{url}' is not a valid gRPC address: {e}")))
 }
 
-fn compression(config: &Config) -> Option<CompressionEncoding> {
-    match config.compression {
+fn compression(server: &ServerOptions) -> Option<CompressionEncoding> {
+    match server.compression {
         Compression::None => None,
         Compression::Gzip => Some(CompressionEncoding::Gzip),
         Compression::Deflate => Some(CompressionEncoding::Deflate),
     }
 }
 
-fn metadata(config: &Config) -> Result<MetadataMap, Error> {
+fn metadata(server: &ServerOptions) -> Result<MetadataMap, Error> {
     let mut map = MetadataMap::new();
-    for (name, value) in &config.headers {
+    for (name, value) in &server.headers {
         let bad = || Error::Usage(format!("Failed to parse -H. '{name}: {value}' is not valid gRPC metadata."));
         let key = AsciiMetadataKey::from_str(&name.to_ascii_lowercase()).map_err(|_| bad())?;
         map.append(key, AsciiMetadataValue::try_from(value.as_str()).map_err(|_| bad())?);
@@ -104,12 +104,12 @@ pub struct Channels {
 }
 
 impl Channels {
-    pub fn new(config: &Config) -> Result<Channels, Error> {
+    pub fn new(server: &ServerOptions) -> Result<Channels, Error> {
         Ok(Channels {
             list: std::sync::Mutex::new(Vec::new()),
-            endpoint: endpoint(&config.url)?,
-            compression: compression(config),
-            metadata: metadata(config)?,
+            endpoint: endpoint(&server.url)?,
+            compression: compression(server),
+            metadata: metadata(server)?,
         })
     }
 
@@ -158,19 +158,19 @@ pub struct GrpcRequest {
 }
 
 impl GrpcTransport {
-    pub fn new(config: &Config, outputs: Vec<String>) -> Result<GrpcTransport, Error> {
-        let uri = format!("http://{}{INFER_PATH}", config.url).parse().map_err(|e| {
-            Error::Usage(format!("Failed to parse -u. '{}' is not a valid gRPC address: {e}", config.url))
+    pub fn new(target: &Target, server: &ServerOptions, outputs: Vec<String>) -> Result<GrpcTransport, Error> {
+        let uri = format!("http://{}{INFER_PATH}", server.url).parse().map_err(|e| {
+            Error::Usage(format!("Failed to parse -u. '{}' is not a valid gRPC address: {e}", server.url))
         })?;
         // The same validated metadata as the streaming calls', as plain HTTP/2 headers.
-        let metadata = metadata(config)?.into_headers();
+        let metadata = metadata(server)?.into_headers();
         Ok(GrpcTransport {
-            call: h2::Call::new(config.url.clone(), uri, config.compression, &metadata),
+            call: h2::Call::new(server.url.clone(), uri, server.compression, &metadata),
             groups: std::sync::Mutex::new(Vec::new()),
-            model: config.model.clone(),
-            version: config.version.clone().unwrap_or_default(),
+            model: target.model.clone(),
+            version: target.version.clone().unwrap_or_default(),
             outputs,
-            parameters: config.request_parameters.clone(),
+            parameters: server.request_parameters.clone(),
         })
     }
 }
@@ -407,8 +407,8 @@ mod tests {
             ["rperf", "-m", "m", "-i", "grpc", "--request-parameter", "n:-3:int", "--request-parameter", "b:true:bool"];
         let mut args: Vec<&str> = flags.to_vec();
         args.extend(["--request-parameter", "s:Text:string"]);
-        let config = Config::from_args(&crate::cli::Args::try_parse_from(args).unwrap()).unwrap();
-        let req = GrpcTransport::new(&config, vec![])
+        let (config, _) = crate::config::Config::from_args(&crate::cli::Args::try_parse_from(args).unwrap()).unwrap();
+        let req = GrpcTransport::new(&config.target, &config.server, vec![])
             .unwrap()
             .prepare(&RequestData { inputs: vec![], expected: vec![] })
             .unwrap();

@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Uri};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
-use crate::cli::Compression;
+use crate::config::Compression;
 
 /// HTTP/2 flow-control windows, as hyper's client sets them: large tensors flow without
 /// waiting for WINDOW_UPDATE frames.

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
 use super::{h1, model_path, rest, InferResult, Sequence, ServerInfo, Timing, Transport};
-use crate::cli::{Config, RequestParameter, TensorFormat};
+use crate::config::{RequestParameter, ServerOptions, Target, TensorFormat};
 use crate::error::Error;
 use crate::input::{InputTensor, RequestData};
 use crate::model::{DataType, RawConfig, RawMetadata};
@@ -96,10 +96,14 @@ impl HttpRequest {
 }
 
 impl HttpTransport {
-    pub fn new(config: &Config, outputs: Vec<(String, DataType)>) -> Result<HttpTransport, Error> {
-        let path = format!("{}/infer", model_path(&config.model, config.version.as_deref()));
+    pub fn new(
+        target: &Target,
+        server: &ServerOptions,
+        outputs: Vec<(String, DataType)>,
+    ) -> Result<HttpTransport, Error> {
+        let path = format!("{}/infer", model_path(&target.model, target.version.as_deref()));
         let bad = |what: &str| Error::Usage(format!("Failed to parse {what}. Invalid value for an HTTP request."));
-        let headers = config
+        let headers = server
             .headers
             .iter()
             .map(|(n, v)| {
@@ -110,13 +114,13 @@ impl HttpTransport {
             })
             .collect::<Result<Vec<_>, Error>>()?;
         Ok(HttpTransport {
-            parameters: json_parameters(&config.request_parameters),
-            addr: config.url.as_str().into(),
-            host: HeaderValue::try_from(config.url.as_str()).map_err(|_| bad("-u"))?,
+            parameters: json_parameters(&server.request_parameters),
+            addr: server.url.as_str().into(),
+            host: HeaderValue::try_from(server.url.as_str()).map_err(|_| bad("-u"))?,
             path: path.parse().map_err(|_| bad("-m"))?,
             headers,
-            input_format: config.input_format,
-            output_format: config.output_format,
+            input_format: server.input_format,
+            output_format: server.output_format,
             outputs,
         })
     }
@@ -303,7 +307,8 @@ mod tests {
     fn prepared(flags: &[&str]) -> (HttpRequest, Value) {
         use clap::Parser;
         let args = crate::cli::Args::try_parse_from([&["rperf", "-m", "m"][..], flags].concat()).unwrap();
-        let transport = HttpTransport::new(&Config::from_args(&args).unwrap(), vec![]).unwrap();
+        let (config, _) = crate::config::Config::from_args(&args).unwrap();
+        let transport = HttpTransport::new(&config.target, &config.server, vec![]).unwrap();
         let data = RequestData {
             inputs: vec![crate::input::InputTensor {
                 name: "IN".into(),

@@ -16,7 +16,7 @@ pub use rest::{config as rest_config, metadata as rest_metadata, stats as rest_s
 use std::future::Future;
 use std::time::Duration;
 
-use crate::cli::Protocol;
+use crate::config::Protocol;
 use crate::error::Error;
 use crate::input::RequestData;
 use crate::model::{RawConfig, RawMetadata};

@@ -7,24 +7,24 @@ use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{element_count, elements::put_bytes_element, resolve_shape, Step, Tensor};
-use crate::cli::Config;
+use super::{element_count, elements::put_bytes_element, resolve_shape, Entry, Tensor};
+use crate::config::InputOptions;
 use crate::error::Error;
 use crate::model::{DataType, Model, TensorSpec};
 
-pub fn step(dir: &Path, model: &Model, config: &Config) -> Result<Step, Error> {
-    let mut step = Step::default();
+pub fn step(dir: &Path, model: &Model, options: &InputOptions) -> Result<Entry, Error> {
+    let mut step = Entry::default();
     for spec in &model.inputs {
         step.inputs.insert(
             spec.name.clone(),
-            read(dir, spec, config)?.ok_or_else(|| {
+            read(dir, spec, options)?.ok_or_else(|| {
                 Error::Input(format!("{}: no file for input '{}'", dir.join(&spec.name).display(), spec.name))
             })?,
         );
     }
     let mut expected = BTreeMap::new();
     for spec in &model.outputs {
-        if let Some(t) = read(dir, spec, config)? {
+        if let Some(t) = read(dir, spec, options)? {
             expected.insert(spec.name.clone(), t);
         }
     }
@@ -32,7 +32,7 @@ pub fn step(dir: &Path, model: &Model, config: &Config) -> Result<Step, Error> {
     Ok(step)
 }
 
-fn read(dir: &Path, spec: &TensorSpec, config: &Config) -> Result<Option<Tensor>, Error> {
+fn read(dir: &Path, spec: &TensorSpec, options: &InputOptions) -> Result<Option<Tensor>, Error> {
     let path = dir.join(&spec.name);
     if !path.is_file() {
         return Ok(None);
@@ -43,7 +43,7 @@ fn read(dir: &Path, spec: &TensorSpec, config: &Config) -> Result<Option<Tensor>
     if raw.is_empty() {
         return Err(fail("the file is empty".into()));
     }
-    let shape = resolve_shape(spec, None, config).map_err(fail)?;
+    let shape = resolve_shape(spec, None, options).map_err(fail)?;
     if shape.iter().any(|d| *d < 0) {
         return Err(fail(format!("variable shape {:?}: give it with --shape {}:d1,d2,...", spec.shape, spec.name)));
     }

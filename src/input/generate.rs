@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use bytes::{BufMut, Bytes, BytesMut};
 use rand::{Rng, SeedableRng};
 
-use super::{element_count, elements::put_bytes_element, resolve_shape, Step, Tensor};
-use crate::cli::Config;
+use super::{element_count, elements::put_bytes_element, resolve_shape, Entry, Tensor};
+use crate::config::InputOptions;
 use crate::error::Error;
 use crate::model::{DataType, Model};
 
 const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ1234567890 .?!";
 
-pub fn step(model: &Model, config: &Config, zero: bool) -> Result<Step, Error> {
+pub fn step(model: &Model, options: &InputOptions, zero: bool) -> Result<Entry, Error> {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(0x5eed);
     let mut inputs = BTreeMap::new();
     for spec in &model.inputs {
@@ -23,7 +23,7 @@ pub fn step(model: &Model, config: &Config, zero: bool) -> Result<Step, Error> {
                 spec.name
             )));
         }
-        let shape = resolve_shape(spec, None, config).map_err(Error::Input)?;
+        let shape = resolve_shape(spec, None, options).map_err(Error::Input)?;
         if shape.iter().any(|d| *d < 0) {
             return Err(Error::Input(format!(
                 "input '{}' has the variable shape {:?}: give its shape with --shape {}:d1,d2,... or data in a JSON file",
@@ -32,23 +32,23 @@ pub fn step(model: &Model, config: &Config, zero: bool) -> Result<Step, Error> {
         }
         let n = element_count(&shape);
         let data = match spec.datatype {
-            DataType::Bytes => strings(n, config, zero, &mut rng),
+            DataType::Bytes => strings(n, options, zero, &mut rng),
             dt => numbers(dt, n, zero, &mut rng),
         };
         inputs.insert(spec.name.clone(), Tensor { shape, data });
     }
-    Ok(Step { inputs, expected: BTreeMap::new() })
+    Ok(Entry { inputs, expected: BTreeMap::new() })
 }
 
-fn strings(n: usize, config: &Config, zero: bool, rng: &mut impl Rng) -> Bytes {
+fn strings(n: usize, options: &InputOptions, zero: bool, rng: &mut impl Rng) -> Bytes {
     let mut buf = BytesMut::new();
     for _ in 0..n {
-        match &config.string_data {
+        match &options.string_data {
             Some(s) => put_bytes_element(&mut buf, s.as_bytes()),
-            None if zero => put_bytes_element(&mut buf, &vec![b'0'; config.string_length]),
+            None if zero => put_bytes_element(&mut buf, &vec![b'0'; options.string_length]),
             None => {
                 let s: Vec<u8> =
-                    (0..config.string_length).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())]).collect();
+                    (0..options.string_length).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())]).collect();
                 put_bytes_element(&mut buf, &s);
             }
         }

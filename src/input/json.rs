@@ -9,8 +9,8 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::elements::{count_bytes_elements, encode, flatten};
-use super::{element_count, location, resolve_shape, Step, Tensor};
-use crate::cli::Config;
+use super::{element_count, location, resolve_shape, Entry, Tensor};
+use crate::config::InputOptions;
 use crate::error::Error;
 use crate::model::{Model, TensorSpec};
 
@@ -24,10 +24,10 @@ pub enum Layout {
 
 pub struct File {
     pub layout: Layout,
-    pub streams: Vec<Vec<Step>>,
+    pub streams: Vec<Vec<Entry>>,
 }
 
-pub fn load(path: &Path, model: &Model, config: &Config) -> Result<File, Error> {
+pub fn load(path: &Path, model: &Model, options: &InputOptions) -> Result<File, Error> {
     let text = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     let doc: Value =
         serde_json::from_slice(&text).map_err(|e| Error::Input(format!("{}: not valid JSON: {e}", path.display())))?;
@@ -37,7 +37,7 @@ pub fn load(path: &Path, model: &Model, config: &Config) -> Result<File, Error> 
         .and_then(Value::as_array)
         .ok_or_else(|| fail("expected a top-level object with a \"data\" array".into()))?;
     let (layout, data) = split_streams(data).map_err(fail)?;
-    let mut streams: Vec<Vec<Step>> = Vec::with_capacity(data.len());
+    let mut streams: Vec<Vec<Entry>> = Vec::with_capacity(data.len());
     for (s, entries) in data.iter().enumerate() {
         let stream = (layout == Layout::Streams).then_some(s);
         let steps = entries
@@ -46,8 +46,8 @@ pub fn load(path: &Path, model: &Model, config: &Config) -> Result<File, Error> 
             .map(|(k, entry)| {
                 let loc = location(path, stream, k);
                 let obj = entry.as_object().ok_or_else(|| Error::Input(format!("{loc}: expected an object")))?;
-                let inputs = tensors(obj, &model.inputs, config, &loc, true)?;
-                Ok(Step { inputs, expected: BTreeMap::new() })
+                let inputs = tensors(obj, &model.inputs, options, &loc, true)?;
+                Ok(Entry { inputs, expected: BTreeMap::new() })
             })
             .collect::<Result<Vec<_>, Error>>()?;
         streams.push(steps);
@@ -65,7 +65,7 @@ pub fn load(path: &Path, model: &Model, config: &Config) -> Result<File, Error> 
             for (k, entry) in entries.iter().enumerate() {
                 let loc = format!("{} (validation_data)", location(path, (layout == Layout::Streams).then_some(s), k));
                 let obj = entry.as_object().ok_or_else(|| Error::Input(format!("{loc}: expected an object")))?;
-                streams[s][k].expected = tensors(obj, &model.outputs, config, &loc, false)?;
+                streams[s][k].expected = tensors(obj, &model.outputs, options, &loc, false)?;
             }
         }
     }
@@ -88,7 +88,7 @@ fn split_streams(data: &[Value]) -> Result<(Layout, Vec<Vec<Value>>), String> {
 fn tensors(
     obj: &Map<String, Value>,
     specs: &[TensorSpec],
-    config: &Config,
+    options: &InputOptions,
     loc: &str,
     required: bool,
 ) -> Result<BTreeMap<String, Tensor>, Error> {
@@ -96,7 +96,7 @@ fn tensors(
     for spec in specs {
         match obj.get(&spec.name) {
             Some(value) => {
-                let t = tensor(value, spec, config).map_err(|m| {
+                let t = tensor(value, spec, options).map_err(|m| {
                     Error::Input(format!("{loc}: {} '{}' ({}): {m}", kind(required), spec.name, spec.datatype))
                 })?;
                 out.insert(spec.name.clone(), t);
@@ -128,7 +128,7 @@ fn kind(input: bool) -> &'static str {
     }
 }
 
-fn tensor(value: &Value, spec: &TensorSpec, config: &Config) -> Result<Tensor, String> {
+fn tensor(value: &Value, spec: &TensorSpec, options: &InputOptions) -> Result<Tensor, String> {
     const FORMS: &str = "an array, {\"content\": [...], \"shape\": [...]} or {\"b64\": \"...\"}";
     let (content, shape) = match value {
         Value::Array(_) => (value, None),
@@ -169,7 +169,7 @@ fn tensor(value: &Value, spec: &TensorSpec, config: &Config) -> Result<Tensor, S
             (encode(spec.datatype, &elements)?, elements.len())
         }
     };
-    let mut shape = resolve_shape(spec, shape, config)?;
+    let mut shape = resolve_shape(spec, shape, options)?;
     infer_variable_dim(&mut shape, count, spec)?;
     let want = element_count(&shape);
     if count != want {
@@ -207,9 +207,7 @@ fn infer_variable_dim(shape: &mut [i64], count: usize, spec: &TensorSpec) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Args, Config};
     use crate::model::DataType;
-    use clap::Parser;
     use proptest::prelude::*;
 
     fn model(dt: DataType, shape: Vec<i64>) -> Model {
@@ -236,8 +234,8 @@ mod tests {
     fn load_text(text: &str, model: &Model) -> Result<File, Error> {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
-        let config = Config::from_args(&Args::try_parse_from(["rperf", "-m", "m"]).unwrap()).unwrap();
-        load(f.path(), model, &config)
+        let options = InputOptions { data: vec![], shapes: Default::default(), string_length: 128, string_data: None };
+        load(f.path(), model, &options)
     }
 
     #[test]

@@ -8,11 +8,11 @@ mod generate;
 mod json;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::cli::{Config, DataSource};
+use crate::config::{parse_err, DataSource, InputOptions};
 use crate::error::Error;
 use crate::model::{DataType, Model, TensorSpec};
 
@@ -26,7 +26,7 @@ pub struct Tensor {
 
 /// One entry of the input data: a value for each input and, optionally, expected outputs.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Step {
+pub struct Entry {
     pub inputs: BTreeMap<String, Tensor>,
     pub expected: BTreeMap<String, Tensor>,
 }
@@ -34,7 +34,7 @@ pub struct Step {
 /// Streams of steps (sequence models play one stream per sequence).
 #[derive(Clone, Debug, Default)]
 pub struct Dataset {
-    pub streams: Vec<Vec<Step>>,
+    pub streams: Vec<Vec<Entry>>,
 }
 
 /// A tensor as sent: full shape (batch dimension included when the model batches).
@@ -54,23 +54,55 @@ pub struct RequestData {
     pub expected: Vec<(String, Bytes)>,
 }
 
+/// Where one `--input-data` source's tensors come from, once its path was looked at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Zero,
+    Random,
+    File(PathBuf),
+    Dir(PathBuf),
+}
+
+impl Source {
+    /// Tells files from directories; random data when no source is given.
+    pub fn resolve(data: &[DataSource]) -> Result<Vec<Source>, Error> {
+        if data.is_empty() {
+            return Ok(vec![Source::Random]);
+        }
+        data.iter()
+            .map(|d| match d {
+                DataSource::Zero => Ok(Source::Zero),
+                DataSource::Random => Ok(Source::Random),
+                DataSource::Path(p) if p.is_dir() => Ok(Source::Dir(p.clone())),
+                DataSource::Path(p) if p.is_file() => Ok(Source::File(p.clone())),
+                DataSource::Path(p) => Err(parse_err(
+                    "--input-data",
+                    &format!(
+                        "Unsupported type provided: '{}'. The available options are 'zero', 'random', path to a directory, or a json file.",
+                        p.display()
+                    ),
+                )),
+            })
+            .collect()
+    }
+}
+
 impl Dataset {
-    /// Loads every `--input-data` source (random when none is given).
-    pub fn load(config: &Config, model: &Model) -> Result<Dataset, Error> {
-        let sources = if config.data.is_empty() { vec![DataSource::Random] } else { config.data.clone() };
+    /// Loads every source, in order.
+    pub fn load(sources: &[Source], options: &InputOptions, model: &Model) -> Result<Dataset, Error> {
         let mut set = Dataset::default();
         let mut layout = None;
-        for source in &sources {
+        for source in sources {
             match source {
-                DataSource::Zero | DataSource::Random => {
-                    let step = generate::step(model, config, matches!(source, DataSource::Zero))?;
+                Source::Zero | Source::Random => {
+                    let step = generate::step(model, options, matches!(source, Source::Zero))?;
                     set.streams = vec![vec![step]];
                 }
-                DataSource::Dir(dir) => {
-                    set.streams = vec![vec![directory::step(dir, model, config)?]];
+                Source::Dir(dir) => {
+                    set.streams = vec![vec![directory::step(dir, model, options)?]];
                 }
-                DataSource::File(path) => {
-                    let file = json::load(path, model, config)?;
+                Source::File(path) => {
+                    let file = json::load(path, model, options)?;
                     if layout.is_some_and(|l| l != file.layout) {
                         return Err(Error::Input(format!(
                             "{}: cannot mix the flat layout (\"data\": [{{...}}]) with the streams layout \
@@ -122,20 +154,20 @@ impl Dataset {
     /// One request per entry: entry `s` batches steps s, s+1, ... s+B-1 (wrapping), as
     /// perf_analyzer does. Non-sequence models use the steps of all streams in order.
     pub fn requests(&self, model: &Model, batch_size: usize) -> Result<Vec<RequestData>, Error> {
-        let steps: Vec<&Step> = self.streams.iter().flatten().collect();
+        let steps: Vec<&Entry> = self.streams.iter().flatten().collect();
         if steps.is_empty() {
             return Err(Error::Input("the input data has no entries".into()));
         }
         (0..steps.len())
             .map(|s| {
-                let group: Vec<&Step> = (0..batch_size).map(|i| steps[(s + i) % steps.len()]).collect();
+                let group: Vec<&Entry> = (0..batch_size).map(|i| steps[(s + i) % steps.len()]).collect();
                 batch_request(model, &group, s, batch_size)
             })
             .collect()
     }
 }
 
-fn batch_request(model: &Model, group: &[&Step], entry: usize, batch_size: usize) -> Result<RequestData, Error> {
+fn batch_request(model: &Model, group: &[&Entry], entry: usize, batch_size: usize) -> Result<RequestData, Error> {
     let batching = model.max_batch_size > 0;
     let mut inputs = Vec::with_capacity(model.inputs.len());
     for spec in &model.inputs {
@@ -187,7 +219,7 @@ fn concat(spec: &TensorSpec, tensors: &[&Tensor], entry: usize) -> Result<Bytes,
 
 /// Resolves the shape of `spec` for data with `elements` elements: JSON shape first, then the
 /// model's with --shape applied, and a single variable dimension inferred from the count.
-fn resolve_shape(spec: &TensorSpec, given: Option<Vec<i64>>, config: &Config) -> Result<Vec<i64>, String> {
+fn resolve_shape(spec: &TensorSpec, given: Option<Vec<i64>>, options: &InputOptions) -> Result<Vec<i64>, String> {
     if let Some(shape) = given {
         let fits = shape.len() == spec.shape.len()
             && shape.iter().zip(&spec.shape).all(|(g, m)| *m == -1 || g == m)
@@ -197,7 +229,7 @@ fn resolve_shape(spec: &TensorSpec, given: Option<Vec<i64>>, config: &Config) ->
         }
         return Ok(shape);
     }
-    Ok(config.shapes.get(&spec.name).cloned().unwrap_or_else(|| spec.shape.clone()))
+    Ok(options.shapes.get(&spec.name).cloned().unwrap_or_else(|| spec.shape.clone()))
 }
 
 fn element_count(shape: &[i64]) -> usize {

@@ -7,11 +7,7 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 
-#[derive(Clone, Debug, PartialEq)]
-pub enum Distribution {
-    Constant,
-    Poisson,
-}
+use crate::config::Distribution;
 
 #[derive(Clone)]
 pub struct Schedule {
@@ -30,7 +26,7 @@ enum Kind {
 
 impl Schedule {
     /// `rate` requests per second; the first request is due at once.
-    pub fn rate(rate: f64, distribution: &Distribution) -> Schedule {
+    pub fn rate(rate: f64, distribution: Distribution) -> Schedule {
         let gap_ns = 1e9 / rate;
         let kind = match distribution {
             Distribution::Constant => Kind::Constant { gap_ns },
@@ -83,11 +79,11 @@ mod tests {
 
     #[test]
     fn constant_sends_never_drift() {
-        let mut s = Schedule::rate(3.0, &Distribution::Constant);
+        let mut s = Schedule::rate(3.0, Distribution::Constant);
         let dues: Vec<Duration> = (0..4).map(|_| s.next_due()).collect();
         assert_eq!(dues[0], Duration::ZERO);
         assert_eq!(dues[3], Duration::from_nanos(1_000_000_000));
-        let mut s = Schedule::rate(7000.0, &Distribution::Constant);
+        let mut s = Schedule::rate(7000.0, Distribution::Constant);
         let last = (0..=7000).map(|_| s.next_due()).last().unwrap();
         assert!(last.abs_diff(Duration::from_secs(1)) < Duration::from_micros(1), "{last:?}");
     }
@@ -105,7 +101,7 @@ mod tests {
     #[test]
     fn poisson_gaps_are_exponential() {
         let rate = 250.0;
-        let mut s = Schedule::rate(rate, &Distribution::Poisson);
+        let mut s = Schedule::rate(rate, Distribution::Poisson);
         let n = 20_000;
         let dues: Vec<f64> = (0..=n).map(|_| s.next_due().as_secs_f64()).collect();
         let mut gaps: Vec<f64> = dues.windows(2).map(|w| w[1] - w[0]).collect();
@@ -123,7 +119,7 @@ mod tests {
         let mean = gaps.iter().sum::<f64>() / n as f64;
         assert!((mean * rate - 1.0).abs() < 0.03, "mean gap {mean}");
         // And a constant schedule is not exponential: the test can fail.
-        let mut c = Schedule::rate(rate, &Distribution::Constant);
+        let mut c = Schedule::rate(rate, Distribution::Constant);
         let cg: Vec<f64> =
             (0..=100).map(|_| c.next_due().as_secs_f64()).collect::<Vec<_>>().windows(2).map(|w| w[1] - w[0]).collect();
         assert!(cg.iter().all(|g| (g * rate - 1.0).abs() < 1e-6));

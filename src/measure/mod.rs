@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 pub use stability::{instability, is_stable, over_limit, WindowFigures};
 pub use window::{percentile_us, LatencySummary, Record, StreamStats, WindowStats};
 
-use crate::cli::{Config, WindowMode};
 use crate::client::Control;
+use crate::config::{Config, WindowMode};
 use crate::error::Error;
 use crate::load::Load;
 use crate::metrics::MetricsFigures;
@@ -244,9 +244,9 @@ pub async fn measure_level(
     let mut windows: Vec<WindowRecord> = Vec::new();
     let mut outcome = Outcome::Unstable;
     let mut sent_before = load.sent();
-    for trial in 0..config.max_trials as usize {
+    for trial in 0..config.window.max_trials as usize {
         let start = boundary;
-        if !wait_window(load, config.window, start, interrupted).await {
+        if !wait_window(load, config.window.mode, start, interrupted).await {
             outcome = Outcome::Interrupted;
             break;
         }
@@ -269,8 +269,8 @@ pub async fn measure_level(
         }
         let latency = stats.latency();
         let figures = WindowFigures {
-            throughput: throughput(stats.ok, config.batch_size, duration),
-            latency_us: stabilizing(&latency, config.percentile).as_nanos() as f64 / 1000.0,
+            throughput: throughput(stats.ok, config.load.batch_size, duration),
+            latency_us: stabilizing(&latency, config.window.percentile).as_nanos() as f64 / 1000.0,
         };
         windows.push(WindowRecord { sent, start, duration, stats, figures, cpu });
         if windows.len() > 3 {
@@ -279,11 +279,11 @@ pub async fn measure_level(
         }
         observer.window(trial, windows.last().expect("just pushed"));
         let history: Vec<WindowFigures> = windows.iter().map(|w| w.figures).collect();
-        if is_stable(&history, config.stability) {
+        if is_stable(&history, config.window.stability) {
             outcome = Outcome::Stable;
             break;
         }
-        if let Some(limit) = config.latency_limit {
+        if let Some(limit) = config.window.latency_limit {
             if over_limit(&history, limit.as_nanos() as f64 / 1000.0) {
                 break;
             }
@@ -303,7 +303,7 @@ pub async fn measure_level(
     });
     let mut level = Level {
         value,
-        batch_size: config.batch_size,
+        batch_size: config.load.batch_size,
         outcome,
         windows,
         merged,
@@ -313,8 +313,8 @@ pub async fn measure_level(
         load_threads: load.threads(),
     };
     if level.outcome == Outcome::Stable {
-        if let Some(limit) = config.latency_limit {
-            if level.stabilizing_latency(config.percentile).as_millis() >= limit.as_millis() {
+        if let Some(limit) = config.window.latency_limit {
+            if level.stabilizing_latency(config.window.percentile).as_millis() >= limit.as_millis() {
                 level.outcome = Outcome::OverLimit;
             }
         }

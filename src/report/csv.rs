@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use super::{fmt_g, text::percentiles};
-use crate::cli::{Config, LoadMode};
+use crate::config::{Config, LoadMode};
 use crate::measure::{percentile_us, Level, LoadValue};
 use crate::metrics::MetricsFigures;
 use crate::server_stats::ModelStats;
@@ -20,7 +20,7 @@ const CACHE_COLUMNS: &str = "Server Cache Hit,Server Cache Miss,";
 
 /// "Concurrency" or "Request Rate", the first column.
 fn first_column(config: &Config) -> &'static str {
-    if matches!(config.load, LoadMode::Concurrency(_)) {
+    if matches!(config.load.mode, LoadMode::Concurrency(_)) {
         "Concurrency"
     } else {
         "Request Rate"
@@ -51,12 +51,12 @@ pub fn header(config: &Config, server: bool, cache: bool, decoupled: bool, strea
     for p in percentiles(config) {
         let _ = write!(h, ",p{p} latency");
     }
-    if config.verbose_csv {
-        if config.percentile.is_none() {
+    if config.output.verbose_csv {
+        if config.window.percentile.is_none() {
             h.push_str(",Avg latency");
         }
         h.push_str(",request/response,response wait");
-        if config.metrics.is_some() {
+        if config.server.metrics.is_some() {
             h.push_str(METRIC_COLUMNS);
         }
     }
@@ -131,7 +131,7 @@ fn row(config: &Config, level: &Level, server: bool, cache: bool, decoupled: boo
     // The client-side columns describe the request itself: from its actual send, also when
     // the main latency of an open loop counts from the schedule.
     let l = match level.merged.other_latency() {
-        Some(from_send) if !config.latency_from_send => from_send.with_split(&level.latency()),
+        Some(from_send) if !config.load.latency_from_send => from_send.with_split(&level.latency()),
         _ => level.latency(),
     };
     let main = level.latency();
@@ -150,12 +150,12 @@ fn row(config: &Config, level: &Level, server: bool, cache: bool, decoupled: boo
     for p in percentiles(config) {
         let _ = write!(r, ",{}", main.percentile(p as f64).as_micros());
     }
-    if config.verbose_csv {
-        if config.percentile.is_none() {
+    if config.output.verbose_csv {
+        if config.window.percentile.is_none() {
             let _ = write!(r, ",{}", avg / 1000);
         }
         let _ = write!(r, ",{},{}", (send + recv) / 1000, avg.saturating_sub(send + recv) / 1000);
-        if config.metrics.is_some() {
+        if config.server.metrics.is_some() {
             metric_columns(&mut r, &level.metrics.clone().unwrap_or_default());
         }
     }

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::{fmt_g, usec};
-use crate::cli::Config;
+use crate::config::Config;
 use crate::measure::{percentile_us, Level, LoadValue};
 
 const W: f64 = 640.0;
@@ -65,12 +65,18 @@ fn axes(s: &mut String, (x_min, x_max): (f64, f64), y_max: f64, x_label: &str, y
 fn curve(config: &Config, levels: &[&Level]) -> String {
     let points: Vec<(f64, f64, String)> = levels
         .iter()
-        .map(|l| (l.throughput(), l.stabilizing_latency(config.percentile).as_secs_f64() * 1000.0, level_name(l.value)))
+        .map(|l| {
+            (
+                l.throughput(),
+                l.stabilizing_latency(config.window.percentile).as_secs_f64() * 1000.0,
+                level_name(l.value),
+            )
+        })
         .collect();
     let x_max = points.iter().map(|p| p.0).fold(1e-9, f64::max) * 1.1;
     let y_max = points.iter().map(|p| p.1).fold(1e-9, f64::max) * 1.1;
     let at = |x: f64, y: f64| (PAD + x / x_max * (W - PAD - 24.0), H - PAD - y / y_max * (H - PAD - 24.0));
-    let what = config.percentile.map_or("average".to_string(), |p| format!("p{p}"));
+    let what = config.window.percentile.map_or("average".to_string(), |p| format!("p{p}"));
     let mut s = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" role="img" aria-label="throughput versus latency">"#
     );
@@ -130,8 +136,8 @@ pub fn render(config: &Config, model: &str, levels: &[&Level]) -> String {
         "<h1>rperf: {}</h1><p>{} levels, {} over {}.</p>",
         escape(model),
         levels.len(),
-        escape(&config.url),
-        if config.protocol == crate::cli::Protocol::Http { "HTTP" } else { "gRPC" }
+        escape(&config.server.url),
+        if config.server.protocol == crate::config::Protocol::Http { "HTTP" } else { "gRPC" }
     );
     s.push_str("<h2>Throughput versus latency</h2>");
     s.push_str(&curve(config, levels));

@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
 use super::text::percentiles;
-use crate::cli::{Config, LoadMode, Protocol};
+use crate::config::{Config, LoadMode, Protocol};
 use crate::measure::{instability, percentile_us, LatencySummary, Level, LoadValue, Outcome};
 use crate::model::Model;
 use crate::server_stats::ServerFigures;
@@ -90,7 +90,7 @@ pub fn level_json(config: &Config, level: &Level) -> Value {
         "mode": mode,
         "value": value,
         "outcome": outcome(level.outcome),
-        "instability": (level.outcome != Outcome::Stable).then(|| instability(&history, config.stability)).flatten(),
+        "instability": (level.outcome != Outcome::Stable).then(|| instability(&history, config.window.stability)).flatten(),
         "requests": l.count,
         "failed": failed,
         "error_rate": if total > 0 { failed as f64 * 100.0 / total as f64 } else { 0.0 },
@@ -110,7 +110,7 @@ pub fn level_json(config: &Config, level: &Level) -> Value {
         "load_threads": c.load_threads, "send_lag_p50_us": c.lag_us.map(|l| l.0), "send_lag_p99_us": c.lag_us.map(|l| l.1),
         "saturated": c.saturated.is_some(), "saturated_because": c.saturated});
     if let Some(other) = level.merged.other_latency() {
-        let key = if config.latency_from_send { "latency_from_schedule_us" } else { "latency_from_send_us" };
+        let key = if config.load.latency_from_send { "latency_from_schedule_us" } else { "latency_from_send_us" };
         v[key] = latency_json(config, &other);
         v["send_rate"] = json!(level.send_rate());
         v["delayed_pct"] = json!(level.delayed_pct());
@@ -129,7 +129,7 @@ pub fn level_json(config: &Config, level: &Level) -> Value {
 }
 
 pub fn render(config: &Config, model: &Model, levels: &[Level]) -> Value {
-    let mode = match &config.load {
+    let mode = match &config.load.mode {
         LoadMode::Concurrency(_) => "concurrency",
         LoadMode::RequestRate(_) => "request_rate",
         LoadMode::Intervals(_) => "request_intervals",
@@ -140,15 +140,15 @@ pub fn render(config: &Config, model: &Model, levels: &[Level]) -> Value {
         "first_request_after_start_ms": first_send.map(|d| d.as_secs_f64() * 1000.0),
         "settings": {
             "model": model.name,
-            "version": config.version,
-            "url": config.url,
-            "protocol": if config.protocol == Protocol::Http { "http" } else { "grpc" },
+            "version": config.target.version,
+            "url": config.server.url,
+            "protocol": if config.server.protocol == Protocol::Http { "http" } else { "grpc" },
             "mode": mode,
-            "batch_size": config.batch_size,
-            "stability_percentage": config.stability * 100.0,
-            "max_trials": config.max_trials,
-            "percentile": config.percentile,
-            "latency_from_send": config.latency_from_send,
+            "batch_size": config.load.batch_size,
+            "stability_percentage": config.window.stability * 100.0,
+            "max_trials": config.window.max_trials,
+            "percentile": config.window.percentile,
+            "latency_from_send": config.load.latency_from_send,
         },
         "levels": levels.iter().map(|l| level_json(config, l)).collect::<Vec<_>>(),
     })

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::{fmt_g, usec};
-use crate::cli::{Config, Distribution, LoadMode, Protocol, WindowMode};
+use crate::config::{Config, Distribution, LoadMode, Protocol, WindowMode};
 use crate::measure::{percentile_us, LatencySummary, Level, LoadValue, StreamStats};
 use crate::metrics::MetricsFigures;
 use crate::model::Model;
@@ -14,9 +14,9 @@ use crate::server_stats::{ModelStats, ServerFigures};
 /// The "*** Measurement Settings ***" block.
 pub fn settings(config: &Config, model: &Model) -> String {
     let mut s = String::from("*** Measurement Settings ***\n");
-    let _ = writeln!(s, "  Batch size: {}", config.batch_size);
+    let _ = writeln!(s, "  Batch size: {}", config.load.batch_size);
     s.push_str("  Service Kind: Triton\n");
-    match config.window {
+    match config.window.mode {
         WindowMode::Time(d) => {
             s.push_str("  Using \"time_windows\" mode for stabilization\n");
             let _ = writeln!(s, "  Measurement window: {} msec", d.as_millis());
@@ -26,8 +26,8 @@ pub fn settings(config: &Config, model: &Model) -> String {
             let _ = writeln!(s, "  Minimum number of samples in each window: {n}");
         }
     }
-    let limit = config.latency_limit.map_or(0, |l| l.as_millis());
-    match &config.load {
+    let limit = config.window.latency_limit.map_or(0, |l| l.as_millis());
+    match &config.load.mode {
         LoadMode::Concurrency(r) if r.end != 1 => {
             let _ = writeln!(s, "  Latency limit: {limit} msec");
             if r.end != 0 {
@@ -41,22 +41,22 @@ pub fn settings(config: &Config, model: &Model) -> String {
                     let _ = writeln!(s, "  Request Rate limit: {} requests per seconds", fmt_g(r.start.max(r.end)));
                 }
             }
-            let dist = if config.distribution == Distribution::Poisson { "poisson" } else { "uniform" };
+            let dist = if config.load.distribution == Distribution::Poisson { "poisson" } else { "uniform" };
             let _ = writeln!(s, "  Using {dist} distribution on request generation");
         }
         _ => {}
     }
-    if config.binary_search {
+    if config.load.binary_search {
         s.push_str("  Using Binary Search algorithm\n");
     }
     // Sequence models are asynchronous unless --sync, as in perf_analyzer.
-    let asynchronous = config.async_mode || config.streaming || (model.sequence && !config.sync);
+    let asynchronous = config.load.async_mode || config.server.streaming || (model.sequence && !config.load.sync);
     let calls = if asynchronous { "asynchronous" } else { "synchronous" };
     let _ = writeln!(s, "  Using {calls} calls for inference");
     if model.decoupled {
         s.push_str("  Detected decoupled model, using the first response for measuring latency\n");
     }
-    match config.percentile {
+    match config.window.percentile {
         Some(p) => {
             let _ = writeln!(s, "  Stabilizing using p{p} latency");
         }
@@ -104,7 +104,7 @@ fn level_name(value: LoadValue, style: &Style) -> String {
 /// The percentiles reported: 50, 90, 95, 99 and --percentile, in order.
 pub fn percentiles(config: &Config) -> Vec<u32> {
     let mut ps = vec![50, 90, 95, 99];
-    if let Some(p) = config.percentile {
+    if let Some(p) = config.window.percentile {
         if !ps.contains(&p) {
             ps.push(p);
             ps.sort_unstable();
@@ -139,7 +139,7 @@ pub fn level(config: &Config, model: &Model, level: &Level, style: &mut Style) -
                     s,
                     "    {pct:.2}% of the sends waited for one of the --max-threads {} requests in flight to end: \
                      raise --max-threads, or use --async, to follow the schedule",
-                    config.max_threads
+                    config.load.max_threads
                 )
             };
         }
@@ -157,7 +157,7 @@ pub fn level(config: &Config, model: &Model, level: &Level, style: &mut Style) -
     if let (true, Some(rate)) = (model.decoupled, level.response_rate()) {
         let _ = writeln!(s, "    Response Throughput: {} infer/sec", style.num(rate));
     }
-    if config.percentile.is_none() {
+    if config.window.percentile.is_none() {
         let sd = l.std_dev.map_or(u64::MAX as u128, usec);
         let _ = writeln!(s, "    Avg latency: {} usec (standard deviation {sd} usec)", usec(l.avg));
     }
@@ -166,10 +166,10 @@ pub fn level(config: &Config, model: &Model, level: &Level, style: &mut Style) -
     }
     // The client-library time is the request's own, from its actual send.
     let other = level.merged.other_latency();
-    let own = if config.latency_from_send { Some(&l) } else { other.as_ref() }.unwrap_or(&l);
+    let own = if config.load.latency_from_send { Some(&l) } else { other.as_ref() }.unwrap_or(&l);
     let (send, recv, total) = (usec(l.avg_send), usec(l.avg_recv), usec(own.avg));
     let wait = total.saturating_sub(send + recv);
-    let line = match (config.protocol, config.verbose > 0) {
+    let line = match (config.server.protocol, config.output.verbose > 0) {
         (Protocol::Http, false) => {
             format!("Avg HTTP time: {total} usec (send/recv {} usec + response wait {wait} usec)", send + recv)
         }
@@ -225,7 +225,7 @@ fn stream_lines(s: &mut String, config: &Config, st: &StreamStats) {
 
 /// rperf's open-loop lines: the latency in the other meaning, and how late sends were.
 fn open_loop_lines(s: &mut String, config: &Config, level: &Level, other: &LatencySummary) {
-    let meaning = if config.latency_from_send { "from schedule" } else { "from send (perf_analyzer's measure)" };
+    let meaning = if config.load.latency_from_send { "from schedule" } else { "from send (perf_analyzer's measure)" };
     let _ = write!(s, "    Latency {meaning}: avg {} usec", usec(other.avg));
     for p in percentiles(config) {
         let _ = write!(s, ", p{p} {} usec", usec(other.percentile(p as f64)));
@@ -397,7 +397,7 @@ fn batching_lines(s: &mut String, pad: &str, m: &ModelStats) {
 
 /// The closing "Inferences/Second vs. Client ... Batch Latency" table.
 pub fn summary(config: &Config, levels: &[&Level], style: &Style) -> String {
-    let what = match config.percentile {
+    let what = match config.window.percentile {
         Some(p) => format!("p{p}"),
         None => "Average".into(),
     };
@@ -408,7 +408,7 @@ pub fn summary(config: &Config, levels: &[&Level], style: &Style) -> String {
             "{}, throughput: {} infer/sec, latency {} usec",
             level_name(l.value, style),
             style.num(l.throughput()),
-            usec(l.stabilizing_latency(config.percentile))
+            usec(l.stabilizing_latency(config.window.percentile))
         );
     }
     s
@@ -417,7 +417,7 @@ pub fn summary(config: &Config, levels: &[&Level], style: &Style) -> String {
 /// `-v`: one line per window.
 pub fn pass_line(config: &Config, index: usize, throughput: f64, stats: &crate::measure::WindowStats) -> String {
     let l = stats.latency();
-    match config.percentile {
+    match config.window.percentile {
         Some(p) => format!(
             "  Pass [{}] throughput: {} infer/sec. p{p} latency: {} usec",
             index + 1,
@@ -438,13 +438,13 @@ pub fn pass_line(config: &Config, index: usize, throughput: f64, stats: &crate::
 /// The message for a level that did not stabilize (perf_analyzer's two wordings).
 pub fn unstable_message(config: &Config, value: LoadValue) -> String {
     let LoadValue::Concurrency(c) = value else { return "Failed to obtain stable measurement.".into() };
-    let hint = match config.window {
+    let hint = match config.window.mode {
         WindowMode::Time(_) => "--measurement-interval",
         WindowMode::Count(_) => "--measurement-request-count",
     };
     format!(
         "Failed to obtain stable measurement within {} measurement windows for concurrency {c}. Please try to increase the {hint}.",
-        config.max_trials
+        config.window.max_trials
     )
 }
 

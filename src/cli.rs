@@ -1,5 +1,5 @@
 //! perf_analyzer's command line, flag for flag: same long names, short forms and defaults.
-//! Parsing only; `config.rs` turns these raw values into a validated configuration.
+//! Parsing only; `config` turns these raw values into a validated configuration.
 
 use clap::{ArgAction, Parser};
 

@@ -1,0 +1,320 @@
+//! The validated configuration of a run, one typed group per concern (the model, the
+//! server, the load, the measurement window, the input data, the outputs), made from the
+//! raw flags by `Config::from_args` with perf_analyzer's checks and wording. Validation
+//! reads no file and prints nothing: warnings are returned, files are read by `run`.
+
+mod input;
+mod load;
+mod output;
+mod server;
+pub mod threshold;
+mod unsupported;
+pub mod values;
+mod window;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::Args;
+use crate::error::Error;
+pub use threshold::Threshold;
+
+/// The model under test, and the models a BLS model calls.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    pub model: String,
+    pub version: Option<String>,
+    /// Models a BLS model calls, reported like an ensemble's composing models.
+    pub bls_composing: Vec<(String, Option<String>)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Http,
+    Grpc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TensorFormat {
+    Binary,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Deflate,
+}
+
+impl Compression {
+    /// The name in gRPC's grpc-encoding header.
+    pub fn grpc_name(self) -> Option<&'static str> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some("gzip"),
+            Compression::Deflate => Some("deflate"),
+        }
+    }
+}
+
+/// A `--request-parameter` value, sent in every request's `parameters`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestParameter {
+    Int(i64),
+    Bool(bool),
+    Str(String),
+}
+
+/// How rperf talks to the server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerOptions {
+    /// host:port, without a scheme.
+    pub url: String,
+    pub protocol: Protocol,
+    pub headers: Vec<(String, String)>,
+    pub compression: Compression,
+    pub input_format: TensorFormat,
+    pub output_format: TensorFormat,
+    /// gRPC bidirectional streaming (`--streaming`), needed by decoupled models.
+    pub streaming: bool,
+    /// `--request-parameter name:value:type`, one per name (the last given wins).
+    pub request_parameters: Vec<(String, RequestParameter)>,
+    /// `--collect-metrics`: the Prometheus endpoint and how often to scrape it.
+    pub metrics: Option<(String, Duration)>,
+}
+
+/// A sweep `start:end:step`; `end == 0` means unbounded (the latency limit ends it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    pub start: u64,
+    pub end: u64,
+    pub step: u64,
+}
+
+/// A request-rate sweep in requests per second; `end == 0.0` means unbounded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateRange {
+    pub start: f64,
+    pub end: f64,
+    pub step: f64,
+}
+
+/// The load rperf applies: closed loop (concurrency) or open loop (a rate or intervals).
+#[derive(Clone, Debug, PartialEq)]
+pub enum LoadMode {
+    Concurrency(Range),
+    RequestRate(RateRange),
+    /// A file of gaps between sends (read by `run`), replayed in a loop; a single
+    /// measurement, no sweep.
+    Intervals(PathBuf),
+}
+
+/// How open-loop sends are spread in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Distribution {
+    Constant,
+    Poisson,
+}
+
+/// Sequence models: steps per sequence (None: each data stream whole, or 20 without data
+/// streams), +/- a fraction of it, and the correlation ids to use (first, how many).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SequenceConfig {
+    pub length: Option<u64>,
+    pub variation: f64,
+    pub first_id: u64,
+    pub id_range: u64,
+    /// Open loops: sequences alive at once (`--num-of-sequences`).
+    pub count: usize,
+    /// Open loops: a send waits for its sequence's previous request (`--serial-sequences`).
+    pub serial: bool,
+}
+
+/// What load is applied and how requests are made.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadOptions {
+    pub mode: LoadMode,
+    pub distribution: Distribution,
+    pub binary_search: bool,
+    pub batch_size: usize,
+    /// Whether the report says "asynchronous"; the load is the same either way.
+    pub async_mode: bool,
+    /// `--sync` given: sequence models are asynchronous unless it is.
+    pub sync: bool,
+    pub max_threads: usize,
+    /// Threads that generate the load (rperf's own; see load::threads).
+    pub load_threads: usize,
+    /// Open loop: report latency from the actual send (perf_analyzer's meaning) instead of
+    /// from the scheduled send time.
+    pub latency_from_send: bool,
+    pub sequences: SequenceConfig,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowMode {
+    /// Fixed-length windows.
+    Time(Duration),
+    /// Windows that last until this many requests completed.
+    Count(u64),
+}
+
+/// When a level's measurement is done: the window, the stability rule, the number of
+/// windows tried, the latency figure they stabilize on, and the latency limit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WindowPolicy {
+    pub mode: WindowMode,
+    /// Allowed spread of the last three windows, as a fraction (-s 10 gives 0.1).
+    pub stability: f64,
+    pub max_trials: u32,
+    /// Stabilize on this percentile instead of the average.
+    pub percentile: Option<u32>,
+    pub latency_limit: Option<Duration>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataSource {
+    Zero,
+    Random,
+    /// A JSON file or a directory, told apart when the data is read.
+    Path(PathBuf),
+}
+
+/// Where the tensors come from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputOptions {
+    pub data: Vec<DataSource>,
+    pub shapes: BTreeMap<String, Vec<i64>>,
+    pub string_length: usize,
+    pub string_data: Option<String>,
+}
+
+/// What is written, and what the run's verdict is judged on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputOptions {
+    pub csv: Option<PathBuf>,
+    pub json: Option<PathBuf>,
+    pub html: Option<PathBuf>,
+    /// perf_analyzer's per-request export.
+    pub profile_export: Option<PathBuf>,
+    /// `--overwrite`: the profile export may replace an existing file.
+    pub overwrite: bool,
+    pub junit: Option<PathBuf>,
+    pub thresholds: Vec<Threshold>,
+    /// Failed requests allowed before the run exits 99, as a fraction of all requests.
+    pub max_error_rate: f64,
+    pub verbose_csv: bool,
+    pub verbose: u8,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub target: Target,
+    pub server: ServerOptions,
+    pub load: LoadOptions,
+    pub window: WindowPolicy,
+    pub input: InputOptions,
+    pub output: OutputOptions,
+}
+
+/// perf_analyzer's wording for a flag with a bad value.
+pub fn parse_err(flag: &str, msg: &str) -> Error {
+    Error::Usage(format!("Failed to parse {flag}. {msg}"))
+}
+
+impl Config {
+    /// Validates the flags group by group, in perf_analyzer's order where two groups could
+    /// both object; returns the configuration and the warnings to print.
+    pub fn from_args(a: &Args) -> Result<(Config, Vec<String>), Error> {
+        let mut warnings = Vec::new();
+        let model = a.model.clone().filter(|m| !m.is_empty());
+        let model = model.ok_or_else(|| parse_err("-m (model name)", "The value must be specified."))?;
+        let ranges = load::ranges(a)?;
+        let server = server::options(a)?;
+        let percentile = window::percentile(a)?;
+        let data = input::sources(a)?;
+        let mode = load::mode(a, ranges)?;
+        unsupported::refuse(a)?;
+        let load = load::options(a, mode, &mut warnings)?;
+        let window = window::policy(a, percentile)?;
+        let input = input::options(a, data)?;
+        let output = output::options(a)?;
+        let target = Target {
+            model,
+            version: a.model_version.clone().filter(|v| !v.is_empty()),
+            bls_composing: a.bls_composing_models.as_deref().map(values::parse_bls).unwrap_or_default(),
+        };
+        Ok((Config { target, server, load, window, input, output }, warnings))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use clap::Parser;
+
+    pub(crate) fn config(args: &[&str]) -> Result<Config, Error> {
+        let mut argv = vec!["rperf"];
+        argv.extend_from_slice(args);
+        Config::from_args(&Args::try_parse_from(argv).expect("clap accepts")).map(|(c, _)| c)
+    }
+
+    pub(crate) fn usage_msg(args: &[&str]) -> String {
+        match config(args) {
+            Err(Error::Usage(m)) | Err(Error::Unsupported(m)) => m,
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_match_perf_analyzer() {
+        let c = config(&["-m", "simple"]).unwrap();
+        assert_eq!(c.server.url, "localhost:8000");
+        assert_eq!(c.load.mode, LoadMode::Concurrency(Range { start: 1, end: 1, step: 1 }));
+        assert_eq!(c.window.mode, WindowMode::Time(Duration::from_millis(5000)));
+        assert_eq!(c.window.stability, 0.1);
+        assert_eq!(c.window.max_trials, 10);
+        assert_eq!(c.load.batch_size, 1);
+        assert_eq!(c.window.percentile, None);
+        let g = config(&["-m", "simple", "-i", "gRPC"]).unwrap();
+        assert_eq!((g.server.protocol, g.server.url.as_str()), (Protocol::Grpc, "localhost:8001"));
+    }
+
+    #[test]
+    fn long_prefixes_and_last_value_win() {
+        let c = config(&["-m", "a", "--concurrency", "2:8:2", "--percent=95", "-p", "100", "-p", "200"]).unwrap();
+        assert_eq!(c.load.mode, LoadMode::Concurrency(Range { start: 2, end: 8, step: 2 }));
+        assert_eq!(c.window.percentile, Some(95));
+        assert_eq!(c.window.mode, WindowMode::Time(Duration::from_millis(200)));
+    }
+
+    #[test]
+    fn perf_analyzer_messages() {
+        assert!(usage_msg(&[]).contains("-m (model name). The value must be specified."));
+        assert!(usage_msg(&["-m", "a", "-i", "udp"]).contains("either HTTP or gRPC"));
+        assert!(usage_msg(&["-m", "a", "--percentile", "100"]).contains("(0, 100)"));
+        assert!(usage_msg(&["-m", "a", "-a", "--sync"]).contains("--async and --sync"));
+        assert!(usage_msg(&["-m", "a", "--concurrency-range", "1:0"]).contains("can not be both 0"));
+        assert!(usage_msg(&["-m", "a", "--binary-search", "--concurrency-range", "1:8"]).contains("cannot be 0"));
+        assert!(usage_msg(&["-m", "a", "-b", "0"]).contains("-b (batch size)"));
+        assert!(usage_msg(&["-m", "a", "--shape", "IN"]).contains("colon after input name"));
+        assert!(usage_msg(&["-m", "a", "--grpc-compression-algorithm", "gzip"]).contains("only allowed with gRPC"));
+    }
+
+    #[test]
+    fn bls_composing_models() {
+        let c = config(&["-m", "bls", "--bls-composing-models", "a, b:2 ,"]).unwrap();
+        assert_eq!(c.target.bls_composing, vec![("a".to_string(), None), ("b".to_string(), Some("2".to_string()))]);
+    }
+
+    #[test]
+    fn warnings_are_returned_not_printed() {
+        let argv = ["rperf", "-m", "a", "--sequence-length", "0", "--sequence-id-range", "0:9"];
+        let (c, warnings) = Config::from_args(&Args::try_parse_from(argv).unwrap()).unwrap();
+        assert_eq!(c.load.sequences.length, None);
+        assert_eq!(c.load.sequences.first_id, 1);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("The sequence length must be > 0"));
+    }
+}

@@ -1,0 +1,40 @@
+//! The output flags: report files, thresholds and the error rate a run may have.
+
+use std::path::PathBuf;
+
+use super::{parse_err, OutputOptions, Threshold};
+use crate::cli::Args;
+use crate::error::Error;
+
+pub fn options(a: &Args) -> Result<OutputOptions, Error> {
+    if !(0.0..=100.0).contains(&a.max_error_rate) {
+        return Err(parse_err("--max-error-rate", "The value must be a percentage from 0 to 100."));
+    }
+    let path = |p: &Option<String>| p.as_ref().map(PathBuf::from);
+    Ok(OutputOptions {
+        csv: path(&a.csv_file),
+        json: path(&a.json),
+        html: path(&a.html),
+        profile_export: path(&a.profile_export_file),
+        overwrite: a.overwrite,
+        junit: path(&a.junit),
+        thresholds: a.fail_if.iter().map(|t| Threshold::parse(t).map_err(Error::Usage)).collect::<Result<_, _>>()?,
+        max_error_rate: a.max_error_rate / 100.0,
+        verbose_csv: a.verbose_csv,
+        verbose: a.verbose,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{config, usage_msg};
+
+    #[test]
+    fn files_thresholds_and_error_rate() {
+        let c = config(&["-m", "a", "-f", "o.csv", "--fail-if", "p99<5ms", "--max-error-rate", "2.5"]).unwrap();
+        assert_eq!(c.output.csv.as_deref(), Some(std::path::Path::new("o.csv")));
+        assert_eq!((c.output.thresholds.len(), c.output.max_error_rate), (1, 0.025));
+        assert!(usage_msg(&["-m", "a", "--max-error-rate", "101"]).contains("percentage from 0 to 100"));
+        assert!(usage_msg(&["-m", "a", "--fail-if", "p99 fast"]).contains("Failed to parse --fail-if"));
+    }
+}

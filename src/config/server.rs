@@ -1,0 +1,125 @@
+//! The server-side flags: protocol and address, headers, compression, tensor formats,
+//! streaming, request parameters and the metrics endpoint.
+
+use std::time::Duration;
+
+use super::values::{normalize_url, parse_header, parse_request_parameters};
+use super::{parse_err, Compression, Protocol, ServerOptions, TensorFormat};
+use crate::cli::Args;
+use crate::error::Error;
+
+pub fn options(a: &Args) -> Result<ServerOptions, Error> {
+    let protocol = match a.protocol.to_ascii_lowercase().as_str() {
+        "http" => Protocol::Http,
+        "grpc" => Protocol::Grpc,
+        _ => return Err(parse_err("-i (protocol)", "The value should be either HTTP or gRPC.")),
+    };
+    if a.streaming && protocol != Protocol::Grpc {
+        return Err(Error::Usage("Streaming is only allowed with gRPC protocol.".into()));
+    }
+    let compression = compression(a, protocol)?;
+    let input_format = tensor_format("--input-tensor-format", &a.input_tensor_format)?;
+    let output_format = tensor_format("--output-tensor-format", &a.output_tensor_format)?;
+    let headers = a.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
+    let url = normalize_url(a.url.as_deref(), protocol);
+    let metrics = metrics(a, url.as_deref().unwrap_or_default())?;
+    let request_parameters = parse_request_parameters(&a.request_parameter)?;
+    Ok(ServerOptions {
+        url: url?,
+        protocol,
+        headers,
+        compression,
+        input_format,
+        output_format,
+        streaming: a.streaming,
+        request_parameters,
+        metrics,
+    })
+}
+
+fn compression(a: &Args, protocol: Protocol) -> Result<Compression, Error> {
+    let compression = match a.grpc_compression_algorithm.to_ascii_lowercase().as_str() {
+        "none" => Compression::None,
+        "gzip" => Compression::Gzip,
+        "deflate" => Compression::Deflate,
+        other => {
+            return Err(parse_err(
+                "--grpc-compression-algorithm",
+                &format!(
+                    "Unsupported type provided: '{other}'. The available options are 'none', 'gzip', or 'deflate'."
+                ),
+            ))
+        }
+    };
+    if compression != Compression::None && protocol != Protocol::Grpc {
+        return Err(Error::Usage("Using compression algorithm is only allowed with gRPC protocol.".into()));
+    }
+    Ok(compression)
+}
+
+fn tensor_format(flag: &str, v: &str) -> Result<TensorFormat, Error> {
+    match v.to_ascii_lowercase().as_str() {
+        "binary" => Ok(TensorFormat::Binary),
+        "json" => Ok(TensorFormat::Json),
+        _ => Err(parse_err(
+            flag,
+            &format!("Unsupported type provided: '{v}'. The available options are 'binary' or 'json'."),
+        )),
+    }
+}
+
+/// The metrics endpoint defaults to port 8002 on the server's host, as perf_analyzer's does.
+fn metrics(a: &Args, url: &str) -> Result<Option<(String, Duration)>, Error> {
+    if !a.collect_metrics {
+        if a.metrics_url.is_some() {
+            return Err(Error::Usage("Must specify --collect-metrics when using the --metrics-url option.".into()));
+        }
+        if a.metrics_interval.is_some() {
+            return Err(Error::Usage(
+                "Must specify --collect-metrics when using the --metrics-interval option.".into(),
+            ));
+        }
+        return Ok(None);
+    }
+    let interval = match a.metrics_interval {
+        Some(ms) if ms <= 0 => return Err(parse_err("--metrics-interval", "The value must be > 0 msecs.")),
+        Some(ms) => Duration::from_millis(ms as u64),
+        None => Duration::from_millis(1000),
+    };
+    let host = url.rsplit_once(':').map_or(url, |(h, _)| h);
+    let endpoint = a.metrics_url.clone().unwrap_or_else(|| format!("{host}:8002/metrics"));
+    Ok(Some((endpoint, interval)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{config, usage_msg};
+    use std::time::Duration;
+
+    #[test]
+    fn headers_and_streaming() {
+        let c = config(&["-m", "a", "-H", "X-Key: v:1"]).unwrap();
+        assert_eq!(c.server.headers, vec![("X-Key".to_string(), "v:1".to_string())]);
+        assert!(usage_msg(&["-m", "a", "-H", "nocolon"]).contains("-H"));
+        assert!(usage_msg(&["-m", "a", "--streaming"]).contains("only allowed with gRPC"));
+        assert!(config(&["-m", "a", "-i", "grpc", "--streaming"]).unwrap().server.streaming);
+        assert_eq!(config(&["-m", "a", "-u", "http://127.0.0.1:9/"]).unwrap().server.url, "127.0.0.1:9");
+    }
+
+    #[test]
+    fn metrics_flags() {
+        let c = config(&["-m", "a", "-u", "10.0.0.1:8000", "--collect-metrics"]).unwrap();
+        assert_eq!(c.server.metrics, Some(("10.0.0.1:8002/metrics".to_string(), Duration::from_millis(1000))));
+        let c =
+            config(&["-m", "a", "--collect-metrics", "--metrics-url", "h:9/m", "--metrics-interval", "250"]).unwrap();
+        assert_eq!(c.server.metrics, Some(("h:9/m".to_string(), Duration::from_millis(250))));
+        assert!(usage_msg(&["-m", "a", "--metrics-url", "h:9"]).contains("Must specify --collect-metrics"));
+    }
+
+    #[test]
+    fn request_parameters_reach_the_options() {
+        let c = config(&["-m", "a", "--request-parameter", "max_tokens:9:int"]).unwrap();
+        assert_eq!(c.server.request_parameters.len(), 1);
+        assert!(usage_msg(&["-m", "a", "--request-parameter", "n:x:int"]).contains("64-bit integer"));
+    }
+}
