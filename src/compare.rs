@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use serde_json::Value;
 
 use crate::error::Error;
-use crate::report::{fmt_g, junit};
+use crate::report::schema::LevelReport;
+use crate::report::{files, json, junit, stable_levels};
+use crate::thresholds::level_name;
 
 #[derive(Parser, Debug)]
 #[command(name = "rperf compare", about = "Compare two rperf JSON reports level by level; exit 4 on a regression")]
@@ -31,36 +32,20 @@ pub struct CompareArgs {
     junit: Option<PathBuf>,
 }
 
-pub fn read_report(path: &Path) -> Result<Value, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    let v: Value =
-        serde_json::from_str(&text).map_err(|e| Error::Input(format!("{}: not a JSON report: {e}", path.display())))?;
-    if !v["levels"].is_array() {
-        return Err(Error::Input(format!("{}: not an rperf JSON report (no \"levels\" array)", path.display())));
-    }
-    Ok(v)
-}
-
 fn percent(flag: &str, text: &str) -> Result<f64, Error> {
     text.trim().trim_end_matches('%').parse::<f64>().ok().filter(|v| *v >= 0.0).ok_or_else(|| {
         Error::Usage(format!("Failed to parse --{flag}. Expected a percentage such as 5 or 5%, got '{text}'."))
     })
 }
 
-/// (mode, value) of a level, its name for people, and the level itself.
-fn levels(report: &Value) -> Vec<((String, f64), String, &Value)> {
-    report["levels"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|l| l["outcome"] == "stable")
-        .map(|l| {
-            let mode = l["mode"].as_str().unwrap_or("level").to_string();
-            let value = l["value"].as_f64().unwrap_or(0.0);
-            let name = format!("{} {}", mode.replace('_', " "), fmt_g(value));
-            ((mode, value), name, l)
-        })
-        .collect()
+/// A level's latency figure `key` (avg or pXX); a report without it is refused by name.
+fn latency(path: &Path, level: &LevelReport, key: &str) -> Result<f64, Error> {
+    if key == "avg" {
+        return Ok(level.latency_us.avg);
+    }
+    level.latency_us.percentiles.get(key).map(|v| *v as f64).ok_or_else(|| {
+        Error::Input(format!("{}: {} has no latency_us.{key} figure", path.display(), level_name(level)))
+    })
 }
 
 pub fn run(args: CompareArgs) -> Result<(), Error> {
@@ -75,8 +60,7 @@ pub fn run(args: CompareArgs) -> Result<(), Error> {
             )))
         }
     };
-    let (base, new) = (read_report(&args.base)?, read_report(&args.new)?);
-    let new_levels = levels(&new);
+    let (base, new) = (json::read(&args.base)?, json::read(&args.new)?);
     println!("Comparing {} against {} ({key} latency)", args.new.display(), args.base.display());
     println!(
         "{:<22} {:>12} {:>12} {:>9}   {:>11} {:>11} {:>9}   verdict",
@@ -89,8 +73,9 @@ pub fn run(args: CompareArgs) -> Result<(), Error> {
         "change"
     );
     let mut cases = Vec::new();
-    for (id, name, b) in levels(&base) {
-        let Some((_, _, n)) = new_levels.iter().find(|(i, _, _)| *i == id) else {
+    for b in stable_levels(&base) {
+        let name = level_name(b);
+        let Some(n) = stable_levels(&new).find(|n| (n.mode, n.value) == (b.mode, b.value)) else {
             println!("{name:<22} not reported in the new run");
             cases.push((
                 format!("{name}: reported"),
@@ -98,8 +83,8 @@ pub fn run(args: CompareArgs) -> Result<(), Error> {
             ));
             continue;
         };
-        let (bt, nt) = (b["throughput"].as_f64().unwrap_or(0.0), n["throughput"].as_f64().unwrap_or(0.0));
-        let (bl, nl) = (b["latency_us"][&key].as_f64().unwrap_or(0.0), n["latency_us"][&key].as_f64().unwrap_or(0.0));
+        let (bt, nt) = (b.throughput, n.throughput);
+        let (bl, nl) = (latency(&args.base, b, &key)?, latency(&args.new, n, &key)?);
         let t_change = if bt > 0.0 { (nt / bt - 1.0) * 100.0 } else { 0.0 };
         let l_change = if bl > 0.0 { (nl / bl - 1.0) * 100.0 } else { 0.0 };
         let t_fail =
@@ -118,8 +103,7 @@ pub fn run(args: CompareArgs) -> Result<(), Error> {
         cases.push((format!("{name}: {key} latency"), l_fail));
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, junit::render("rperf.compare", &cases))
-            .map_err(|source| Error::Io { path: path.clone(), source })?;
+        files::write_file(path, |w| junit::write("rperf.compare", &cases, w))?;
     }
     let breaches: Vec<String> = cases.into_iter().filter_map(|(_, f)| f).collect();
     if breaches.is_empty() {

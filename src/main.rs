@@ -35,7 +35,7 @@ use crate::config::Config;
 use crate::error::Error;
 
 fn main() -> ExitCode {
-    load::clock::started();
+    measure::clock::started();
     raise_open_files_limit();
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     match argv.get(1).and_then(|a| a.to_str()) {
@@ -74,7 +74,7 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     // This runtime only coordinates (windows, statistics, reports); the load has threads of
-    // its own (load::Shards).
+    // its own (load::threads).
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
     let runtime = match runtime {
         Ok(r) => r,

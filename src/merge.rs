@@ -7,13 +7,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Parser;
-use serde_json::{json, Value};
 
-use crate::compare::read_report;
 use crate::error::Error;
-use crate::measure::percentile_us;
-use crate::report::fmt_g;
-use crate::report::json::{decode_histogram, encode_histogram};
+use crate::report::hist::Hist;
+use crate::report::schema::{LevelReport, RunReport, Spread, StreamReport};
+use crate::report::{files, fmt_g, json, stable_levels};
+use crate::thresholds::level_name;
 
 #[derive(Parser, Debug)]
 #[command(name = "rperf merge", about = "Merge JSON reports of simultaneous runs from several machines")]
@@ -26,93 +25,128 @@ pub struct MergeArgs {
     output: PathBuf,
 }
 
-fn merge_level(levels: &[&Value], files: &[PathBuf]) -> Result<Value, Error> {
-    let mut hist = None;
-    let mut out = levels[0].clone();
-    let (mut requests, mut failed, mut throughput, mut sum_us) = (0u64, 0u64, 0.0, 0.0);
+/// The sum of `hists`; histograms that cannot be added are an error naming the file.
+fn add(hists: &[(&Hist, &PathBuf)], what: &str) -> Result<Hist, Error> {
+    let mut total = hists[0].0.clone();
+    for (h, file) in &hists[1..] {
+        total
+            .0
+            .add(&h.0)
+            .map_err(|e| Error::Input(format!("{}: {what}: cannot add its histogram: {e:?}", file.display())))?;
+    }
+    Ok(total)
+}
+
+/// The figures of a merged histogram, with the average weighted by request counts.
+fn spread(h: &Hist, avg: f64, percentiles: &[u32]) -> Spread {
+    Spread {
+        avg,
+        std_dev: Some(h.0.stdev()),
+        histogram: None,
+        percentiles: percentiles.iter().map(|p| (format!("p{p}"), h.percentile(*p as f64))).collect(),
+    }
+}
+
+/// Streamed responses of every client: histograms added, averages weighted by their counts.
+fn merge_stream(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> Result<Option<StreamReport>, Error> {
+    let Some(streams) = levels.iter().map(|(l, f)| l.stream.as_ref().map(|s| (s, *f))).collect::<Option<Vec<_>>>()
+    else {
+        return Ok(None);
+    };
+    let name = level_name(levels[0].0);
+    let merged = |pick: fn(&StreamReport) -> &Spread, what: &str| -> Result<Option<Spread>, Error> {
+        let hists: Option<Vec<(&Hist, &PathBuf)>> =
+            streams.iter().map(|(s, f)| pick(s).histogram.as_ref().map(|h| (h, *f))).collect();
+        let Some(hists) = hists else { return Ok(None) };
+        let total = add(&hists, &format!("{name}: {what}"))?;
+        let weighted: f64 =
+            streams.iter().map(|(s, _)| pick(s).avg * pick(s).histogram.as_ref().map_or(0, |h| h.0.len()) as f64).sum();
+        let avg = weighted / total.0.len().max(1) as f64;
+        Ok(Some(Spread { std_dev: None, histogram: Some(total.clone()), ..spread(&total, avg, percentiles) }))
+    };
+    let first = merged(|s| &s.time_to_first_response_us, "time to first response")?;
+    let gaps = merged(|s| &s.inter_response_us, "inter-response latency")?;
+    let (Some(time_to_first_response_us), Some(inter_response_us)) = (first, gaps) else { return Ok(None) };
+    Ok(Some(StreamReport {
+        responses: streams.iter().map(|(s, _)| s.responses).sum(),
+        responses_per_sec: streams.iter().map(|(s, _)| s.responses_per_sec).sum(),
+        time_to_first_response_us,
+        inter_response_us,
+    }))
+}
+
+fn merge_level(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> Result<LevelReport, Error> {
+    let first = levels[0].0;
+    let name = level_name(first);
+    let hist = add(&levels.iter().map(|(l, f)| (&l.histogram, *f)).collect::<Vec<_>>(), &name)?;
+    let requests: u64 = levels.iter().map(|(l, _)| l.requests).sum();
+    let failed: u64 = levels.iter().map(|(l, _)| l.failed).sum();
+    let weighted = levels.iter().map(|(l, _)| l.latency_us.avg * l.requests as f64).sum::<f64>();
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
-    for (l, file) in levels.iter().zip(files) {
-        let h = decode_histogram(l["histogram"].as_str().unwrap_or_default())
-            .map_err(|e| Error::Input(format!("{}: level {}: {e}", file.display(), l["value"])))?;
-        let n = l["requests"].as_u64().unwrap_or(0);
-        requests += n;
-        failed += l["failed"].as_u64().unwrap_or(0);
-        throughput += l["throughput"].as_f64().unwrap_or(0.0);
-        sum_us += l["latency_us"]["avg"].as_f64().unwrap_or(0.0) * n as f64;
-        for (msg, k) in l["errors"].as_object().into_iter().flatten() {
-            *errors.entry(msg.clone()).or_default() += k.as_u64().unwrap_or(0);
-        }
-        match &mut hist {
-            None => hist = Some(h),
-            Some(total) => {
-                let _ = hdrhistogram::Histogram::add(total, &h);
-            }
+    for (l, _) in levels {
+        for (msg, k) in &l.errors {
+            *errors.entry(msg.clone()).or_default() += k;
         }
     }
-    let h = hist.unwrap_or_else(|| hdrhistogram::Histogram::new(3).expect("valid"));
-    let mut latency =
-        json!({"avg": if requests > 0 { (sum_us / requests as f64) as u64 } else { 0 }, "std_dev": h.stdev() as u64});
-    for p in [50, 90, 95, 99] {
-        latency[format!("p{p}")] = json!(percentile_us(&h, p as f64));
-    }
-    out["requests"] = json!(requests);
-    out["failed"] = json!(failed);
-    out["error_rate"] =
-        json!(if requests + failed > 0 { failed as f64 * 100.0 / (requests + failed) as f64 } else { 0.0 });
-    out["throughput"] = json!(throughput);
-    out["latency_us"] = latency;
-    out["errors"] = json!(errors);
-    out["histogram"] = json!(encode_histogram(&h));
-    out["merged_levels"] = json!(levels.len());
-    // Each machine's own cost, in input order; one saturated client taints the merge.
-    out["clients"] = json!(levels.iter().map(|l| l["client"].clone()).collect::<Vec<_>>());
-    out["client_saturated"] = json!(levels.iter().any(|l| l["client"]["saturated"] == true));
-    // Each client's windows and open-loop figures describe that client alone.
-    if let Some(o) = out.as_object_mut() {
-        for key in ["windows", "latency_from_send_us", "latency_from_schedule_us", "send_rate", "delayed_pct", "client"]
-        {
-            o.remove(key);
-        }
-    }
-    Ok(out)
+    let clients: Vec<_> = levels.iter().filter_map(|(l, _)| l.client.clone()).collect();
+    Ok(LevelReport {
+        requests,
+        failed,
+        error_rate: if requests + failed > 0 { failed as f64 * 100.0 / (requests + failed) as f64 } else { 0.0 },
+        throughput: levels.iter().map(|(l, _)| l.throughput).sum(),
+        latency_us: spread(&hist, if requests > 0 { weighted / requests as f64 } else { 0.0 }, percentiles),
+        errors,
+        histogram: hist,
+        merged_levels: Some(levels.len()),
+        client_saturated: clients.iter().any(|c| c.saturated),
+        // Each machine's own cost, in input order; one saturated client taints the merge.
+        clients,
+        client: None,
+        // Each client's windows and open-loop figures describe that client alone.
+        windows: Vec::new(),
+        open_loop: None,
+        stream: merge_stream(levels, percentiles)?,
+        records: Vec::new(),
+        ..first.clone()
+    })
 }
 
 pub fn run(args: MergeArgs) -> Result<(), Error> {
-    let reports = args.inputs.iter().map(|p| read_report(p)).collect::<Result<Vec<_>, _>>()?;
-    let key =
-        |l: &Value| (l["mode"].as_str().unwrap_or_default().to_string(), l["value"].as_f64().unwrap_or(0.0).to_bits());
+    let reports = args.inputs.iter().map(|p| json::read(p)).collect::<Result<Vec<RunReport>, _>>()?;
+    let percentiles = &reports[0].settings.percentiles;
     let mut merged = Vec::new();
-    for level in reports[0]["levels"].as_array().into_iter().flatten().filter(|l| l["outcome"] == "stable") {
-        let same: Vec<&Value> = reports
+    for level in stable_levels(&reports[0]) {
+        let same: Vec<(&LevelReport, &PathBuf)> = reports
             .iter()
-            .filter_map(|r| r["levels"].as_array()?.iter().find(|l| l["outcome"] == "stable" && key(l) == key(level)))
+            .zip(&args.inputs)
+            .filter_map(|(r, f)| {
+                stable_levels(r).find(|l| (l.mode, l.value) == (level.mode, level.value)).map(|l| (l, f))
+            })
             .collect();
         if same.len() != reports.len() {
-            eprintln!("WARNING: {} {} is not reported by every run: left out", level["mode"], level["value"]);
+            eprintln!("WARNING: {} is not reported by every run: left out", level_name(level));
             continue;
         }
-        merged.push(merge_level(&same, &args.inputs)?);
+        merged.push(merge_level(&same, percentiles)?);
     }
     if merged.is_empty() {
         return Err(Error::Input("no level is reported by every run: nothing to merge".into()));
     }
-    let mut out = reports[0].clone();
-    out["levels"] = json!(merged);
-    out["merged_from"] = json!(args.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>());
-    if let Some(o) = out.as_object_mut() {
-        o.remove("first_request_after_start_ms");
-    }
-    std::fs::write(&args.output, serde_json::to_string_pretty(&out).unwrap_or_default() + "\n")
-        .map_err(|source| Error::Io { path: args.output.clone(), source })?;
-    for l in &merged {
+    let out = RunReport {
+        levels: merged,
+        merged_from: args.inputs.iter().map(|p| p.display().to_string()).collect(),
+        first_request_after_start_ms: None,
+        ..reports[0].clone()
+    };
+    files::write_file(&args.output, |w| json::write(&out, w))?;
+    for l in &out.levels {
         println!(
-            "{} {}: throughput {} infer/sec, p50 {} usec, p99 {} usec, {} requests",
-            l["mode"].as_str().unwrap_or_default().replace('_', " "),
-            fmt_g(l["value"].as_f64().unwrap_or(0.0)),
-            fmt_g(l["throughput"].as_f64().unwrap_or(0.0)),
-            l["latency_us"]["p50"],
-            l["latency_us"]["p99"],
-            l["requests"]
+            "{}: throughput {} infer/sec, p50 {} usec, p99 {} usec, {} requests",
+            level_name(l),
+            fmt_g(l.throughput),
+            l.latency_us.percentile(50).unwrap_or(0),
+            l.latency_us.percentile(99).unwrap_or(0),
+            l.requests
         );
     }
     Ok(())

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::sync::lock;
 
 /// One scrape: per-GPU values keyed by the GPU's UUID, and the machine's CPU figures.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Scrape {
     pub gpu_utilization: BTreeMap<String, f64>,
     pub gpu_power: BTreeMap<String, f64>,

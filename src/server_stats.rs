@@ -2,10 +2,12 @@
 //! around the measured windows, and their difference, which the report breaks down into
 //! queue and compute times, for an ensemble per composing model.
 
+use serde::{Deserialize, Serialize};
+
 use crate::model::Composing;
 
 /// A cumulative duration statistic: how many, and their total nanoseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stat {
     pub count: u64,
     pub ns: u64,
@@ -23,14 +25,15 @@ impl Stat {
 }
 
 /// How many model executions ran with a given batch size.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchCount {
     pub batch_size: u64,
     pub executions: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelStats {
+    #[serde(rename = "model")]
     pub name: String,
     pub version: String,
     pub inference_count: u64,
@@ -106,8 +109,9 @@ impl ModelStats {
 }
 
 /// The server's figures for one model over a span of windows, with its composing models.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServerFigures {
+    #[serde(flatten)]
     pub stats: ModelStats,
     pub composing: Vec<ServerFigures>,
 }

@@ -1,18 +1,23 @@
 //! `--fail-if`: pass/fail thresholds such as `p99<50ms`, `throughput>=400`, `errors==0`
-//! or `avg_batch_size>=2`, for every reported level or one (`p99<50ms@4`). They are checked
-//! against the JSON report's level objects, so a run and a saved report judge alike.
-
-use serde_json::Value;
+//! or `avg_batch_size>=2`, for every reported level or one (`p99<50ms@4`), judged against
+//! the run's report, so a run and a saved report judge alike.
 
 use crate::config::threshold::LATENCIES;
 pub use crate::config::Threshold;
+use crate::report::schema::LevelReport;
+use crate::report::{fmt_g, stable_levels, RunReport};
 
-/// The level's figure for a threshold's metric, in the metric's base unit.
-fn figure(t: &Threshold, level: &Value) -> Option<f64> {
+/// The level's figure for a threshold's metric, in the metric's base unit; None when the
+/// report does not have it.
+fn figure(t: &Threshold, level: &LevelReport) -> Option<f64> {
     match t.metric.as_str() {
-        m if LATENCIES.contains(&m) => level["latency_us"][m].as_f64(),
-        "errors" => level["failed"].as_f64(),
-        m => level[m].as_f64(),
+        "avg" => Some(level.latency_us.avg),
+        m if LATENCIES.contains(&m) => level.latency_us.percentiles.get(m).map(|v| *v as f64),
+        "throughput" => Some(level.throughput),
+        "errors" => Some(level.failed as f64),
+        "error_rate" => Some(level.error_rate),
+        "avg_batch_size" => level.server_model()?.stats.avg_batch_size(),
+        _ => None,
     }
 }
 
@@ -22,20 +27,16 @@ pub struct Check {
     pub failure: Option<String>,
 }
 
-fn level_name(level: &Value) -> String {
-    let mode = level["mode"].as_str().unwrap_or("level").replace('_', " ");
-    format!("{mode} {}", crate::report::fmt_g(level["value"].as_f64().unwrap_or(0.0)))
+pub fn level_name(level: &LevelReport) -> String {
+    format!("{} {}", level.mode.name().replace('_', " "), fmt_g(level.value))
 }
 
-/// Checks every threshold against the reported (stable) levels of a JSON report.
-pub fn check(thresholds: &[Threshold], report: &Value) -> Vec<Check> {
-    let empty = Vec::new();
-    let levels: Vec<&Value> =
-        report["levels"].as_array().unwrap_or(&empty).iter().filter(|l| l["outcome"] == "stable").collect();
+/// Checks every threshold against the reported (stable) levels of a report.
+pub fn check(thresholds: &[Threshold], report: &RunReport) -> Vec<Check> {
+    let levels: Vec<&LevelReport> = stable_levels(report).collect();
     let mut checks = Vec::new();
     for t in thresholds {
-        let chosen: Vec<&&Value> =
-            levels.iter().filter(|l| t.level.is_none_or(|v| l["value"].as_f64() == Some(v))).collect();
+        let chosen: Vec<&&LevelReport> = levels.iter().filter(|l| t.level.is_none_or(|v| l.value == v)).collect();
         if chosen.is_empty() {
             let which = t.level.map_or("no level".to_string(), |v| format!("level {v}"));
             checks.push(Check {
@@ -65,28 +66,34 @@ pub fn check(thresholds: &[Threshold], report: &Value) -> Vec<Check> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn report() -> Value {
-        json!({"levels": [
-            {"mode": "concurrency", "value": 1.0, "outcome": "stable", "throughput": 500.0, "failed": 0, "error_rate": 0.0,
-             "latency_us": {"avg": 2000, "p99": 4000}, "avg_batch_size": 1.0},
-            {"mode": "concurrency", "value": 4.0, "outcome": "stable", "throughput": 900.0, "failed": 3, "error_rate": 0.1,
-             "latency_us": {"avg": 4000, "p99": 63200}, "avg_batch_size": 2.5},
-            {"mode": "concurrency", "value": 8.0, "outcome": "unstable"}
-        ]})
-    }
+    use crate::report::fixture;
+    use crate::report::schema::Outcome;
 
     fn failures(t: &str) -> Vec<String> {
-        check(&[Threshold::parse(t).unwrap()], &report()).into_iter().filter_map(|c| c.failure).collect()
+        let mut report = fixture::run();
+        // Concurrency 8 failed 3 requests; a third level, 16, is unstable.
+        report.levels[1].failed = 3;
+        let mut unstable = report.levels[0].clone();
+        (unstable.value, unstable.outcome) = (16.0, Outcome::Unstable);
+        report.levels.push(unstable);
+        check(&[Threshold::parse(t).unwrap()], &report).into_iter().filter_map(|c| c.failure).collect()
     }
 
     #[test]
     fn checks_each_reported_level() {
-        assert!(failures("throughput>=400").is_empty());
-        assert_eq!(failures("p99<50ms"), ["threshold 'p99<50ms' breached at concurrency 4: p99 was 63.20 ms"]);
+        assert!(failures("throughput>=70").is_empty());
+        assert_eq!(failures("p99<20ms"), ["threshold 'p99<20ms' breached at concurrency 8: p99 was 24.08 ms"]);
         assert_eq!(failures("errors==0").len(), 1);
-        assert!(failures("avg_batch_size>=2@4").is_empty());
-        assert_eq!(failures("p99<1s@8"), ["threshold 'p99<1s@8': level 8 was reported"]);
+        assert!(failures("avg_batch_size>=3.9@8").is_empty());
+        assert_eq!(failures("avg_batch_size>=3.9").len(), 1, "concurrency 1 did not batch");
+        assert_eq!(failures("p99<1s@16"), ["threshold 'p99<1s@16': level 16 was reported"]);
+    }
+
+    #[test]
+    fn a_figure_the_report_lacks_is_named() {
+        let mut report = fixture::run();
+        report.levels[0].latency_us.percentiles.remove("p95");
+        let checks = check(&[Threshold::parse("p95<1s").unwrap()], &report);
+        assert_eq!(checks[0].failure.as_deref(), Some("threshold 'p95<1s': concurrency 1 has no p95 figure"));
     }
 }

@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::cli::Args;
 use crate::error::Error;
 pub use threshold::Threshold;
@@ -29,7 +31,8 @@ pub struct Target {
     pub bls_composing: Vec<(String, Option<String>)>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Http,
     Grpc,
@@ -112,7 +115,8 @@ pub enum LoadMode {
 }
 
 /// How open-loop sends are spread in time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Distribution {
     Constant,
     Poisson,

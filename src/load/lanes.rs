@@ -1,8 +1,8 @@
-//! Sequence models under an open loop: `--num-of-sequences` slots, each playing one
-//! sequence after another on a connection of its own. A slot sends its requests strictly
+//! Sequence models under an open loop: `--num-of-sequences` lanes, each playing one
+//! sequence after another on a connection of its own. A lane sends its requests strictly
 //! one after the other, so the server's sequence batcher sees every sequence's steps in
-//! order; a send that falls due while its slot is busy waits in the slot's queue (and its
-//! lag says so). With `--serial-sequences` the scheduler itself waits for the slot, as
+//! order; a send that falls due while its lane is busy waits in the lane's queue (and its
+//! lag says so). With `--serial-sequences` the scheduler itself waits for the lane, as
 //! perf_analyzer's threads block, so the whole schedule is held instead.
 
 use std::collections::VecDeque;
@@ -13,12 +13,13 @@ use std::time::Instant;
 use rand::SeedableRng;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
-use super::{NewSequence, SequencePlan, SequenceSource};
+use super::sequences::{NewSequence, SequenceSource};
 use crate::client::Sequence;
+use crate::config::SequenceConfig;
 use crate::sync::lock;
 
-/// One request of a sequence, queued on its slot.
-pub struct Step {
+/// One request of a sequence, queued on its lane.
+pub struct Pending {
     pub due: Instant,
     pub seq: Sequence,
     /// The data stream and its entry the request sends.
@@ -33,7 +34,7 @@ pub struct Step {
     pub permit: Option<OwnedSemaphorePermit>,
 }
 
-/// The sequence a slot is in the middle of.
+/// The sequence a lane is in the middle of.
 struct Open {
     id: u64,
     stream: usize,
@@ -44,34 +45,34 @@ struct Open {
 struct State<C> {
     conn: Option<C>,
     busy: bool,
-    queue: VecDeque<Step>,
+    queue: VecDeque<Pending>,
     open: Option<Open>,
-    /// The id of the slot's last sequence, taken again when the next one's is still in use.
+    /// The id of the lane's last sequence, taken again when the next one's is still in use.
     last_id: Option<u64>,
     rng: rand::rngs::SmallRng,
 }
 
-pub struct Slot<C> {
+pub struct Lane<C> {
     state: Mutex<State<C>>,
     idle: Notify,
 }
 
-/// Every slot, by load thread, and what they share.
-pub struct Slots<C> {
-    pub by_thread: Vec<Vec<Slot<C>>>,
+/// Every lane, by load thread, and what they share.
+pub struct Lanes<C> {
+    pub by_thread: Vec<Vec<Lane<C>>>,
     source: SequenceSource,
-    /// The load is ending: nobody waits for a slot any more.
+    /// The load is ending: nobody waits for a lane any more.
     stopping: AtomicBool,
 }
 
-impl<C> Slots<C> {
-    /// `plan.count` slots dealt round robin over `threads` load threads.
-    pub fn new(plan: SequencePlan, streams: Vec<usize>, threads: usize) -> Slots<C> {
+impl<C> Lanes<C> {
+    /// `plan.count` lanes dealt round robin over `threads` load threads.
+    pub fn new(plan: SequenceConfig, streams: Vec<usize>, threads: usize) -> Lanes<C> {
         let by_thread = (0..threads)
             .map(|t| {
                 (t..plan.count)
                     .step_by(threads)
-                    .map(|i| Slot {
+                    .map(|i| Lane {
                         state: Mutex::new(State {
                             conn: None,
                             busy: false,
@@ -85,25 +86,25 @@ impl<C> Slots<C> {
                     .collect()
             })
             .collect();
-        Slots { by_thread, source: SequenceSource::new(plan, streams), stopping: AtomicBool::new(false) }
+        Lanes { by_thread, source: SequenceSource::new(plan, streams), stopping: AtomicBool::new(false) }
     }
 
     pub fn serial(&self) -> bool {
         self.source.plan.serial
     }
 
-    /// Queues the next request of `slot`'s sequence (starting a new sequence after one that
-    /// ended; `end` ends it early). True when the slot was idle: the caller starts a task
+    /// Queues the next request of `lane`'s sequence (starting a new sequence after one that
+    /// ended; `end` ends it early). True when the lane was idle: the caller starts a task
     /// that runs the queue.
     pub fn enqueue(
         &self,
-        slot: &Slot<C>,
+        lane: &Lane<C>,
         due: Instant,
         end: bool,
         blocked: bool,
         permit: Option<OwnedSemaphorePermit>,
     ) -> bool {
-        let mut s = lock(&slot.state);
+        let mut s = lock(&lane.state);
         let open = match s.open.take() {
             Some(open) => open,
             None => {
@@ -124,16 +125,16 @@ impl<C> Slots<C> {
         }
         // A send that queues behind its sequence's request in flight is held back too.
         let blocked = blocked || s.busy;
-        s.queue.push_back(Step { due, seq, stream, entry, k, length, blocked, permit });
+        s.queue.push_back(Pending { due, seq, stream, entry, k, length, blocked, permit });
         !std::mem::replace(&mut s.busy, true)
     }
 
-    /// Drops the requests queued on `slot` and not sent yet (the load is ending), taking
+    /// Drops the requests queued on `lane` and not sent yet (the load is ending), taking
     /// its sequence back to the first of them so that its last request is the right step.
     /// Returns how many were dropped.
-    pub fn drain(&self, slot: &Slot<C>) -> usize {
-        let mut s = lock(&slot.state);
-        let dropped: Vec<Step> = s.queue.drain(..).collect();
+    pub fn drain(&self, lane: &Lane<C>) -> usize {
+        let mut s = lock(&lane.state);
+        let dropped: Vec<Pending> = s.queue.drain(..).collect();
         let Some(first) = dropped.first() else { return 0 };
         if let Some(open) = s.open.take() {
             self.source.end(open.id);
@@ -147,29 +148,29 @@ impl<C> Slots<C> {
         dropped.len()
     }
 
-    /// Whether `slot` is in the middle of a sequence: the end of the load closes it.
-    pub fn is_open(slot: &Slot<C>) -> bool {
-        lock(&slot.state).open.is_some()
+    /// Whether `lane` is in the middle of a sequence: the end of the load closes it.
+    pub fn is_open(lane: &Lane<C>) -> bool {
+        lock(&lane.state).open.is_some()
     }
 
-    /// Ends every wait for a slot: a stalled server must not hold the end of the load.
+    /// Ends every wait for a lane: a stalled server must not hold the end of the load.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
-        for slot in self.by_thread.iter().flatten() {
-            slot.idle.notify_waiters();
+        for lane in self.by_thread.iter().flatten() {
+            lane.idle.notify_waiters();
         }
     }
 
-    /// Waits until `slot` has nothing queued or running: Some(true) if it had to wait, None
+    /// Waits until `lane` has nothing queued or running: Some(true) if it had to wait, None
     /// if the load is ending meanwhile.
-    pub async fn wait_idle(&self, slot: &Slot<C>) -> Option<bool> {
+    pub async fn wait_idle(&self, lane: &Lane<C>) -> Option<bool> {
         let mut waited = false;
         loop {
-            let idle = slot.idle.notified();
+            let idle = lane.idle.notified();
             if self.stopping.load(Ordering::Acquire) {
                 return None;
             }
-            if !lock(&slot.state).busy {
+            if !lock(&lane.state).busy {
                 return Some(waited);
             }
             waited = true;
@@ -178,14 +179,14 @@ impl<C> Slots<C> {
     }
 }
 
-impl<C> Slot<C> {
-    /// The slot's connection, if it has one, for the task that runs its queue.
+impl<C> Lane<C> {
+    /// The lane's connection, if it has one, for the task that runs its queue.
     pub fn take_conn(&self) -> Option<C> {
         lock(&self.state).conn.take()
     }
 
-    /// The next queued step; when there is none, the slot keeps `conn` and is idle again.
-    pub fn pop(&self, conn: &mut Option<C>) -> Option<Step> {
+    /// The next queued step; when there is none, the lane keeps `conn` and is idle again.
+    pub fn pop(&self, conn: &mut Option<C>) -> Option<Pending> {
         let mut s = lock(&self.state);
         let step = s.queue.pop_front();
         if step.is_none() {

@@ -14,20 +14,20 @@ use tokio::task::JoinHandle;
 
 use crate::error::Error;
 
-struct Shard {
+struct Thread {
     handle: Handle,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-pub struct Shards {
-    shards: Vec<Shard>,
+pub struct LoadThreads {
+    threads: Vec<Thread>,
 }
 
-impl Shards {
+impl LoadThreads {
     /// Starts `n` load threads (at least one).
-    pub fn start(n: usize) -> Result<Shards, Error> {
-        let mut shards = Vec::with_capacity(n.max(1));
+    pub fn start(n: usize) -> Result<LoadThreads, Error> {
+        let mut threads = Vec::with_capacity(n.max(1));
         for i in 0..n.max(1) {
             let runtime = Builder::new_current_thread()
                 .enable_all()
@@ -44,13 +44,13 @@ impl Shards {
                     runtime.shutdown_timeout(Duration::from_millis(100));
                 })
                 .map_err(|e| Error::Model(format!("cannot start load thread {i}: {e}")))?;
-            shards.push(Shard { handle, stop: Some(stop), thread: Some(thread) });
+            threads.push(Thread { handle, stop: Some(stop), thread: Some(thread) });
         }
-        Ok(Shards { shards })
+        Ok(LoadThreads { threads })
     }
 
     pub fn len(&self) -> usize {
-        self.shards.len()
+        self.threads.len()
     }
 
     /// Runs `f` on load thread `i` (modulo the number of threads).
@@ -59,7 +59,7 @@ impl Shards {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.shards[i % self.shards.len()].handle.spawn(f)
+        self.threads[i % self.threads.len()].handle.spawn(f)
     }
 }
 
@@ -75,15 +75,15 @@ pub fn nth_index_on(local: usize, thread: usize, group: usize, n: usize) -> usiz
     ((local / group) * n.max(1) + thread) * group + local % group
 }
 
-impl Drop for Shards {
+impl Drop for LoadThreads {
     /// Stops every load thread; tasks still running are dropped with their runtime.
     fn drop(&mut self) {
-        for s in &mut self.shards {
+        for s in &mut self.threads {
             if let Some(stop) = s.stop.take() {
                 let _ = stop.send(());
             }
         }
-        for s in &mut self.shards {
+        for s in &mut self.threads {
             if let Some(t) = s.thread.take() {
                 let _ = t.join();
             }

@@ -1,23 +1,25 @@
-//! Measuring one load level: windows (time or count), perf_analyzer's stability rule over
-//! the last three, the latency limit, and the level's figures merged from the stable windows
-//! together with the server statistics taken around them.
+//! Measuring load levels. The measure owns the window: completions are recorded into
+//! per-thread slots (`recorder`), windows close on the `meter`'s clock, stability is
+//! perf_analyzer's rule over the last three (`stability`), and a `Level` holds its windows,
+//! their merge and the server's statistics around them. Loads only record into it.
 
+pub mod clock;
+mod meter;
+mod probe;
+mod recorder;
 mod stability;
 mod window;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-pub use stability::{instability, is_stable, over_limit, WindowFigures};
-pub use window::{percentile_us, LatencySummary, Record, StreamStats, WindowStats};
+pub use meter::{Meter, Observer};
+pub use probe::{Probe, ServerProbe};
+pub use recorder::{Completion, RecordOptions, Recorder, Slot};
+pub use stability::{instability, WindowFigures};
+pub use window::{percentile_us, LatencySummary, Record, WindowStats, DELAY_TOLERANCE};
 
-use crate::client::Control;
-use crate::config::{Config, WindowMode};
-use crate::error::Error;
-use crate::load::Load;
 use crate::metrics::MetricsFigures;
-use crate::model::Model;
-use crate::server_stats::{ModelStats, ServerFigures};
+use crate::server_stats::ServerFigures;
 
 /// How a level ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,7 +131,7 @@ impl Level {
         let utilization = cpu.as_secs_f64() / (wall.as_secs_f64() * threads as f64).max(1e-9);
         let open = self.merged.open.as_ref();
         let lag_us = open.map(|o| (percentile_us(&o.lag_us, 50.0), percentile_us(&o.lag_us, 99.0)));
-        let tolerance = crate::load::rate::DELAY_TOLERANCE.as_micros() as u64;
+        let tolerance = DELAY_TOLERANCE.as_micros() as u64;
         let saturated = if utilization >= SATURATED_CPU {
             Some(format!("rperf was on CPU {:.0}% of the time of its {threads} load thread(s)", utilization * 100.0))
         } else {
@@ -163,11 +165,6 @@ impl Level {
         self.merged.latency()
     }
 
-    /// The latency figure used for stability, -l and the summary: average or --percentile.
-    pub fn stabilizing_latency(&self, percentile: Option<u32>) -> Duration {
-        stabilizing(&self.latency(), percentile)
-    }
-
     /// Failed requests over every window of the level.
     pub fn failures(&self) -> std::collections::BTreeMap<String, u64> {
         let mut all = std::collections::BTreeMap::new();
@@ -195,164 +192,6 @@ fn stabilizing(l: &LatencySummary, percentile: Option<u32>) -> Duration {
     }
 }
 
-/// Where server statistics come from, if the server has the extension.
-pub struct ServerProbe<'a> {
-    pub control: &'a Control,
-    pub model: &'a Model,
-}
-
-impl ServerProbe<'_> {
-    /// The server's statistics now (a server that does not answer ends the run).
-    async fn snapshot(&self) -> Result<Vec<ModelStats>, Error> {
-        let m = self.model;
-        if m.has_composing() {
-            self.control.model_stats(None, None).await
-        } else {
-            self.control.model_stats(Some(&m.name), m.version.as_deref()).await
-        }
-    }
-
-    fn figures(&self, before: &[ModelStats], after: &[ModelStats]) -> Option<ServerFigures> {
-        let m = self.model;
-        ServerFigures::between(before, after, &m.name, m.version.as_deref(), &m.composing)
-    }
-}
-
-/// Callbacks the level loop reports through (verbose pass lines, progress).
-pub trait Observer {
-    fn window(&mut self, _index: usize, _record: &WindowRecord) {}
-}
-
-/// Measures the load currently applied until it is stable, over the limit, or out of trials.
-pub async fn measure_level(
-    load: &impl Load,
-    config: &Config,
-    value: LoadValue,
-    probe: Option<&ServerProbe<'_>>,
-    interrupted: &AtomicBool,
-    observer: &mut dyn Observer,
-) -> Result<Level, Error> {
-    let mut snapshots = Vec::new();
-    if let Some(p) = probe {
-        snapshots.push(p.snapshot().await?);
-    }
-    load.end_window(); // what completed before this level's first window does not count
-                       // Windows are contiguous: each starts where the last ended, so the time the statistics
-                       // calls take between them is inside a window, not lost between two.
-    let mut boundary = Instant::now();
-    let mut cpu_mark = process_cpu();
-    let mut windows: Vec<WindowRecord> = Vec::new();
-    let mut outcome = Outcome::Unstable;
-    let mut sent_before = load.sent();
-    for trial in 0..config.window.max_trials as usize {
-        let start = boundary;
-        if !wait_window(load, config.window.mode, start, interrupted).await {
-            outcome = Outcome::Interrupted;
-            break;
-        }
-        let stats = load.end_window();
-        boundary = Instant::now();
-        let duration = boundary - start;
-        let cpu_now = process_cpu();
-        let cpu = cpu_now.saturating_sub(cpu_mark);
-        cpu_mark = cpu_now;
-        let sent_now = load.sent();
-        let sent = sent_now - sent_before;
-        sent_before = sent_now;
-        if let Some(p) = probe {
-            snapshots.push(p.snapshot().await?);
-        }
-        if stats.ok == 0 && stats.failed() > 0 {
-            let (msg, _) =
-                stats.errors.iter().max_by_key(|(_, n)| **n).map(|(m, n)| (m.clone(), *n)).unwrap_or_default();
-            return Err(Error::AllFailed(msg));
-        }
-        let latency = stats.latency();
-        let figures = WindowFigures {
-            throughput: throughput(stats.ok, config.load.batch_size, duration),
-            latency_us: stabilizing(&latency, config.window.percentile).as_nanos() as f64 / 1000.0,
-        };
-        windows.push(WindowRecord { sent, start, duration, stats, figures, cpu });
-        if windows.len() > 3 {
-            let older = windows.len() - 4;
-            windows[older].stats.compact();
-        }
-        observer.window(trial, windows.last().expect("just pushed"));
-        let history: Vec<WindowFigures> = windows.iter().map(|w| w.figures).collect();
-        if is_stable(&history, config.window.stability) {
-            outcome = Outcome::Stable;
-            break;
-        }
-        if let Some(limit) = config.window.latency_limit {
-            if over_limit(&history, limit.as_nanos() as f64 / 1000.0) {
-                break;
-            }
-        }
-    }
-    let tail = windows.len().saturating_sub(3);
-    if outcome != Outcome::Interrupted && windows[tail..].iter().any(|w| w.stats.ok == 0) {
-        return Err(Error::EmptyWindow);
-    }
-    let mut merged = WindowStats::default();
-    windows[tail..].iter().for_each(|w| merged.merge(&w.stats));
-    let merged_duration = windows[tail..].iter().map(|w| w.duration).sum();
-    // snapshots[i] was taken when window i began (and i - 1 ended).
-    let server = probe.and_then(|p| match (snapshots.get(tail), snapshots.get(windows.len())) {
-        (Some(before), Some(after)) if !windows.is_empty() => p.figures(before, after),
-        _ => None,
-    });
-    let mut level = Level {
-        value,
-        batch_size: config.load.batch_size,
-        outcome,
-        windows,
-        merged,
-        merged_duration,
-        server,
-        metrics: None,
-        load_threads: load.threads(),
-    };
-    if level.outcome == Outcome::Stable {
-        if let Some(limit) = config.window.latency_limit {
-            if level.stabilizing_latency(config.window.percentile).as_millis() >= limit.as_millis() {
-                level.outcome = Outcome::OverLimit;
-            }
-        }
-    }
-    Ok(level)
-}
-
-/// CPU time used so far by every thread of this process.
-fn process_cpu() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    Duration::new(t.tv_sec.max(0) as u64, t.tv_nsec.clamp(0, 999_999_999) as u32)
-}
-
-/// Waits out one window; false when interrupted.
-async fn wait_window(load: &impl Load, mode: WindowMode, start: Instant, interrupted: &AtomicBool) -> bool {
-    let tick = Duration::from_millis(50);
-    loop {
-        if interrupted.load(Ordering::Acquire) {
-            return false;
-        }
-        match mode {
-            WindowMode::Time(len) => {
-                let left = len.saturating_sub(start.elapsed());
-                if left.is_zero() {
-                    return true;
-                }
-                tokio::time::sleep(left.min(tick)).await;
-            }
-            WindowMode::Count(n) => {
-                if start.elapsed() >= Duration::from_secs(1) && load.completed_in_window() >= n {
-                    return true;
-                }
-                tokio::time::sleep(tick).await;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,7 +203,7 @@ mod tests {
             for _ in 0..1000 {
                 stats.record_ok(Duration::from_millis(1), Duration::ZERO, Duration::ZERO);
                 if let Some((lag, blocked)) = lag {
-                    stats.record_open(Duration::from_millis(1), lag, lag > Duration::from_millis(1), blocked);
+                    stats.record_open(Duration::from_millis(1), lag, blocked);
                 }
             }
             let figures = WindowFigures { throughput: 1000.0, latency_us: 1000.0 };

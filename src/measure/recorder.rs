@@ -1,53 +1,40 @@
-//! Per-worker recording into windows. Each worker has its own slot (a mutex only the
-//! coordinator ever contends, once per window); windows advance by a shared epoch counter,
-//! so a request lands in the window in which it completed.
+//! Recording completed requests into windows. Each load thread has its own slot (a mutex
+//! only the coordinator ever contends, once per window); windows advance by a shared epoch
+//! counter, so a request lands in the window in which it completed. The slot also decides
+//! what a completion means: its latency (from the schedule or from the send), whether its
+//! send was late, and, for the profile export, its timestamps.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::clock;
+use super::window::{Record, WindowStats};
 use crate::client::InferResult;
-use crate::measure::{Record, WindowStats};
 use crate::sync::lock;
 
-/// Wall-clock nanoseconds for monotonic instants, from one pairing taken at start-up.
-pub mod clock {
-    use std::sync::OnceLock;
-    use std::time::{Instant, SystemTime, UNIX_EPOCH};
+/// What every slot records beyond the figures.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RecordOptions {
+    /// Open loops: the main latency counts from the actual send (perf_analyzer's meaning)
+    /// instead of from the scheduled send.
+    pub from_send: bool,
+    /// Keep every request's timestamps for `--profile-export-file`.
+    pub export: bool,
+}
 
-    fn base() -> &'static (Instant, u64) {
-        static BASE: OnceLock<(Instant, u64)> = OnceLock::new();
-        BASE.get_or_init(|| {
-            (Instant::now(), SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64))
-        })
-    }
-
-    static STARTED: OnceLock<Instant> = OnceLock::new();
-    static FIRST_SEND: OnceLock<Instant> = OnceLock::new();
-
-    /// Marks the start of the process (called first thing in main).
-    pub fn started() {
-        STARTED.get_or_init(Instant::now);
-    }
-
-    /// Marks a send; the first one is kept.
-    pub fn sending() {
-        FIRST_SEND.get_or_init(Instant::now);
-    }
-
-    /// How long after start the first request went out.
-    pub fn first_send_after_start() -> Option<std::time::Duration> {
-        Some(FIRST_SEND.get()?.saturating_duration_since(*STARTED.get()?))
-    }
-
-    pub fn epoch_ns(t: Instant) -> u64 {
-        let (i, ns) = *base();
-        if t >= i {
-            ns + (t - i).as_nanos() as u64
-        } else {
-            ns.saturating_sub((i - t).as_nanos() as u64)
-        }
-    }
+/// One finished request, as the load saw it.
+pub struct Completion<'a> {
+    /// When the request actually went out.
+    pub sent: Instant,
+    /// When the call returned.
+    pub done: Instant,
+    /// Open loops: when the schedule wanted it sent.
+    pub due: Option<Instant>,
+    pub result: &'a InferResult,
+    pub ended_sequence: bool,
+    /// Open loops: the send waited for the --max-threads cap or for its sequence.
+    pub blocked: bool,
 }
 
 #[derive(Default)]
@@ -58,46 +45,66 @@ struct EpochStats {
     prev: Option<(u64, WindowStats)>,
 }
 
-#[derive(Default)]
+/// One load thread's recording slot.
 pub struct Slot {
+    epoch: Arc<AtomicU64>,
+    options: RecordOptions,
+    sent: AtomicU64,
     stats: Mutex<EpochStats>,
 }
 
 impl Slot {
-    /// As `record`, for a request that may have ended a sequence.
-    pub fn record_request(&self, epoch: u64, latency: Duration, result: &InferResult, ended_sequence: bool) {
-        self.with_window(epoch, |w| match result {
-            Ok(t) => w.record(latency, t, ended_sequence),
-            Err(msg) => w.record_error(msg),
-        });
+    /// A request goes out now.
+    pub fn note_send(&self) {
+        clock::sending();
+        self.sent.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// As `record_request`, also keeping the request's timestamps for the profile export.
-    pub fn record_exported(
-        &self,
-        epoch: u64,
-        start: Instant,
-        latency: Duration,
-        result: &InferResult,
-        ended_sequence: bool,
-    ) {
-        self.with_window(epoch, |w| match result {
-            Ok(t) => {
-                w.record(latency, t, ended_sequence);
-                let start_ns = clock::epoch_ns(start);
+    /// Records a request that just ended. A streamed request ends with its last non-empty
+    /// response (its empty final response does not count), as perf_analyzer measures it.
+    pub fn record(&self, c: Completion) {
+        let end = match c.result {
+            Ok(t) => t.responses.as_ref().and_then(|r| r.last()).map_or(c.done, |last| c.sent + *last),
+            Err(_) => c.done,
+        };
+        let from_send = end.saturating_duration_since(c.sent);
+        self.with_window(|w| {
+            let Ok(t) = c.result else {
+                if let Err(msg) = c.result {
+                    w.record_error(msg);
+                }
+                return;
+            };
+            match c.due {
+                None => w.record(from_send, t, c.ended_sequence),
+                Some(due) => {
+                    let from_schedule = end.saturating_duration_since(due);
+                    let (main, other) =
+                        if self.options.from_send { (from_send, from_schedule) } else { (from_schedule, from_send) };
+                    w.record(main, t, c.ended_sequence);
+                    w.record_open(other, c.sent.saturating_duration_since(due), c.blocked);
+                }
+            }
+            if self.options.export {
+                let start_ns = clock::epoch_ns(c.sent);
                 w.records.push(match &t.responses {
                     Some(arrivals) => {
-                        Record::streamed(start_ns, arrivals.iter().map(|a| clock::epoch_ns(start + *a)).collect())
+                        Record::streamed(start_ns, arrivals.iter().map(|a| clock::epoch_ns(c.sent + *a)).collect())
                     }
-                    None => Record::unary(start_ns, clock::epoch_ns(start + latency)),
+                    None => Record::unary(start_ns, clock::epoch_ns(end)),
                 });
             }
-            Err(msg) => w.record_error(msg),
         });
     }
 
-    /// Applies `f` to the stats of the window `epoch` belongs to.
-    pub fn with_window(&self, epoch: u64, f: impl FnOnce(&mut WindowStats)) {
+    /// Records a request that could not even be sent.
+    pub fn record_failure(&self, message: &str) {
+        self.with_window(|w| w.record_error(message));
+    }
+
+    /// Applies `f` to the stats of the current window.
+    fn with_window(&self, f: impl FnOnce(&mut WindowStats)) {
+        let epoch = self.epoch.load(Ordering::Acquire);
         let mut s = lock(&self.stats);
         if epoch > s.epoch {
             let old = std::mem::take(&mut s.cur);
@@ -137,24 +144,35 @@ impl Slot {
     }
 }
 
-/// The coordinator's view of all slots.
+/// The coordinator's view of all slots: one per load thread.
 #[derive(Default)]
 pub struct Recorder {
-    pub epoch: AtomicU64,
+    epoch: Arc<AtomicU64>,
+    options: RecordOptions,
     slots: Mutex<Vec<Arc<Slot>>>,
 }
 
 impl Recorder {
+    pub fn new(options: RecordOptions) -> Recorder {
+        Recorder { options, ..Recorder::default() }
+    }
+
+    /// A slot for one more load thread.
     pub fn add_slot(&self) -> Arc<Slot> {
-        let slot = Arc::new(Slot::default());
         let mut slots = lock(&self.slots);
-        lock(&slot.stats).epoch = self.epoch.load(Ordering::Acquire);
+        let slot = Arc::new(Slot {
+            epoch: self.epoch.clone(),
+            options: self.options,
+            sent: AtomicU64::new(0),
+            stats: Mutex::new(EpochStats { epoch: self.epoch.load(Ordering::Acquire), ..EpochStats::default() }),
+        });
         slots.push(slot.clone());
         slot
     }
 
-    pub fn current_epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
+    /// The load threads recording here.
+    pub fn threads(&self) -> usize {
+        lock(&self.slots).len()
     }
 
     /// Ends the current window: later completions go to the next one.
@@ -169,8 +187,13 @@ impl Recorder {
 
     /// Requests completed (or failed) so far in the current window.
     pub fn completed(&self) -> u64 {
-        let epoch = self.current_epoch();
+        let epoch = self.epoch.load(Ordering::Acquire);
         lock(&self.slots).iter().map(|s| s.completed(epoch)).sum()
+    }
+
+    /// Requests sent so far.
+    pub fn sent(&self) -> u64 {
+        lock(&self.slots).iter().map(|s| s.sent.load(Ordering::Relaxed)).sum()
     }
 }
 
@@ -178,41 +201,72 @@ impl Recorder {
 mod tests {
     use super::*;
     use crate::client::Timing;
+    use std::time::Duration;
 
     const OK: InferResult = Ok(Timing { send: Duration::ZERO, recv: Duration::ZERO, responses: None });
+
+    fn done(slot: &Slot, result: &InferResult) {
+        let now = Instant::now();
+        slot.record(Completion { sent: now, done: now, due: None, result, ended_sequence: false, blocked: false });
+    }
 
     #[test]
     fn requests_land_in_the_window_they_completed_in() {
         let rec = Recorder::default();
         let a = rec.add_slot();
         let b = rec.add_slot();
-        a.record_request(0, Duration::from_millis(1), &OK, false);
-        b.record_request(0, Duration::from_millis(2), &Err("x".into()), false);
+        done(&a, &OK);
+        done(&b, &Err("x".into()));
         assert_eq!(rec.completed(), 2);
         let w0 = rec.end_window();
         assert_eq!((w0.ok, w0.failed()), (1, 1));
-        // A completion stamped with the old epoch after the window closed counts in the next.
-        a.record_request(0, Duration::from_millis(1), &OK, false);
-        a.record_request(1, Duration::from_millis(1), &OK, false);
+        done(&a, &OK);
+        done(&a, &OK);
         let w1 = rec.end_window();
         assert_eq!(w1.ok, 2);
         assert_eq!(rec.end_window().ok, 0);
+        assert_eq!(rec.threads(), 2);
     }
 
     #[test]
     fn a_worker_ahead_of_the_coordinator_keeps_both_windows() {
         let rec = Recorder::default();
         let a = rec.add_slot();
-        a.record_request(0, Duration::from_millis(1), &OK, false);
+        done(&a, &OK);
         // The epoch moved on before the coordinator took window 0.
         rec.epoch.store(1, Ordering::Release);
-        a.record_request(1, Duration::from_millis(1), &OK, false);
-        a.record_request(1, Duration::from_millis(1), &OK, false);
+        done(&a, &OK);
+        done(&a, &OK);
         let mut w0 = WindowStats::default();
         a.take(0, &mut w0);
         assert_eq!(w0.ok, 1);
         let mut w1 = WindowStats::default();
         a.take(1, &mut w1);
         assert_eq!(w1.ok, 2);
+    }
+
+    #[test]
+    fn open_loop_completions_count_from_the_schedule_and_know_late_sends() {
+        let rec = Recorder::new(RecordOptions { from_send: false, export: true });
+        let slot = rec.add_slot();
+        let sent = Instant::now();
+        let streamed = Ok(Timing {
+            responses: Some(vec![Duration::from_millis(1), Duration::from_millis(3)]),
+            ..Timing::default()
+        });
+        for (late, result) in [(Duration::from_millis(5), &streamed), (Duration::from_micros(10), &OK)] {
+            let c =
+                Completion { sent, done: sent, due: Some(sent - late), result, ended_sequence: false, blocked: false };
+            slot.record(c);
+        }
+        slot.note_send();
+        let w = rec.end_window();
+        let open = w.open.as_ref().unwrap();
+        assert_eq!(open.delayed, 1, "only the send 5 ms behind its schedule is late");
+        // The streamed request's latency runs from its due time to its last response.
+        assert!(w.latency().percentile(100.0) >= Duration::from_millis(8));
+        // Its export keeps every response's timestamp, under a request rate too.
+        assert_eq!(w.records[0].responses_ns().len(), 2);
+        assert_eq!(rec.sent(), 1);
     }
 }

@@ -10,6 +10,10 @@ use hdrhistogram::Histogram;
 /// Latencies are recorded in microseconds with 3 significant digits, up to an hour.
 const MAX_LATENCY_US: u64 = 3_600_000_000;
 
+/// A send later than this behind its schedule counts as delayed (perf_analyzer counts any
+/// lateness, so its own start-up made the first request "delayed").
+pub const DELAY_TOLERANCE: Duration = Duration::from_millis(1);
+
 #[derive(Clone, Debug)]
 pub struct WindowStats {
     pub latency_us: Histogram<u64>,
@@ -172,8 +176,9 @@ impl WindowStats {
     }
 
     /// An open-loop request: `other` is its latency in the other meaning, `lag` how late it
-    /// was sent, `delayed` whether that counts as late, `blocked` whether the cap held it.
-    pub fn record_open(&mut self, other: Duration, lag: Duration, delayed: bool, blocked: bool) {
+    /// was sent (late past `DELAY_TOLERANCE`), `blocked` whether the cap held it.
+    pub fn record_open(&mut self, other: Duration, lag: Duration, blocked: bool) {
+        let delayed = lag > DELAY_TOLERANCE;
         let o = self.open.get_or_insert_with(Box::default);
         let ns = other.as_nanos();
         record_us(&mut o.other_us, other);
@@ -314,11 +319,6 @@ impl LatencySummary {
         &self.hist
     }
 
-    /// These latencies with another summary's send/receive split.
-    pub fn with_split(self, other: &LatencySummary) -> LatencySummary {
-        LatencySummary { avg_send: other.avg_send, avg_recv: other.avg_recv, ..self }
-    }
-
     /// The P-th percentile (0 < P < 100) of the recorded latencies.
     pub fn percentile(&self, p: f64) -> Duration {
         Duration::from_micros(percentile_us(&self.hist, p))
@@ -368,10 +368,10 @@ mod tests {
     fn open_loop_figures_merge() {
         let mut a = WindowStats::default();
         a.record_ok(ms(10), Duration::ZERO, Duration::ZERO);
-        a.record_open(ms(4), ms(6), true, false);
+        a.record_open(ms(4), ms(6), false);
         let mut b = WindowStats::default();
         b.record_ok(ms(2), Duration::ZERO, Duration::ZERO);
-        b.record_open(ms(2), Duration::ZERO, false, true);
+        b.record_open(ms(2), Duration::ZERO, true);
         a.merge(&b);
         let other = a.other_latency().unwrap();
         assert_eq!((other.count, other.avg), (2, ms(3)));

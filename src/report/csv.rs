@@ -1,16 +1,15 @@
-//! perf_analyzer's CSV (`-f`): one header and one row per reported level, sorted by
-//! throughput as perf_analyzer sorts them; all times in whole microseconds. Ensembles (and
-//! --bls-composing-models) add one file per direct composing model beside the main one.
+//! perf_analyzer's CSV (`-f`): one header and one row per stable level, sorted by throughput
+//! as perf_analyzer sorts them; all times in whole microseconds. Ensembles (and
+//! --bls-composing-models) add one file per direct composing model beside the main one, and
+//! rperf's own cost goes to `<stem>.client.csv`.
 
-use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::fmt::Write as _;
+use std::io::{self, Write};
 
-use super::{fmt_g, text::percentiles};
-use crate::config::{Config, LoadMode};
-use crate::measure::{percentile_us, Level, LoadValue};
+use super::schema::{LevelReport, Mode, RunReport, Settings};
+use super::{fmt_g, ns_of, stable_levels};
 use crate::metrics::MetricsFigures;
-use crate::server_stats::ModelStats;
-use crate::server_stats::ServerFigures;
+use crate::server_stats::{ModelStats, ServerFigures};
 
 const SERVER_COLUMNS: &str =
     "Network+Server Send/Recv,Server Queue,Server Compute Input,Server Compute Infer,Server Compute Output,";
@@ -19,51 +18,50 @@ Avg CPU Utilization,Max CPU Memory Usage,Total CPU Memory";
 const CACHE_COLUMNS: &str = "Server Cache Hit,Server Cache Miss,";
 
 /// "Concurrency" or "Request Rate", the first column.
-fn first_column(config: &Config) -> &'static str {
-    if matches!(config.load.mode, LoadMode::Concurrency(_)) {
+fn first_column(s: &Settings) -> &'static str {
+    if s.mode == Mode::Concurrency {
         "Concurrency"
     } else {
         "Request Rate"
     }
 }
 
-fn value(level: &Level) -> String {
-    match level.value {
-        LoadValue::Concurrency(c) => c.to_string(),
-        LoadValue::RequestRate(r) => fmt_g(r),
-        LoadValue::Intervals(r) => r.to_string(),
+fn value(level: &LevelReport) -> String {
+    match level.mode {
+        Mode::RequestRate => fmt_g(level.value),
+        Mode::Concurrency | Mode::RequestIntervals => (level.value as u64).to_string(),
     }
 }
 
-pub fn header(config: &Config, server: bool, cache: bool, decoupled: bool, streamed: bool) -> String {
-    let mut h = format!("{},Inferences/Second,", first_column(config));
-    if decoupled {
+fn header(s: &Settings, verbose: bool, server: bool, streamed: bool) -> String {
+    let mut h = format!("{},Inferences/Second,", first_column(s));
+    if s.decoupled {
         h.push_str("Response Throughput,");
     }
     h.push_str("Client Send,");
     if server {
         h.push_str(SERVER_COLUMNS);
-        if cache {
+        if s.response_cache {
             h.push_str(CACHE_COLUMNS);
         }
     }
     h.push_str("Client Recv");
-    for p in percentiles(config) {
+    for p in &s.percentiles {
         let _ = write!(h, ",p{p} latency");
     }
-    if config.output.verbose_csv {
-        if config.window.percentile.is_none() {
+    if verbose {
+        if s.percentile.is_none() {
             h.push_str(",Avg latency");
         }
         h.push_str(",request/response,response wait");
-        if config.server.metrics.is_some() {
+        if s.collect_metrics {
             h.push_str(METRIC_COLUMNS);
         }
     }
     if streamed {
         for what in ["time to first response", "inter-response latency"] {
             let _ = write!(h, ",Avg {what}");
-            for p in percentiles(config) {
+            for p in &s.percentiles {
                 let _ = write!(h, ",p{p} {what}");
             }
         }
@@ -71,34 +69,39 @@ pub fn header(config: &Config, server: bool, cache: bool, decoupled: bool, strea
     h
 }
 
-fn by_throughput<'a>(levels: &[&'a Level]) -> Vec<&'a Level> {
-    let mut sorted = levels.to_vec();
-    sorted.sort_by(|a, b| a.throughput().total_cmp(&b.throughput()));
+fn by_throughput(report: &RunReport) -> Vec<&LevelReport> {
+    let mut sorted: Vec<&LevelReport> = stable_levels(report).collect();
+    sorted.sort_by(|a, b| a.throughput.total_cmp(&b.throughput));
     sorted
 }
 
-pub fn render(config: &Config, levels: &[&Level], cache: bool, decoupled: bool) -> String {
-    let server = levels.iter().any(|l| l.server.is_some());
-    let streamed = levels.iter().any(|l| l.merged.stream.is_some());
-    let mut out = header(config, server, cache, decoupled, streamed);
-    out.push('\n');
-    for level in by_throughput(levels) {
-        out.push_str(&row(config, level, server, cache, decoupled));
+/// The main CSV; `verbose` is --verbose-csv.
+pub fn write(report: &RunReport, verbose: bool, w: &mut dyn Write) -> io::Result<()> {
+    let s = &report.settings;
+    let levels = by_throughput(report);
+    let server = levels.iter().any(|l| !l.server.is_empty());
+    let streamed = levels.iter().any(|l| l.stream.is_some());
+    writeln!(w, "{}", header(s, verbose, server, streamed))?;
+    for level in levels {
+        let mut r = row(s, level, verbose, server);
         if streamed {
-            stream_columns(&mut out, config, level);
+            stream_columns(&mut r, s, level);
         }
-        out.push('\n');
+        writeln!(w, "{r}")?;
     }
-    out
+    Ok(())
 }
 
 /// rperf's columns for streamed responses, after perf_analyzer's.
-fn stream_columns(r: &mut String, config: &Config, level: &Level) {
-    let st = level.merged.stream.clone().unwrap_or_default();
-    for (avg, h) in [(st.avg_first(), &st.first_us), (st.avg_gap(), &st.gap_us)] {
-        let _ = write!(r, ",{}", avg.as_micros());
-        for p in percentiles(config) {
-            let _ = write!(r, ",{}", percentile_us(h, p as f64));
+fn stream_columns(r: &mut String, s: &Settings, level: &LevelReport) {
+    let Some(st) = &level.stream else {
+        r.push_str(&",0".repeat(2 * (1 + s.percentiles.len())));
+        return;
+    };
+    for spread in [&st.time_to_first_response_us, &st.inter_response_us] {
+        let _ = write!(r, ",{}", ns_of(spread.avg) / 1000);
+        for p in &s.percentiles {
+            let _ = write!(r, ",{}", spread.percentile(*p).unwrap_or(0));
         }
     }
 }
@@ -127,35 +130,33 @@ fn server_columns(r: &mut String, m: &ModelStats, network_us: u64, cache: bool) 
     }
 }
 
-fn row(config: &Config, level: &Level, server: bool, cache: bool, decoupled: bool) -> String {
+fn row(s: &Settings, level: &LevelReport, verbose: bool, server: bool) -> String {
     // The client-side columns describe the request itself: from its actual send, also when
     // the main latency of an open loop counts from the schedule.
-    let l = match level.merged.other_latency() {
-        Some(from_send) if !config.load.latency_from_send => from_send.with_split(&level.latency()),
-        _ => level.latency(),
-    };
-    let main = level.latency();
-    let (avg, send, recv) = (l.avg.as_nanos() as u64, l.avg_send.as_nanos() as u64, l.avg_recv.as_nanos() as u64);
-    let mut r = format!("{},{},", value(level), fmt_g(level.throughput()));
-    if decoupled {
-        let _ = write!(r, "{},", fmt_g(level.response_rate().unwrap_or(0.0)));
+    let from_send = level.open_loop.as_ref().and_then(|o| o.latency_from_send_us.as_ref());
+    let avg = ns_of(from_send.unwrap_or(&level.latency_us).avg);
+    let (send, recv) = (ns_of(level.send_us), ns_of(level.recv_us));
+    let mut r = format!("{},{},", value(level), fmt_g(level.throughput));
+    if s.decoupled {
+        let _ = write!(r, "{},", fmt_g(level.stream.as_ref().map_or(0.0, |st| st.responses_per_sec)));
     }
     let _ = write!(r, "{},", send / 1000);
     if server {
-        let m = level.server.as_ref().map(|f| f.stats.clone()).unwrap_or_default();
+        let m = level.server_model().map(|f| f.stats.clone()).unwrap_or_default();
         let client_wait = avg.saturating_sub(send + recv);
-        server_columns(&mut r, &m, client_wait.saturating_sub(accounted_ns(&m, cache)) / 1000, cache);
+        let network = client_wait.saturating_sub(accounted_ns(&m, s.response_cache)) / 1000;
+        server_columns(&mut r, &m, network, s.response_cache);
     }
     let _ = write!(r, "{}", recv / 1000);
-    for p in percentiles(config) {
-        let _ = write!(r, ",{}", main.percentile(p as f64).as_micros());
+    for p in &s.percentiles {
+        let _ = write!(r, ",{}", level.latency_us.percentile(*p).unwrap_or(0));
     }
-    if config.output.verbose_csv {
-        if config.window.percentile.is_none() {
+    if verbose {
+        if s.percentile.is_none() {
             let _ = write!(r, ",{}", avg / 1000);
         }
         let _ = write!(r, ",{},{}", (send + recv) / 1000, avg.saturating_sub(send + recv) / 1000);
-        if config.server.metrics.is_some() {
+        if s.collect_metrics {
             metric_columns(&mut r, &level.metrics.clone().unwrap_or_default());
         }
     }
@@ -174,62 +175,58 @@ fn metric_columns(r: &mut String, m: &MetricsFigures) {
     let _ = write!(r, ",{},{},{}", opt(m.cpu_utilization), opt(m.cpu_memory_used), opt(m.cpu_memory_total));
 }
 
-/// One CSV per direct composing model, named `MODEL_vVERSION.<main file name>` and placed
-/// beside the main file (perf_analyzer glues the prefix to the whole path instead).
-pub fn composing(config: &Config, main: &Path, levels: &[&Level], cache: bool) -> Vec<(PathBuf, String)> {
-    let Some(first) = levels.iter().find_map(|l| l.server.as_ref()) else { return Vec::new() };
-    let file_name = main.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let sorted = by_throughput(levels);
-    let mut header = format!("{},Inferences/Second,Client Send,", first_column(config));
-    header.push_str(SERVER_COLUMNS);
-    if cache {
-        header.push_str(CACHE_COLUMNS);
-    }
-    header.push_str("Client Recv\n");
-    let mut files = Vec::new();
-    for child in &first.composing {
-        let mut text = header.clone();
-        for level in &sorted {
-            let Some(server) = &level.server else { continue };
-            let same =
-                |c: &&ServerFigures| (&c.stats.name, &c.stats.version) == (&child.stats.name, &child.stats.version);
-            let Some(c) = server.composing.iter().find(same) else { continue };
-            let share = c.stats.success.count as f64 / server.stats.success.count.max(1) as f64;
-            let _ = write!(text, "{},{},0,", value(level), fmt_g(level.throughput() * share));
-            let overhead = (c.stats.success.ns.checked_div(c.stats.success.count).unwrap_or(0))
-                .saturating_sub(accounted_ns(&c.stats, cache));
-            server_columns(&mut text, &c.stats, overhead / 1000, cache);
-            text.push_str("0\n");
-        }
-        let name = format!("{}_v{}.{file_name}", child.stats.name, child.stats.version);
-        files.push((main.with_file_name(name), text));
-    }
-    files
+/// The direct composing models of the model under test, by name and version: one CSV each.
+pub fn composing_models(report: &RunReport) -> Vec<(String, String)> {
+    let Some(first) = stable_levels(report).find_map(|l| l.server_model()) else { return Vec::new() };
+    first.composing.iter().map(|c| (c.stats.name.clone(), c.stats.version.clone())).collect()
 }
 
-/// rperf's own cost per level, beside the main CSV as `<stem>.client.csv` (perf_analyzer's
-/// columns stay as they are, for the scripts that read them).
-pub fn client(config: &Config, main: &Path, levels: &[&Level]) -> (PathBuf, String) {
-    let stem = main.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let path = main.with_file_name(format!("{stem}.client.csv"));
-    let mut text = format!(
-        "{},Client CPU usec/request,Client CPU utilization,Load threads,Send lag p50 usec,Send lag p99 usec,Client saturated\n",
-        first_column(config)
-    );
-    for level in levels {
-        let c = level.client();
-        let lag = |f: fn((u64, u64)) -> u64| c.lag_us.map(f).map(|v| v.to_string()).unwrap_or_default();
-        let _ = writeln!(
-            text,
+/// The CSV of composing model `(name, version)`: its share of the throughput and its
+/// server-side times per level.
+pub fn write_composing(report: &RunReport, (name, version): &(String, String), w: &mut dyn Write) -> io::Result<()> {
+    let s = &report.settings;
+    let mut header = format!("{},Inferences/Second,Client Send,", first_column(s));
+    header.push_str(SERVER_COLUMNS);
+    if s.response_cache {
+        header.push_str(CACHE_COLUMNS);
+    }
+    writeln!(w, "{header}Client Recv")?;
+    for level in by_throughput(report) {
+        let Some(server) = level.server_model() else { continue };
+        let same = |c: &&ServerFigures| (&c.stats.name, &c.stats.version) == (name, version);
+        let Some(c) = server.composing.iter().find(same) else { continue };
+        let share = c.stats.success.count as f64 / server.stats.success.count.max(1) as f64;
+        let mut r = format!("{},{},0,", value(level), fmt_g(level.throughput * share));
+        let overhead = (c.stats.success.ns.checked_div(c.stats.success.count).unwrap_or(0))
+            .saturating_sub(accounted_ns(&c.stats, s.response_cache));
+        server_columns(&mut r, &c.stats, overhead / 1000, s.response_cache);
+        writeln!(w, "{r}0")?;
+    }
+    Ok(())
+}
+
+/// rperf's own cost per level (perf_analyzer's columns stay as they are, for the scripts
+/// that read them).
+pub fn write_client(report: &RunReport, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        w,
+        "{},Client CPU usec/request,Client CPU utilization,Load threads,Send lag p50 usec,Send lag p99 usec,Client saturated",
+        first_column(&report.settings)
+    )?;
+    for level in stable_levels(report) {
+        let Some(c) = &level.client else { continue };
+        let lag = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+        writeln!(
+            w,
             "{},{:.2},{:.3},{},{},{},{}",
             value(level),
             c.cpu_us_per_request,
-            c.utilization,
+            c.cpu_utilization,
             c.load_threads,
-            lag(|l| l.0),
-            lag(|l| l.1),
-            u8::from(c.saturated.is_some())
-        );
+            lag(c.send_lag_p50_us),
+            lag(c.send_lag_p99_us),
+            u8::from(c.saturated)
+        )?;
     }
-    (path, text)
+    Ok(())
 }

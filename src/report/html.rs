@@ -3,9 +3,11 @@
 
 use std::fmt::Write;
 
-use super::{fmt_g, usec};
-use crate::config::Config;
-use crate::measure::{percentile_us, Level, LoadValue};
+use std::io;
+
+use super::schema::{LevelReport, Mode, RunReport};
+use super::{fmt_g, stable_levels, usec_of};
+use crate::config::Protocol;
 
 const W: f64 = 640.0;
 const H: f64 = 320.0;
@@ -17,11 +19,11 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-fn level_name(v: LoadValue) -> String {
-    match v {
-        LoadValue::Concurrency(c) => format!("concurrency {c}"),
-        LoadValue::RequestRate(r) => format!("{} req/s", fmt_g(r)),
-        LoadValue::Intervals(r) => format!("intervals ({r} req/s)"),
+fn level_name(l: &LevelReport) -> String {
+    match l.mode {
+        Mode::Concurrency => format!("concurrency {}", l.value as u64),
+        Mode::RequestRate => format!("{} req/s", fmt_g(l.value)),
+        Mode::RequestIntervals => format!("intervals ({} req/s)", l.value as u64),
     }
 }
 
@@ -62,21 +64,13 @@ fn axes(s: &mut String, (x_min, x_max): (f64, f64), y_max: f64, x_label: &str, y
     );
 }
 
-fn curve(config: &Config, levels: &[&Level]) -> String {
-    let points: Vec<(f64, f64, String)> = levels
-        .iter()
-        .map(|l| {
-            (
-                l.throughput(),
-                l.stabilizing_latency(config.window.percentile).as_secs_f64() * 1000.0,
-                level_name(l.value),
-            )
-        })
-        .collect();
+fn curve(percentile: Option<u32>, levels: &[&LevelReport]) -> String {
+    let points: Vec<(f64, f64, String)> =
+        levels.iter().map(|l| (l.throughput, l.stabilizing_latency_us(percentile) / 1000.0, level_name(l))).collect();
     let x_max = points.iter().map(|p| p.0).fold(1e-9, f64::max) * 1.1;
     let y_max = points.iter().map(|p| p.1).fold(1e-9, f64::max) * 1.1;
     let at = |x: f64, y: f64| (PAD + x / x_max * (W - PAD - 24.0), H - PAD - y / y_max * (H - PAD - 24.0));
-    let what = config.window.percentile.map_or("average".to_string(), |p| format!("p{p}"));
+    let what = percentile.map_or("average".to_string(), |p| format!("p{p}"));
     let mut s = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" role="img" aria-label="throughput versus latency">"#
     );
@@ -97,13 +91,13 @@ fn curve(config: &Config, levels: &[&Level]) -> String {
 }
 
 /// Counts of latencies in 30 equal buckets from the minimum to the p99.9.
-fn histogram(level: &Level) -> String {
-    let h = level.latency().histogram().clone();
-    let (lo, hi) = (h.min() as f64, (percentile_us(&h, 99.9) as f64).max(h.min() as f64 + 1.0));
+fn histogram(level: &LevelReport) -> String {
+    let h = &level.histogram;
+    let (lo, hi) = (h.0.min() as f64, (h.percentile(99.9) as f64).max(h.0.min() as f64 + 1.0));
     let n = 30;
     let width = (hi - lo) / n as f64;
     let mut counts = vec![0u64; n];
-    for v in h.iter_recorded() {
+    for v in h.0.iter_recorded() {
         let i = (((v.value_iterated_to() as f64 - lo) / width) as usize).min(n - 1);
         counts[i] += v.count_at_value();
     }
@@ -127,40 +121,42 @@ fn histogram(level: &Level) -> String {
     s
 }
 
-pub fn render(config: &Config, model: &str, levels: &[&Level]) -> String {
+/// The page of a run's stable levels.
+pub fn write(report: &RunReport, w: &mut dyn io::Write) -> io::Result<()> {
+    let settings = &report.settings;
+    let levels: Vec<&LevelReport> = stable_levels(report).collect();
     let mut s = String::from("<!doctype html>\n<html><head><meta charset=\"utf-8\">");
-    let _ = write!(s, "<title>rperf: {}</title>", escape(model));
+    let _ = write!(s, "<title>rperf: {}</title>", escape(&settings.model));
     s.push_str("<style>body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>");
     let _ = write!(
         s,
         "<h1>rperf: {}</h1><p>{} levels, {} over {}.</p>",
-        escape(model),
+        escape(&settings.model),
         levels.len(),
-        escape(&config.server.url),
-        if config.server.protocol == crate::config::Protocol::Http { "HTTP" } else { "gRPC" }
+        escape(&settings.url),
+        if settings.protocol == Protocol::Http { "HTTP" } else { "gRPC" }
     );
     s.push_str("<h2>Throughput versus latency</h2>");
-    s.push_str(&curve(config, levels));
+    s.push_str(&curve(settings.percentile, &levels));
     s.push_str("<table><tr><th>level</th><th>infer/sec</th><th>avg (us)</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th></tr>");
-    for l in levels {
-        let lat = l.latency();
+    for l in &levels {
         let _ = write!(
             s,
             "<tr><td>{}</td><td>{}</td><td>{}</td>",
-            escape(&level_name(l.value)),
-            fmt_g(l.throughput()),
-            usec(lat.avg)
+            escape(&level_name(l)),
+            fmt_g(l.throughput),
+            usec_of(l.latency_us.avg)
         );
         for p in [50.0, 90.0, 95.0, 99.0] {
-            let _ = write!(s, "<td>{}</td>", lat.percentile(p).as_micros());
+            let _ = write!(s, "<td>{}</td>", l.histogram.percentile(p));
         }
         s.push_str("</tr>");
     }
     s.push_str("</table><h2>Latency histograms</h2>");
-    for l in levels {
-        let _ = write!(s, "<h3>{}</h3>", escape(&level_name(l.value)));
+    for l in &levels {
+        let _ = write!(s, "<h3>{}</h3>", escape(&level_name(l)));
         s.push_str(&histogram(l));
     }
     s.push_str("</body></html>\n");
-    s
+    w.write_all(s.as_bytes())
 }

@@ -1,7 +1,5 @@
 //! Number formatting as perf_analyzer prints it: C++ iostream defaults (`%g` with six
-//! significant digits) for rates, truncated integer microseconds for durations.
-
-use std::time::Duration;
+//! significant digits) for rates.
 
 /// Formats like a C++ `ostream << double` with default flags: six significant digits,
 /// trailing zeros removed, scientific notation below 1e-4 and from 1e6 up (C's `%g`).
@@ -39,11 +37,6 @@ fn trim_zeros(s: &str) -> &str {
     }
 }
 
-/// Whole microseconds, truncated, as perf_analyzer divides nanoseconds by 1000.
-pub fn usec(d: Duration) -> u128 {
-    d.as_nanos() / 1000
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,10 +55,5 @@ mod tests {
         assert_eq!(fmt_g(0.000123), "0.000123");
         assert_eq!(fmt_g(-2.5), "-2.5");
         assert_eq!(fmt_g(0.0), "0");
-    }
-
-    #[test]
-    fn usec_truncates() {
-        assert_eq!(usec(Duration::from_nanos(12_944_999)), 12_944);
     }
 }

@@ -1,0 +1,191 @@
+//! The closed loop (`--concurrency-range`): N workers, each with one request in flight on
+//! its own connection. Raising the level spawns workers, lowering it parks the extra ones;
+//! nothing drains between levels, as in perf_analyzer.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::sequences::{NewSequence, SequenceSource};
+use super::threads::{thread_of, LoadThreads};
+use super::Load;
+use crate::client::{Sequence, Transport};
+use crate::config::SequenceConfig;
+use crate::error::Error;
+use crate::measure::{Completion, Recorder, Slot};
+
+struct Shared<T: Transport> {
+    transport: T,
+    /// One list of requests per stream; non-sequence models have one stream.
+    streams: Vec<Vec<T::Prepared>>,
+    sequences: Option<SequenceSource>,
+    /// Requests carry `batch` entries: perf_analyzer's entry for request c is (c * batch) mod K.
+    batch: usize,
+    active: AtomicUsize,
+    wake: Notify,
+    stop: AtomicBool,
+}
+
+pub struct ConcurrencyLoad<T: Transport> {
+    shared: Arc<Shared<T>>,
+    /// Workers started so far.
+    started: usize,
+    /// One task per load thread and rise of the level: it spawned that thread's new workers
+    /// there (a spawn from this thread would wake the load thread once per worker) and ends
+    /// when they have.
+    spawners: Vec<JoinHandle<()>>,
+    /// One recording slot per load thread: workers of a thread never contend on it.
+    slots: Vec<Arc<Slot>>,
+    threads: LoadThreads,
+}
+
+impl<T: Transport> ConcurrencyLoad<T> {
+    pub fn new(
+        transport: T,
+        streams: Vec<Vec<T::Prepared>>,
+        (batch, sequences): (usize, Option<SequenceConfig>),
+        recorder: &Recorder,
+        threads: usize,
+    ) -> Result<ConcurrencyLoad<T>, Error> {
+        let sequences = sequences.map(|plan| SequenceSource::new(plan, streams.iter().map(Vec::len).collect()));
+        let threads = LoadThreads::start(threads)?;
+        let shared = Arc::new(Shared {
+            transport,
+            streams,
+            sequences,
+            batch,
+            active: AtomicUsize::new(0),
+            wake: Notify::new(),
+            stop: AtomicBool::new(false),
+        });
+        let slots = (0..threads.len()).map(|_| recorder.add_slot()).collect();
+        Ok(ConcurrencyLoad { shared, started: 0, spawners: Vec::new(), slots, threads })
+    }
+}
+
+impl<T: Transport> Load for ConcurrencyLoad<T> {
+    /// Requests kept in flight.
+    type Level = usize;
+
+    fn apply(&mut self, n: usize) {
+        self.shared.active.store(n, Ordering::Release);
+        let mut new: Vec<Vec<usize>> = vec![Vec::new(); self.threads.len()];
+        for id in self.started..n {
+            new[thread_of(id, self.shared.transport.workers_per_connection(), self.threads.len())].push(id);
+        }
+        self.started = self.started.max(n);
+        for (thread, ids) in new.into_iter().enumerate().filter(|(_, ids)| !ids.is_empty()) {
+            let (shared, slot) = (self.shared.clone(), self.slots[thread].clone());
+            self.spawners.push(self.threads.spawn(thread, async move {
+                let mut workers = Vec::with_capacity(ids.len());
+                for (k, id) in ids.into_iter().enumerate() {
+                    workers.push(tokio::spawn(worker(id, shared.clone(), slot.clone())));
+                    if k % 64 == 0 {
+                        // Let the first workers send while the rest are being spawned.
+                        tokio::task::yield_now().await;
+                    }
+                }
+                for w in workers {
+                    let _ = w.await;
+                }
+            }));
+        }
+        self.shared.wake.notify_waiters();
+    }
+
+    async fn stop(self, grace: Duration) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.wake.notify_waiters();
+        let deadline = Instant::now() + grace;
+        for s in self.spawners {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Workers still busy after the grace are dropped with their load thread.
+            let _ = tokio::time::timeout(left, s).await;
+        }
+    }
+}
+
+/// Waits while this worker is beyond the level; false once the load stops.
+async fn admitted<T: Transport>(id: usize, shared: &Shared<T>) -> bool {
+    loop {
+        let woken = shared.wake.notified();
+        if shared.stop.load(Ordering::Acquire) {
+            return false;
+        }
+        if id < shared.active.load(Ordering::Acquire) {
+            return true;
+        }
+        woken.await;
+    }
+}
+
+/// Sends one request on `conn` and records it; false when it failed.
+async fn send<T: Transport>(
+    shared: &Shared<T>,
+    slot: &Slot,
+    conn: &mut T::Conn,
+    req: &T::Prepared,
+    seq: Option<Sequence>,
+) -> bool {
+    slot.note_send();
+    let sent = Instant::now();
+    let result = shared.transport.infer(conn, req, seq).await;
+    let ended_sequence = seq.is_some_and(|s| s.end);
+    slot.record(Completion { sent, done: Instant::now(), due: None, result: &result, ended_sequence, blocked: false });
+    result.is_ok()
+}
+
+async fn worker<T: Transport>(id: usize, shared: Arc<Shared<T>>, slot: Arc<Slot>) {
+    let mut conn = shared.transport.connection(id);
+    if let Some(source) = &shared.sequences {
+        return sequences(id, &shared, &slot, &mut conn, source).await;
+    }
+    let requests = &shared.streams[0];
+    let k = requests.len();
+    let mut counter = id;
+    while admitted(id, &shared).await {
+        let req = &requests[(counter * shared.batch) % k];
+        counter += shared.active.load(Ordering::Relaxed).max(1);
+        if !send(&shared, &slot, &mut conn, req, None).await {
+            // A dead server fails fast; do not spin the CPU against it.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// Sequence models: whole sequences, each on one stream with a correlation id of its own;
+/// a worker parks only between sequences, so none is left open by a change of level or
+/// by the end of the run.
+async fn sequences<T: Transport>(
+    id: usize,
+    shared: &Shared<T>,
+    slot: &Slot,
+    conn: &mut T::Conn,
+    source: &SequenceSource,
+) {
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(id as u64);
+    let mut last_id = None;
+    while admitted(id, shared).await {
+        let NewSequence { id: seq_id, stream, length } = source.begin(&mut rng, last_id);
+        let steps = &shared.streams[stream];
+        last_id = Some(seq_id);
+        for k in 0..length {
+            // Stopping ends the sequence with its next request, as perf_analyzer does, so
+            // that no sequence is left holding one of the server's sequence slots.
+            let stopping = shared.stop.load(Ordering::Acquire);
+            let seq = Sequence { id: seq_id, start: k == 0, end: k + 1 == length || stopping };
+            let ok = send(shared, slot, conn, &steps[k as usize % steps.len()], Some(seq)).await;
+            if seq.end {
+                break;
+            }
+            if !ok {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        source.end(seq_id);
+    }
+}

@@ -1,0 +1,187 @@
+//! The level loop on a scripted clock: each sleep advances time and records what the
+//! script says the load completed meanwhile, so every outcome is reached without sockets.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::client::Timing;
+use crate::config::WindowPolicy;
+use crate::measure::recorder::{Completion, Slot};
+use crate::server_stats::ServerFigures;
+
+/// What the load completes in each 50 ms tick of one window.
+#[derive(Clone, Copy)]
+struct Feed {
+    ok: u32,
+    latency_ms: u64,
+    failed: u32,
+    /// Ctrl-C arrives as this window begins.
+    interrupt: bool,
+}
+
+const fn ok(ok: u32, latency_ms: u64) -> Feed {
+    Feed { ok, latency_ms, failed: 0, interrupt: false }
+}
+
+struct Script<'a> {
+    start: Instant,
+    now: Cell<Instant>,
+    cpu: Cell<Duration>,
+    /// Window length (time windows), to tell which window a tick belongs to.
+    window: Duration,
+    feeds: Vec<Feed>,
+    slot: Arc<Slot>,
+    interrupted: &'a AtomicBool,
+}
+
+impl Clock for Script<'_> {
+    fn now(&self) -> Instant {
+        self.now.get()
+    }
+
+    fn cpu(&self) -> Duration {
+        self.cpu.get()
+    }
+
+    fn sleep(&self, d: Duration) -> impl Future<Output = ()> {
+        let t = self.now.get() - self.start;
+        let i = (t.as_nanos() / self.window.as_nanos()) as usize;
+        let feed = self.feeds[i.min(self.feeds.len() - 1)];
+        if feed.interrupt {
+            self.interrupted.store(true, Ordering::Release);
+        }
+        // Time passes, then what completed meanwhile is recorded.
+        self.now.set(self.now.get() + d);
+        self.cpu.set(self.cpu.get() + d / 100);
+        let ended = self.now.get();
+        for k in 0..feed.ok + feed.failed {
+            let result = if k < feed.ok { Ok(Timing::default()) } else { Err("boom".to_string()) };
+            let sent = ended - Duration::from_millis(feed.latency_ms);
+            let c = Completion { sent, done: ended, due: None, result: &result, ended_sequence: false, blocked: false };
+            self.slot.record(c);
+        }
+        std::future::ready(())
+    }
+}
+
+/// A server whose model served 100 more inferences at each snapshot.
+struct Counting(Cell<u64>);
+
+impl Probe for Counting {
+    async fn snapshot(&self) -> Result<Vec<ModelStats>, Error> {
+        self.0.set(self.0.get() + 100);
+        Ok(vec![ModelStats {
+            name: "m".into(),
+            version: "1".into(),
+            inference_count: self.0.get(),
+            ..Default::default()
+        }])
+    }
+
+    fn figures(&self, before: &[ModelStats], after: &[ModelStats]) -> Option<ServerFigures> {
+        Some(ServerFigures { stats: after[0].minus(&before[0]), composing: vec![] })
+    }
+}
+
+struct Quiet;
+impl Observer for Quiet {}
+
+fn policy(mode: WindowMode, max_trials: u32, limit_ms: Option<u64>) -> WindowPolicy {
+    WindowPolicy {
+        mode,
+        stability: 0.1,
+        max_trials,
+        percentile: None,
+        latency_limit: limit_ms.map(Duration::from_millis),
+    }
+}
+
+/// Measures one level of `feeds` (one per window; the last repeats) under `policy`.
+fn measure(policy: WindowPolicy, feeds: &[Feed]) -> Result<Level, Error> {
+    let recorder = Recorder::default();
+    let interrupted = AtomicBool::new(false);
+    let window = match policy.mode {
+        WindowMode::Time(d) => d,
+        WindowMode::Count(_) => Duration::from_secs(3600),
+    };
+    let start = Instant::now();
+    let clock = Script {
+        start,
+        now: Cell::new(start),
+        cpu: Cell::new(Duration::ZERO),
+        window,
+        feeds: feeds.to_vec(),
+        slot: recorder.add_slot(),
+        interrupted: &interrupted,
+    };
+    let probe = Counting(Cell::new(0));
+    let meter = Meter {
+        policy: &policy,
+        recorder: &recorder,
+        batch_size: 1,
+        probe: &probe,
+        clock: &clock,
+        interrupted: &interrupted,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    runtime.block_on(meter.level(LoadValue::Concurrency(1), &mut Quiet))
+}
+
+const SECOND: WindowMode = WindowMode::Time(Duration::from_secs(1));
+
+#[test]
+fn outcomes_of_window_sequences() {
+    let steady = ok(10, 1);
+    let double = ok(20, 1);
+    let slow = ok(10, 30);
+    // (what the windows complete, trials, latency limit) -> (outcome, windows measured)
+    type Case<'a> = (&'a [Feed], u32, Option<u64>, Outcome, usize);
+    let table: [Case; 6] = [
+        (&[steady], 10, None, Outcome::Stable, 3),
+        (&[ok(5, 1), steady], 10, None, Outcome::Stable, 4),
+        (&[steady, double, steady, double, steady, double], 5, None, Outcome::Unstable, 5),
+        (&[slow], 10, Some(20), Outcome::OverLimit, 3),
+        (&[ok(10, 30), ok(20, 30), ok(10, 30), ok(20, 30)], 10, Some(20), Outcome::Unstable, 3),
+        (&[steady, Feed { interrupt: true, ..steady }], 10, None, Outcome::Interrupted, 1),
+    ];
+    for (i, (feeds, trials, limit, outcome, windows)) in table.into_iter().enumerate() {
+        let level = measure(policy(SECOND, trials, limit), feeds).unwrap();
+        assert_eq!((level.outcome, level.windows.len()), (outcome, windows), "case {i}");
+    }
+}
+
+#[test]
+fn a_stable_level_merges_its_last_three_windows_and_the_server_around_them() {
+    let level = measure(policy(SECOND, 10, None), &[ok(5, 1), ok(10, 2)]).unwrap();
+    assert_eq!(level.windows.len(), 4);
+    // 10 requests per 50 ms tick over three 1 s windows.
+    assert_eq!(level.merged.ok, 600);
+    assert_eq!(level.merged_duration, Duration::from_secs(3));
+    assert!((level.throughput() - 200.0).abs() < 1e-6, "{}", level.throughput());
+    assert_eq!(level.latency().avg, Duration::from_millis(2));
+    // Snapshots were taken at the 5 window boundaries: the last three windows span 300.
+    assert_eq!(level.server.unwrap().stats.inference_count, 300);
+    assert_eq!(level.windows[0].cpu, Duration::from_millis(10));
+}
+
+#[test]
+fn empty_and_failed_windows_end_the_run() {
+    let empty = measure(policy(SECOND, 3, None), &[ok(10, 1), ok(0, 1), ok(10, 1)]);
+    assert!(matches!(empty, Err(Error::EmptyWindow)), "{empty:?}");
+    let failed = measure(policy(SECOND, 3, None), &[Feed { ok: 0, latency_ms: 1, failed: 3, interrupt: false }]);
+    assert!(matches!(&failed, Err(Error::AllFailed(m)) if m == "boom"), "{failed:?}");
+}
+
+#[test]
+fn count_windows_last_a_second_and_until_enough_requests() {
+    // 2 requests per tick: 40 a second, so 100 requests take 2.5 s.
+    let level = measure(policy(WindowMode::Count(100), 10, None), &[ok(2, 1)]).unwrap();
+    assert_eq!(level.outcome, Outcome::Stable);
+    assert!(level.windows.iter().all(|w| w.duration == Duration::from_millis(2500)));
+    let quick = measure(policy(WindowMode::Count(10), 3, None), &[ok(2, 1)]).unwrap();
+    assert!(quick.windows.iter().all(|w| w.duration == Duration::from_secs(1)));
+}

@@ -1,0 +1,217 @@
+//! Turning what was measured into the report: the settings from the configuration and the
+//! model, and each level's figures from its windows. The only place that knows both the
+//! measure's types and the report's.
+
+use std::time::Duration;
+
+use super::hist::Hist;
+use super::schema::*;
+use crate::config::{Config, LoadMode, WindowMode};
+use crate::measure::clock::epoch_ns;
+use crate::measure::{self, instability, percentile_us, LatencySummary, Level, LoadValue};
+use crate::model::Model;
+
+/// Microseconds, fractional: exact to the nanosecond for any duration under 25 days.
+pub fn us(d: Duration) -> f64 {
+    d.as_nanos() as f64 / 1000.0
+}
+
+/// The percentiles reported: 50, 90, 95, 99 and --percentile, in order.
+fn percentiles(percentile: Option<u32>) -> Vec<u32> {
+    let mut ps = vec![50, 90, 95, 99];
+    if let Some(p) = percentile.filter(|p| !ps.contains(p)) {
+        ps.push(p);
+        ps.sort_unstable();
+    }
+    ps
+}
+
+pub fn settings(config: &Config, model: &Model) -> Settings {
+    let (mode, range) = match &config.load.mode {
+        LoadMode::Concurrency(r) => {
+            (Mode::Concurrency, Some(RangeSetting { start: r.start as f64, end: r.end as f64, step: r.step as f64 }))
+        }
+        LoadMode::RequestRate(r) => {
+            (Mode::RequestRate, Some(RangeSetting { start: r.start, end: r.end, step: r.step }))
+        }
+        LoadMode::Intervals(_) => (Mode::RequestIntervals, None),
+    };
+    Settings {
+        model: model.name.clone(),
+        version: config.target.version.clone(),
+        url: config.server.url.clone(),
+        protocol: config.server.protocol,
+        mode,
+        range,
+        distribution: config.load.distribution,
+        binary_search: config.load.binary_search,
+        batch_size: config.load.batch_size,
+        window: match config.window.mode {
+            WindowMode::Time(d) => WindowSetting::TimeMs(d.as_millis() as u64),
+            WindowMode::Count(n) => WindowSetting::RequestCount(n),
+        },
+        stability_percentage: config.window.stability * 100.0,
+        max_trials: config.window.max_trials,
+        percentile: config.window.percentile,
+        percentiles: percentiles(config.window.percentile),
+        latency_limit_us: config.window.latency_limit.map(|l| l.as_micros() as u64),
+        // Sequence models are asynchronous unless --sync, as in perf_analyzer.
+        asynchronous: config.load.async_mode || config.server.streaming || (model.sequence && !config.load.sync),
+        max_threads: config.load.max_threads,
+        latency_from_send: config.load.latency_from_send,
+        collect_metrics: config.server.metrics.is_some(),
+        sequence_model: model.sequence,
+        decoupled: model.decoupled,
+        response_cache: model.response_cache,
+    }
+}
+
+/// A latency summary's figures, without its histogram.
+fn spread(l: &LatencySummary, ps: &[u32]) -> Spread {
+    Spread {
+        avg: us(l.avg),
+        std_dev: l.std_dev.map(us),
+        histogram: None,
+        percentiles: ps.iter().map(|p| (format!("p{p}"), l.percentile(*p as f64).as_micros() as u64)).collect(),
+    }
+}
+
+/// A histogram's figures, with the histogram, and its average when known exactly.
+fn spread_of(h: &hdrhistogram::Histogram<u64>, avg: Option<Duration>, ps: &[u32]) -> Spread {
+    Spread {
+        avg: avg.map_or_else(|| h.mean(), us),
+        std_dev: None,
+        histogram: Some(Hist(h.clone())),
+        percentiles: ps.iter().map(|p| (format!("p{p}"), percentile_us(h, *p as f64))).collect(),
+    }
+}
+
+fn key(value: LoadValue) -> (Mode, f64) {
+    match value {
+        LoadValue::Concurrency(c) => (Mode::Concurrency, c as f64),
+        LoadValue::RequestRate(r) => (Mode::RequestRate, r),
+        LoadValue::Intervals(r) => (Mode::RequestIntervals, r as f64),
+    }
+}
+
+fn outcome(o: measure::Outcome) -> Outcome {
+    match o {
+        measure::Outcome::Stable => Outcome::Stable,
+        measure::Outcome::OverLimit => Outcome::OverLatencyLimit,
+        measure::Outcome::Unstable => Outcome::Unstable,
+        measure::Outcome::Interrupted => Outcome::Interrupted,
+    }
+}
+
+fn client(level: &Level) -> ClientReport {
+    let c = level.client();
+    ClientReport {
+        cpu_us_per_request: c.cpu_us_per_request,
+        cpu_utilization: c.utilization,
+        load_threads: c.load_threads,
+        send_lag_p50_us: c.lag_us.map(|l| l.0),
+        send_lag_p99_us: c.lag_us.map(|l| l.1),
+        saturated: c.saturated.is_some(),
+        saturated_because: c.saturated,
+    }
+}
+
+fn open_loop(s: &Settings, level: &Level) -> Option<OpenLoopReport> {
+    let o = level.merged.open.as_ref()?;
+    let other = level.merged.other_latency().map(|l| spread(&l, &s.percentiles));
+    let (from_send, from_schedule) = if s.latency_from_send { (None, other) } else { (other, None) };
+    Some(OpenLoopReport {
+        latency_from_send_us: from_send,
+        latency_from_schedule_us: from_schedule,
+        send_rate: level.send_rate(),
+        delayed_pct: level.delayed_pct().unwrap_or(0.0),
+        blocked: o.blocked,
+        send_lag_us: spread_of(&o.lag_us, None, &s.percentiles),
+    })
+}
+
+fn windows(level: &Level) -> Vec<WindowReport> {
+    level
+        .windows
+        .iter()
+        .map(|w| WindowReport {
+            start_ns: epoch_ns(w.start),
+            end_ns: epoch_ns(w.start + w.duration),
+            duration_us: w.duration.as_micros() as u64,
+            requests: w.stats.ok,
+            failed: w.stats.failed(),
+            sent: w.sent,
+            throughput: w.figures.throughput,
+            latency_us: w.figures.latency_us,
+            cpu_us: w.cpu.as_micros() as u64,
+        })
+        .collect()
+}
+
+/// A measured level's report; its profile-export records move into it.
+pub fn level(s: &Settings, mut level: Level) -> LevelReport {
+    let (mode, value) = key(level.value);
+    let l = level.latency();
+    let errors = level.failures();
+    let failed: u64 = errors.values().sum();
+    let total = failed + level.windows.iter().map(|w| w.stats.ok).sum::<u64>();
+    let history: Vec<_> = level.windows.iter().map(|w| w.figures).collect();
+    let client = client(&level);
+    let stream = level.merged.stream.as_ref().map(|st| StreamReport {
+        responses: st.responses,
+        responses_per_sec: level.response_rate().unwrap_or(0.0),
+        time_to_first_response_us: spread_of(&st.first_us, Some(st.avg_first()), &s.percentiles),
+        inter_response_us: spread_of(&st.gap_us, Some(st.avg_gap()), &s.percentiles),
+    });
+    let records = level.windows.iter_mut().flat_map(|w| std::mem::take(&mut w.stats.records)).collect();
+    LevelReport {
+        mode,
+        value,
+        outcome: outcome(level.outcome),
+        instability: (level.outcome != measure::Outcome::Stable)
+            .then(|| instability(&history, s.stability_percentage / 100.0))
+            .flatten(),
+        requests: l.count,
+        failed,
+        error_rate: if total > 0 { failed as f64 * 100.0 / total as f64 } else { 0.0 },
+        throughput: level.throughput(),
+        duration_us: level.merged_duration.as_micros() as u64,
+        latency_us: spread(&l, &s.percentiles),
+        send_us: us(l.avg_send),
+        recv_us: us(l.avg_recv),
+        errors,
+        histogram: Hist(l.histogram().clone()),
+        windows: windows(&level),
+        server: level.server.clone().into_iter().collect(),
+        client_saturated: client.saturated,
+        client: Some(client),
+        clients: Vec::new(),
+        metrics: level.metrics.clone(),
+        open_loop: open_loop(s, &level),
+        stream,
+        sequences: s
+            .sequence_model
+            .then(|| SequenceReport { count: level.merged.sequences, per_sec: level.sequence_rate() }),
+        merged_levels: None,
+        records,
+    }
+}
+
+/// The whole report of a run that ended with `result`.
+pub fn run(settings: Settings, levels: Vec<LevelReport>, result: &Result<(), crate::error::Error>) -> RunReport {
+    let outcome = match result {
+        Err(crate::error::Error::Unstable) => RunOutcome::Unstable,
+        Err(_) => RunOutcome::Failed,
+        Ok(()) if levels.iter().any(|l| l.outcome == Outcome::Interrupted) => RunOutcome::Interrupted,
+        Ok(()) if levels.last().is_some_and(|l| l.outcome != Outcome::Stable) => RunOutcome::EndedEarly,
+        Ok(()) => RunOutcome::Complete,
+    };
+    RunReport {
+        rperf_version: env!("CARGO_PKG_VERSION").to_string(),
+        first_request_after_start_ms: measure::clock::first_send_after_start().map(|d| d.as_secs_f64() * 1000.0),
+        settings,
+        levels,
+        outcome,
+        merged_from: Vec::new(),
+    }
+}

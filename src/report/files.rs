@@ -1,0 +1,95 @@
+//! Writing the files a run asked for. Each is written to a temporary file beside it and
+//! renamed into place, so a file is either the previous complete one or the new complete
+//! one, never half-written.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::schema::RunReport;
+use super::{csv, html, json, junit, profile};
+use crate::config::OutputOptions;
+use crate::error::Error;
+
+/// Writes `path` through `f`, atomically.
+pub fn write_file(path: &Path, f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), Error> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.rperf-{}.tmp", std::process::id()));
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let result = (|| {
+        let mut w = BufWriter::new(std::fs::File::create(&temp)?);
+        f(&mut w)?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.map_err(io)
+}
+
+/// `MODEL_vVERSION.<main file name>` beside the main CSV (perf_analyzer glues the prefix to
+/// the whole path instead).
+fn composing_path(main: &Path, (name, version): &(String, String)) -> PathBuf {
+    let file_name = main.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    main.with_file_name(format!("{name}_v{version}.{file_name}"))
+}
+
+/// `<stem>.client.csv` beside the main CSV.
+fn client_path(main: &Path) -> PathBuf {
+    let stem = main.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    main.with_file_name(format!("{stem}.client.csv"))
+}
+
+/// Every file the flags asked for. The CSVs and the HTML page hold stable levels and are
+/// written only when `tables` (perf_analyzer writes no CSV when its first level failed);
+/// `checks` are the thresholds' verdicts for --junit.
+pub fn write(
+    report: &RunReport,
+    output: &OutputOptions,
+    tables: bool,
+    checks: Option<&[(String, Option<String>)]>,
+) -> Result<(), Error> {
+    if tables {
+        if let Some(path) = &output.csv {
+            write_file(path, |w| csv::write(report, output.verbose_csv, w))?;
+            for model in csv::composing_models(report) {
+                write_file(&composing_path(path, &model), |w| csv::write_composing(report, &model, w))?;
+            }
+            write_file(&client_path(path), |w| csv::write_client(report, w))?;
+        }
+        if let Some(path) = &output.html {
+            write_file(path, |w| html::write(report, w))?;
+        }
+    }
+    if let Some(path) = &output.profile_export {
+        write_file(path, |w| profile::write(report, w))?;
+    }
+    if let Some(path) = &output.json {
+        write_file(path, |w| json::write(report, w))?;
+    }
+    if let (Some(path), Some(cases)) = (&output.junit, checks) {
+        write_file(path, |w| junit::write("rperf.thresholds", cases, w))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.json");
+        write_file(&path, |w| w.write_all(b"old")).unwrap();
+        let failed = write_file(&path, |w| {
+            w.write_all(b"half")?;
+            Err(io::Error::other("disk full"))
+        });
+        assert!(failed.unwrap_err().to_string().contains("out.json: disk full"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file is left");
+        assert_eq!(composing_path(&path, &("pre".into(), "1".into())), dir.path().join("pre_v1.out.json"));
+        assert_eq!(client_path(&dir.path().join("r.csv")), dir.path().join("r.client.csv"));
+    }
+}

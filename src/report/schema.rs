@@ -1,0 +1,268 @@
+//! The run's report: one typed value that every output is made from and that `--json`
+//! writes and `compare`, `merge` and thresholds read back. Units are in the field names;
+//! durations are microseconds, fractional where the measure had nanoseconds. A missing or
+//! mistyped field is an error naming it, never a zero.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::hist::Hist;
+use crate::config::{Distribution, Protocol};
+use crate::measure::Record;
+use crate::metrics::MetricsFigures;
+use crate::server_stats::ServerFigures;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub rperf_version: String,
+    pub first_request_after_start_ms: Option<f64>,
+    pub settings: Settings,
+    pub levels: Vec<LevelReport>,
+    /// How the run ended.
+    pub outcome: RunOutcome,
+    /// `rperf merge`: the reports this one was merged from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Every level the flags asked for was measured.
+    Complete,
+    /// The sweep ended early: a level was unstable or over the latency limit.
+    EndedEarly,
+    /// The first level never stabilized (exit 2).
+    Unstable,
+    Interrupted,
+    /// An error ended the run (a dead server, an empty window...).
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Concurrency,
+    RequestRate,
+    RequestIntervals,
+}
+
+impl Mode {
+    /// The name in the JSON report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Concurrency => "concurrency",
+            Mode::RequestRate => "request_rate",
+            Mode::RequestIntervals => "request_intervals",
+        }
+    }
+}
+
+/// How long a measurement window is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowSetting {
+    TimeMs(u64),
+    RequestCount(u64),
+}
+
+/// A sweep's range (`end == 0`: unbounded).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RangeSetting {
+    pub start: f64,
+    pub end: f64,
+    pub step: f64,
+}
+
+/// What was measured and how: everything the writers need from the flags and the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub model: String,
+    pub version: Option<String>,
+    pub url: String,
+    pub protocol: Protocol,
+    pub mode: Mode,
+    /// The swept range; None for an intervals file.
+    pub range: Option<RangeSetting>,
+    pub distribution: Distribution,
+    pub binary_search: bool,
+    pub batch_size: usize,
+    pub window: WindowSetting,
+    pub stability_percentage: f64,
+    pub max_trials: u32,
+    /// The percentile levels stabilize on; None: the average.
+    pub percentile: Option<u32>,
+    /// The percentiles reported for every latency.
+    pub percentiles: Vec<u32>,
+    pub latency_limit_us: Option<u64>,
+    pub asynchronous: bool,
+    pub max_threads: usize,
+    pub latency_from_send: bool,
+    pub collect_metrics: bool,
+    pub sequence_model: bool,
+    pub decoupled: bool,
+    pub response_cache: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Stable,
+    OverLatencyLimit,
+    Unstable,
+    Interrupted,
+}
+
+/// A distribution of durations in microseconds: average, standard deviation, percentiles
+/// (`p50`, `p99`...), and the histogram when it is kept.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    pub avg: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub std_dev: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<Hist>,
+    #[serde(flatten)]
+    pub percentiles: BTreeMap<String, u64>,
+}
+
+impl Spread {
+    /// The `p`-th percentile, if it was reported.
+    pub fn percentile(&self, p: u32) -> Option<u64> {
+        self.percentiles.get(&format!("p{p}")).copied()
+    }
+}
+
+/// One measurement window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowReport {
+    /// When it began and ended, in nanoseconds since the Unix epoch.
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub duration_us: u64,
+    pub requests: u64,
+    pub failed: u64,
+    pub sent: u64,
+    pub throughput: f64,
+    /// The stabilizing latency (average or --percentile).
+    pub latency_us: f64,
+    /// rperf's own CPU time.
+    pub cpu_us: u64,
+}
+
+/// What rperf itself cost at a level, and whether it, not the server, was the limit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClientReport {
+    pub cpu_us_per_request: f64,
+    pub cpu_utilization: f64,
+    pub load_threads: usize,
+    pub send_lag_p50_us: Option<u64>,
+    pub send_lag_p99_us: Option<u64>,
+    pub saturated: bool,
+    pub saturated_because: Option<String>,
+}
+
+/// Open loops: latency in the other meaning, and how the schedule was kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpenLoopReport {
+    /// From the actual send (when the main latency counts from the schedule)...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_from_send_us: Option<Spread>,
+    /// ...or from the schedule (with --latency-from-send).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_from_schedule_us: Option<Spread>,
+    /// Requests actually sent per second.
+    pub send_rate: f64,
+    /// Requests sent more than 1 ms behind the schedule, in percent.
+    pub delayed_pct: f64,
+    /// Sends the --max-threads cap (or their sequence) held back.
+    pub blocked: u64,
+    pub send_lag_us: Spread,
+}
+
+impl OpenLoopReport {
+    /// The latency in the other meaning than the level's main one.
+    pub fn other(&self) -> Option<&Spread> {
+        self.latency_from_send_us.as_ref().or(self.latency_from_schedule_us.as_ref())
+    }
+}
+
+/// Streamed (decoupled) responses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamReport {
+    pub responses: u64,
+    pub responses_per_sec: f64,
+    pub time_to_first_response_us: Spread,
+    pub inter_response_us: Spread,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SequenceReport {
+    pub count: u64,
+    pub per_sec: f64,
+}
+
+/// One measured level.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LevelReport {
+    pub mode: Mode,
+    pub value: f64,
+    pub outcome: Outcome,
+    /// Why the level is not stable, when it is not.
+    pub instability: Option<String>,
+    /// Successful requests over the reported (last three) windows.
+    pub requests: u64,
+    /// Failed requests over every window of the level.
+    pub failed: u64,
+    /// Failed requests over all requests of the level, in percent.
+    pub error_rate: f64,
+    pub throughput: f64,
+    pub duration_us: u64,
+    pub latency_us: Spread,
+    /// Client-side split of each request: handing it over, and reading the response.
+    pub send_us: f64,
+    pub recv_us: f64,
+    pub errors: BTreeMap<String, u64>,
+    /// The latency histogram (HdrHistogram V2, compressed, base64).
+    pub histogram: Hist,
+    pub windows: Vec<WindowReport>,
+    /// The model under test (with its composing models), from the server's statistics.
+    pub server: Vec<ServerFigures>,
+    /// rperf's own cost; absent from a merge, which keeps each machine's in `clients`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientReport>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ClientReport>,
+    pub client_saturated: bool,
+    pub metrics: Option<MetricsFigures>,
+    pub open_loop: Option<OpenLoopReport>,
+    pub stream: Option<StreamReport>,
+    pub sequences: Option<SequenceReport>,
+    /// `rperf merge`: how many reports' levels this one adds up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_levels: Option<usize>,
+    /// `--profile-export-file`: every request of the level (not in the JSON report).
+    #[serde(skip)]
+    pub records: Vec<Record>,
+}
+
+impl LevelReport {
+    /// The latency levels are judged on: the average, or the stabilizing percentile.
+    pub fn stabilizing_latency_us(&self, percentile: Option<u32>) -> f64 {
+        match percentile {
+            Some(p) => self.latency_us.percentile(p).unwrap_or(0) as f64,
+            None => self.latency_us.avg,
+        }
+    }
+
+    /// Every request of the level, failed or not (all windows).
+    pub fn total_requests(&self) -> u64 {
+        self.failed + self.windows.iter().map(|w| w.requests).sum::<u64>()
+    }
+
+    /// The level's model figures on the server.
+    pub fn server_model(&self) -> Option<&ServerFigures> {
+        self.server.first()
+    }
+}

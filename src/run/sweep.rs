@@ -1,0 +1,197 @@
+//! The sweep: one load for the whole run, walked through its levels (`levels::Walk`), each
+//! level measured by the measure's `Meter` and printed as perf_analyzer prints it; then the
+//! summary, the files and the run's verdict.
+
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use super::levels::Walk;
+use super::progress::Progress;
+use crate::client::Transport;
+use crate::config::{Config, LoadMode, SequenceConfig};
+use crate::error::Error;
+use crate::input::RequestData;
+use crate::load::closed::ConcurrencyLoad;
+use crate::load::open::RateLoad;
+use crate::load::schedule::{intervals_rate, Schedule};
+use crate::load::Load;
+use crate::measure::clock::SystemClock;
+use crate::measure::{LoadValue, Meter, Outcome, RecordOptions, Recorder, ServerProbe};
+use crate::metrics::Collector;
+use crate::report::schema::{LevelReport, Mode, Settings};
+use crate::report::{build, files, text};
+use crate::thresholds;
+
+/// How long stopping a load waits for the requests in flight.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// Measures levels one after the other and keeps them for the reports.
+pub struct Sweep<'a> {
+    config: &'a Config,
+    settings: Settings,
+    probe: Option<ServerProbe<'a>>,
+    interrupted: &'a AtomicBool,
+    recorder: Recorder,
+    collector: Option<Collector>,
+    /// Sequence models: how sequences are played.
+    plan: Option<SequenceConfig>,
+    /// The gaps of --request-intervals.
+    intervals: Option<Vec<Duration>>,
+    levels: Vec<LevelReport>,
+    style: text::Style,
+}
+
+impl<'a> Sweep<'a> {
+    pub async fn new(
+        config: &'a Config,
+        settings: Settings,
+        probe: Option<ServerProbe<'a>>,
+        interrupted: &'a AtomicBool,
+        (plan, intervals): (Option<SequenceConfig>, Option<Vec<Duration>>),
+    ) -> Result<Sweep<'a>, Error> {
+        let collector = match &config.server.metrics {
+            Some((url, interval)) => Some(Collector::start(url, *interval).await?),
+            None => None,
+        };
+        let options =
+            RecordOptions { from_send: config.load.latency_from_send, export: config.output.profile_export.is_some() };
+        Ok(Sweep {
+            config,
+            settings,
+            probe,
+            interrupted,
+            recorder: Recorder::new(options),
+            collector,
+            plan,
+            intervals,
+            levels: Vec::new(),
+            style: text::Style::default(),
+        })
+    }
+
+    /// Builds every request body once, then sweeps with the load of the configured mode.
+    pub async fn drive<T: Transport>(mut self, transport: T, streams: &[Vec<RequestData>]) -> Result<(), Error> {
+        let streams = streams
+            .iter()
+            .map(|s| s.iter().map(|r| transport.prepare(r)).collect::<Result<Vec<_>, _>>())
+            .collect::<Result<Vec<_>, _>>()?;
+        let config = self.config;
+        let batch = config.load.batch_size;
+        let threads = config.load.load_threads;
+        let binary_search = config.load.binary_search;
+        let result = match &config.load.mode {
+            LoadMode::Concurrency(r) => {
+                let mut load =
+                    ConcurrencyLoad::new(transport, streams, (batch, self.plan.clone()), &self.recorder, threads)?;
+                let walk =
+                    Walk { start: r.start as f64, end: r.end as f64, step: r.step as f64, whole: true, binary_search };
+                let result = walk
+                    .run(async |c: f64| {
+                        let value = LoadValue::Concurrency(c as u64);
+                        print!("{}", text::level_header(Mode::Concurrency, c, &self.style));
+                        load.apply(c as usize);
+                        self.measure(value).await
+                    })
+                    .await;
+                load.stop(GRACE).await;
+                result
+            }
+            LoadMode::RequestRate(r) => {
+                let mut load = self.open_loop(transport, streams)?;
+                let walk = Walk { start: r.start, end: r.end, step: r.step, whole: false, binary_search };
+                let result = walk
+                    .run(async |rate: f64| {
+                        let value = LoadValue::RequestRate(rate);
+                        print!("{}", text::level_header(Mode::RequestRate, rate, &self.style));
+                        load.apply(Schedule::rate(rate, config.load.distribution));
+                        self.measure(value).await
+                    })
+                    .await;
+                load.stop(GRACE).await;
+                result
+            }
+            LoadMode::Intervals(_) => {
+                // One measurement and no sweep; an unstable one is reported as such, exit 0.
+                let gaps = self.intervals.take().unwrap_or_default();
+                let mut load = self.open_loop(transport, streams)?;
+                let value = LoadValue::Intervals(intervals_rate(&gaps));
+                load.apply(Schedule::intervals(gaps));
+                let result = self.measure(value).await.map(|_| ());
+                load.stop(GRACE).await;
+                result
+            }
+        };
+        finish(config, self.settings, self.levels, result)
+    }
+
+    /// Synchronous calls cap the requests in flight at --max-threads, as perf_analyzer's
+    /// blocking threads do; asynchronous ones are never held back. Sequence models are
+    /// asynchronous unless --sync, and then have one "thread" per sequence at most.
+    fn open_loop<T: Transport>(&self, transport: T, streams: Vec<Vec<T::Prepared>>) -> Result<RateLoad<T>, Error> {
+        let load = &self.config.load;
+        let (streams, cap) = match &self.plan {
+            Some(p) => (streams, load.sync.then_some(load.max_threads.min(p.count))),
+            None => (vec![streams.into_iter().flatten().collect()], (!load.async_mode).then_some(load.max_threads)),
+        };
+        RateLoad::new(transport, streams, (load.batch_size, self.plan.clone()), cap, &self.recorder, load.load_threads)
+    }
+
+    /// Measures the load already applied as level `value`, and prints it.
+    async fn measure(&mut self, value: LoadValue) -> Result<Outcome, Error> {
+        let started = Instant::now();
+        let meter = Meter {
+            policy: &self.config.window,
+            recorder: &self.recorder,
+            batch_size: self.config.load.batch_size,
+            probe: &self.probe,
+            clock: &SystemClock,
+            interrupted: self.interrupted,
+        };
+        let mut level = meter.level(value, &mut Progress::new(self.config, value)).await?;
+        if let Some(collector) = &self.collector {
+            level.metrics = Some(collector.figures_since(started, level.reported_since().unwrap_or(started)));
+        }
+        let outcome = level.outcome;
+        let level = build::level(&self.settings, level);
+        let s = &self.settings;
+        match outcome {
+            Outcome::Stable => print!("{}", text::level(s, &level, self.config.output.verbose > 0, &mut self.style)),
+            Outcome::OverLimit => eprintln!("{}", text::over_limit_message(s)),
+            Outcome::Unstable => eprintln!("{}", text::unstable_message(s, &level)),
+            Outcome::Interrupted => eprintln!("Received exit signal."),
+        }
+        self.levels.push(level);
+        Ok(outcome)
+    }
+}
+
+/// Prints the summary, writes every file, then decides the run's result: its own error
+/// first, then the thresholds (exit 4), then the share of failed requests.
+fn finish(
+    config: &Config,
+    settings: Settings,
+    levels: Vec<LevelReport>,
+    result: Result<(), Error>,
+) -> Result<(), Error> {
+    let report = build::run(settings, levels, &result);
+    let tables = crate::report::stable_levels(&report).next().is_some() && !matches!(result, Err(Error::Unstable));
+    if tables {
+        print!("{}", text::summary(&report));
+    }
+    let thresholds = &config.output.thresholds;
+    let checks = (!thresholds.is_empty()).then(|| thresholds::check(thresholds, &report));
+    let cases: Option<Vec<(String, Option<String>)>> =
+        checks.map(|c| c.into_iter().map(|c| (c.name, c.failure)).collect());
+    files::write(&report, &config.output, tables, cases.as_deref())?;
+    result?;
+    let breaches: Vec<String> = cases.into_iter().flatten().filter_map(|(_, f)| f).collect();
+    if !breaches.is_empty() {
+        return Err(Error::Thresholds(breaches));
+    }
+    let failed: u64 = report.levels.iter().map(|l| l.failed).sum();
+    let total: u64 = report.levels.iter().map(|l| l.total_requests()).sum();
+    if failed > 0 && failed as f64 > config.output.max_error_rate * total as f64 {
+        return Err(Error::RequestsFailed { failed, total, pct: failed as f64 * 100.0 / total as f64 });
+    }
+    Ok(())
+}
