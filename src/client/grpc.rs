@@ -14,7 +14,8 @@ use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
-use super::{h2, InferResult, Sequence, ServerInfo, Timing, Transport};
+use super::h2::{self, status_text};
+use super::{InferResult, Sequence, ServerInfo, Timing, Transport};
 use crate::config::{Compression, RequestParameter, ServerOptions, Target};
 use crate::error::Error;
 use crate::input::RequestData;
@@ -275,14 +276,6 @@ pub fn with_sequence(encoded: &Bytes, seq: Sequence) -> Bytes {
     out.put_slice(encoded);
     out.put_slice(&extra);
     out.freeze()
-}
-
-pub fn status_text(s: &Status) -> String {
-    if s.message().is_empty() {
-        format!("gRPC status {:?}", s.code())
-    } else {
-        s.message().to_string()
-    }
 }
 
 /// Control-plane calls over gRPC.

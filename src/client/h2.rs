@@ -217,7 +217,7 @@ fn check_status(headers: &HeaderMap) -> Result<(), Failure> {
     match headers.get("grpc-status").map(HeaderValue::as_bytes) {
         Some(b"0") => Ok(()),
         _ => Err(Failure::Call(match tonic::Status::from_header_map(headers) {
-            Some(status) => super::grpc::status_text(&status),
+            Some(status) => status_text(&status),
             None => "gRPC status (none)".into(),
         })),
     }
@@ -270,6 +270,16 @@ fn unframe(mut data: Bytes, encoding: Option<&HeaderValue>) -> Result<Bytes, Str
     };
     read.map_err(|e| format!("cannot decompress the gRPC response: {e}"))?;
     Ok(out.into())
+}
+
+/// The text of a gRPC status as rperf reports it: the server's message, or the code when the
+/// server sent none.
+pub fn status_text(s: &tonic::Status) -> String {
+    if s.message().is_empty() {
+        format!("gRPC status {:?}", s.code())
+    } else {
+        s.message().to_string()
+    }
 }
 
 #[cfg(test)]

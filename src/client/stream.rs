@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
-use super::grpc::{status_text, with_sequence, Channels, GrpcRequest, GrpcTransport, RawCodec};
+use super::grpc::{with_sequence, Channels, GrpcRequest, GrpcTransport, RawCodec};
+use super::h2::status_text;
 use super::{check_outputs, InferResult, Sequence, Timing, Transport};
 use crate::error::Error;
 use crate::input::RequestData;
