@@ -13,6 +13,8 @@
 #       the server (by its PID) and exits on SIGTERM/SIGINT/SIGHUP, when the server exits (with
 #       the server's exit code), or when the process that started this script goes away, so a
 #       crashed test leaves nothing behind. The server log goes to stderr, or to FILE with --log.
+#       (Started with `&` from a non-interactive shell, the script inherits SIGINT ignored, and
+#       bash cannot trap a signal ignored on entry: send SIGTERM.)
 #         mlserver: Prometheus metrics on their own port, GET /metrics; without --metrics-port
 #                   the metrics server is turned off.
 #         kserve:   Prometheus metrics are on the HTTP port, GET /metrics; --metrics-port is
@@ -147,7 +149,10 @@ run() {
       fi
       cmd=("$venv/bin/mlserver" start "$models") ;;
     kserve)
-      [[ -z $metrics ]] || log "kserve has no separate metrics port: its metrics are GET /metrics on the HTTP port $http"
+      if [[ -n $metrics ]]; then
+        log "kserve has no separate metrics port: its metrics are GET /metrics on the HTTP port $http"
+        metrics=
+      fi
       cmd=("$venv/bin/python" "$models/echo_server.py" --http_port "$http" --grpc_port "$grpc" --workers 1) ;;
   esac
   if [[ -n $logfile ]]; then
