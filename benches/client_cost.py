@@ -118,6 +118,8 @@ def cases_for(args, server, proto, conc, files, pa):
     common = ["-m", MODEL, "-i", proto, "-u", f"127.0.0.1:{port}", "--concurrency-range", str(conc),
               "-p", window_ms, "-s", "100", "--max-threads", "16"]
     out = [("rperf", [RPERF, *common, *args.rperf_args.split()])]
+    if args.baseline_rperf:
+        out.append(("rperf-baseline", [args.baseline_rperf, *common]))
     if pa:
         out.append(("perf_analyzer", [pa, *common]))
     dur = f"{int(args.seconds)}s"
@@ -148,7 +150,10 @@ def main():
                     help="also memory with --profile-export-file (rperf and perf_analyzer, HTTP c=16)")
     ap.add_argument("--scale", action="store_true",
                     help="also 10,000 requests in flight over gRPC and 2,000 over HTTP against rperf serve")
-    ap.add_argument("--clients", default="rperf,perf_analyzer,wrk,h2load,floor", help="which clients to run")
+    ap.add_argument("--clients", default="rperf,rperf-baseline,perf_analyzer,wrk,h2load,floor",
+                    help="which clients to run")
+    ap.add_argument("--baseline-rperf", default="",
+                    help="another rperf binary (an older build) run beside this one in every case: before/after")
     ap.add_argument("--rperf-args", default="", help="extra flags for rperf (A/B runs)")
     ap.add_argument("--perf-analyzer", default=os.environ.get("PERF_ANALYZER", "/opt/perf-analyzer/perf_analyzer"))
     args = ap.parse_args()
