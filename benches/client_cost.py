@@ -120,6 +120,12 @@ def cases_for(args, server, proto, conc, files, pa):
     out = [("rperf", [RPERF, *common, *args.rperf_args.split()])]
     if args.baseline_rperf:
         out.append(("rperf-baseline", [args.baseline_rperf, *common]))
+    if args.json_tensors and proto == "http":
+        # The path of servers without the binary tensor extension (MLServer, KServe).
+        json_flags = ["--input-tensor-format", "json", "--output-tensor-format", "json"]
+        out.append(("rperf-json", [RPERF, *common, *json_flags, *args.rperf_args.split()]))
+        if pa:
+            out.append(("perf_analyzer-json", [pa, *common, *json_flags]))
     if pa:
         out.append(("perf_analyzer", [pa, *common]))
     dur = f"{int(args.seconds)}s"
@@ -150,7 +156,9 @@ def main():
                     help="also memory with --profile-export-file (rperf and perf_analyzer, HTTP c=16)")
     ap.add_argument("--scale", action="store_true",
                     help="also 10,000 requests in flight over gRPC and 2,000 over HTTP against rperf serve")
-    ap.add_argument("--clients", default="rperf,rperf-baseline,perf_analyzer,wrk,h2load,floor",
+    ap.add_argument("--json-tensors", action="store_true",
+                    help="also rperf and perf_analyzer with JSON tensors both ways (HTTP), beside binary")
+    ap.add_argument("--clients", default="rperf,rperf-baseline,rperf-json,perf_analyzer,perf_analyzer-json,wrk,h2load,floor",
                     help="which clients to run")
     ap.add_argument("--baseline-rperf", default="",
                     help="another rperf binary (an older build) run beside this one in every case: before/after")
@@ -233,6 +241,11 @@ def main():
                         rows.append((kind, proto, label, name, tput, us, rss))
                     if lags:
                         print(f"<!-- {kind} {proto} {label}: send lag p50/p99 usec: {', '.join(lags.values())} -->")
+                    if "rperf-json" in got and r:
+                        pj = got.get("perf_analyzer-json")
+                        vs = f", {got['rperf-json'][1] / pj[1]:.2f}x perf_analyzer's with JSON" if pj else ""
+                        print(f"<!-- {kind} {proto} {label}: JSON tensors cost rperf "
+                              f"{got['rperf-json'][1] / r[1]:.2f}x its binary CPU per request{vs} -->")
                     if "floor" in got and "perf_analyzer" in got:
                         print(f"<!-- {kind} {proto} {label}: the floor costs {got['floor'][1] / got['perf_analyzer'][1]:.2f}x "
                               f"perf_analyzer's CPU per request (rperf's target: {TARGETS[proto]['perf_analyzer']}) -->")

@@ -8,6 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 scripts/triton.sh install
+# The non-Triton KServe v2 servers of tests/kserve_servers.rs (MLServer, KServe), from PyPI.
+scripts/pyservers.sh install mlserver & mls=$!
+scripts/pyservers.sh install kserve & ks=$!
+wait "$mls"
+wait "$ks"
 pa_installer=../shared/tools/install-perf-analyzer.sh
 if [[ -z ${PERF_ANALYZER:-} && -f $pa_installer ]]; then
   bash "$pa_installer" >/dev/null 2>&1 || echo "test.sh: perf_analyzer could not be installed; its parity test will say so" >&2

@@ -38,10 +38,11 @@ pub struct Args {
     pub headers: Vec<String>,
     #[arg(long, value_name = "ALGORITHM", default_value = "none")]
     pub grpc_compression_algorithm: String,
-    #[arg(long, value_name = "binary|json", default_value = "binary")]
-    pub input_tensor_format: String,
-    #[arg(long, value_name = "binary|json", default_value = "binary")]
-    pub output_tensor_format: String,
+    /// Default binary, or JSON for a server without the binary tensor extension.
+    #[arg(long, value_name = "binary|json")]
+    pub input_tensor_format: Option<String>,
+    #[arg(long, value_name = "binary|json")]
+    pub output_tensor_format: Option<String>,
 
     // ---- requests ----
     /// Batch size of each request.

@@ -27,7 +27,14 @@ pub struct DemoArgs {
 }
 
 pub async fn run(args: DemoArgs, interrupted: Arc<AtomicBool>) -> Result<(), Error> {
-    let serve = ServeArgs { host: "127.0.0.1".into(), http_port: 0, grpc_port: 0, metrics_port: 0, models: None };
+    let serve = ServeArgs {
+        host: "127.0.0.1".into(),
+        http_port: 0,
+        grpc_port: 0,
+        metrics_port: 0,
+        models: None,
+        plain_kserve: false,
+    };
     let server = Server::start(&serve).await?;
     println!(
         "rperf demo: embedded server on HTTP {} and gRPC {} (models: {})\n",

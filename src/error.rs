@@ -16,6 +16,10 @@ pub enum Error {
     /// The server could not be reached or refused a control call; `what` says which.
     #[error("{what}: {message}")]
     Server { what: String, message: String },
+    /// The server does not have the call at all (gRPC `Unimplemented`, HTTP 404 on an
+    /// extension's route): the extension is missing even if the server listed it.
+    #[error("{what}: {message}")]
+    NotImplemented { what: String, message: String },
     /// The model's metadata or config does not fit the request (batch size, shapes, types).
     #[error("{0}")]
     Model(String),

@@ -236,3 +236,54 @@ fn perf_analyzer_streams_from_the_decoupled_model() {
     let (requests, responses) = (rate("    Throughput: "), rate("    Response Throughput: "));
     assert!((responses / requests - 8.0).abs() < 0.5, "{responses} responses/s for {requests} requests/s");
 }
+
+#[test]
+fn a_plain_kserve_server_is_measured_from_its_metadata_alone() {
+    // --plain-kserve: only the required KServe v2 API, as KServe's ModelServer and MLServer.
+    let s = Serve::start(&["--plain-kserve"]);
+    let (status, body) = http_get(common::port_of(&s.http), "/v2").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("\"extensions\":[]"), "{body}");
+    assert_eq!(http_get(common::port_of(&s.http), "/v2/models/simple/config").unwrap().0, 404);
+    let data = common::testdata("pyservers/echo_validated.json");
+    for (protocol, url) in [("http", &s.http), ("grpc", &s.grpc)] {
+        let run = rperf(&[
+            "-m",
+            "simple",
+            "-i",
+            protocol,
+            "-u",
+            url,
+            "--concurrency-range",
+            "1:4:3",
+            "-p",
+            "300",
+            "-s",
+            "100",
+            "--input-data",
+            &data,
+        ]);
+        assert_eq!(run.code, 0, "{protocol}: {}", run.all());
+        assert!(run.stdout.contains("  Server: rperf "), "{protocol}: {}", run.stdout);
+        assert!(run.stdout.contains("  Left out: model configuration (no model_configuration extension)"));
+        assert!(run.stdout.contains("  Left out: server statistics (no statistics extension): no Server block"));
+        assert_eq!(run.stdout.contains("JSON tensors"), protocol == "http", "{protocol}");
+        assert!(!run.stdout.contains("Inference count"), "no Server block: {}", run.stdout);
+        assert_eq!(lines_with(&run.stdout, "    Request count: ").len(), 2, "{protocol}");
+        // The leading -1 of the metadata is the batch dimension: -b is sent.
+        let batched = rperf(&["-m", "simple", "-i", protocol, "-u", url, "-b", "4", "-p", "300", "-s", "100"]);
+        assert_eq!(batched.code, 0, "{protocol}: {}", batched.all());
+    }
+    // Asked for binary tensors anyway, the server's refusal is each failure's message.
+    let binary = rperf(&["-m", "simple", "-u", &s.http, "--input-tensor-format", "binary", "-p", "300"]);
+    assert_eq!(binary.code, 99);
+    assert!(binary.all().contains("no binary_tensor_data extension"), "{}", binary.all());
+    // Flags that need a missing extension are refused before any load, naming it.
+    for flags in [&["--sequence-length", "4"][..], &["--request-parameter", "n:1:int"]] {
+        let run = rperf(&[&["-m", "simple", "-u", &s.http][..], flags].concat());
+        assert_eq!(run.code, 99);
+        assert!(run.stderr.contains(&format!("{} cannot be used", flags[0])), "{}", run.stderr);
+        assert!(run.stderr.contains("rperf ") && run.stderr.contains("extensions: none"), "{}", run.stderr);
+        assert!(!run.stdout.contains("Request count"));
+    }
+}

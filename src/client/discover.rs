@@ -4,28 +4,49 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use super::Control;
+use super::{Control, ServerInfo};
 use crate::error::Error;
-use crate::model::{Composing, Model};
+use crate::model::{Composing, Model, RawConfig};
 
 type Steps = Vec<(String, Option<String>)>;
 
 impl Control {
-    /// The model as rperf needs it; `extra` are composing models the config does not name.
+    /// The model as rperf needs it, and what the server says of itself; `extra` are composing
+    /// models the config does not name. Without the model configuration extension (not
+    /// listed, or the server has no such call after all), what rperf needs is read from the
+    /// metadata alone. The model's metadata is asked first, as perf_analyzer does.
     pub async fn model(
         &self,
         name: &str,
         version: Option<&str>,
         extra: &[(String, Option<String>)],
-    ) -> Result<Model, Error> {
+    ) -> Result<(Model, ServerInfo), Error> {
         let meta = self.model_metadata(name, version).await?;
-        let raw = self.model_config(name, version).await?;
+        let info = self.server_info().await?;
+        let raw = match info.has("model_configuration") {
+            true => match self.model_config(name, version).await {
+                Err(Error::NotImplemented { .. }) => None,
+                other => Some(other?),
+            },
+            false => None,
+        };
+        let Some(raw) = raw else {
+            if !extra.is_empty() {
+                return Err(Error::Model(
+                    "--bls-composing-models needs the server's model_configuration extension, which it does not have"
+                        .into(),
+                ));
+            }
+            let mut model = Model::from_raw(&meta, &RawConfig::from_metadata(&meta), version.map(String::from))?;
+            model.from_metadata = true;
+            return Ok((model, info));
+        };
         let mut model = Model::from_raw(&meta, &raw, version.map(String::from))?;
         let mut steps = raw.ensemble_steps;
         steps.extend(extra.iter().cloned());
         model.composing = self.composing(steps, 0).await?;
         model.response_cache |= any_cache(&model.composing);
-        Ok(model)
+        Ok((model, info))
     }
 
     /// One entry per composing model, sorted by name and version.

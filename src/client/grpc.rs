@@ -296,13 +296,16 @@ impl GrpcControl {
     }
 
     fn fail(&self, what: &str, s: Status) -> Error {
+        if s.code() == tonic::Code::Unimplemented {
+            return Error::NotImplemented { what: what.into(), message: status_text(&s) };
+        }
         Error::server(what, status_text(&s))
     }
 
     pub async fn server_info(&self) -> Result<ServerInfo, Error> {
         let r = self.client.clone().server_metadata(pb::ServerMetadataRequest {}).await;
         let r = r.map_err(|s| self.fail("unable to get server metadata", s))?.into_inner();
-        Ok(ServerInfo { extensions: r.extensions })
+        Ok(ServerInfo { name: r.name, version: r.version, extensions: r.extensions })
     }
 
     pub async fn model_metadata(&self, name: &str, version: Option<&str>) -> Result<RawMetadata, Error> {

@@ -19,17 +19,47 @@ use crate::server_stats::ModelStats;
 
 const HEADER_LENGTH: &str = "inference-header-content-length";
 
-/// The server's error text from a non-200 response (`{"error": "..."}`), or the raw body.
+/// The server's error text from a non-200 response: Triton's, KServe's and MLServer's
+/// `{"error": "..."}`, FastAPI's `{"detail": "..."}` or `{"detail": [{"loc": [..], "msg": ".."}]}`,
+/// or else the raw body.
 fn error_text(status: u16, body: &[u8]) -> String {
-    match serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("error").and_then(Value::as_str).map(String::from))
-    {
+    match serde_json::from_slice::<Value>(body).ok().and_then(|v| server_message(&v)) {
         Some(msg) => msg,
         None => {
             let status = StatusCode::from_u16(status).map_or(status.to_string(), |s| s.to_string());
             format!("HTTP {status}: {}", String::from_utf8_lossy(body).trim())
         }
+    }
+}
+
+/// The message of a JSON error body, in the shapes KServe v2 servers use.
+fn server_message(v: &Value) -> Option<String> {
+    if let Some(e) = v.get("error") {
+        return match e {
+            Value::String(s) => Some(s.clone()),
+            // OpenAI-style `{"error": {"message": ...}}`.
+            other => other.get("message").and_then(Value::as_str).map(String::from),
+        };
+    }
+    match v.get("detail")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(items) => {
+            let each = items.iter().map(|d| {
+                let msg = d.get("msg").and_then(Value::as_str).unwrap_or("invalid request");
+                let loc: Vec<String> = d
+                    .get("loc")
+                    .and_then(Value::as_array)
+                    .map(|l| l.iter().map(|p| p.as_str().map_or(p.to_string(), String::from)).collect())
+                    .unwrap_or_default();
+                if loc.is_empty() {
+                    msg.to_string()
+                } else {
+                    format!("{}: {msg}", loc.join("."))
+                }
+            });
+            Some(each.collect::<Vec<_>>().join("; "))
+        }
+        _ => None,
     }
 }
 
@@ -268,6 +298,11 @@ impl HttpControl {
 
     async fn get(&self, path: &str, what: &str) -> Result<Value, Error> {
         let response = self.conn.lock().await.get(path).await.map_err(|m| Error::server(what, m))?;
+        // An extension's route that is not there at all (the model itself was found before).
+        if response.status == 404 && (path.ends_with("/config") || path.ends_with("/stats")) {
+            let message = error_text(response.status, &response.body);
+            return Err(Error::NotImplemented { what: what.into(), message });
+        }
         if response.status != 200 {
             return Err(Error::server(what, error_text(response.status, &response.body)));
         }
@@ -278,7 +313,12 @@ impl HttpControl {
     pub async fn server_info(&self) -> Result<ServerInfo, Error> {
         let v = self.get("/v2", "unable to get server metadata").await?;
         let extensions = v.get("extensions").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-        Ok(ServerInfo { extensions: extensions.iter().filter_map(|e| e.as_str().map(String::from)).collect() })
+        let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        Ok(ServerInfo {
+            name: text("name"),
+            version: text("version"),
+            extensions: extensions.iter().filter_map(|e| e.as_str().map(String::from)).collect(),
+        })
     }
 
     pub async fn model_metadata(&self, name: &str, version: Option<&str>) -> Result<RawMetadata, Error> {
@@ -369,5 +409,11 @@ mod tests {
     fn server_errors_are_unwrapped() {
         assert_eq!(error_text(400, br#"{"error":"boom"}"#), "boom");
         assert!(error_text(502, b"x").starts_with("HTTP 502"));
+        // FastAPI (MLServer, KServe): a string, or a list of validation errors.
+        assert_eq!(error_text(404, br#"{"detail":"Not Found"}"#), "Not Found");
+        let body = br#"{"detail":[{"type":"json_invalid","loc":["body",0],"msg":"JSON decode error"}]}"#;
+        assert_eq!(error_text(422, body), "body.0: JSON decode error");
+        assert_eq!(error_text(400, br#"{"error":{"message":"bad model"}}"#), "bad model");
+        assert!(error_text(500, br#"{"detail":7}"#).starts_with("HTTP 500"));
     }
 }

@@ -65,10 +65,18 @@ pub trait Transport: Send + Sync + 'static {
     ) -> impl Future<Output = InferResult> + Send;
 }
 
-/// What the server says of itself: whether it has the statistics extension.
+/// What the server says of itself: its name, version and the protocol extensions it has.
 #[derive(Clone, Debug, Default)]
 pub struct ServerInfo {
+    pub name: String,
+    pub version: String,
     pub extensions: Vec<String>,
+}
+
+impl ServerInfo {
+    pub fn has(&self, extension: &str) -> bool {
+        self.extensions.iter().any(|e| e == extension)
+    }
 }
 
 /// Control-plane calls over the chosen protocol.

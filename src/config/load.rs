@@ -84,6 +84,16 @@ pub fn options(a: &Args, mode: LoadMode, warnings: &mut Vec<String>) -> Result<L
         load_threads,
         latency_from_send: a.latency_from_send,
         sequences: sequences(a, warnings)?,
+        sequence_flags: [
+            ("--sequence-length", a.sequence_length.is_some()),
+            ("--sequence-length-variation", a.sequence_length_variation.is_some()),
+            ("--sequence-id-range", a.sequence_id_range.is_some()),
+            ("--num-of-sequences", a.num_of_sequences.is_some()),
+            ("--serial-sequences", a.serial_sequences),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect(),
     })
 }
 

@@ -80,6 +80,9 @@ pub struct ServerOptions {
     pub compression: Compression,
     pub input_format: TensorFormat,
     pub output_format: TensorFormat,
+    /// Whether `--input-tensor-format` / `--output-tensor-format` were given: when not, a
+    /// server without the binary tensor extension gets JSON.
+    pub formats_given: (bool, bool),
     /// gRPC bidirectional streaming (`--streaming`), needed by decoupled models.
     pub streaming: bool,
     /// `--request-parameter name:value:type`, one per name (the last given wins).
@@ -154,6 +157,9 @@ pub struct LoadOptions {
     /// from the scheduled send time.
     pub latency_from_send: bool,
     pub sequences: SequenceConfig,
+    /// The sequence flags given on the command line (a server without the sequence extension
+    /// refuses them).
+    pub sequence_flags: Vec<&'static str>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

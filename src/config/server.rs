@@ -18,8 +18,9 @@ pub fn options(a: &Args) -> Result<ServerOptions, Error> {
         return Err(Error::Usage("Streaming is only allowed with gRPC protocol.".into()));
     }
     let compression = compression(a, protocol)?;
-    let input_format = tensor_format("--input-tensor-format", &a.input_tensor_format)?;
-    let output_format = tensor_format("--output-tensor-format", &a.output_tensor_format)?;
+    let given = |f: &Option<String>| f.as_deref().unwrap_or("binary").to_string();
+    let input_format = tensor_format("--input-tensor-format", &given(&a.input_tensor_format))?;
+    let output_format = tensor_format("--output-tensor-format", &given(&a.output_tensor_format))?;
     let headers = a.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
     let url = normalize_url(a.url.as_deref(), protocol);
     let metrics = metrics(a, url.as_deref().unwrap_or_default())?;
@@ -31,6 +32,7 @@ pub fn options(a: &Args) -> Result<ServerOptions, Error> {
         compression,
         input_format,
         output_format,
+        formats_given: (a.input_tensor_format.is_some(), a.output_tensor_format.is_some()),
         streaming: a.streaming,
         request_parameters,
         metrics,

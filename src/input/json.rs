@@ -222,6 +222,7 @@ mod tests {
             name: "m".into(),
             version: None,
             max_batch_size: 8,
+            from_metadata: false,
             inputs: vec![spec("IN")],
             outputs: vec![spec("OUT")],
             composing: vec![],

@@ -42,6 +42,16 @@ pub struct RawConfig {
     pub response_cache: bool,
 }
 
+impl RawConfig {
+    /// What the metadata alone says, for a server without the model configuration extension:
+    /// when every input's leading dimension is variable, it is taken as the batch dimension
+    /// (its largest size unknown, so any -b is sent); otherwise the model does not batch.
+    pub fn from_metadata(meta: &RawMetadata) -> RawConfig {
+        let batches = !meta.inputs.is_empty() && meta.inputs.iter().all(|(_, _, shape)| shape.first() == Some(&-1));
+        RawConfig { max_batch_size: if batches { i64::MAX } else { 0 }, ..RawConfig::default() }
+    }
+}
+
 /// A composing model of an ensemble, with its own composing models if it is one too.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Composing {
@@ -64,6 +74,8 @@ pub struct Model {
     pub decoupled: bool,
     /// The response cache is on for the model or any composing model.
     pub response_cache: bool,
+    /// The server has no model configuration: batching was read from the metadata.
+    pub from_metadata: bool,
 }
 
 impl Model {
@@ -102,6 +114,7 @@ impl Model {
             sequence: config.sequence_batching,
             decoupled: config.decoupled,
             response_cache: config.response_cache,
+            from_metadata: false,
         })
     }
 
@@ -115,7 +128,7 @@ impl Model {
         if self.max_batch_size == 0 && batch_size > 1 {
             return Err(Error::Model("can not specify batch size > 1 as the model does not support batching".into()));
         }
-        if self.max_batch_size > 0 && batch_size as u64 > self.max_batch_size {
+        if self.max_batch_size > 0 && batch_size as u64 > self.max_batch_size && !self.from_metadata {
             return Err(Error::Model(format!(
                 "expecting batch size <= {} for model '{}', got -b {batch_size}",
                 self.max_batch_size, self.name
@@ -149,6 +162,19 @@ mod tests {
         assert_eq!(m.inputs[1].shape, vec![16]);
         assert!(m.check_batch_size(8).is_ok());
         assert!(m.check_batch_size(9).is_err());
+    }
+
+    #[test]
+    fn without_a_config_a_variable_leading_dimension_is_the_batch() {
+        let (meta, _) = raw(0);
+        let m = Model::from_raw(&meta, &RawConfig::from_metadata(&meta), None).unwrap();
+        assert!(m.max_batch_size > 0);
+        assert_eq!(m.inputs[1].shape, vec![16]);
+        assert!(m.check_batch_size(64).is_ok());
+        let fixed = RawMetadata { inputs: vec![("x".into(), "FP32".into(), vec![3, -1])], ..meta };
+        let m = Model::from_raw(&fixed, &RawConfig::from_metadata(&fixed), None).unwrap();
+        assert_eq!((m.max_batch_size, m.inputs[0].shape.clone()), (0, vec![3, -1]));
+        assert!(m.check_batch_size(2).is_err());
     }
 
     #[test]

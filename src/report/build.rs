@@ -63,6 +63,8 @@ pub fn settings(config: &Config, model: &Model) -> Settings {
         sequence_model: model.sequence,
         decoupled: model.decoupled,
         response_cache: model.response_cache,
+        server: String::new(),
+        left_out: Vec::new(),
     }
 }
 

@@ -38,6 +38,8 @@ pub fn settings() -> Settings {
         sequence_model: false,
         decoupled: false,
         response_cache: false,
+        server: String::new(),
+        left_out: Vec::new(),
     }
 }
 

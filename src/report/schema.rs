@@ -103,6 +103,12 @@ pub struct Settings {
     pub sequence_model: bool,
     pub decoupled: bool,
     pub response_cache: bool,
+    /// The server's name and version, as it says them.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub server: String,
+    /// What rperf left out for a server without some of Triton's extensions, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

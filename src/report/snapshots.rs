@@ -161,6 +161,18 @@ fn snapshots_of_every_format() {
         insta::assert_snapshot!(format!("{name}_html"), written(|w| html::write(&report, w)));
         insta::assert_snapshot!(format!("{name}_profile"), written(|w| profile::write(&report, w)));
     }
+    // A server without Triton's extensions: the settings say what was left out (the JSON too).
+    let mut plain = fixture::run();
+    plain.settings.server = "mlserver 1.7.1, extensions: none".into();
+    plain.settings.left_out = vec![
+        "model configuration (no model_configuration extension): inputs, outputs and batching from the metadata".into(),
+        "server statistics (no statistics extension): no Server block".into(),
+    ];
+    insta::assert_snapshot!("plain_server_settings", text::settings(&plain.settings));
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("plain.json");
+    files::write_file(&path, |w| json::write(&plain, w)).expect("written");
+    assert_eq!(json::read(&path).expect("read back").settings.left_out, plain.settings.left_out);
     let cases = [("p99<50ms at concurrency 1".to_string(), None), ("errors==0".to_string(), Some("breached".into()))];
     insta::assert_snapshot!("junit", written(|w| junit::write("rperf.thresholds", &cases, w)));
 }

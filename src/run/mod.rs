@@ -5,6 +5,7 @@
 
 mod levels;
 mod progress;
+mod server_fit;
 mod sweep;
 
 use std::path::Path;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use crate::client::grpc::{Channels, GrpcTransport};
 use crate::client::http::HttpTransport;
 use crate::client::stream::StreamTransport;
-use crate::client::Control;
+use crate::client::{Control, ServerInfo};
 use crate::config::{parse_err, values, Config, LoadMode, OutputOptions, Protocol, SequenceConfig};
 use crate::error::Error;
 use crate::input::{Dataset, Source};
@@ -32,10 +33,11 @@ pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Er
         LoadMode::Intervals(path) => Some(read_intervals(path)?),
         _ => None,
     };
-    let server = &config.server;
-    let control = Control::connect(server.protocol, &server.url).await?;
+    let control = Control::connect(config.server.protocol, &config.server.url).await?;
     let target = &config.target;
-    let model = control.model(&target.model, target.version.as_deref(), &target.bls_composing).await?;
+    let (model, info) = control.model(&target.model, target.version.as_deref(), &target.bls_composing).await?;
+    let fit = server_fit::fit(config, &info)?;
+    let server = &fit.server;
     model.check_batch_size(config.load.batch_size)?;
     let plan = sequence_plan(config, &model)?;
     if model.decoupled && !server.streaming {
@@ -54,10 +56,22 @@ pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Er
         None => vec![dataset.requests(&model, config.load.batch_size)?],
     };
     let plan = plan.map(|p| SequenceConfig { length: p.length.or((!from_file).then_some(20)), ..p });
-    let info = control.server_info().await?;
-    let probe =
-        info.extensions.iter().any(|e| e == "statistics").then_some(ServerProbe { control: &control, model: &model });
-    let settings = report::build::settings(config, &model);
+    let mut left_out = fit.left_out;
+    if model.from_metadata {
+        let what =
+            "model configuration (no model_configuration extension): inputs, outputs and batching from the metadata";
+        left_out.insert(0, what.to_string());
+    }
+    let probe = match statistics(&control, &info, &model).await? {
+        true => Some(ServerProbe { control: &control, model: &model }),
+        false => {
+            left_out.push("server statistics (no statistics extension): no Server block".to_string());
+            None
+        }
+    };
+    let mut settings = report::build::settings(config, &model);
+    settings.server = server_fit::describe(&info);
+    settings.left_out = left_out;
     print!("{}", text::settings(&settings));
     let sweep = Sweep::new(config, settings, probe, &interrupted, (plan, intervals)).await?;
     match server.protocol {
@@ -74,6 +88,18 @@ pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Er
                 sweep.drive(grpc, &streams).await
             }
         }
+    }
+}
+
+/// Whether the server has statistics for the model: it lists the extension and answers.
+async fn statistics(control: &Control, info: &ServerInfo, model: &Model) -> Result<bool, Error> {
+    if !info.has("statistics") {
+        return Ok(false);
+    }
+    match control.model_stats(Some(&model.name), model.version.as_deref()).await {
+        Ok(_) => Ok(true),
+        Err(Error::NotImplemented { .. }) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

@@ -10,8 +10,8 @@ use crate::proto::inference as pb;
 pub const EXTENSIONS: [&str; 6] =
     ["binary_tensor_data", "statistics", "sequence", "model_configuration", "parameters", "schedule_policy"];
 
-pub fn server_metadata_json() -> Value {
-    json!({"name": "rperf", "version": env!("CARGO_PKG_VERSION"), "extensions": EXTENSIONS})
+pub fn server_metadata_json(extensions: &[&str]) -> Value {
+    json!({"name": "rperf", "version": env!("CARGO_PKG_VERSION"), "extensions": extensions})
 }
 
 fn platform(def: &ModelDef) -> &'static str {

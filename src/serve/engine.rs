@@ -93,13 +93,15 @@ impl ModelRuntime {
 
 pub struct Engine {
     pub models: BTreeMap<String, Arc<ModelRuntime>>,
+    /// Only the required KServe v2 API: no Triton extension is offered.
+    pub plain: bool,
 }
 
 impl Engine {
     /// Builds the runtimes and starts each model's instances, one OS thread each: they sleep
     /// the compute time precisely (tokio's timer has millisecond granularity), as Triton's
     /// instances are threads of their own.
-    pub fn start(defs: Vec<ModelDef>) -> Arc<Engine> {
+    pub fn start(defs: Vec<ModelDef>, plain: bool) -> Arc<Engine> {
         let started = Instant::now();
         let mut models = BTreeMap::new();
         let mut queues = Vec::new();
@@ -130,7 +132,16 @@ impl Engine {
                 }
             }
         }
-        Arc::new(Engine { models })
+        Arc::new(Engine { models, plain })
+    }
+
+    /// The extensions this server offers (none when plain).
+    pub fn extensions(&self) -> &'static [&'static str] {
+        if self.plain {
+            &[]
+        } else {
+            &super::describe::EXTENSIONS
+        }
     }
 
     pub fn model(&self, name: &str, version: &str) -> Result<&Arc<ModelRuntime>, String> {

@@ -22,6 +22,17 @@ pub struct Service {
     pub engine: Arc<Engine>,
 }
 
+impl Service {
+    /// A plain KServe v2 server answers the extensions' calls as KServe's and MLServer's do.
+    fn extension(&self) -> Result<(), Status> {
+        if self.engine.plain {
+            Err(Status::unimplemented("Method not found!"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
 fn status(f: Failure) -> Status {
     match f {
         Failure::Error(msg) => Status::invalid_argument(msg),
@@ -129,7 +140,7 @@ impl GrpcInferenceService for Service {
         Ok(Response::new(pb::ServerMetadataResponse {
             name: "rperf".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            extensions: describe::EXTENSIONS.iter().map(|e| e.to_string()).collect(),
+            extensions: self.engine.extensions().iter().map(|e| e.to_string()).collect(),
         }))
     }
 
@@ -144,6 +155,9 @@ impl GrpcInferenceService for Service {
 
     async fn model_infer(&self, r: Request<pb::ModelInferRequest>) -> Result<Response<pb::ModelInferResponse>, Status> {
         let req = request(r.into_inner())?;
+        if self.engine.plain && req.sequence.is_some() {
+            return Err(Status::invalid_argument("sequence parameters need the sequence extension"));
+        }
         let resp = self.engine.infer(req).await.map_err(status)?;
         Ok(Response::new(response(resp, None)))
     }
@@ -171,6 +185,7 @@ impl GrpcInferenceService for Service {
         &self,
         r: Request<pb::ModelConfigRequest>,
     ) -> Result<Response<pb::ModelConfigResponse>, Status> {
+        self.extension()?;
         let r = r.into_inner();
         let m = self.engine.model(&r.name, &r.version).map_err(Status::not_found)?;
         Ok(Response::new(pb::ModelConfigResponse { config: Some(describe::config_proto(&m.def)) }))
@@ -180,6 +195,7 @@ impl GrpcInferenceService for Service {
         &self,
         r: Request<pb::ModelStatisticsRequest>,
     ) -> Result<Response<pb::ModelStatisticsResponse>, Status> {
+        self.extension()?;
         let r = r.into_inner();
         let models: Vec<&Arc<engine::ModelRuntime>> = if r.name.is_empty() {
             self.engine.models.values().collect()

@@ -55,8 +55,8 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Reply, st
         (Method::GET, ["v2", "health", "live"]) | (Method::GET, ["v2", "health", "ready"]) => {
             Response::new(Full::default())
         }
-        (Method::GET, ["v2"]) => json_reply(StatusCode::OK, &describe::server_metadata_json()),
-        (Method::GET, ["v2", "models", "stats"]) => {
+        (Method::GET, ["v2"]) => json_reply(StatusCode::OK, &describe::server_metadata_json(engine.extensions())),
+        (Method::GET, ["v2", "models", "stats"]) if !engine.plain => {
             let all: Vec<Value> = engine.models.values().map(|m| lock_json(m)).collect();
             json_reply(StatusCode::OK, &json!({ "model_stats": all }))
         }
@@ -72,6 +72,7 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Reply, st
             match (method, rest) {
                 (Method::GET, []) => json_reply(StatusCode::OK, &describe::metadata_json(&model.def)),
                 (Method::GET, ["ready"]) => Response::new(Full::default()),
+                (Method::GET, ["config"] | ["stats"]) if engine.plain => error(StatusCode::NOT_FOUND, "Not Found"),
                 (Method::GET, ["config"]) => json_reply(StatusCode::OK, &describe::config_json(&model.def)),
                 (Method::GET, ["stats"]) => json_reply(StatusCode::OK, &json!({ "model_stats": [lock_json(&model)] })),
                 (Method::POST, ["infer"]) => return infer(engine, name, version, req).await,
@@ -98,11 +99,22 @@ async fn infer(
         Ok(b) => b.to_bytes(),
         Err(e) => return Ok(error(StatusCode::BAD_REQUEST, &format!("failed to read the request body: {e}"))),
     };
+    if engine.plain && header_len.is_some() {
+        let msg = "binary tensor data is not supported: this server has no binary_tensor_data extension";
+        return Ok(error(StatusCode::BAD_REQUEST, msg));
+    }
     let parsed = match parse_request(&body, header_len) {
         Ok(p) => p,
         Err(msg) => return Ok(error(StatusCode::BAD_REQUEST, &msg)),
     };
-    let (mut request, binary_out) = parsed;
+    let (mut request, mut binary_out) = parsed;
+    if engine.plain {
+        // Without the extension, outputs asked for as binary come back as JSON, as MLServer does.
+        binary_out.iter_mut().for_each(|(_, b)| *b = false);
+        if request.sequence.is_some() {
+            return Ok(error(StatusCode::BAD_REQUEST, "sequence parameters need the sequence extension"));
+        }
+    }
     request.model = model.to_string();
     request.version = version.to_string();
     match engine.infer(request).await {

@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// A TOML model file (see testdata/serve/default_models.toml); default: the built-in models.
     #[arg(long, value_name = "FILE")]
     pub models: Option<PathBuf>,
+    /// Serve only the required KServe v2 API, as KServe's ModelServer and MLServer do: no
+    /// model configuration, statistics, binary tensor data, sequence or parameters extension.
+    #[arg(long)]
+    pub plain_kserve: bool,
 }
 
 /// A running server; dropping it stops every listener.
@@ -71,7 +75,7 @@ impl Server {
     pub async fn start(args: &ServeArgs) -> Result<Server, Error> {
         let defs = catalog::load(args.models.as_deref())?;
         let models = defs.iter().map(|d| d.name.clone()).collect();
-        let engine = engine::Engine::start(defs);
+        let engine = engine::Engine::start(defs, args.plain_kserve);
         let http = bind(&args.host, args.http_port, "http").await?;
         let grpc = bind(&args.host, args.grpc_port, "grpc").await?;
         let metrics = bind(&args.host, args.metrics_port, "metrics").await?;

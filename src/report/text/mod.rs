@@ -19,6 +19,12 @@ pub fn settings(s: &Settings) -> String {
     let mut out = String::from("*** Measurement Settings ***\n");
     let _ = writeln!(out, "  Batch size: {}", s.batch_size);
     out.push_str("  Service Kind: Triton\n");
+    if !s.left_out.is_empty() {
+        let _ = writeln!(out, "  Server: {}", s.server);
+        for what in &s.left_out {
+            let _ = writeln!(out, "  Left out: {what}");
+        }
+    }
     match s.window {
         WindowSetting::TimeMs(ms) => {
             out.push_str("  Using \"time_windows\" mode for stabilization\n");
