@@ -44,7 +44,7 @@ fn latency(path: &Path, level: &LevelReport, key: &str) -> Result<f64, Error> {
         return Ok(level.latency_us.avg);
     }
     level.latency_us.percentiles.get(key).map(|v| *v as f64).ok_or_else(|| {
-        Error::Input(format!("{}: {} has no latency_us.{key} figure", path.display(), level_name(level)))
+        Error::Report(format!("{}: {} has no latency_us.{key} figure", path.display(), level_name(level)))
     })
 }
 
@@ -61,6 +61,12 @@ pub fn run(args: CompareArgs) -> Result<(), Error> {
         }
     };
     let (base, new) = (json::read(&args.base)?, json::read(&args.new)?);
+    // A figure missing from either report is named before anything is printed.
+    for (path, report) in [(&args.base, &base), (&args.new, &new)] {
+        for level in stable_levels(report) {
+            latency(path, level, &key)?;
+        }
+    }
     println!("Comparing {} against {} ({key} latency)", args.new.display(), args.base.display());
     println!(
         "{:<22} {:>12} {:>12} {:>9}   {:>11} {:>11} {:>9}   verdict",
@@ -110,5 +116,27 @@ pub fn run(args: CompareArgs) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::Thresholds(breaches))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{files, fixture};
+
+    #[test]
+    fn a_missing_percentile_is_named_not_read_as_zero() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let (base, new) = (dir.path().join("base.json"), dir.path().join("new.json"));
+        let report = fixture::run();
+        files::write_file(&base, |w| json::write(&report, w)).expect("written");
+        let mut broken = report.clone();
+        broken.levels[1].latency_us.percentiles.remove("p99");
+        files::write_file(&new, |w| json::write(&broken, w)).expect("written");
+        let args = CompareArgs::try_parse_from(["compare", base.to_str().unwrap(), new.to_str().unwrap()]).unwrap();
+        let e = run(args).expect_err("refused").to_string();
+        assert!(e.contains("new.json: concurrency 8 has no latency_us.p99 figure"), "{e}");
+        let args = CompareArgs::try_parse_from(["compare", base.to_str().unwrap(), base.to_str().unwrap()]).unwrap();
+        assert!(run(args).is_ok());
     }
 }

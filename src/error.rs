@@ -23,6 +23,9 @@ pub enum Error {
     /// The model's metadata or config does not fit the request (batch size, shapes, types).
     #[error("{0}")]
     Model(String),
+    /// A report file that cannot be read, compared or merged: names the file and the figure.
+    #[error("{0}")]
+    Report(String),
     /// Bad input data: names the file, entry, input and what was expected.
     #[error("Failed to init manager inputs: {0}")]
     Input(String),

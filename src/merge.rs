@@ -32,7 +32,7 @@ fn add(hists: &[(&Hist, &PathBuf)], what: &str) -> Result<Hist, Error> {
         total
             .0
             .add(&h.0)
-            .map_err(|e| Error::Input(format!("{}: {what}: cannot add its histogram: {e:?}", file.display())))?;
+            .map_err(|e| Error::Report(format!("{}: {what}: cannot add its histogram: {e:?}", file.display())))?;
     }
     Ok(total)
 }
@@ -130,7 +130,7 @@ pub fn run(args: MergeArgs) -> Result<(), Error> {
         merged.push(merge_level(&same, percentiles)?);
     }
     if merged.is_empty() {
-        return Err(Error::Input("no level is reported by every run: nothing to merge".into()));
+        return Err(Error::Report("no level is reported by every run: nothing to merge".into()));
     }
     let out = RunReport {
         levels: merged,

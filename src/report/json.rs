@@ -15,5 +15,5 @@ pub fn write(report: &RunReport, w: &mut dyn Write) -> io::Result<()> {
 /// Reads a report back; a file that is not one, or lacks a field, is named with the field.
 pub fn read(path: &Path) -> Result<RunReport, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    serde_json::from_str(&text).map_err(|e| Error::Input(format!("{}: not an rperf JSON report: {e}", path.display())))
+    serde_json::from_str(&text).map_err(|e| Error::Report(format!("{}: not an rperf JSON report: {e}", path.display())))
 }
