@@ -24,6 +24,9 @@ pub struct DemoArgs {
     /// Measurement window in milliseconds.
     #[arg(short = 'p', default_value_t = 1000)]
     measurement_interval: u64,
+    /// Stability percentage: the last three windows' p95 within this of their mean.
+    #[arg(short = 's', default_value_t = 25)]
+    stability_percentage: u32,
 }
 
 pub async fn run(args: DemoArgs, interrupted: Arc<AtomicBool>) -> Result<(), Error> {
@@ -45,6 +48,7 @@ pub async fn run(args: DemoArgs, interrupted: Arc<AtomicBool>) -> Result<(), Err
     for (protocol, addr) in [("http", server.http), ("grpc", server.grpc)] {
         let url = addr.to_string();
         let interval = args.measurement_interval.to_string();
+        let stability = args.stability_percentage.to_string();
         let argv = [
             "rperf",
             "-m",
@@ -59,7 +63,7 @@ pub async fn run(args: DemoArgs, interrupted: Arc<AtomicBool>) -> Result<(), Err
             "-p",
             &interval,
             "-s",
-            "25",
+            &stability,
         ];
         println!("$ {}\n", argv.join(" "));
         let parsed = Args::try_parse_from(argv).map_err(|e| Error::Usage(e.to_string()))?;

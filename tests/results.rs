@@ -1,5 +1,5 @@
 //! CI-grade results against `rperf serve`: the JSON report, --fail-if thresholds with exit
-//! 4 and JUnit, `rperf compare` on a server made 20% slower, and `rperf merge` of two runs
+//! 4 and JUnit, `rperf compare` on a server made twice as slow, and `rperf merge` of two runs
 //! taken at the same time.
 
 mod common;
@@ -110,15 +110,17 @@ fn measure(serve: &Serve, name: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn compare_flags_a_server_made_20_percent_slower() {
+fn compare_flags_a_server_made_twice_as_slow() {
     let base_server = Serve::start(&["--models", "testdata/serve/steady_2000.toml"]);
     let base = measure(&base_server, "base.json");
     let rerun = measure(&base_server, "rerun.json");
     drop(base_server);
-    let slow_server = Serve::start(&["--models", "testdata/serve/steady_2400.toml"]);
+    let slow_server = Serve::start(&["--models", "testdata/serve/steady_4000.toml"]);
     let slow = measure(&slow_server, "slow.json");
     let junit = temp_path("compare.xml");
-    let limits = ["--max-throughput-drop", "10%", "--max-latency-rise", "10", "--percentile", "50"];
+    // Limits well above a shared machine's noise and well below the slowdown: pass/fail
+    // must not depend on timing (noise-aware judgement is compare's own business).
+    let limits = ["--max-throughput-drop", "25%", "--max-latency-rise", "25", "--percentile", "50"];
     let mut args = vec!["compare".to_string(), base.to_string_lossy().into(), rerun.to_string_lossy().into()];
     args.extend(limits.iter().map(|s| s.to_string()));
     let run = rperf(&args.iter().map(String::as_str).collect::<Vec<_>>());
