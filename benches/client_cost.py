@@ -126,6 +126,11 @@ def cases_for(args, server, proto, conc, files, pa):
         out.append(("rperf-json", [RPERF, *common, *json_flags, *args.rperf_args.split()]))
         if pa:
             out.append(("perf_analyzer-json", [pa, *common, *json_flags]))
+        # Every response read and compared with validation_data.
+        checked = ["--input-data", files["validated"]]
+        out.append(("rperf-json-validated", [RPERF, *common, *json_flags, *checked, *args.rperf_args.split()]))
+        if pa:
+            out.append(("perf_analyzer-json-validated", [pa, *common, *json_flags, *checked]))
     if pa:
         out.append(("perf_analyzer", [pa, *common]))
     dur = f"{int(args.seconds)}s"
@@ -158,7 +163,8 @@ def main():
                     help="also 10,000 requests in flight over gRPC and 2,000 over HTTP against rperf serve")
     ap.add_argument("--json-tensors", action="store_true",
                     help="also rperf and perf_analyzer with JSON tensors both ways (HTTP), beside binary")
-    ap.add_argument("--clients", default="rperf,rperf-baseline,rperf-json,perf_analyzer,perf_analyzer-json,wrk,h2load,floor",
+    ap.add_argument("--clients", default="rperf,rperf-baseline,rperf-json,rperf-json-validated,perf_analyzer,perf_analyzer-json,"
+                    "perf_analyzer-json-validated,wrk,h2load,floor",
                     help="which clients to run")
     ap.add_argument("--baseline-rperf", default="",
                     help="another rperf binary (an older build) run beside this one in every case: before/after")
@@ -182,6 +188,11 @@ def main():
                 f"Inference-Header-Content-Length: {len(JSON_HEAD)}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
     with open(files["grpc"], "wb") as f:
         f.write(grpc_frame())
+    # The identity model's input and, as validation_data, the output it must give back.
+    files["validated"] = os.path.join(tmp, "validated.json")
+    values = [i * 0.5 for i in range(16)]
+    with open(files["validated"], "w") as f:
+        json.dump({"data": [{"INPUT0": values}], "validation_data": [{"OUTPUT0": values}]}, f)
     with open(files["lua"], "w") as f:
         f.write(f'local f = io.open("{files["body"]}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
                 f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/octet-stream"\n'
@@ -241,6 +252,10 @@ def main():
                         rows.append((kind, proto, label, name, tput, us, rss))
                     if lags:
                         print(f"<!-- {kind} {proto} {label}: send lag p50/p99 usec: {', '.join(lags.values())} -->")
+                    if "rperf-json-validated" in got and "perf_analyzer-json-validated" in got:
+                        rv, pv = got["rperf-json-validated"], got["perf_analyzer-json-validated"]
+                        print(f"<!-- {kind} {proto} {label}: JSON tensors with validation: rperf costs "
+                              f"{rv[1] / pv[1]:.2f}x perf_analyzer's CPU per request -->")
                     if "rperf-json" in got and r:
                         pj = got.get("perf_analyzer-json")
                         vs = f", {got['rperf-json'][1] / pj[1]:.2f}x perf_analyzer's with JSON" if pj else ""

@@ -30,6 +30,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cache_root=${RPERF_CACHE_DIR:-$HOME/.cache/rperf}
 
 log() { echo "pyservers.sh: $*" >&2; }
+# shellcheck source=scripts/venv.sh
+source "$root/scripts/venv.sh"
 
 # The pinned packages of each server. The marker's name carries the version, so a change of
 # pin installs afresh.
@@ -50,38 +52,10 @@ select_server() {
   models=$root/testdata/pyservers/$name
 }
 
-# Debian's python3 with the venv module (and ensurepip, which python3-venv provides).
-ensure_python_venv() {
-  [[ -x /usr/bin/python3 ]] || { log "/usr/bin/python3 (Debian's Python 3.11) is required"; exit 1; }
-  /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null && return 0
-  log "installing python3-venv with apt-get"
-  export DEBIAN_FRONTEND=noninteractive
-  # Try without refreshing the package lists first; refresh only when that fails.
-  apt-get install -y -qq python3-venv >&2 2>/dev/null ||
-    { apt-get update -qq >&2 && apt-get install -y -qq python3-venv >&2; }
-}
-
 install() {
-  [[ -f $marker ]] && return 0
-  mkdir -p "$cache"
-  # Several test binaries may start at once: one installs, the others wait for it.
-  exec 9>"$cache/.lock"
-  flock 9
-  if [[ -f $marker ]]; then exec 9>&-; return 0; fi
-  local start=$SECONDS
-  ensure_python_venv
-  log "creating $venv with /usr/bin/python3"
-  rm -rf "$venv"
-  /usr/bin/python3 -m venv "$venv"
-  log "installing ${packages[*]} into $venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check "${packages[@]}" >&2
-  touch "$marker"
-  exec 9>&-
-  log "installed $name $version in $((SECONDS - start)) s"
+  venv_install "${packages[@]}"
 }
 
-# This process's parent as the kernel sees it now ($PPID never changes in bash).
-current_parent() { awk '/^PPid:/ { print $2 }' "/proc/$$/status" 2>/dev/null || echo 0; }
 
 # The PIDs of the processes below PID (children first, then theirs), from /proc.
 descendants_of() {

@@ -25,46 +25,24 @@ venv=$cache/venv
 marker=$cache/.installed-2.51   # written last: its presence means a complete install
 
 log() { echo "triton.sh: $*" >&2; }
+# shellcheck source=scripts/venv.sh
+source "$(cd "$(dirname "$0")" && pwd)/venv.sh"
 
 # The venv's site-packages folder, where pytriton/ and nvidia_pytriton.libs/ live.
 site_packages() { "$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; }
 
-# Debian's python3 with the venv module (and ensurepip, which python3-venv provides).
-ensure_python_venv() {
-  [[ -x /usr/bin/python3 ]] || { log "/usr/bin/python3 (Debian's Python 3.11) is required"; exit 1; }
-  /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null && return 0
-  log "installing python3-venv with apt-get"
-  export DEBIAN_FRONTEND=noninteractive
-  # Try without refreshing the package lists first; refresh only when that fails.
-  apt-get install -y -qq python3-venv >&2 2>/dev/null ||
-    { apt-get update -qq >&2 && apt-get install -y -qq python3-venv >&2; }
-}
-
-install() {
-  [[ -f $marker ]] && return 0
-  mkdir -p "$cache"
-  # Several test binaries may start at once: one installs, the others wait for it.
-  exec 9>"$cache/.lock"
-  flock 9
-  if [[ -f $marker ]]; then exec 9>&-; return 0; fi
-  local start=$SECONDS
-  ensure_python_venv
-  log "creating $venv with /usr/bin/python3"
-  rm -rf "$venv"
-  /usr/bin/python3 -m venv "$venv"
-  log "installing nvidia-pytriton==0.7.0 (Triton 2.51) and numpy (used by the Python models)"
-  "$venv/bin/pip" install -q --disable-pip-version-check nvidia-pytriton==0.7.0 numpy >&2
+# The Python backend looks for its stub beside libtriton_python.so.
+after_pip() {
   local pkg
   pkg=$(site_packages)/pytriton/tritonserver
-  # The Python backend looks for its stub beside libtriton_python.so.
   cp "$pkg/python_backend_stubs/3.11/triton_python_backend_stub" "$pkg/backends/python/"
-  touch "$marker"
-  exec 9>&-
-  log "installed in $((SECONDS - start)) s"
 }
 
-# This process's parent as the kernel sees it now ($PPID never changes in bash).
-current_parent() { awk '/^PPid:/ { print $2 }' "/proc/$$/status" 2>/dev/null || echo 0; }
+# nvidia-pytriton 0.7.0 carries Triton 2.51; numpy is used by the Python models.
+install() {
+  venv_install nvidia-pytriton==0.7.0 numpy
+}
+
 
 # The Python-backend stubs of tritonserver PID, one "STUB_PID SHM_REGION" line each. A stub's
 # arguments are: model.py, its shared-memory region, two sizes, then the server's PID.

@@ -260,28 +260,20 @@ fn response_outputs(
     specs: &[(String, DataType)],
 ) -> Result<Vec<(String, Bytes)>, String> {
     let json_len = header_len.unwrap_or(body.len()).min(body.len());
-    let head: Value =
-        serde_json::from_slice(&body[..json_len]).map_err(|e| format!("unreadable inference response: {e}"))?;
     let mut offset = json_len;
     let mut out = Vec::new();
-    for o in head.get("outputs").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
-        let name = o.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-        let size = o.pointer("/parameters/binary_data_size").and_then(Value::as_u64);
-        let raw = match size {
-            Some(n) => {
+    for o in super::json_outputs::read(&body[..json_len], specs)? {
+        let raw = match (o.binary_size, o.data) {
+            (Some(n), _) => {
                 let end = offset.saturating_add(n as usize).min(body.len());
                 let b = body.slice(offset..end);
                 offset = end;
                 b
             }
-            None => {
-                let dt = specs.iter().find(|(n, _)| *n == name).map(|(_, d)| *d).unwrap_or(DataType::Bytes);
-                let mut els = Vec::new();
-                crate::input::flatten_json(o.get("data").unwrap_or(&Value::Null), &mut els);
-                crate::input::encode_json(dt, &els).map_err(|e| format!("output '{name}': {e}"))?
-            }
+            (None, Some(data)) => data,
+            (None, None) => Bytes::new(),
         };
-        out.push((name, raw));
+        out.push((o.name, raw));
     }
     Ok(out)
 }

@@ -7,6 +7,7 @@ pub mod grpc;
 pub mod h1;
 mod h2;
 pub mod http;
+mod json_outputs;
 mod rest;
 pub mod stream;
 

@@ -22,6 +22,11 @@ pub fn encode(dt: DataType, elements: &[&Value]) -> Result<Bytes, String> {
     Ok(buf.freeze())
 }
 
+/// One scalar element encoded as `dt`; the error says what was expected and what was found.
+pub fn put_element(dt: DataType, v: &Value, buf: &mut BytesMut) -> Result<(), String> {
+    put(dt, v, buf).map_err(|want| format!("expected {want}, found {}", describe(v)))
+}
+
 fn put(dt: DataType, v: &Value, buf: &mut BytesMut) -> Result<(), &'static str> {
     use DataType::*;
     fn int(v: &Value, lo: i64, hi: i64) -> Option<i64> {

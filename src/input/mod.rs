@@ -246,4 +246,5 @@ fn location(path: &Path, stream: Option<usize>, step: usize) -> String {
 
 pub use elements::{
     count_bytes_elements as count_bytes, decode as decode_json, encode as encode_json, flatten as flatten_json,
+    put_element as put_json_element,
 };
