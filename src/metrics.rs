@@ -1,6 +1,8 @@
 //! `--collect-metrics`: Triton's Prometheus endpoint, scraped in the background while a
 //! level is measured. GPU figures as perf_analyzer reports them (none on a CPU-only server)
-//! and, beyond it, the CPU utilization and memory figures Triton exports on any machine.
+//! and, beyond it, the CPU utilization and memory figures Triton exports on any machine, and
+//! the model's inference count and time from servers without Triton's statistics extension
+//! (MLServer's `model_infer_request_duration`, KServe's `request_predict_seconds`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -22,10 +24,31 @@ pub struct Scrape {
     pub cpu_utilization: Option<f64>,
     pub cpu_memory_used: Option<f64>,
     pub cpu_memory_total: Option<f64>,
+    /// The model's inferences by the server's own count (MLServer, KServe): cumulative in a
+    /// scrape, the increase over the level in its figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_requests: Option<f64>,
+    /// The seconds the server says those inferences took, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_request_seconds: Option<f64>,
 }
 
-/// Reads the metrics rperf reports out of Prometheus text.
-pub fn parse(text: &str) -> Scrape {
+/// The (count, sum) series of a model's inference time, by server.
+const MODEL_TIMES: [(&str, &str, &str); 2] = [
+    // MLServer: a summary per model and version, labels model="..".
+    ("model_infer_request_duration_count", "model_infer_request_duration_sum", "model"),
+    // KServe: a histogram per model, labels model_name="..".
+    ("request_predict_seconds_count", "request_predict_seconds_sum", "model_name"),
+];
+
+/// The value of label `key` in `labels` (`a="x",b="y"}`).
+fn label<'a>(labels: &'a str, key: &str) -> Option<&'a str> {
+    labels.split(',').find_map(|pair| pair.trim().strip_prefix(key)?.strip_prefix("=\"")?.split('"').next())
+}
+
+/// Reads the metrics rperf reports out of Prometheus text; `model` selects the series of the
+/// model under test.
+pub fn parse(text: &str, model: &str) -> Scrape {
     let mut s = Scrape::default();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let Some((series, value)) = line.rsplit_once(' ') else { continue };
@@ -40,7 +63,14 @@ pub fn parse(text: &str) -> Scrape {
             ("nv_cpu_utilization", _) => s.cpu_utilization = Some(value),
             ("nv_cpu_memory_used_bytes", _) => s.cpu_memory_used = Some(value),
             ("nv_cpu_memory_total_bytes", _) => s.cpu_memory_total = Some(value),
-            _ => {}
+            _ => {
+                for (count, sum, key) in MODEL_TIMES {
+                    if (name == count || name == sum) && label(labels, key) == Some(model) {
+                        let field = if name == count { &mut s.model_requests } else { &mut s.model_request_seconds };
+                        *field = Some(field.unwrap_or(0.0) + value);
+                    }
+                }
+            }
         }
     }
     s
@@ -63,6 +93,11 @@ pub fn summarize(scrapes: &[Scrape]) -> MetricsFigures {
     };
     let max = |vs: Vec<f64>| vs.into_iter().reduce(f64::max);
     let first = |vs: Vec<f64>| vs.first().copied();
+    // A counter's increase from the first scrape to the last.
+    let increase = |vs: Vec<f64>| match (vs.first(), vs.last()) {
+        (Some(a), Some(b)) if vs.len() > 1 => Some((b - a).max(0.0)),
+        _ => None,
+    };
     MetricsFigures {
         gpu_utilization: per_gpu(|s| &s.gpu_utilization, mean),
         gpu_power: per_gpu(|s| &s.gpu_power, mean),
@@ -71,6 +106,8 @@ pub fn summarize(scrapes: &[Scrape]) -> MetricsFigures {
         cpu_utilization: mean(scrapes.iter().filter_map(|s| s.cpu_utilization).collect()),
         cpu_memory_used: max(scrapes.iter().filter_map(|s| s.cpu_memory_used).collect()),
         cpu_memory_total: first(scrapes.iter().filter_map(|s| s.cpu_memory_total).collect()),
+        model_requests: increase(scrapes.iter().filter_map(|s| s.model_requests).collect()),
+        model_request_seconds: increase(scrapes.iter().filter_map(|s| s.model_request_seconds).collect()),
     }
 }
 
@@ -83,12 +120,12 @@ fn split_url(url: &str) -> (String, String) {
     }
 }
 
-async fn scrape(conn: &mut h1::Conn, path: &str) -> Result<Scrape, String> {
+async fn scrape(conn: &mut h1::Conn, path: &str, model: &str) -> Result<Scrape, String> {
     let response = conn.get(path).await?;
     if response.status != 200 {
         return Err(format!("HTTP {}", response.status));
     }
-    Ok(parse(&String::from_utf8_lossy(&response.body)))
+    Ok(parse(&String::from_utf8_lossy(&response.body), model))
 }
 
 type Samples = Arc<Mutex<Vec<(Instant, Scrape)>>>;
@@ -101,10 +138,11 @@ pub struct Collector {
 
 impl Collector {
     /// Checks the endpoint once, then keeps scraping in the background.
-    pub async fn start(url: &str, interval: Duration) -> Result<Collector, Error> {
+    pub async fn start(url: &str, interval: Duration, model: &str) -> Result<Collector, Error> {
         let (addr, path) = split_url(url);
         let mut conn = h1::Conn::new(addr.as_str().into());
-        let first = scrape(&mut conn, &path)
+        let model = model.to_string();
+        let first = scrape(&mut conn, &path, &model)
             .await
             .map_err(|m| Error::server(format!("Unable to connect to Metrics endpoint {url}"), m))?;
         let samples: Samples = Arc::new(Mutex::new(vec![(Instant::now(), first)]));
@@ -113,7 +151,7 @@ impl Collector {
             let mut warned = false;
             loop {
                 tokio::time::sleep(interval).await;
-                match scrape(&mut conn, &path).await {
+                match scrape(&mut conn, &path, &model).await {
                     Ok(s) => lock(&shared).push((Instant::now(), s)),
                     Err(m) if !warned => {
                         eprintln!("WARNING: scraping the metrics endpoint failed: {m}");
@@ -158,18 +196,18 @@ mod tests {
 
     #[test]
     fn parses_cpu_and_gpu_series() {
-        let s = parse(TEXT);
+        let s = parse(TEXT, "m");
         assert_eq!(s.cpu_utilization, Some(0.5));
         assert_eq!(s.cpu_memory_total, Some(1000.0));
         assert_eq!(s.gpu_utilization["GPU-1"], 0.25);
         assert_eq!(s.gpu_memory_used["GPU-1"], 2e9);
-        assert!(parse("nv_cpu_utilization 0.1").gpu_utilization.is_empty());
+        assert!(parse("nv_cpu_utilization 0.1", "m").gpu_utilization.is_empty());
     }
 
     #[test]
     fn summary_means_maxima_and_firsts() {
-        let mut a = parse(TEXT);
-        let mut b = parse(TEXT);
+        let mut a = parse(TEXT, "m");
+        let mut b = parse(TEXT, "m");
         a.cpu_memory_used = Some(300.0);
         b.cpu_utilization = Some(0.7);
         b.gpu_power.insert("GPU-1".into(), 80.5);
@@ -178,6 +216,26 @@ mod tests {
         assert_eq!(f.cpu_memory_used, Some(300.0));
         assert_eq!(f.gpu_power["GPU-1"], 75.5);
         assert_eq!(summarize(&[]), MetricsFigures::default());
+    }
+
+    #[test]
+    fn mlserver_and_kserve_inference_counts_of_the_model() {
+        // MLServer: one series per protocol (REST says version "None", gRPC "").
+        let mlserver = "model_infer_request_duration_count{model=\"echo\",version=\"None\"} 10.0\n\
+            model_infer_request_duration_sum{model=\"echo\",version=\"None\"} 0.02\n\
+            model_infer_request_duration_count{model=\"echo\",version=\"\"} 5.0\n\
+            model_infer_request_duration_count{model=\"other\",version=\"\"} 99.0\n";
+        let s = parse(mlserver, "echo");
+        assert_eq!((s.model_requests, s.model_request_seconds), (Some(15.0), Some(0.02)));
+        let kserve = "request_predict_seconds_count{model_name=\"echo\"} 4.0\n\
+            request_predict_seconds_sum{model_name=\"echo\"} 0.5\n";
+        let s = parse(kserve, "echo");
+        assert_eq!((s.model_requests, s.model_request_seconds), (Some(4.0), Some(0.5)));
+        assert_eq!(parse(kserve, "ech").model_requests, None);
+        let later = parse("request_predict_seconds_count{model_name=\"echo\"} 10.0\n", "echo");
+        let f = summarize(&[parse(kserve, "echo"), later]);
+        assert_eq!(f.model_requests, Some(6.0));
+        assert_eq!(summarize(&[parse(kserve, "echo")]).model_requests, None, "one scrape has no increase");
     }
 
     #[test]

@@ -15,20 +15,24 @@ struct PyServer {
     name: &'static str,
     http: u16,
     grpc: u16,
+    /// Where its Prometheus metrics are (MLServer: a port of their own; KServe: the HTTP port).
+    metrics: u16,
     child: Child,
 }
 
 impl PyServer {
     fn start(name: &'static str) -> PyServer {
         let (http, grpc) = (free_port(), free_port());
+        let metrics = if name == "mlserver" { free_port() } else { http };
         let log = std::env::temp_dir().join(format!("rperf-{name}-{http}.log"));
         let child = Command::new(root().join("scripts/pyservers.sh"))
-            .args(["run", name, "--http-port", &http.to_string(), "--grpc-port", &grpc.to_string(), "--log"])
+            .args(["run", name, "--http-port", &http.to_string(), "--grpc-port", &grpc.to_string()])
+            .args(["--metrics-port", &metrics.to_string(), "--log"])
             .arg(&log)
             .stdin(Stdio::null())
             .spawn()
             .expect("scripts/pyservers.sh starts");
-        let mut server = PyServer { name, http, grpc, child };
+        let mut server = PyServer { name, http, grpc, metrics, child };
         // A first run installs the server (about two minutes) before starting it.
         let deadline = Instant::now() + Duration::from_secs(600);
         while Instant::now() < deadline {
@@ -127,6 +131,27 @@ fn sweeps_are_validated_over_both_protocols(name: &'static str, version: &str) {
         assert_eq!(run.code, 0, "{name} {protocol}: {}", run.all());
         assert!(run.stdout.contains("  Batch size: 4"));
     }
+    // Without statistics, --collect-metrics reports the model's inferences by the server's count.
+    let metrics_url = format!("127.0.0.1:{}/metrics", server.metrics);
+    let run = rperf(&[
+        "-m",
+        "echo",
+        "-u",
+        &server.url("http"),
+        "-p",
+        "1000",
+        "-s",
+        "100",
+        "--collect-metrics",
+        "--metrics-url",
+        &metrics_url,
+        "--metrics-interval",
+        "100",
+    ]);
+    assert_eq!(run.code, 0, "{name}: {}", run.all());
+    let counted = common::figure(&run.stdout, "    Model inferences: ");
+    let sent = common::figure(&run.stdout, "    Request count: ");
+    assert!(counted > 0.0 && counted <= 2.0 * sent, "{name}: {counted} counted by the server, {sent} measured");
     // The flags whose extension the server lacks are refused before any load.
     let run = rperf(&["-m", "echo", "-u", &server.url("http"), "--request-parameter", "n:1:int"]);
     assert_eq!(run.code, 99);

@@ -50,7 +50,7 @@ impl<'a> Sweep<'a> {
         (plan, intervals): (Option<SequenceConfig>, Option<Vec<Duration>>),
     ) -> Result<Sweep<'a>, Error> {
         let collector = match &config.server.metrics {
-            Some((url, interval)) => Some(Collector::start(url, *interval).await?),
+            Some((url, interval)) => Some(Collector::start(url, *interval, &config.target.model).await?),
             None => None,
         };
         let options =

@@ -106,6 +106,12 @@ pub fn metrics_block(s: &mut String, m: &MetricsFigures) {
     gpus(s, "Avg GPU Power Usage", &m.gpu_power, &|v| format!("{} watts", fmt_g(v)));
     gpus(s, "Max GPU Memory Usage", &m.gpu_memory_used, &|v| format!("{} bytes", v as u64));
     gpus(s, "Total GPU Memory", &m.gpu_memory_total, &|v| format!("{} bytes", v as u64));
+    if let Some(n) = m.model_requests {
+        // The model's own count and time, from a server without the statistics extension.
+        let avg = m.model_request_seconds.filter(|_| n > 0.0).map(|s| s / n * 1e6);
+        let avg = avg.map_or(String::new(), |us| format!(", avg {us:.0} usec"));
+        let _ = writeln!(s, "    Model inferences: {}{avg}", n as u64);
+    }
     if let Some(u) = m.cpu_utilization {
         let _ = writeln!(s, "    Avg CPU Utilization: {:.2}%", u * 100.0);
     }
