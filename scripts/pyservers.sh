@@ -75,16 +75,7 @@ descendants_of() {
 stop_server() {
   local pid=$1 kids k
   kids=$(descendants_of "$pid")
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "$name $pid ignored SIGTERM: killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
+  term_then_kill "$pid" "$name"
   for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
 }
 

@@ -79,16 +79,7 @@ reap_stubs() {
 stop_server() {
   local pid=$1 stubs
   stubs=$(stubs_of "$pid")
-  kill -TERM "$pid" 2>/dev/null || { reap_stubs "$stubs"; return 0; }
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "tritonserver $pid ignored SIGTERM: killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
+  term_then_kill "$pid" tritonserver
   reap_stubs "$stubs"
 }
 

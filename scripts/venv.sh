@@ -1,5 +1,6 @@
 # Shared by scripts/triton.sh and scripts/pyservers.sh (sourced, not run): a Python venv in a
-# cache folder, installed once under a lock, and the helpers both servers' supervisors use.
+# cache folder, installed once under a lock, and the helpers both servers' supervisors use
+# (stopping a server by its PID, noticing that the parent went away).
 # The sourcing script sets `cache`, `venv`, `marker` and defines `log`.
 
 # Debian's python3 with the venv module (and ensurepip, which python3-venv provides).
@@ -34,6 +35,21 @@ venv_install() {
   touch "$marker"
   exec 9>&-
   log "installed in $((SECONDS - start)) s"
+}
+
+# term_then_kill PID WHAT: SIGTERM, then SIGKILL if PID is still there after 10 s; waits for it.
+term_then_kill() {
+  local pid=$1 what=$2
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$what $pid ignored SIGTERM: killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
 }
 
 # This process's parent as the kernel sees it now ($PPID never changes in bash).
