@@ -34,7 +34,7 @@ venv_install() {
   if declare -F after_pip >/dev/null; then after_pip; fi
   touch "$marker"
   exec 9>&-
-  log "installed in $((SECONDS - start)) s"
+  log "installed $* in $((SECONDS - start)) s"
 }
 
 # term_then_kill PID WHAT: SIGTERM, then SIGKILL if PID is still there after 10 s; waits for it.

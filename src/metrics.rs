@@ -80,7 +80,9 @@ pub fn parse(text: &str, model: &str) -> Scrape {
 /// used at its peak, total memory as first seen.
 pub type MetricsFigures = Scrape;
 
-pub fn summarize(scrapes: &[Scrape]) -> MetricsFigures {
+/// `baseline` is the last scrape before these: counters increase from it (a series it lacks,
+/// because the server makes it at the model's first request, counts from 0).
+pub fn summarize(scrapes: &[Scrape], baseline: Option<&Scrape>) -> MetricsFigures {
     fn mean(values: Vec<f64>) -> Option<f64> {
         (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
     }
@@ -93,10 +95,15 @@ pub fn summarize(scrapes: &[Scrape]) -> MetricsFigures {
     };
     let max = |vs: Vec<f64>| vs.into_iter().reduce(f64::max);
     let first = |vs: Vec<f64>| vs.first().copied();
-    // A counter's increase from the first scrape to the last.
-    let increase = |vs: Vec<f64>| match (vs.first(), vs.last()) {
-        (Some(a), Some(b)) if vs.len() > 1 => Some((b - a).max(0.0)),
-        _ => None,
+    // A counter's increase from the baseline (else the first scrape) to the last.
+    let increase = |pick: fn(&Scrape) -> Option<f64>| {
+        let last = scrapes.last().and_then(pick)?;
+        let first = match (baseline, scrapes) {
+            (Some(b), _) => pick(b).unwrap_or(0.0),
+            (None, [first, _, ..]) => pick(first).unwrap_or(0.0),
+            (None, _) => return None,
+        };
+        Some((last - first).max(0.0))
     };
     MetricsFigures {
         gpu_utilization: per_gpu(|s| &s.gpu_utilization, mean),
@@ -106,8 +113,8 @@ pub fn summarize(scrapes: &[Scrape]) -> MetricsFigures {
         cpu_utilization: mean(scrapes.iter().filter_map(|s| s.cpu_utilization).collect()),
         cpu_memory_used: max(scrapes.iter().filter_map(|s| s.cpu_memory_used).collect()),
         cpu_memory_total: first(scrapes.iter().filter_map(|s| s.cpu_memory_total).collect()),
-        model_requests: increase(scrapes.iter().filter_map(|s| s.model_requests).collect()),
-        model_request_seconds: increase(scrapes.iter().filter_map(|s| s.model_request_seconds).collect()),
+        model_requests: increase(|s| s.model_requests),
+        model_request_seconds: increase(|s| s.model_request_seconds),
     }
 }
 
@@ -168,13 +175,17 @@ impl Collector {
     /// forgets everything older.
     pub fn figures_since(&self, level_start: Instant, since: Instant) -> MetricsFigures {
         let mut all = lock(&self.samples);
+        let baseline = all.iter().rev().find(|(t, _)| *t < since).map(|(_, s)| s.clone());
         let recent: Vec<Scrape> = all.iter().filter(|(t, _)| *t >= since).map(|(_, s)| s.clone()).collect();
         let figures = if recent.is_empty() {
-            summarize(&all.iter().filter(|(t, _)| *t >= level_start).map(|(_, s)| s.clone()).collect::<Vec<_>>())
+            let level: Vec<Scrape> = all.iter().filter(|(t, _)| *t >= level_start).map(|(_, s)| s.clone()).collect();
+            summarize(&level, None)
         } else {
-            summarize(&recent)
+            summarize(&recent, baseline.as_ref())
         };
-        all.retain(|(t, _)| *t >= since);
+        // The last scrape before `since` stays: it is the next level's baseline.
+        let keep_from = all.iter().rposition(|(t, _)| *t < since).unwrap_or(0);
+        all.drain(..keep_from);
         figures
     }
 }
@@ -211,11 +222,11 @@ mod tests {
         a.cpu_memory_used = Some(300.0);
         b.cpu_utilization = Some(0.7);
         b.gpu_power.insert("GPU-1".into(), 80.5);
-        let f = summarize(&[a, b]);
+        let f = summarize(&[a, b], None);
         assert!((f.cpu_utilization.unwrap() - 0.6).abs() < 1e-9);
         assert_eq!(f.cpu_memory_used, Some(300.0));
         assert_eq!(f.gpu_power["GPU-1"], 75.5);
-        assert_eq!(summarize(&[]), MetricsFigures::default());
+        assert_eq!(summarize(&[], None), MetricsFigures::default());
     }
 
     #[test]
@@ -233,9 +244,12 @@ mod tests {
         assert_eq!((s.model_requests, s.model_request_seconds), (Some(4.0), Some(0.5)));
         assert_eq!(parse(kserve, "ech").model_requests, None);
         let later = parse("request_predict_seconds_count{model_name=\"echo\"} 10.0\n", "echo");
-        let f = summarize(&[parse(kserve, "echo"), later]);
+        let f = summarize(&[parse(kserve, "echo"), later.clone()], None);
         assert_eq!(f.model_requests, Some(6.0));
-        assert_eq!(summarize(&[parse(kserve, "echo")]).model_requests, None, "one scrape has no increase");
+        assert_eq!(summarize(&[parse(kserve, "echo")], None).model_requests, None, "one scrape has no increase");
+        // From the scrape before the window; a series not there yet counts from 0.
+        assert_eq!(summarize(std::slice::from_ref(&later), Some(&parse(kserve, "echo"))).model_requests, Some(6.0));
+        assert_eq!(summarize(&[later], Some(&parse("", "echo"))).model_requests, Some(10.0));
     }
 
     #[test]

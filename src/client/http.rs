@@ -289,9 +289,18 @@ impl HttpControl {
     }
 
     async fn get(&self, path: &str, what: &str) -> Result<Value, Error> {
+        self.get_or(path, what, false).await
+    }
+
+    /// An extension's route: a 404 there means the server lacks the extension (the model
+    /// itself was found before).
+    async fn get_extension(&self, path: &str, what: &str) -> Result<Value, Error> {
+        self.get_or(path, what, true).await
+    }
+
+    async fn get_or(&self, path: &str, what: &str, extension: bool) -> Result<Value, Error> {
         let response = self.conn.lock().await.get(path).await.map_err(|m| Error::server(what, m))?;
-        // An extension's route that is not there at all (the model itself was found before).
-        if response.status == 404 && (path.ends_with("/config") || path.ends_with("/stats")) {
+        if extension && response.status == 404 {
             let message = error_text(response.status, &response.body);
             return Err(Error::NotImplemented { what: what.into(), message });
         }
@@ -319,7 +328,7 @@ impl HttpControl {
 
     pub async fn model_config(&self, name: &str, version: Option<&str>) -> Result<RawConfig, Error> {
         let path = format!("{}/config", model_path(name, version));
-        Ok(rest::config(&self.get(&path, "failed to get model config").await?))
+        Ok(rest::config(&self.get_extension(&path, "failed to get model config").await?))
     }
 
     pub async fn model_stats(&self, name: Option<&str>, version: Option<&str>) -> Result<Vec<ModelStats>, Error> {
@@ -327,7 +336,7 @@ impl HttpControl {
             Some(n) => format!("{}/stats", model_path(n, version)),
             None => "/v2/models/stats".to_string(),
         };
-        Ok(rest::stats(&self.get(&path, "failed to get model statistics").await?))
+        Ok(rest::stats(&self.get_extension(&path, "failed to get model statistics").await?))
     }
 }
 

@@ -93,7 +93,7 @@ struct Outputs<'s> {
 impl<'de> DeserializeSeed<'de> for Outputs<'_> {
     type Value = Vec<Output>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Output>, D::Error> {
-        d.deserialize_seq(self)
+        d.deserialize_any(self)
     }
 }
 
@@ -101,6 +101,9 @@ impl<'de> Visitor<'de> for Outputs<'_> {
     type Value = Vec<Output>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an array of outputs")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Vec<Output>, E> {
+        Ok(Vec::new())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Output>, A::Error> {
         let mut out = Vec::new();
@@ -128,35 +131,39 @@ impl<'de> Visitor<'de> for OneOutput<'_> {
         f.write_str("an output object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Output, A::Error> {
-        let (mut name, mut datatype, mut binary_size) = (String::new(), None, None);
+        let (mut name, mut datatype, mut binary_size) = (None::<String>, None, None);
         let mut data = None;
-        // `data` before both `datatype` and `name`: kept as a tree, encoded at the end.
+        // `data` before `name`: kept as a tree, encoded at the end.
         let mut early: Option<Value> = None;
+        // The model's datatype for a named output (validation_data is encoded as it), else the
+        // response's own.
+        let specs = self.specs;
+        let datatype_of = |name: &str, given: Option<DataType>| {
+            specs.iter().find(|(n, _)| n == name).map(|(_, d)| *d).or(given).unwrap_or(DataType::Bytes)
+        };
         while let Some(key) = map.next_key::<Key>()? {
             match key {
-                Key::Name => name = map.next_value()?,
-                Key::Datatype => datatype = DataType::parse(&map.next_value::<String>()?),
+                Key::Name => name = map.next_value::<Option<String>>()?,
+                Key::Datatype => datatype = map.next_value::<Option<String>>()?.as_deref().and_then(DataType::parse),
                 Key::Parameters => binary_size = map.next_value::<Parameters>()?.0,
-                Key::Data => {
-                    let dt = datatype.or_else(|| self.specs.iter().find(|(n, _)| *n == name).map(|(_, d)| *d));
-                    match dt {
-                        Some(dt) => {
-                            let mut elements = Elements { dt, buf: BytesMut::new(), count: 0 };
-                            map.next_value_seed(&mut elements)
-                                .map_err(|e| de::Error::custom(format!("output '{name}': {e}")))?;
-                            data = Some(elements.buf.freeze());
-                        }
-                        None => early = Some(map.next_value()?),
+                Key::Data => match &name {
+                    Some(name) => {
+                        let dt = datatype_of(name, datatype);
+                        let mut elements = Elements { dt, buf: BytesMut::new(), count: 0, nested: false };
+                        map.next_value_seed(&mut elements)
+                            .map_err(|e| de::Error::custom(format!("output '{name}': {e}")))?;
+                        data = (elements.nested || elements.count > 0).then(|| elements.buf.freeze());
                     }
-                }
+                    None => early = Some(map.next_value::<Value>()?).filter(|v| !v.is_null()),
+                },
                 _ => drop(map.next_value::<IgnoredAny>()?),
             }
         }
+        let name = name.unwrap_or_default();
         if let Some(v) = early {
-            let dt = datatype.or_else(|| self.specs.iter().find(|(n, _)| *n == name).map(|(_, d)| *d));
             let mut els = Vec::new();
             crate::input::flatten_json(&v, &mut els);
-            let bytes = crate::input::encode_json(dt.unwrap_or(DataType::Bytes), &els)
+            let bytes = crate::input::encode_json(datatype_of(&name, datatype), &els)
                 .map_err(|e| de::Error::custom(format!("output '{name}': {e}")))?;
             data = Some(bytes);
         }
@@ -182,7 +189,8 @@ impl<'de> serde::Deserialize<'de> for Parameters {
                 let mut size = None;
                 while let Some(key) = map.next_key::<Key>()? {
                     match key {
-                        Key::BinaryDataSize => size = Some(map.next_value()?),
+                        // Anything but a whole number (null, 12.5, "12") is no size.
+                        Key::BinaryDataSize => size = map.next_value::<Value>()?.as_u64(),
                         _ => drop(map.next_value::<IgnoredAny>()?),
                     }
                 }
@@ -198,6 +206,8 @@ struct Elements {
     dt: DataType,
     buf: BytesMut,
     count: usize,
+    /// Inside an array: a null there is an element (and wrong), not an absent `data`.
+    nested: bool,
 }
 
 impl Elements {
@@ -221,6 +231,7 @@ impl<'de> Visitor<'de> for &mut Elements {
         f.write_str("tensor data: scalars or nested arrays of them")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.nested = true;
         while seq.next_element_seed(&mut *self)?.is_some() {}
         Ok(())
     }
@@ -240,7 +251,11 @@ impl<'de> Visitor<'de> for &mut Elements {
         self.put(Value::String(v.to_string()))
     }
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.put(Value::Null)
+        if self.nested {
+            self.put(Value::Null)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -262,6 +277,19 @@ mod tests {
         assert_eq!(outs[1].data.as_deref(), Some(&[7, 0, 0, 0, 8, 0, 0, 0][..]), "datatype from the metadata");
         assert_eq!(outs[2].data.as_deref(), Some(&[2, 0, 0, 0, b'h', b'i'][..]));
         assert_eq!((outs[3].binary_size, outs[3].data.is_none()), (Some(3), true));
+        // The model's datatype wins over the response's: validation_data is encoded as it.
+        let head = br#"{"outputs":[{"name":"B","datatype":"INT64","data":[1]}]}"#;
+        assert_eq!(read(head, &specs).unwrap()[0].data.as_deref(), Some(&[1, 0, 0, 0][..]));
+    }
+
+    #[test]
+    fn nulls_are_absent_members() {
+        let head = br#"{"outputs":[{"name":null,"datatype":null,"parameters":{"binary_data_size":null},"data":null}]}"#;
+        let outs = read(head, &[]).unwrap();
+        assert_eq!((outs[0].name.as_str(), outs[0].binary_size), ("", None));
+        assert_eq!(read(br#"{"outputs":null}"#, &[]).unwrap(), vec![]);
+        let head = br#"{"outputs":[{"name":"A","parameters":{"binary_data_size":12.5}}]}"#;
+        assert_eq!(read(head, &[]).unwrap()[0].binary_size, None);
     }
 
     #[test]
@@ -270,6 +298,10 @@ mod tests {
         assert!(e.contains("output 'A': element 1: expected an integer from -128 to 127, found 300"), "{e}");
         assert!(read(br#"{"outputs":[{"name":"A""#, &[]).unwrap_err().starts_with("unreadable inference response"));
         assert!(read(b"[]", &[]).is_err());
+        // A long text where a number belongs is quoted shortened, whatever its characters.
+        let long = format!(r#"{{"outputs":[{{"name":"A","datatype":"FP32","data":["{}"]}}]}}"#, "é".repeat(60));
+        let e = read(long.as_bytes(), &[]).unwrap_err();
+        assert!(e.contains("expected a number, found \"éé") && e.contains("..."), "{e}");
         assert_eq!(read(br#"{"outputs":[]} "#, &[]).unwrap(), vec![]);
     }
 }

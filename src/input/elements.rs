@@ -110,8 +110,9 @@ pub fn count_bytes_elements(data: &[u8]) -> Result<usize, String> {
 
 fn describe(v: &Value) -> String {
     let text = v.to_string();
-    if text.len() > 40 {
-        format!("{}...", &text[..37.min(text.len())])
+    if text.chars().count() > 40 {
+        // By characters: a server's text may cut a multi-byte character at any byte.
+        format!("{}...", text.chars().take(37).collect::<String>())
     } else {
         text
     }

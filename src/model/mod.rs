@@ -44,10 +44,12 @@ pub struct RawConfig {
 
 impl RawConfig {
     /// What the metadata alone says, for a server without the model configuration extension:
-    /// when every input's leading dimension is variable, it is taken as the batch dimension
-    /// (its largest size unknown, so any -b is sent); otherwise the model does not batch.
+    /// when the leading dimension of every input and output is variable, it is taken as the
+    /// batch dimension (its largest size unknown, so any -b is sent); otherwise the model does
+    /// not batch.
     pub fn from_metadata(meta: &RawMetadata) -> RawConfig {
-        let batches = !meta.inputs.is_empty() && meta.inputs.iter().all(|(_, _, shape)| shape.first() == Some(&-1));
+        let leading = |t: &RawTensor| t.2.first() == Some(&-1);
+        let batches = !meta.inputs.is_empty() && meta.inputs.iter().chain(&meta.outputs).all(leading);
         RawConfig { max_batch_size: if batches { i64::MAX } else { 0 }, ..RawConfig::default() }
     }
 }
@@ -171,6 +173,8 @@ mod tests {
         assert!(m.max_batch_size > 0);
         assert_eq!(m.inputs[1].shape, vec![16]);
         assert!(m.check_batch_size(64).is_ok());
+        let fixed_out = RawMetadata { outputs: vec![("y".into(), "FP32".into(), vec![10])], ..meta.clone() };
+        assert_eq!(RawConfig::from_metadata(&fixed_out).max_batch_size, 0, "an output without the batch dimension");
         let fixed = RawMetadata { inputs: vec![("x".into(), "FP32".into(), vec![3, -1])], ..meta };
         let m = Model::from_raw(&fixed, &RawConfig::from_metadata(&fixed), None).unwrap();
         assert_eq!((m.max_batch_size, m.inputs[0].shape.clone()), (0, vec![3, -1]));

@@ -168,6 +168,8 @@ impl GrpcInferenceService for Service {
         &self,
         r: Request<Streaming<pb::ModelInferRequest>>,
     ) -> Result<Response<Self::ModelStreamInferStream>, Status> {
+        // KServe's ModelServer has no stream call; a plain server says so as it does.
+        self.extension()?;
         let mut incoming = r.into_inner();
         let (tx, rx) = mpsc::channel(64);
         let engine = self.engine.clone();
