@@ -241,7 +241,7 @@ impl Transport for HttpTransport {
         }
         let head_at = first_byte;
         if !req.expected.is_empty() {
-            let outputs = response_outputs(&body, header_len, &self.outputs)?;
+            let outputs = response_outputs(&body, header_len, &self.outputs, &req.expected)?;
             super::check_outputs(&req.expected, |name| outputs.iter().find(|(n, _)| n == name).map(|(_, b)| &b[..]))?;
         }
         Ok(Timing { send: sent - start, recv: head_at.elapsed(), responses: None })
@@ -253,16 +253,19 @@ fn json_values(t: &InputTensor) -> Result<Vec<Value>, Error> {
     crate::input::decode_json(t.datatype, &t.data).map_err(|m| Error::Input(format!("input '{}': {m}", t.name)))
 }
 
-/// The raw bytes of each output in a response, binary or JSON.
+/// The raw bytes of each output in a response, binary or JSON; a JSON output's data is read
+/// only when `expected` names it (or `expected` is empty).
 fn response_outputs(
     body: &Bytes,
     header_len: Option<usize>,
     specs: &[(String, DataType)],
+    expected: &[(String, Bytes)],
 ) -> Result<Vec<(String, Bytes)>, String> {
     let json_len = header_len.unwrap_or(body.len()).min(body.len());
     let mut offset = json_len;
     let mut out = Vec::new();
-    for o in super::json_outputs::read(&body[..json_len], specs)? {
+    let wanted = super::json_outputs::Wanted { specs, outputs: expected };
+    for o in super::json_outputs::read(&body[..json_len], wanted)? {
         let raw = match (o.binary_size, o.data) {
             (Some(n), _) => {
                 let end = offset.saturating_add(n as usize).min(body.len());
@@ -392,7 +395,7 @@ mod tests {
         let head = br#"{"outputs":[{"name":"A","parameters":{"binary_data_size":2}},{"name":"B","parameters":{"binary_data_size":3}}]}"#;
         let mut body = head.to_vec();
         body.extend_from_slice(b"xyabc");
-        let outs = response_outputs(&Bytes::from(body), Some(head.len()), &[]).unwrap();
+        let outs = response_outputs(&Bytes::from(body), Some(head.len()), &[], &[]).unwrap();
         assert_eq!(
             outs,
             vec![("A".to_string(), Bytes::from_static(b"xy")), ("B".to_string(), Bytes::from_static(b"abc"))]
@@ -402,7 +405,7 @@ mod tests {
     #[test]
     fn json_response_outputs_are_encoded() {
         let body = Bytes::from_static(br#"{"outputs":[{"name":"A","datatype":"INT32","data":[1,2]}]}"#);
-        let outs = response_outputs(&body, None, &[("A".into(), DataType::Int32)]).unwrap();
+        let outs = response_outputs(&body, None, &[("A".into(), DataType::Int32)], &[]).unwrap();
         assert_eq!(&outs[0].1[..], &[1, 0, 0, 0, 2, 0, 0, 0]);
     }
 

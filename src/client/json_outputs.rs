@@ -22,10 +22,28 @@ pub struct Output {
     pub data: Option<Bytes>,
 }
 
-/// The outputs of the JSON header `head`; `specs` give each output's datatype by name.
-pub fn read(head: &[u8], specs: &[(String, DataType)]) -> Result<Vec<Output>, String> {
+/// What is read of the outputs: each one's datatype by name, and the outputs whose data is
+/// wanted with their expected bytes (empty: every output's).
+#[derive(Clone, Copy)]
+pub struct Wanted<'s> {
+    pub specs: &'s [(String, DataType)],
+    pub outputs: &'s [(String, Bytes)],
+}
+
+impl Wanted<'_> {
+    /// None: this output's data is skipped unread; else the room its bytes need.
+    fn room(&self, name: &str) -> Option<usize> {
+        if self.outputs.is_empty() {
+            return Some(0);
+        }
+        self.outputs.iter().find(|(n, _)| n == name).map(|(_, b)| b.len())
+    }
+}
+
+/// The outputs of the JSON header `head`.
+pub fn read(head: &[u8], wanted: Wanted) -> Result<Vec<Output>, String> {
     let mut de = serde_json::Deserializer::from_slice(head);
-    let outputs = de.deserialize_map(Response { specs }).map_err(|e| format!("unreadable inference response: {e}"))?;
+    let outputs = de.deserialize_map(Response { wanted }).map_err(|e| format!("unreadable inference response: {e}"))?;
     de.end().map_err(|e| format!("unreadable inference response: {e}"))?;
     Ok(outputs)
 }
@@ -66,7 +84,7 @@ impl<'de> serde::Deserialize<'de> for Key {
 }
 
 struct Response<'s> {
-    specs: &'s [(String, DataType)],
+    wanted: Wanted<'s>,
 }
 
 impl<'de> Visitor<'de> for Response<'_> {
@@ -78,7 +96,7 @@ impl<'de> Visitor<'de> for Response<'_> {
         let mut outputs = Vec::new();
         while let Some(key) = map.next_key::<Key>()? {
             match key {
-                Key::Outputs => outputs = map.next_value_seed(Outputs { specs: self.specs })?,
+                Key::Outputs => outputs = map.next_value_seed(Outputs { wanted: self.wanted })?,
                 _ => drop(map.next_value::<IgnoredAny>()?),
             }
         }
@@ -87,7 +105,7 @@ impl<'de> Visitor<'de> for Response<'_> {
 }
 
 struct Outputs<'s> {
-    specs: &'s [(String, DataType)],
+    wanted: Wanted<'s>,
 }
 
 impl<'de> DeserializeSeed<'de> for Outputs<'_> {
@@ -107,7 +125,7 @@ impl<'de> Visitor<'de> for Outputs<'_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Output>, A::Error> {
         let mut out = Vec::new();
-        while let Some(o) = seq.next_element_seed(OneOutput { specs: self.specs })? {
+        while let Some(o) = seq.next_element_seed(OneOutput { wanted: self.wanted })? {
             out.push(o);
         }
         Ok(out)
@@ -115,7 +133,7 @@ impl<'de> Visitor<'de> for Outputs<'_> {
 }
 
 struct OneOutput<'s> {
-    specs: &'s [(String, DataType)],
+    wanted: Wanted<'s>,
 }
 
 impl<'de> DeserializeSeed<'de> for OneOutput<'_> {
@@ -137,7 +155,7 @@ impl<'de> Visitor<'de> for OneOutput<'_> {
         let mut early: Option<Value> = None;
         // The model's datatype for a named output (validation_data is encoded as it), else the
         // response's own.
-        let specs = self.specs;
+        let specs = self.wanted.specs;
         let datatype_of = |name: &str, given: Option<DataType>| {
             specs.iter().find(|(n, _)| n == name).map(|(_, d)| *d).or(given).unwrap_or(DataType::Bytes)
         };
@@ -147,9 +165,11 @@ impl<'de> Visitor<'de> for OneOutput<'_> {
                 Key::Datatype => datatype = map.next_value::<Option<String>>()?.as_deref().and_then(DataType::parse),
                 Key::Parameters => binary_size = map.next_value::<Parameters>()?.0,
                 Key::Data => match &name {
+                    Some(name) if self.wanted.room(name).is_none() => drop(map.next_value::<IgnoredAny>()?),
                     Some(name) => {
                         let dt = datatype_of(name, datatype);
-                        let mut elements = Elements { dt, buf: BytesMut::new(), count: 0, nested: false };
+                        let buf = BytesMut::with_capacity(self.wanted.room(name).unwrap_or(0));
+                        let mut elements = Elements { dt, buf, count: 0, nested: false };
                         map.next_value_seed(&mut elements)
                             .map_err(|e| de::Error::custom(format!("output '{name}': {e}")))?;
                         data = (elements.nested || elements.count > 0).then(|| elements.buf.freeze());
@@ -160,7 +180,7 @@ impl<'de> Visitor<'de> for OneOutput<'_> {
             }
         }
         let name = name.unwrap_or_default();
-        if let Some(v) = early {
+        if let Some(v) = early.filter(|_| self.wanted.room(&name).is_some()) {
             let mut els = Vec::new();
             crate::input::flatten_json(&v, &mut els);
             let bytes = crate::input::encode_json(datatype_of(&name, datatype), &els)
@@ -263,6 +283,8 @@ impl<'de> Visitor<'de> for &mut Elements {
 mod tests {
     use super::*;
 
+    const ALL: Wanted = Wanted { specs: &[], outputs: &[] };
+
     #[test]
     fn nested_data_is_encoded_as_its_datatype_whatever_the_member_order() {
         let specs = [("B".to_string(), DataType::Int32)];
@@ -271,37 +293,44 @@ mod tests {
             {"data":[7,8],"name":"B","shape":[2]},
             {"name":"S","datatype":"BYTES","data":["hi"]},
             {"name":"C","parameters":{"binary_data_size":3,"other":{"x":[1]}}}]}"#;
-        let outs = read(head, &specs).unwrap();
+        let outs = read(head, Wanted { specs: &specs, outputs: &[] }).unwrap();
         let floats: Vec<u8> = [1.5f32, 2.0, 3.0, 4.0].iter().flat_map(|f| f.to_le_bytes()).collect();
         assert_eq!(outs[0], Output { name: "A".into(), binary_size: None, data: Some(Bytes::from(floats)) });
         assert_eq!(outs[1].data.as_deref(), Some(&[7, 0, 0, 0, 8, 0, 0, 0][..]), "datatype from the metadata");
         assert_eq!(outs[2].data.as_deref(), Some(&[2, 0, 0, 0, b'h', b'i'][..]));
         assert_eq!((outs[3].binary_size, outs[3].data.is_none()), (Some(3), true));
+        // Only the outputs validation_data names are decoded; the others are skipped unread.
+        let expected = [("B".to_string(), Bytes::from_static(&[7, 0, 0, 0, 8, 0, 0, 0]))];
+        let only_b = read(head, Wanted { specs: &specs, outputs: &expected }).unwrap();
+        assert_eq!((only_b[0].data.is_none(), only_b[1].data.as_deref()), (true, Some(&expected[0].1[..])));
         // The model's datatype wins over the response's: validation_data is encoded as it.
         let head = br#"{"outputs":[{"name":"B","datatype":"INT64","data":[1]}]}"#;
-        assert_eq!(read(head, &specs).unwrap()[0].data.as_deref(), Some(&[1, 0, 0, 0][..]));
+        assert_eq!(
+            read(head, Wanted { specs: &specs, outputs: &[] }).unwrap()[0].data.as_deref(),
+            Some(&[1, 0, 0, 0][..])
+        );
     }
 
     #[test]
     fn nulls_are_absent_members() {
         let head = br#"{"outputs":[{"name":null,"datatype":null,"parameters":{"binary_data_size":null},"data":null}]}"#;
-        let outs = read(head, &[]).unwrap();
+        let outs = read(head, ALL).unwrap();
         assert_eq!((outs[0].name.as_str(), outs[0].binary_size), ("", None));
-        assert_eq!(read(br#"{"outputs":null}"#, &[]).unwrap(), vec![]);
+        assert_eq!(read(br#"{"outputs":null}"#, ALL).unwrap(), vec![]);
         let head = br#"{"outputs":[{"name":"A","parameters":{"binary_data_size":12.5}}]}"#;
-        assert_eq!(read(head, &[]).unwrap()[0].binary_size, None);
+        assert_eq!(read(head, ALL).unwrap()[0].binary_size, None);
     }
 
     #[test]
     fn bad_bytes_and_wrong_elements_are_named() {
-        let e = read(br#"{"outputs":[{"name":"A","datatype":"INT8","data":[1,300]}]}"#, &[]).unwrap_err();
+        let e = read(br#"{"outputs":[{"name":"A","datatype":"INT8","data":[1,300]}]}"#, ALL).unwrap_err();
         assert!(e.contains("output 'A': element 1: expected an integer from -128 to 127, found 300"), "{e}");
-        assert!(read(br#"{"outputs":[{"name":"A""#, &[]).unwrap_err().starts_with("unreadable inference response"));
-        assert!(read(b"[]", &[]).is_err());
+        assert!(read(br#"{"outputs":[{"name":"A""#, ALL).unwrap_err().starts_with("unreadable inference response"));
+        assert!(read(b"[]", ALL).is_err());
         // A long text where a number belongs is quoted shortened, whatever its characters.
         let long = format!(r#"{{"outputs":[{{"name":"A","datatype":"FP32","data":["{}"]}}]}}"#, "é".repeat(60));
-        let e = read(long.as_bytes(), &[]).unwrap_err();
+        let e = read(long.as_bytes(), ALL).unwrap_err();
         assert!(e.contains("expected a number, found \"éé") && e.contains("..."), "{e}");
-        assert_eq!(read(br#"{"outputs":[]} "#, &[]).unwrap(), vec![]);
+        assert_eq!(read(br#"{"outputs":[]} "#, ALL).unwrap(), vec![]);
     }
 }
