@@ -9,7 +9,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, http_get, lines_with, root, rperf, testdata};
+use common::{free_port, http_get, root, rperf, testdata};
 
 struct PyServer {
     name: &'static str,
@@ -67,32 +67,13 @@ fn sweeps_are_validated_over_both_protocols(name: &'static str, version: &str) {
         let url = server.url(protocol);
         for model in ["echo", "bytes_echo"] {
             let data = testdata(&format!("pyservers/{model}_validated.json"));
-            let run = rperf(&[
-                "-m",
-                model,
-                "-i",
-                protocol,
-                "-u",
-                &url,
-                "--concurrency-range",
-                "1:4:3",
-                "-p",
-                "300",
-                "-s",
-                "100",
-                "--input-data",
-                &data,
-            ]);
             let what = format!("{} {protocol} {model}", server.name);
-            assert_eq!(run.code, 0, "{what}: {}", run.all());
-            assert_eq!(lines_with(&run.stdout, "    Request count: ").len(), 2, "{what}: two levels");
+            let run = common::plain_server_sweep(model, protocol, &url, &data, &what);
             assert!(
                 run.stdout.contains(&format!("  Server: {name} {version}, extensions: ")),
                 "{what}: {}",
                 run.stdout
             );
-            assert!(run.stdout.contains("  Left out: model configuration (no model_configuration extension)"));
-            assert!(run.stdout.contains("  Left out: server statistics (no statistics extension): no Server block"));
             assert_eq!(run.stdout.contains("Left out: binary tensor data"), protocol == "http", "{what}");
             assert!(!run.stdout.contains("Failed requests"), "{what}: every output matched: {}", run.stdout);
         }

@@ -291,3 +291,30 @@ pub fn run_until(args: &[&str], marker: &str, act: impl FnOnce(u32)) -> (i32, St
     eprintln!("--- exit {code}\n{stdout}{stderr}");
     (code, stdout, stderr)
 }
+
+/// A two-level sweep (`--concurrency-range 1:4:3`, short windows, any stability) of `model`
+/// with validated input data, against a server without Triton's extensions; checks what every
+/// such run shows: exit 0, two levels, and the model config and statistics left out.
+pub fn plain_server_sweep(model: &str, protocol: &str, url: &str, data: &str, what: &str) -> Run {
+    let run = rperf(&[
+        "-m",
+        model,
+        "-i",
+        protocol,
+        "-u",
+        url,
+        "--concurrency-range",
+        "1:4:3",
+        "-p",
+        "300",
+        "-s",
+        "100",
+        "--input-data",
+        data,
+    ]);
+    assert_eq!(run.code, 0, "{what}: {}", run.all());
+    assert_eq!(lines_with(&run.stdout, "    Request count: ").len(), 2, "{what}: two levels");
+    assert!(run.stdout.contains("  Left out: model configuration (no model_configuration extension)"), "{what}");
+    assert!(run.stdout.contains("  Left out: server statistics (no statistics extension): no Server block"), "{what}");
+    run
+}
