@@ -1,0 +1,1 @@
+../../../python/token_generate.py
