@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http::{header, Method, Request, StatusCode};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 
 use super::describe;
 use super::engine::{self, Engine, Failure, Sequence, Tensor};
+use super::reply::{empty, error, full, json_reply, Reply};
 use crate::model::DataType;
 use crate::sync::lock;
 
@@ -33,28 +34,13 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
     }
 }
 
-type Reply = Response<Full<Bytes>>;
-
-fn json_reply(status: StatusCode, v: &Value) -> Reply {
-    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
-    r
-}
-
-fn error(status: StatusCode, msg: &str) -> Reply {
-    json_reply(status, &json!({ "error": msg }))
-}
-
 /// Err closes the connection: that is how the drop fault reaches the client.
 async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Reply, std::io::Error> {
     let path = req.uri().path().to_string();
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let method = req.method().clone();
     Ok(match (method, parts.as_slice()) {
-        (Method::GET, ["v2", "health", "live"]) | (Method::GET, ["v2", "health", "ready"]) => {
-            Response::new(Full::default())
-        }
+        (Method::GET, ["v2", "health", "live"]) | (Method::GET, ["v2", "health", "ready"]) => empty(),
         (Method::GET, ["v2"]) => json_reply(StatusCode::OK, &describe::server_metadata_json(engine.extensions())),
         (Method::GET, ["v2", "models", "stats"]) if !engine.plain => {
             let all: Vec<Value> = engine.models.values().map(|m| lock_json(m)).collect();
@@ -71,7 +57,7 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Reply, st
             };
             match (method, rest) {
                 (Method::GET, []) => json_reply(StatusCode::OK, &describe::metadata_json(&model.def)),
-                (Method::GET, ["ready"]) => Response::new(Full::default()),
+                (Method::GET, ["ready"]) => empty(),
                 (Method::GET, ["config"] | ["stats"]) if engine.plain => error(StatusCode::NOT_FOUND, "Not Found"),
                 (Method::GET, ["config"]) => json_reply(StatusCode::OK, &describe::config_json(&model.def)),
                 (Method::GET, ["stats"]) => json_reply(StatusCode::OK, &json!({ "model_stats": [lock_json(&model)] })),
@@ -226,7 +212,7 @@ fn response(resp: engine::Response, binary_out: &[(String, bool)]) -> Reply {
     let mut body = BytesMut::with_capacity(head.len() + tail.len());
     body.put_slice(head.as_bytes());
     body.put_slice(&tail);
-    let mut r = Response::new(Full::new(body.freeze()));
+    let mut r = full(StatusCode::OK, body.freeze());
     r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/octet-stream"));
     r.headers_mut().insert(HEADER_LENGTH, header::HeaderValue::from(head.len()));
     r

@@ -8,6 +8,7 @@ mod engine;
 mod grpc;
 mod http;
 mod prometheus;
+mod reply;
 mod stats;
 
 use std::net::SocketAddr;
