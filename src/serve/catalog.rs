@@ -1,6 +1,6 @@
 //! The models `rperf serve` offers, read from a TOML file (or the built-in default set in
-//! testdata/serve/default_models.toml): tensors, batching, compute time, faults, and the
-//! steps of ensembles.
+//! testdata/serve/default_models.toml): tensors, batching, compute time, faults, the
+//! steps of ensembles, and the token timing of generative models.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,6 +25,8 @@ pub enum Kind {
     Decoupled,
     /// Runs its steps' models one after the other.
     Ensemble,
+    /// An LLM-like model behind the OpenAI and Triton generate routes (HTTP only).
+    Generative,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -96,6 +98,31 @@ pub struct Decoupled {
     pub gap_us: u64,
 }
 
+/// The known timing and shape of a generative model's replies.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Generate {
+    /// From the request's arrival to its first token.
+    pub first_token_us: u64,
+    /// Between one token and the next.
+    pub token_us: u64,
+    /// Reply length when the request sets no max_tokens.
+    #[serde(default = "sixteen")]
+    pub tokens: u64,
+    /// Tokens per streamed event; an event goes out when its last token is due.
+    #[serde(default = "one_token")]
+    pub tokens_per_event: u64,
+    /// Added to the completion_tokens reported in `usage` (a count wrong on purpose).
+    #[serde(default)]
+    pub usage_error: i64,
+    /// With faults.error_rate: tokens sent before an injected failure.
+    #[serde(default)]
+    pub error_after: u64,
+    /// An SSE comment (`: ping`) before each event.
+    #[serde(default)]
+    pub comments: bool,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelDef {
@@ -116,10 +143,19 @@ pub struct ModelDef {
     #[serde(default)]
     pub steps: Vec<Step>,
     pub decoupled: Option<Decoupled>,
+    pub generate: Option<Generate>,
 }
 
 fn one() -> usize {
     1
+}
+
+fn one_token() -> u64 {
+    1
+}
+
+fn sixteen() -> u64 {
+    16
 }
 
 impl ModelDef {
@@ -168,6 +204,9 @@ fn check(models: &[ModelDef]) -> Result<(), String> {
         if m.instances == 0 {
             return Err(format!("{at}: instances must be at least 1"));
         }
+        if m.generate.is_some() && m.kind != Kind::Generative {
+            return Err(format!("{at}: only a generative model takes a generate table"));
+        }
         match m.kind {
             Kind::Ensemble if m.steps.is_empty() => return Err(format!("{at}: an ensemble needs steps")),
             Kind::Ensemble => {
@@ -180,6 +219,17 @@ fn check(models: &[ModelDef]) -> Result<(), String> {
             Kind::Decoupled if m.decoupled.is_none() => {
                 return Err(format!("{at}: a decoupled model needs decoupled = {{ responses = N, gap_us = U }}"))
             }
+            Kind::Generative => match m.generate {
+                None => {
+                    return Err(format!(
+                        "{at}: a generative model needs generate = {{ first_token_us = U, token_us = U }}"
+                    ))
+                }
+                Some(g) if g.tokens == 0 || g.tokens_per_event == 0 => {
+                    return Err(format!("{at}: generate.tokens and generate.tokens_per_event must be at least 1"))
+                }
+                Some(_) => {}
+            },
             Kind::Identity if m.inputs.len() != m.outputs.len() => {
                 return Err(format!("{at}: an identity model needs as many outputs as inputs"))
             }
@@ -202,7 +252,7 @@ mod tests {
     fn the_built_in_set_loads() {
         let models = load(None).unwrap();
         let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
-        for want in ["simple", "ensemble", "bytes_echo", "sequence_accumulator", "token_stream"] {
+        for want in ["simple", "ensemble", "bytes_echo", "sequence_accumulator", "token_stream", "llm"] {
             assert!(names.contains(&want), "{want}");
         }
         let simple = models.iter().find(|m| m.name == "simple").unwrap();
@@ -227,5 +277,25 @@ mod tests {
         assert!(e.contains("step model 'nope'"), "{e}");
         let e = bad("[[model]]\nname = \"a\"\ncolour = 1\ninputs = []\noutputs = []\n");
         assert!(e.contains("colour"), "{e}");
+        let e = bad("[[model]]\nname = \"g\"\nkind = \"generative\"\ninputs = []\noutputs = []\n");
+        assert!(e.contains("model 'g': a generative model needs generate"), "{e}");
+        let e = bad(
+            "[[model]]\nname = \"g\"\ninputs = []\noutputs = []\ngenerate = { first_token_us = 1, token_us = 1 }\n",
+        );
+        assert!(e.contains("only a generative model"), "{e}");
+        let e = bad(
+            "[[model]]\nname = \"g\"\nkind = \"generative\"\ninputs = []\noutputs = []\ngenerate = { token_us = 1 }\n",
+        );
+        assert!(e.contains("first_token_us"), "{e}");
+    }
+
+    #[test]
+    fn generative_models_read_their_generate_table() {
+        let models =
+            load(Some(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/serve/generative.toml")))).unwrap();
+        let g = |name: &str| models.iter().find(|m| m.name == name).and_then(|m| m.generate).unwrap();
+        assert_eq!((g("llm").tokens, g("llm").tokens_per_event, g("llm").usage_error), (16, 1, 0));
+        assert_eq!((g("chunky").tokens_per_event, g("wrong_usage").usage_error), (4, 3));
+        assert_eq!((g("flaky").error_after, g("pings").comments), (2, true));
     }
 }

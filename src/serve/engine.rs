@@ -82,11 +82,11 @@ pub struct ModelRuntime {
 }
 
 impl ModelRuntime {
-    fn roll(&self) -> f64 {
+    pub fn roll(&self) -> f64 {
         lock(&self.rng).random::<f64>()
     }
 
-    fn count(&self, f: impl FnOnce(&mut ModelCounters)) {
+    pub fn count(&self, f: impl FnOnce(&mut ModelCounters)) {
         f(&mut lock(&self.counters));
     }
 }
@@ -152,9 +152,15 @@ impl Engine {
         }
     }
 
-    /// One request, one response (not for decoupled models).
+    /// One request, one response (not for decoupled or generative models).
     pub async fn infer(self: &Arc<Self>, req: Request) -> Result<Response, Failure> {
         let rt = self.model(&req.model, &req.version).map_err(Failure::Error)?.clone();
+        if rt.def.kind == Kind::Generative {
+            let n = &rt.def.name;
+            return Err(Failure::Error(format!(
+                "model '{n}' is generative: use /v2/models/{n}/generate or the /v1 OpenAI routes"
+            )));
+        }
         if rt.def.kind == Kind::Decoupled {
             return Err(Failure::Error(format!(
                 "ModelInfer RPC doesn't support models with decoupled transaction policy; use ModelStreamInfer for '{}'",

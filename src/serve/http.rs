@@ -1,5 +1,6 @@
 //! The HTTP/REST front end of `rperf serve`: KServe v2 routes with Triton's JSON shapes,
-//! JSON and binary tensors (`Inference-Header-Content-Length`), and the statistics extension.
+//! JSON and binary tensors (`Inference-Header-Content-Length`), the statistics extension,
+//! and the routes of generative models (OpenAI's /v1, Triton's generate).
 
 use std::sync::Arc;
 
@@ -15,6 +16,8 @@ use tokio::net::TcpListener;
 
 use super::describe;
 use super::engine::{self, Engine, Failure, Sequence, Tensor};
+use super::generation::Api;
+use super::generative;
 use super::reply::{empty, error, full, json_reply, Reply};
 use crate::model::DataType;
 use crate::sync::lock;
@@ -36,12 +39,18 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
 
 /// Err closes the connection: that is how the drop fault reaches the client.
 async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Reply, std::io::Error> {
+    // A generative model's first token is due this long after the request's arrival.
+    let arrived = tokio::time::Instant::now();
     let path = req.uri().path().to_string();
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let method = req.method().clone();
     Ok(match (method, parts.as_slice()) {
         (Method::GET, ["v2", "health", "live"]) | (Method::GET, ["v2", "health", "ready"]) => empty(),
         (Method::GET, ["v2"]) => json_reply(StatusCode::OK, &describe::server_metadata_json(engine.extensions())),
+        (Method::GET, ["v1", "models"]) => generative::models(&engine),
+        (Method::POST, ["v1", "chat", "completions"]) => generative::openai(engine, Api::Chat, arrived, req).await,
+        (Method::POST, ["v1", "completions"]) => generative::openai(engine, Api::Completions, arrived, req).await,
+        (Method::POST, ["v1", "embeddings"]) => generative::openai(engine, Api::Embeddings, arrived, req).await,
         (Method::GET, ["v2", "models", "stats"]) if !engine.plain => {
             let all: Vec<Value> = engine.models.values().map(|m| lock_json(m)).collect();
             json_reply(StatusCode::OK, &json!({ "model_stats": all }))
@@ -62,6 +71,8 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Reply, st
                 (Method::GET, ["config"]) => json_reply(StatusCode::OK, &describe::config_json(&model.def)),
                 (Method::GET, ["stats"]) => json_reply(StatusCode::OK, &json!({ "model_stats": [lock_json(&model)] })),
                 (Method::POST, ["infer"]) => return infer(engine, name, version, req).await,
+                (Method::POST, ["generate"]) => generative::triton(model, false, arrived, req).await,
+                (Method::POST, ["generate_stream"]) => generative::triton(model, true, arrived, req).await,
                 _ => error(StatusCode::NOT_FOUND, "Not Found"),
             }
         }

@@ -1,15 +1,19 @@
 //! `rperf serve`: an embedded KServe v2 server (HTTP, gRPC, Prometheus metrics) with models
 //! whose behaviour is known: compute time, dynamic batching, ensembles, sequences, decoupled
-//! streams and injected faults. For first runs, demos and rperf's own tests.
+//! streams and injected faults; and generative models streaming tokens on a known schedule
+//! over OpenAI's and Triton's generate routes. For first runs, demos and rperf's own tests.
 
 mod catalog;
 mod describe;
 mod engine;
+mod generation;
+mod generative;
 mod grpc;
 mod http;
 mod prometheus;
 mod reply;
 mod stats;
+mod wire;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,13 +1,17 @@
-//! The replies of `rperf serve`'s HTTP routes under one boxed body type, so that a route may
-//! answer with a whole body (sent with a Content-Length) or a stream.
+//! The replies of `rperf serve`'s HTTP routes under one body type: whole bodies (sent with a
+//! Content-Length) and server-sent event streams (chunked, one HTTP chunk per event).
 
 use std::convert::Infallible;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
 
 pub type Reply = Response<UnsyncBoxBody<Bytes, Infallible>>;
 
@@ -31,4 +35,15 @@ pub fn json_reply(status: StatusCode, v: &Value) -> Reply {
 /// Triton's error body, `{"error": msg}`.
 pub fn error(status: StatusCode, msg: &str) -> Reply {
     json_reply(status, &json!({ "error": msg }))
+}
+
+/// A `text/event-stream` reply: each buffer received is one HTTP chunk; the body ends when
+/// the sender is dropped.
+pub fn events(rx: mpsc::Receiver<Bytes>) -> Reply {
+    let frames = ReceiverStream::new(rx).map(|b| Ok::<_, Infallible>(Frame::data(b)));
+    let mut r = Response::new(StreamBody::new(frames).boxed_unsync());
+    let headers = r.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
 }
