@@ -30,9 +30,31 @@ pub struct Args {
     /// Protocol: http or grpc (case-insensitive).
     #[arg(short = 'i', value_name = "PROTOCOL", default_value = "http")]
     pub protocol: String,
-    /// Service kind; only 'triton' is supported.
+    /// Service kind: 'triton' (KServe v2 tensors), or 'openai' for JSON APIs (OpenAI chat,
+    /// completions and embeddings, Triton's generate extension, any JSON endpoint) with
+    /// --endpoint.
     #[arg(long, value_name = "KIND", default_value = "triton")]
     pub service_kind: String,
+    /// --service-kind openai: the path requests are POSTed to (v1/chat/completions,
+    /// v1/completions, v1/embeddings, v2/models/{MODEL}/generate_stream, predict...).
+    #[arg(long, value_name = "PATH")]
+    pub endpoint: Option<String>,
+    /// rperf: what the endpoint speaks, when its path does not say:
+    /// chat|completions|embeddings|generate|json.
+    #[arg(long, value_name = "TYPE")]
+    pub endpoint_type: Option<String>,
+    /// rperf, without --input-data: synthetic prompts of MEAN[:STDDEV] tokens (words).
+    #[arg(long, value_name = "MEAN[:STDDEV]")]
+    pub prompt_tokens: Option<String>,
+    /// rperf, without --input-data: replies of MEAN[:STDDEV] tokens (sets max_tokens).
+    #[arg(long, value_name = "MEAN[:STDDEV]")]
+    pub output_tokens: Option<String>,
+    /// rperf: ask the server for exactly --output-tokens (min_tokens and ignore_eos).
+    #[arg(long)]
+    pub ignore_eos: bool,
+    /// rperf: service objectives for goodput, e.g. ttft:200ms,tpot:50ms,e2e:2s.
+    #[arg(long, value_name = "OBJECTIVES")]
+    pub goodput: Option<String>,
     /// Extra header 'Name: value' on every request (HTTP headers, gRPC metadata); repeatable.
     #[arg(short = 'H', value_name = "HEADER")]
     pub headers: Vec<String>,

@@ -2,7 +2,7 @@
 //! or `avg_batch_size>=2`, for every reported level or one (`p99<50ms@4`), judged against
 //! the run's report, so a run and a saved report judge alike.
 
-use crate::config::threshold::LATENCIES;
+use crate::config::threshold::{token_time, LATENCIES};
 pub use crate::config::Threshold;
 use crate::report::schema::LevelReport;
 use crate::report::{fmt_g, stable_levels, RunReport};
@@ -17,6 +17,32 @@ fn figure(t: &Threshold, level: &LevelReport) -> Option<f64> {
         "errors" => Some(level.failed as f64),
         "error_rate" => Some(level.error_rate),
         "avg_batch_size" => level.server_model()?.stats.avg_batch_size(),
+        m => token_figure(m, level),
+    }
+}
+
+/// A generative level's figure: a token time's statistic, tokens, goodput.
+fn token_figure(metric: &str, level: &LevelReport) -> Option<f64> {
+    let t = level.tokens.as_ref()?;
+    if let Some((figure, stat)) = token_time(metric) {
+        let spread = match figure {
+            "ttft" => &t.time_to_first_token_us,
+            "itl" => &t.inter_token_latency_us,
+            "tpot" => &t.time_per_output_token_us,
+            _ => &t.time_to_second_token_us,
+        };
+        let spread = spread.as_ref()?;
+        return match stat {
+            "avg" => Some(spread.avg),
+            p => spread.percentiles.get(p).map(|v| *v as f64),
+        };
+    }
+    match metric {
+        "output_tokens_per_s" => Some(t.output_tokens_per_sec),
+        "output_tokens_avg" => Some(t.output_tokens.avg),
+        "input_tokens_avg" => t.input_tokens.as_ref().map(|i| i.avg),
+        "goodput_per_s" => t.goodput.as_ref().map(|g| g.per_sec),
+        "goodput_fraction" => t.goodput.as_ref().map(|g| g.fraction),
         _ => None,
     }
 }

@@ -177,6 +177,7 @@ impl GrpcTransport {
 }
 
 impl Transport for GrpcTransport {
+    type Input = RequestData;
     type Prepared = GrpcRequest;
     type Conn = h2::Conn;
 
@@ -252,7 +253,7 @@ impl Transport for GrpcTransport {
                 response.raw_output_contents.get(i).map(|b| &b[..])
             })?;
         }
-        Ok(Timing { send: sent - start, recv: received.elapsed(), responses: None })
+        Ok(Timing { send: sent - start, recv: received.elapsed(), responses: None, tokens: None })
     }
 }
 

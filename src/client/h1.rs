@@ -11,6 +11,8 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::h1_body::Framing;
+
 /// Headers read at most in a response.
 const MAX_HEADERS: usize = 32;
 /// Bytes read at least per call.
@@ -26,6 +28,14 @@ pub struct Response {
     pub body: Bytes,
     /// When the first bytes of the response arrived.
     pub first_byte: Instant,
+}
+
+/// A streamed response, once its body was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Streamed {
+    pub status: u16,
+    /// Content-Type text/event-stream.
+    pub event_stream: bool,
 }
 
 /// One worker's keep-alive connection; it reconnects on its next use after a failure or
@@ -84,12 +94,7 @@ impl Conn {
 
     async fn try_exchange(&mut self, request: &[u8]) -> Result<Response, Failure> {
         if self.stream.is_none() {
-            let stream = TcpStream::connect(&*self.addr)
-                .await
-                .map_err(|e| Failure::Other(format!("cannot connect to {} over HTTP: {e}", self.addr)))?;
-            let _ = stream.set_nodelay(true);
-            self.stream = Some(stream);
-            self.buf.clear();
+            self.connect().await?;
         }
         let stream = self.stream.as_mut().ok_or(Failure::Other("no connection".into()))?;
         stream.write_all(request).await.map_err(|e| Failure::BeforeAnswer(format!("HTTP request failed: {e}")))?;
@@ -120,6 +125,90 @@ impl Conn {
         }
     }
 
+    /// Writes `request` and hands the response body to `on_body` piece by piece as it
+    /// arrives, each with its arrival time (streamed replies: server-sent events). Returns
+    /// the status and whether the body is an event stream. Retried once, as `exchange`, when
+    /// a reused connection was closed before the answer.
+    pub async fn exchange_streamed(
+        &mut self,
+        request: &[u8],
+        now: Instant,
+        on_body: &mut (impl FnMut(bool, &[u8], Instant) -> Result<(), String> + Send),
+    ) -> Result<Streamed, String> {
+        self.drop_if_closed(now);
+        let reused = self.stream.is_some();
+        let mut result = self.try_streamed(request, on_body).await;
+        if let Err(Failure::BeforeAnswer(_)) = &result {
+            if reused {
+                self.stream = None;
+                result = self.try_streamed(request, on_body).await;
+            }
+        }
+        if result.is_err() {
+            self.stream = None;
+        }
+        result.map_err(Failure::into_message)
+    }
+
+    async fn try_streamed(
+        &mut self,
+        request: &[u8],
+        on_body: &mut (impl FnMut(bool, &[u8], Instant) -> Result<(), String> + Send),
+    ) -> Result<Streamed, Failure> {
+        if self.stream.is_none() {
+            self.connect().await?;
+        }
+        let stream = self.stream.as_mut().ok_or(Failure::Other("no connection".into()))?;
+        stream.write_all(request).await.map_err(|e| Failure::BeforeAnswer(format!("HTTP request failed: {e}")))?;
+        let mut answered = false;
+        let mut reply: Option<(Streamed, Framing, bool)> = None;
+        loop {
+            let at = Instant::now();
+            if reply.is_none() {
+                while let Some(h) = head(&self.buf).map_err(Failure::Other)? {
+                    let _ = self.buf.split_to(h.len);
+                    if !(100..200).contains(&h.status) {
+                        let framing = h.framing().map_err(Failure::Other)?;
+                        reply =
+                            Some((Streamed { status: h.status, event_stream: h.event_stream }, framing, h.keep_alive));
+                        break;
+                    }
+                }
+            }
+            if let Some((streamed, framing, keep_alive)) = &mut reply {
+                let event_stream = streamed.event_stream;
+                let done = framing
+                    .decode(&mut self.buf, &mut |piece| on_body(event_stream, piece, at))
+                    .map_err(Failure::Other)?;
+                if done {
+                    self.last_used = at;
+                    let (streamed, keep_alive) = (*streamed, *keep_alive);
+                    if !keep_alive || !self.buf.is_empty() {
+                        self.stream = None;
+                    }
+                    return Ok(streamed);
+                }
+            }
+            self.buf.reserve(READ_CHUNK);
+            let failed = |m: String| if answered { Failure::Other(m) } else { Failure::BeforeAnswer(m) };
+            match stream.read_buf(&mut self.buf).await {
+                Ok(0) => return Err(failed(format!("the server at {} closed the connection", self.addr))),
+                Ok(_) => answered = true,
+                Err(e) => return Err(failed(format!("reading the HTTP response failed: {e}"))),
+            }
+        }
+    }
+
+    async fn connect(&mut self) -> Result<(), Failure> {
+        let stream = TcpStream::connect(&*self.addr)
+            .await
+            .map_err(|e| Failure::Other(format!("cannot connect to {} over HTTP: {e}", self.addr)))?;
+        let _ = stream.set_nodelay(true);
+        self.stream = Some(stream);
+        self.buf.clear();
+        Ok(())
+    }
+
     /// A GET of `path`: the control plane and metrics scrapes.
     pub async fn get(&mut self, path: &str) -> Result<Response, String> {
         let request = format!("GET {path} HTTP/1.1\r\nhost: {}\r\n\r\n", self.addr);
@@ -141,67 +230,106 @@ impl Failure {
     }
 }
 
+/// What a response's head says.
+struct Head {
+    /// Its length in the buffer.
+    len: usize,
+    status: u16,
+    content_length: Option<usize>,
+    chunked: bool,
+    keep_alive: bool,
+    header_len: Option<usize>,
+    event_stream: bool,
+}
+
+/// The head at the start of `buf`, None while incomplete.
+fn head(buf: &[u8]) -> Result<Option<Head>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut headers);
+    let len = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(format!("unreadable HTTP response: {e}")),
+    };
+    let mut h = Head {
+        len,
+        status: parsed.code.unwrap_or(0),
+        content_length: None,
+        chunked: false,
+        keep_alive: parsed.version == Some(1),
+        header_len: None,
+        event_stream: false,
+    };
+    for header in parsed.headers.iter() {
+        let value = std::str::from_utf8(header.value).unwrap_or("").trim();
+        let name = header.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            h.content_length = Some(value.parse::<usize>().map_err(|_| format!("bad Content-Length '{value}'"))?);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            h.chunked = value.to_ascii_lowercase().ends_with("chunked");
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in value.split(',').map(str::trim) {
+                if token.eq_ignore_ascii_case("close") {
+                    h.keep_alive = false;
+                    break;
+                }
+                h.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+            }
+        } else if name.eq_ignore_ascii_case("inference-header-content-length") {
+            h.header_len = value.parse().ok();
+        } else if name.eq_ignore_ascii_case("content-type") {
+            h.event_stream = value.to_ascii_lowercase().starts_with("text/event-stream");
+        }
+    }
+    Ok(Some(h))
+}
+
+impl Head {
+    /// How the body is delimited; an error for a body that would run to the close.
+    fn framing(&self) -> Result<Framing, String> {
+        if self.chunked {
+            return Ok(Framing::chunked());
+        }
+        let no_body = self.status == 204 || self.status == 304;
+        match self.content_length.or(no_body.then_some(0)) {
+            Some(len) => Ok(Framing::Length(len)),
+            // No length: the body runs to the end of the connection, which HTTP/1.1 servers
+            // do not do for inference; refuse rather than wait for a close.
+            None => Err(format!("HTTP response {} has neither Content-Length nor chunked encoding", self.status)),
+        }
+    }
+}
+
 /// A complete response at the start of `buf` (which began to arrive at `first_byte`), taken
 /// out of it, with whether the connection stays open; None while more bytes are needed.
 fn parse(buf: &mut BytesMut, first_byte: Instant) -> Result<Option<(Response, bool)>, String> {
     loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut head = httparse::Response::new(&mut headers);
-        let head_len = match head.parse(buf) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(e) => return Err(format!("unreadable HTTP response: {e}")),
-        };
-        let status = head.code.unwrap_or(0);
-        let mut content_length = None;
-        let mut chunked = false;
-        let mut keep_alive = head.version == Some(1);
-        let mut header_len = None;
-        for h in head.headers.iter() {
-            let value = std::str::from_utf8(h.value).unwrap_or("").trim();
-            if h.name.eq_ignore_ascii_case("content-length") {
-                content_length = Some(value.parse::<usize>().map_err(|_| format!("bad Content-Length '{value}'"))?);
-            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = value.to_ascii_lowercase().ends_with("chunked");
-            } else if h.name.eq_ignore_ascii_case("connection") {
-                for token in value.split(',').map(str::trim) {
-                    if token.eq_ignore_ascii_case("close") {
-                        keep_alive = false;
-                        break;
-                    }
-                    keep_alive |= token.eq_ignore_ascii_case("keep-alive");
-                }
-            } else if h.name.eq_ignore_ascii_case("inference-header-content-length") {
-                header_len = value.parse().ok();
-            }
-        }
-        if (100..200).contains(&status) {
+        let Some(h) = head(buf)? else { return Ok(None) };
+        if (100..200).contains(&h.status) {
             // An interim response (100 Continue): the real one follows.
-            let _ = buf.split_to(head_len);
+            let _ = buf.split_to(h.len);
             continue;
         }
-        let response = |body: Bytes| Response { status, header_len, body, first_byte };
-        if chunked {
-            let Some((end, pieces)) = chunked_body(&buf[head_len..])? else { return Ok(None) };
-            let whole = buf.split_to(head_len + end).freeze();
+        let response = |body: Bytes| Response { status: h.status, header_len: h.header_len, body, first_byte };
+        if h.chunked {
+            let Some((end, pieces)) = chunked_body(&buf[h.len..])? else { return Ok(None) };
+            let whole = buf.split_to(h.len + end).freeze();
             let mut body = BytesMut::with_capacity(pieces.iter().map(|(a, b)| b - a).sum());
             for (a, b) in pieces {
-                body.extend_from_slice(&whole[head_len + a..head_len + b]);
+                body.extend_from_slice(&whole[h.len + a..h.len + b]);
             }
-            return Ok(Some((response(body.freeze()), keep_alive)));
+            return Ok(Some((response(body.freeze()), h.keep_alive)));
         }
-        let no_body = status == 204 || status == 304;
-        let Some(len) = content_length.or(no_body.then_some(0)) else {
-            // No length: the body runs to the end of the connection, which HTTP/1.1 servers
-            // do not do for inference; refuse rather than wait for a close.
-            return Err(format!("HTTP response {status} has neither Content-Length nor chunked encoding"));
+        let len = match h.framing()? {
+            Framing::Length(len) => len,
+            Framing::Chunked(_) => 0,
         };
-        let end = head_len.checked_add(len).ok_or_else(|| format!("bad Content-Length {len}"))?;
+        let end = h.len.checked_add(len).ok_or_else(|| format!("bad Content-Length {len}"))?;
         if buf.len() < end {
             return Ok(None);
         }
         let whole = buf.split_to(end).freeze();
-        return Ok(Some((response(whole.slice(head_len..)), keep_alive)));
+        return Ok(Some((response(whole.slice(h.len..)), h.keep_alive)));
     }
 }
 

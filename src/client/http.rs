@@ -22,7 +22,7 @@ const HEADER_LENGTH: &str = "inference-header-content-length";
 /// The server's error text from a non-200 response: Triton's, KServe's and MLServer's
 /// `{"error": "..."}`, FastAPI's `{"detail": "..."}` or `{"detail": [{"loc": [..], "msg": ".."}]}`,
 /// or else the raw body.
-fn error_text(status: u16, body: &[u8]) -> String {
+pub(super) fn error_text(status: u16, body: &[u8]) -> String {
     match serde_json::from_slice::<Value>(body).ok().and_then(|v| server_message(&v)) {
         Some(msg) => msg,
         None => {
@@ -33,7 +33,7 @@ fn error_text(status: u16, body: &[u8]) -> String {
 }
 
 /// The message of a JSON error body, in the shapes KServe v2 servers use.
-fn server_message(v: &Value) -> Option<String> {
+pub(super) fn server_message(v: &Value) -> Option<String> {
     if let Some(e) = v.get("error") {
         return match e {
             Value::String(s) => Some(s.clone()),
@@ -184,6 +184,7 @@ impl HttpTransport {
 }
 
 impl Transport for HttpTransport {
+    type Input = RequestData;
     type Prepared = HttpRequest;
     type Conn = h1::Conn;
 
@@ -244,7 +245,7 @@ impl Transport for HttpTransport {
             let outputs = response_outputs(&body, header_len, &self.outputs, &req.expected)?;
             super::check_outputs(&req.expected, |name| outputs.iter().find(|(n, _)| n == name).map(|(_, b)| &b[..]))?;
         }
-        Ok(Timing { send: sent - start, recv: head_at.elapsed(), responses: None })
+        Ok(Timing { send: sent - start, recv: head_at.elapsed(), responses: None, tokens: None })
     }
 }
 

@@ -3,12 +3,16 @@
 //! (health, metadata, config, statistics), used before and between measurement windows.
 
 mod discover;
+mod events;
 pub mod grpc;
 pub mod h1;
+mod h1_body;
 mod h2;
 pub mod http;
 mod json_outputs;
+pub mod openai;
 mod rest;
+mod sse;
 pub mod stream;
 
 #[cfg(test)]
@@ -19,7 +23,6 @@ use std::time::Duration;
 
 use crate::config::Protocol;
 use crate::error::Error;
-use crate::input::RequestData;
 use crate::model::{RawConfig, RawMetadata};
 use crate::server_stats::ModelStats;
 
@@ -32,6 +35,32 @@ pub struct Timing {
     pub recv: Duration,
     /// Streamed requests: when each non-empty response arrived, after the send.
     pub responses: Option<Vec<Duration>>,
+    /// Generative endpoints: the reply's tokens.
+    pub tokens: Option<Box<Tokens>>,
+}
+
+/// What a reply of a generative endpoint carried, in tokens.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tokens {
+    /// Tokens each content event carried, in order (`Timing::responses` has their times):
+    /// one each, unless the server said more per event.
+    pub per_event: Vec<u32>,
+    /// Output tokens as the server's `usage` says, when it said.
+    pub usage_output: Option<u32>,
+    /// Input tokens: the server's usage, else the count rperf built the prompt with.
+    pub input: Option<u32>,
+}
+
+impl Tokens {
+    /// Output tokens as the events count them.
+    pub fn event_total(&self) -> u32 {
+        self.per_event.iter().fold(0u32, |a, k| a.saturating_add(*k))
+    }
+
+    /// Output tokens: the server's usage when it said, else the events'.
+    pub fn output(&self) -> u32 {
+        self.usage_output.unwrap_or_else(|| self.event_total())
+    }
 }
 
 /// The sequence a request belongs to (stateful models): correlation id and its flags.
@@ -47,16 +76,23 @@ pub struct Sequence {
 pub type InferResult = Result<Timing, String>;
 
 pub trait Transport: Send + Sync + 'static {
+    /// What one input entry is: tensors, or a JSON payload.
+    type Input;
     /// A request body built once per input entry and shared by all workers.
     type Prepared: Send + Sync + 'static;
     /// One worker's connection; it reconnects by itself after a failure.
     type Conn: Send + 'static;
 
-    fn prepare(&self, data: &RequestData) -> Result<Self::Prepared, Error>;
+    fn prepare(&self, data: &Self::Input) -> Result<Self::Prepared, Error>;
     fn connection(&self, worker: usize) -> Self::Conn;
     /// Workers multiplexed on one connection (HTTP/2); they are kept on one load thread.
     fn workers_per_connection(&self) -> usize {
         1
+    }
+    /// How long a sequence waits before sending `req` after its previous request ended
+    /// (the delay between a conversation's turns).
+    fn pause(&self, _req: &Self::Prepared) -> Duration {
+        Duration::ZERO
     }
     fn infer(
         &self,

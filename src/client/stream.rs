@@ -88,13 +88,19 @@ impl StreamConn {
                 }
             }
             if last {
-                return Ok(Timing { send: Default::default(), recv: Default::default(), responses: Some(arrivals) });
+                return Ok(Timing {
+                    send: Default::default(),
+                    recv: Default::default(),
+                    responses: Some(arrivals),
+                    tokens: None,
+                });
             }
         }
     }
 }
 
 impl Transport for StreamTransport {
+    type Input = RequestData;
     type Prepared = GrpcRequest;
     type Conn = StreamConn;
 

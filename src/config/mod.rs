@@ -3,6 +3,7 @@
 //! raw flags by `Config::from_args` with perf_analyzer's checks and wording. Validation
 //! reads no file and prints nothing: warnings are returned, files are read by `run`.
 
+mod generative;
 mod input;
 mod load;
 mod output;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::Args;
 use crate::error::Error;
+pub use generative::{EndpointKind, GenerativeOptions, Goodput, TokenCount};
 pub use threshold::Threshold;
 
 /// The model under test, and the models a BLS model calls.
@@ -226,6 +228,8 @@ pub struct Config {
     pub window: WindowPolicy,
     pub input: InputOptions,
     pub output: OutputOptions,
+    /// `--service-kind openai`: JSON endpoints instead of KServe v2 tensors.
+    pub generative: Option<GenerativeOptions>,
 }
 
 /// perf_analyzer's wording for a flag with a bad value.
@@ -250,12 +254,13 @@ impl Config {
         let window = window::policy(a, percentile)?;
         let input = input::options(a, data)?;
         let output = output::options(a)?;
+        let generative = generative::options(a, &model, server.protocol)?;
         let target = Target {
             model,
             version: a.model_version.clone().filter(|v| !v.is_empty()),
             bls_composing: a.bls_composing_models.as_deref().map(values::parse_bls).unwrap_or_default(),
         };
-        Ok((Config { target, server, load, window, input, output }, warnings))
+        Ok((Config { target, server, load, window, input, output, generative }, warnings))
     }
 }
 

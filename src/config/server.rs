@@ -14,7 +14,7 @@ pub fn options(a: &Args) -> Result<ServerOptions, Error> {
         "grpc" => Protocol::Grpc,
         _ => return Err(parse_err("-i (protocol)", "The value should be either HTTP or gRPC.")),
     };
-    if a.streaming && protocol != Protocol::Grpc {
+    if a.streaming && protocol != Protocol::Grpc && !a.service_kind.eq_ignore_ascii_case("openai") {
         return Err(Error::Usage("Streaming is only allowed with gRPC protocol.".into()));
     }
     let compression = compression(a, protocol)?;

@@ -23,6 +23,22 @@ pub struct Threshold {
 
 pub const LATENCIES: [&str; 5] = ["avg", "p50", "p90", "p95", "p99"];
 const OTHERS: [&str; 4] = ["throughput", "errors", "error_rate", "avg_batch_size"];
+/// Token durations: `ttft_p95`, `itl_avg`, `tpot_p99`, `tt2t_p50`...
+pub const TOKEN_TIMES: [&str; 4] = ["ttft", "itl", "tpot", "tt2t"];
+/// Token figures without a unit (goodput_fraction also takes %).
+pub const TOKEN_FIGURES: [&str; 5] =
+    ["output_tokens_per_s", "output_tokens_avg", "input_tokens_avg", "goodput_per_s", "goodput_fraction"];
+
+/// Whether a metric is a duration: a client latency or a token time.
+pub fn is_duration(metric: &str) -> bool {
+    LATENCIES.contains(&metric) || token_time(metric).is_some()
+}
+
+/// A token time's figure and statistic: `ttft_p95` is ("ttft", "p95").
+pub fn token_time(metric: &str) -> Option<(&str, &str)> {
+    let (figure, stat) = metric.split_once('_')?;
+    (TOKEN_TIMES.contains(&figure) && LATENCIES.contains(&stat)).then_some((figure, stat))
+}
 
 impl Threshold {
     pub fn parse(text: &str) -> Result<Threshold, String> {
@@ -48,26 +64,28 @@ impl Threshold {
             rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e')).unwrap_or(rest.len());
         let (number, unit) = rest.split_at(split);
         let number: f64 = number.parse().map_err(|_| bad("the limit must be a number"))?;
-        let value = if LATENCIES.contains(&metric.as_str()) {
+        let value = if is_duration(&metric) {
             match unit {
                 "" | "ms" => number * 1000.0,
                 "us" => number,
                 "s" => number * 1e6,
                 _ => return Err(bad("latency units are us, ms or s")),
             }
-        } else if OTHERS.contains(&metric.as_str()) {
+        } else if metric == "goodput_fraction" && unit == "%" {
+            number / 100.0
+        } else if OTHERS.contains(&metric.as_str()) || TOKEN_FIGURES.contains(&metric.as_str()) {
             if !(unit.is_empty() || (metric == "error_rate" && unit == "%")) {
                 return Err(bad(&format!("{metric} takes no unit")));
             }
             number
         } else {
-            return Err(bad(&format!("unknown metric '{metric}'; use avg, p50, p90, p95, p99, throughput, errors, error_rate or avg_batch_size")));
+            return Err(bad(&format!("unknown metric '{metric}'; use avg, p50, p90, p95, p99, throughput, errors, error_rate, avg_batch_size, ttft_/itl_/tpot_/tt2t_ with avg or p50..p99, output_tokens_per_s, output_tokens_avg, input_tokens_avg, goodput_per_s or goodput_fraction")));
         };
         Ok(Threshold { text: text.to_string(), metric, op, value, level })
     }
 
     pub fn show(&self, v: f64) -> String {
-        if LATENCIES.contains(&self.metric.as_str()) {
+        if is_duration(&self.metric) {
             format!("{:.2} ms", v / 1000.0)
         } else if self.metric == "error_rate" {
             format!("{v:.2}%")
@@ -101,5 +119,10 @@ mod tests {
         assert!(Threshold::parse("p98<1ms").unwrap_err().contains("unknown metric 'p98'"));
         assert!(Threshold::parse("p99 50ms").unwrap_err().contains("no comparison"));
         assert!(Threshold::parse("throughput>=400rps").unwrap_err().contains("takes no unit"));
+        assert_eq!(Threshold::parse("ttft_p95<1s").unwrap().value, 1e6);
+        assert_eq!(Threshold::parse("tpot_avg<100ms").unwrap().value, 1e5);
+        assert_eq!(Threshold::parse("goodput_fraction>=95%").unwrap().value, 0.95);
+        assert_eq!(Threshold::parse("output_tokens_per_s>=500").unwrap().value, 500.0);
+        assert!(Threshold::parse("ttft_p98<1s").unwrap_err().contains("unknown metric"));
     }
 }

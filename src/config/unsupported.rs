@@ -38,7 +38,7 @@ pub fn refuse(a: &Args) -> Result<(), Error> {
         ("-t", a.deprecated_concurrency.is_some()),
         ("-c", a.deprecated_max_concurrency.is_some()),
         ("-d", a.deprecated_dynamic),
-        ("--service-kind", !a.service_kind.eq_ignore_ascii_case("triton")),
+        ("--service-kind", !["triton", "openai"].iter().any(|k| a.service_kind.eq_ignore_ascii_case(k))),
     ];
     match given.iter().find(|(_, on)| *on) {
         Some((flag, _)) => Err(unsupported(flag)),

@@ -150,6 +150,21 @@ pub fn normalize_url(url: Option<&str>, protocol: Protocol) -> Result<String, Er
     Ok(bare.to_string())
 }
 
+/// A duration with its unit: `200ms`, `1.5s`, `250us`; a bare number is milliseconds.
+pub fn parse_duration(v: &str) -> Option<Duration> {
+    let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(v.len());
+    let (number, unit) = v.split_at(split);
+    let n: f64 = number.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "ms" => n / 1e3,
+        "us" => n / 1e6,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        _ => return None,
+    };
+    (secs.is_finite() && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

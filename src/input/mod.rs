@@ -6,6 +6,7 @@ mod directory;
 mod elements;
 mod generate;
 mod json;
+pub mod payloads;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -178,7 +178,12 @@ async fn sequences<T: Transport>(
             // that no sequence is left holding one of the server's sequence slots.
             let stopping = shared.stop.load(Ordering::Acquire);
             let seq = Sequence { id: seq_id, start: k == 0, end: k + 1 == length || stopping };
-            let ok = send(shared, slot, conn, &steps[k as usize % steps.len()], Some(seq)).await;
+            let step = &steps[k as usize % steps.len()];
+            let pause = shared.transport.pause(step);
+            if k > 0 && !pause.is_zero() && !stopping {
+                tokio::time::sleep(pause).await;
+            }
+            let ok = send(shared, slot, conn, step, Some(seq)).await;
             if seq.end {
                 break;
             }

@@ -8,6 +8,7 @@ mod meter;
 mod probe;
 mod recorder;
 mod stability;
+pub mod tokens;
 mod window;
 
 use std::time::{Duration, Instant};

@@ -6,11 +6,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::clock;
 use super::window::{Record, WindowStats};
 use crate::client::InferResult;
+use crate::config::Goodput;
 use crate::sync::lock;
 
 /// What every slot records beyond the figures.
@@ -21,6 +22,8 @@ pub struct RecordOptions {
     pub from_send: bool,
     /// Keep every request's timestamps for `--profile-export-file`.
     pub export: bool,
+    /// Generative endpoints: the objectives a good request meets.
+    pub goodput: Goodput,
 }
 
 /// One finished request, as the load saw it.
@@ -75,6 +78,16 @@ impl Slot {
                 }
                 return;
             };
+            if let Some(tokens) = &t.tokens {
+                // TTFT and end-to-end count from where the main latency does.
+                let lead = match c.due {
+                    Some(due) if !self.options.from_send => c.sent.saturating_duration_since(due),
+                    _ => Duration::ZERO,
+                };
+                let arrivals = t.responses.as_deref().unwrap_or(&[]);
+                let stats = w.tokens.get_or_insert_with(Box::default);
+                stats.record(tokens, arrivals, lead, from_send + lead, &self.options.goodput);
+            }
             match c.due {
                 None => w.record(from_send, t, c.ended_sequence),
                 Some(due) => {
@@ -203,7 +216,7 @@ mod tests {
     use crate::client::Timing;
     use std::time::Duration;
 
-    const OK: InferResult = Ok(Timing { send: Duration::ZERO, recv: Duration::ZERO, responses: None });
+    const OK: InferResult = Ok(Timing { send: Duration::ZERO, recv: Duration::ZERO, responses: None, tokens: None });
 
     fn done(slot: &Slot, result: &InferResult) {
         let now = Instant::now();
@@ -247,7 +260,7 @@ mod tests {
 
     #[test]
     fn open_loop_completions_count_from_the_schedule_and_know_late_sends() {
-        let rec = Recorder::new(RecordOptions { from_send: false, export: true });
+        let rec = Recorder::new(RecordOptions { from_send: false, export: true, ..Default::default() });
         let slot = rec.add_slot();
         let sent = Instant::now();
         let streamed = Ok(Timing {

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use super::tokens::TokenStats;
+
 /// Latencies are recorded in microseconds with 3 significant digits, up to an hour.
 const MAX_LATENCY_US: u64 = 3_600_000_000;
 
@@ -33,6 +35,8 @@ pub struct WindowStats {
     pub sequences: u64,
     /// Streamed requests only: time to first response and between responses.
     pub stream: Option<Box<StreamStats>>,
+    /// Generative endpoints only: the token figures.
+    pub tokens: Option<Box<TokenStats>>,
     /// `--profile-export-file` only: each request's send and response times.
     pub records: Vec<Record>,
 }
@@ -158,6 +162,7 @@ impl Default for WindowStats {
             open: None,
             sequences: 0,
             stream: None,
+            tokens: None,
             records: Vec::new(),
         }
     }
@@ -219,6 +224,7 @@ impl WindowStats {
         self.latency_us = Histogram::new_with_max(2, 1).expect("valid bounds");
         self.open = None;
         self.stream = None;
+        self.tokens = None;
     }
 
     pub fn failed(&self) -> u64 {
@@ -246,6 +252,9 @@ impl WindowStats {
         self.sequences += other.sequences;
         if let Some(o) = &other.stream {
             self.stream.get_or_insert_with(Box::default).merge(o);
+        }
+        if let Some(o) = &other.tokens {
+            self.tokens.get_or_insert_with(Box::default).merge(o);
         }
         if let Some(o) = &other.open {
             let mine = self.open.get_or_insert_with(Box::default);

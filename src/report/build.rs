@@ -8,6 +8,7 @@ use super::hist::Hist;
 use super::schema::*;
 use crate::config::{Config, LoadMode, WindowMode};
 use crate::measure::clock::epoch_ns;
+use crate::measure::tokens::{Timed, TokenStats};
 use crate::measure::{self, instability, percentile_us, LatencySummary, Level, LoadValue};
 use crate::model::Model;
 
@@ -63,6 +64,8 @@ pub fn settings(config: &Config, model: &Model) -> Settings {
         sequence_model: model.sequence,
         decoupled: model.decoupled,
         response_cache: model.response_cache,
+        endpoint: config.generative.as_ref().map(|g| format!("{} {}", g.kind.name(), g.endpoint)),
+        goodput: config.generative.as_ref().filter(|g| g.goodput.is_set()).map(|g| g.goodput.describe()),
         server: String::new(),
         left_out: Vec::new(),
     }
@@ -150,6 +153,56 @@ fn windows(level: &Level) -> Vec<WindowReport> {
         .collect()
 }
 
+/// A timed token figure, when any request had it.
+fn timed(t: &Timed, ps: &[u32]) -> Option<Spread> {
+    (!t.us.is_empty()).then(|| spread_of(&t.us, Some(t.avg()), ps))
+}
+
+/// A histogram of counts: its exact average from the sum.
+fn counts(h: &hdrhistogram::Histogram<u64>, sum: u64, ps: &[u32]) -> Spread {
+    let avg = if h.is_empty() { 0.0 } else { sum as f64 / h.len() as f64 };
+    Spread { avg, ..spread_of(h, None, ps) }
+}
+
+fn tokens(s: &Settings, level: &Level, t: &TokenStats) -> TokenReport {
+    let all_requests = level.merged.ok + level.merged.failed();
+    let ps = &s.percentiles;
+    // Per second of the reported windows: requests/s times tokens per request.
+    let per_request = |sum: u64| if t.requests > 0 { sum as f64 / t.requests as f64 } else { 0.0 };
+    let rate = level.throughput() / s.batch_size.max(1) as f64;
+    let source = match (t.from_usage, t.requests) {
+        (0, _) => "events",
+        (u, n) if u == n => "usage",
+        _ => "usage and events",
+    };
+    let with_tpot = t.tpot.us.len();
+    TokenReport {
+        token_source: source.to_string(),
+        requests: t.requests,
+        time_to_first_token_us: timed(&t.ttft, ps),
+        time_to_second_token_us: timed(&t.tt2t, ps),
+        inter_token_latency_us: timed(&t.itl, ps),
+        time_per_output_token_us: timed(&t.tpot, ps),
+        output_tokens: counts(&t.output, t.output_sum, ps),
+        input_tokens: (!t.input.is_empty()).then(|| counts(&t.input, t.input_sum, ps)),
+        output_tokens_per_sec: rate * per_request(t.output_sum),
+        input_tokens_per_sec: (!t.input.is_empty()).then(|| rate * t.input_sum as f64 / t.input.len() as f64),
+        tokens_per_sec_per_user: (with_tpot > 0).then(|| t.per_user_sum / with_tpot as f64),
+        usage_mismatch: (t.mismatched > 0).then(|| UsageMismatch {
+            requests: t.mismatched,
+            usage_tokens: t.mismatch_usage,
+            event_tokens: t.mismatch_events,
+            difference_pct: (t.mismatch_usage as f64 - t.mismatch_events as f64) * 100.0
+                / (t.mismatch_events.max(1)) as f64,
+        }),
+        goodput: s.goodput.clone().map(|objectives| GoodputReport {
+            objectives,
+            per_sec: rate * per_request(t.good),
+            fraction: if all_requests > 0 { t.good as f64 / all_requests as f64 } else { 0.0 },
+        }),
+    }
+}
+
 /// A measured level's report; its profile-export records move into it.
 pub fn level(s: &Settings, mut level: Level) -> LevelReport {
     let (mode, value) = key(level.value);
@@ -165,6 +218,7 @@ pub fn level(s: &Settings, mut level: Level) -> LevelReport {
         time_to_first_response_us: spread_of(&st.first_us, Some(st.avg_first()), &s.percentiles),
         inter_response_us: spread_of(&st.gap_us, Some(st.avg_gap()), &s.percentiles),
     });
+    let tokens = level.merged.tokens.as_ref().map(|t| tokens(s, &level, t));
     let records = level.windows.iter_mut().flat_map(|w| std::mem::take(&mut w.stats.records)).collect();
     LevelReport {
         mode,
@@ -191,6 +245,7 @@ pub fn level(s: &Settings, mut level: Level) -> LevelReport {
         metrics: level.metrics.clone(),
         open_loop: open_loop(s, &level),
         stream,
+        tokens,
         sequences: s
             .sequence_model
             .then(|| SequenceReport { count: level.merged.sequences, per_sec: level.sequence_rate() }),

@@ -81,15 +81,62 @@ pub fn write(report: &RunReport, verbose: bool, w: &mut dyn Write) -> io::Result
     let levels = by_throughput(report);
     let server = levels.iter().any(|l| !l.server.is_empty());
     let streamed = levels.iter().any(|l| l.stream.is_some());
-    writeln!(w, "{}", header(s, verbose, server, streamed))?;
+    let tokens = levels.iter().any(|l| l.tokens.is_some());
+    let mut h = header(s, verbose, server, streamed);
+    if tokens {
+        token_header(&mut h, s);
+    }
+    writeln!(w, "{h}")?;
     for level in levels {
         let mut r = row(s, level, verbose, server);
         if streamed {
             stream_columns(&mut r, s, level);
         }
+        if tokens {
+            token_columns(&mut r, s, level);
+        }
         writeln!(w, "{r}")?;
     }
     Ok(())
+}
+
+const TOKEN_TIMES: [&str; 3] = ["time to first token", "inter-token latency", "time per output token"];
+
+/// rperf's columns for generative endpoints (microseconds, token counts, per second).
+fn token_header(h: &mut String, s: &Settings) {
+    for what in TOKEN_TIMES {
+        let _ = write!(h, ",Avg {what}");
+        for p in &s.percentiles {
+            let _ = write!(h, ",p{p} {what}");
+        }
+    }
+    h.push_str(",Avg output tokens,Avg input tokens,Output tokens/sec");
+    if s.goodput.is_some() {
+        h.push_str(",Goodput/sec,Goodput fraction");
+    }
+}
+
+fn token_columns(r: &mut String, s: &Settings, level: &LevelReport) {
+    let t = level.tokens.as_ref();
+    for spread in t.map_or([None, None, None], |t| {
+        [&t.time_to_first_token_us, &t.inter_token_latency_us, &t.time_per_output_token_us].map(Option::as_ref)
+    }) {
+        let _ = write!(r, ",{}", spread.map_or(0, |sp| ns_of(sp.avg) / 1000));
+        for p in &s.percentiles {
+            let _ = write!(r, ",{}", spread.and_then(|sp| sp.percentile(*p)).unwrap_or(0));
+        }
+    }
+    let _ = write!(
+        r,
+        ",{},{},{}",
+        fmt_g(t.map_or(0.0, |t| t.output_tokens.avg)),
+        fmt_g(t.and_then(|t| t.input_tokens.as_ref()).map_or(0.0, |i| i.avg)),
+        fmt_g(t.map_or(0.0, |t| t.output_tokens_per_sec))
+    );
+    if s.goodput.is_some() {
+        let g = t.and_then(|t| t.goodput.as_ref());
+        let _ = write!(r, ",{},{}", fmt_g(g.map_or(0.0, |g| g.per_sec)), fmt_g(g.map_or(0.0, |g| g.fraction)));
+    }
 }
 
 /// rperf's columns for streamed responses, after perf_analyzer's.

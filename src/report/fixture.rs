@@ -38,6 +38,8 @@ pub fn settings() -> Settings {
         sequence_model: false,
         decoupled: false,
         response_cache: false,
+        endpoint: None,
+        goodput: None,
         server: String::new(),
         left_out: Vec::new(),
     }
@@ -142,6 +144,7 @@ pub fn level(
         metrics: None,
         open_loop: None,
         stream: None,
+        tokens: None,
         sequences: None,
         merged_levels: None,
         records: vec![

@@ -103,6 +103,12 @@ pub struct Settings {
     pub sequence_model: bool,
     pub decoupled: bool,
     pub response_cache: bool,
+    /// --service-kind openai: the endpoint and what it speaks, "chat v1/chat/completions".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// --goodput: the objectives, as "ttft<=200ms, tpot<=50ms".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<String>,
     /// The server's name and version, as it says them.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub server: String,
@@ -203,6 +209,59 @@ pub struct StreamReport {
     pub inter_response_us: Spread,
 }
 
+/// Generative endpoints: replies in tokens (definitions in the README, "Token figures").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenReport {
+    /// Where output counts came from: "usage" (the server's), "events" (one token per
+    /// content event) or "usage and events" (some requests each).
+    pub token_source: String,
+    /// Requests with a reply in tokens.
+    pub requests: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_first_token_us: Option<Spread>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_second_token_us: Option<Spread>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inter_token_latency_us: Option<Spread>,
+    /// (end-to-end - TTFT) / (output tokens - 1): aiperf's and genai-perf's "ITL".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_per_output_token_us: Option<Spread>,
+    /// Tokens per request (a count, not microseconds).
+    pub output_tokens: Spread,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<Spread>,
+    pub output_tokens_per_sec: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens_per_sec: Option<f64>,
+    /// The average over requests of 1/TPOT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_sec_per_user: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_mismatch: Option<UsageMismatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<GoodputReport>,
+}
+
+/// Requests whose server usage and events disagree on the output tokens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UsageMismatch {
+    pub requests: u64,
+    pub usage_tokens: u64,
+    pub event_tokens: u64,
+    /// How far the usage is from the events, in percent of the events.
+    pub difference_pct: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GoodputReport {
+    /// The objectives, as "ttft<=200ms, tpot<=50ms".
+    pub objectives: String,
+    /// Requests per second that met every objective.
+    pub per_sec: f64,
+    /// Requests that met every objective over all requests (failed ones count as misses).
+    pub fraction: f64,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SequenceReport {
     pub count: u64,
@@ -244,6 +303,8 @@ pub struct LevelReport {
     pub metrics: Option<MetricsFigures>,
     pub open_loop: Option<OpenLoopReport>,
     pub stream: Option<StreamReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenReport>,
     pub sequences: Option<SequenceReport>,
     /// `rperf merge`: how many reports' levels this one adds up.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -3,6 +3,7 @@
 //! reports. Whatever ends the sweep (the latency limit, instability, Ctrl-C, a dead
 //! server), the levels measured so far are reported.
 
+mod generative;
 mod levels;
 mod progress;
 mod server_fit;
@@ -26,6 +27,9 @@ use crate::report::{self, text};
 use sweep::Sweep;
 
 pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Error> {
+    if let Some(g) = &config.generative {
+        return generative::run(config, g, &interrupted).await;
+    }
     // What the flags name on disk is looked at before the server is called.
     check_outputs(&config.output)?;
     let sources = Source::resolve(&config.input.data)?;

@@ -10,7 +10,6 @@ use super::progress::Progress;
 use crate::client::Transport;
 use crate::config::{Config, LoadMode, SequenceConfig};
 use crate::error::Error;
-use crate::input::RequestData;
 use crate::load::closed::ConcurrencyLoad;
 use crate::load::open::RateLoad;
 use crate::load::schedule::{intervals_rate, Schedule};
@@ -53,8 +52,11 @@ impl<'a> Sweep<'a> {
             Some((url, interval)) => Some(Collector::start(url, *interval, &config.target.model).await?),
             None => None,
         };
-        let options =
-            RecordOptions { from_send: config.load.latency_from_send, export: config.output.profile_export.is_some() };
+        let options = RecordOptions {
+            from_send: config.load.latency_from_send,
+            export: config.output.profile_export.is_some(),
+            goodput: config.generative.as_ref().map(|g| g.goodput).unwrap_or_default(),
+        };
         Ok(Sweep {
             config,
             settings,
@@ -70,7 +72,7 @@ impl<'a> Sweep<'a> {
     }
 
     /// Builds every request body once, then sweeps with the load of the configured mode.
-    pub async fn drive<T: Transport>(mut self, transport: T, streams: &[Vec<RequestData>]) -> Result<(), Error> {
+    pub async fn drive<T: Transport>(mut self, transport: T, streams: &[Vec<T::Input>]) -> Result<(), Error> {
         let streams = streams
             .iter()
             .map(|s| s.iter().map(|r| transport.prepare(r)).collect::<Result<Vec<_>, _>>())

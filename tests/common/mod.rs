@@ -318,3 +318,12 @@ pub fn plain_server_sweep(model: &str, protocol: &str, url: &str, data: &str, wh
     assert!(run.stdout.contains("  Left out: server statistics (no statistics extension): no Server block"), "{what}");
     run
 }
+
+/// How many values a report's histogram (HdrHistogram V2, compressed, base64) holds.
+pub fn hist_count(v: &serde_json::Value) -> u64 {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD.decode(v.as_str().expect("a histogram")).expect("base64");
+    let h: hdrhistogram::Histogram<u64> =
+        hdrhistogram::serialization::Deserializer::new().deserialize(&mut raw.as_slice()).expect("HdrHistogram V2");
+    h.len()
+}

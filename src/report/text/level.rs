@@ -27,8 +27,11 @@ pub fn level(s: &Settings, l: &LevelReport, verbose: bool, style: &mut Style) ->
     }
     latency_lines(&mut out, s, &l.latency_us);
     protocol_line(&mut out, s, l, verbose);
-    if let Some(st) = &l.stream {
+    if let Some(st) = l.stream.as_ref().filter(|_| l.tokens.is_none()) {
         stream_lines(&mut out, s, st);
+    }
+    if let Some(t) = &l.tokens {
+        super::tokens::lines(&mut out, s, t);
     }
     if let Some(o) = &l.open_loop {
         open_loop_lines(&mut out, s, o);

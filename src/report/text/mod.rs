@@ -4,6 +4,7 @@
 
 mod level;
 mod server;
+mod tokens;
 
 use std::fmt::Write;
 
@@ -18,7 +19,17 @@ use crate::measure::LatencySummary;
 pub fn settings(s: &Settings) -> String {
     let mut out = String::from("*** Measurement Settings ***\n");
     let _ = writeln!(out, "  Batch size: {}", s.batch_size);
-    out.push_str("  Service Kind: Triton\n");
+    match &s.endpoint {
+        // perf_analyzer prints OPENAI for this kind.
+        Some(endpoint) => {
+            out.push_str("  Service Kind: OPENAI\n");
+            let _ = writeln!(out, "  Endpoint: {endpoint}");
+        }
+        None => out.push_str("  Service Kind: Triton\n"),
+    }
+    if let Some(g) = &s.goodput {
+        let _ = writeln!(out, "  Goodput objectives: {g}");
+    }
     if !s.left_out.is_empty() {
         let _ = writeln!(out, "  Server: {}", s.server);
         for what in &s.left_out {

@@ -1,0 +1,140 @@
+//! `--service-kind openai`: JSON bodies POSTed to one endpoint over the hot path's
+//! HTTP/1.1 connections, replies read as they arrive (`events`). A conversation's turns
+//! (chat) carry the history so far: every earlier prompt and reply of the session.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+
+use super::events::Reply;
+use super::h1::Conn;
+use super::{InferResult, Sequence, Timing, Transport};
+use crate::config::{EndpointKind, GenerativeOptions, ServerOptions};
+use crate::error::Error;
+use crate::input::payloads::Payload;
+use crate::sync::lock;
+
+pub struct OpenAiTransport {
+    addr: Arc<str>,
+    /// The request line and headers, up to the Content-Length.
+    head: String,
+    kind: EndpointKind,
+    /// Chat conversations: the messages so far, by session (sequence id).
+    history: Mutex<HashMap<u64, Vec<Value>>>,
+}
+
+pub struct Prepared {
+    /// The whole request (a conversation's turn is rebuilt with its history).
+    request: Bytes,
+    /// A conversation's turn: its body.
+    turn: Option<Map<String, Value>>,
+    prompt_tokens: Option<u32>,
+    delay: Duration,
+}
+
+impl OpenAiTransport {
+    pub fn new(server: &ServerOptions, options: &GenerativeOptions) -> OpenAiTransport {
+        let mut head = format!(
+            "POST /{} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\n",
+            options.endpoint, server.url
+        );
+        for (name, value) in &server.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        OpenAiTransport {
+            addr: server.url.as_str().into(),
+            head,
+            kind: options.kind,
+            history: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn request(&self, body: &Map<String, Value>) -> Result<Bytes, Error> {
+        let body = serde_json::to_vec(body).map_err(|e| Error::Input(format!("cannot encode a request: {e}")))?;
+        let mut wire = Vec::with_capacity(self.head.len() + 32 + body.len());
+        wire.extend_from_slice(self.head.as_bytes());
+        wire.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+        wire.extend_from_slice(&body);
+        Ok(wire.into())
+    }
+
+    /// A turn's request: the session's messages so far, then the turn's own.
+    fn with_history(&self, turn: &Map<String, Value>, seq: Sequence) -> Result<Bytes, String> {
+        let mut body = turn.clone();
+        let mut history = lock(&self.history);
+        if seq.start {
+            history.remove(&seq.id);
+        }
+        let earlier = history.get(&seq.id).cloned().unwrap_or_default();
+        drop(history);
+        let own = body.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
+        body.insert("messages".into(), Value::Array([earlier, own].concat()));
+        self.request(&body).map_err(|e| e.to_string())
+    }
+
+    /// After a turn's reply: its messages and the reply join the history, or the session
+    /// ends.
+    fn remember(&self, turn: &Map<String, Value>, seq: Sequence, reply: String) {
+        let mut history = lock(&self.history);
+        if seq.end {
+            history.remove(&seq.id);
+            return;
+        }
+        let h = history.entry(seq.id).or_default();
+        if let Some(own) = turn.get("messages").and_then(Value::as_array) {
+            h.extend(own.iter().cloned());
+        }
+        h.push(json!({"role": "assistant", "content": reply}));
+    }
+}
+
+impl Transport for OpenAiTransport {
+    type Input = Payload;
+    type Prepared = Prepared;
+    type Conn = Conn;
+
+    fn prepare(&self, p: &Payload) -> Result<Prepared, Error> {
+        let mut body = p.body.clone();
+        // OpenAI streams carry usage only when asked.
+        let openai = matches!(self.kind, EndpointKind::Chat | EndpointKind::Completions);
+        if openai && body.get("stream") == Some(&Value::Bool(true)) && !body.contains_key("stream_options") {
+            body.insert("stream_options".into(), json!({"include_usage": true}));
+        }
+        let turn = (p.session.is_some() && self.kind == EndpointKind::Chat).then(|| body.clone());
+        Ok(Prepared { request: self.request(&body)?, turn, prompt_tokens: p.prompt_tokens, delay: p.delay })
+    }
+
+    fn connection(&self, _worker: usize) -> Conn {
+        Conn::new(self.addr.clone())
+    }
+
+    fn pause(&self, req: &Prepared) -> Duration {
+        req.delay
+    }
+
+    async fn infer(&self, conn: &mut Conn, req: &Prepared, sequence: Option<Sequence>) -> InferResult {
+        let conversation = req.turn.as_ref().zip(sequence);
+        let request = match conversation {
+            Some((turn, seq)) => self.with_history(turn, seq)?,
+            None => req.request.clone(),
+        };
+        let start = Instant::now();
+        let mut reply = Reply::new(self.kind, start, conversation.is_some());
+        let head = conn
+            .exchange_streamed(&request, start, &mut |event_stream, piece, at| reply.feed(event_stream, piece, at))
+            .await?;
+        let (arrivals, mut tokens, text) = reply.finish(head.status, Instant::now())?;
+        if tokens.input.is_none() {
+            tokens.input = req.prompt_tokens;
+        }
+        if let (Some((turn, seq)), Some(text)) = (conversation, text) {
+            self.remember(turn, seq, text);
+        }
+        let streamed = head.event_stream;
+        let tokens = (self.kind != EndpointKind::Json).then(|| Box::new(tokens));
+        Ok(Timing { send: Duration::ZERO, recv: Duration::ZERO, responses: streamed.then_some(arrivals), tokens })
+    }
+}

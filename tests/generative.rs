@@ -1,0 +1,181 @@
+//! `--service-kind openai` against `rperf serve`'s generative models
+//! (testdata/serve/generative.toml): token counts from the server's usage, usage that is
+//! wrong on purpose flagged, several tokens per event, error events under HTTP 200 counted
+//! as failures, conversations that carry their history, a perf_analyzer-style script, and
+//! thresholds on token figures. Timing is asserted as lower bounds only (the server cannot
+//! answer before its configured time); the accuracy figures are in benches/token_truth.py.
+
+mod common;
+
+use common::{read, rperf, temp_path, testdata, Serve};
+use serde_json::Value;
+
+fn serve() -> Serve {
+    Serve::start(&["--models", &testdata("serve/generative.toml")])
+}
+
+/// A short sweep of `model` with `extra` flags; its JSON report.
+fn measure(s: &Serve, name: &str, extra: &[&str]) -> (common::Run, Value) {
+    let json = temp_path(&format!("{name}.json"));
+    let mut args = vec!["--service-kind", "openai", "-u", &s.http, "-p", "400", "-s", "100"];
+    let json_s = json.to_string_lossy().into_owned();
+    args.extend(["--json", &json_s]);
+    args.extend(extra);
+    let run = rperf(&args);
+    let v = serde_json::from_str(&read(&json)).unwrap_or(Value::Null);
+    (run, v)
+}
+
+fn tokens(v: &Value) -> &Value {
+    &v["levels"][0]["tokens"]
+}
+
+#[test]
+fn token_counts_come_from_the_usage_and_wrong_usage_is_flagged() {
+    let s = serve();
+    let chat = ["-m", "llm", "--endpoint", "v1/chat/completions", "--output-tokens", "16", "--prompt-tokens", "20"];
+    let (run, v) = measure(&s, "llm", &chat);
+    assert_eq!(run.code, 0);
+    let t = tokens(&v);
+    assert_eq!(t["token_source"], "usage");
+    assert_eq!((t["output_tokens"]["avg"].as_f64(), t["output_tokens"]["p99"].as_u64()), (Some(16.0), Some(16)));
+    assert_eq!(t["input_tokens"]["avg"].as_f64(), Some(20.0), "the server counts the prompt's words");
+    assert!(t.get("usage_mismatch").is_none());
+    // The server sends the first token 20 ms after the request and one every 5 ms.
+    assert!(t["time_to_first_token_us"]["p50"].as_u64().unwrap() >= 20_000);
+    assert!(t["inter_token_latency_us"]["avg"].as_f64().unwrap() > 0.0);
+    let requests = t["requests"].as_u64().unwrap();
+    assert!(t["inter_token_latency_us"]["histogram"].is_string());
+    assert!(requests > 0 && t["output_tokens_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(run.stdout.contains("Time to first token: avg "), "{}", run.stdout);
+
+    let (run, v) =
+        measure(&s, "wrong", &["-m", "wrong_usage", "--endpoint", "v1/chat/completions", "--output-tokens", "8"]);
+    assert_eq!(run.code, 0);
+    let m = &tokens(&v)["usage_mismatch"];
+    let n = m["requests"].as_u64().unwrap();
+    assert_eq!(n, tokens(&v)["requests"].as_u64().unwrap());
+    assert_eq!((m["usage_tokens"].as_u64(), m["event_tokens"].as_u64()), (Some(11 * n), Some(8 * n)));
+    assert!(run.stdout.contains("Usage and events disagree on"), "{}", run.stdout);
+}
+
+#[test]
+fn events_of_several_tokens_and_error_events() {
+    let s = serve();
+    // Four tokens per event: the usage (16) is the count, and each gap gives four samples.
+    let (run, v) = measure(&s, "chunky", &["-m", "chunky", "--endpoint", "v1/completions", "--output-tokens", "16"]);
+    assert_eq!(run.code, 0);
+    let t = tokens(&v);
+    assert_eq!(t["output_tokens"]["avg"].as_f64(), Some(16.0));
+    let stream = &v["levels"][0]["stream"];
+    assert_eq!(stream["responses"].as_u64(), Some(4 * t["requests"].as_u64().unwrap()));
+    // 3 gaps of 4 tokens after the first event, per request.
+    let itl_samples = common::hist_count(&t["inter_token_latency_us"]["histogram"]);
+    assert_eq!(itl_samples, 12 * t["requests"].as_u64().unwrap());
+
+    // Half the requests end in an error event under HTTP 200 (Triton's generate_stream).
+    let (run, v) =
+        measure(&s, "flaky", &["-m", "flaky", "--endpoint-type", "generate", "--max-error-rate", "90", "-p", "1000"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let level = &v["levels"][0];
+    assert!(level["failed"].as_u64().unwrap() > 0);
+    let errors = level["errors"].as_object().unwrap();
+    assert!(errors.keys().all(|k| k.contains("injected failure")), "{errors:?}");
+    assert_eq!(tokens(&v)["token_source"], "events");
+}
+
+#[test]
+fn conversations_carry_their_history() {
+    let s = serve();
+    let data = testdata("openai/sessions.json");
+    let (run, v) = measure(&s, "sessions", &["-m", "llm", "--endpoint", "v1/chat/completions", "--input-data", &data]);
+    assert_eq!(run.code, 0);
+    // Turns of 2, then 1 and 1 words, each reply 4 words: the server counts 2, 2+4+1 and
+    // 7+4+1 prompt words.
+    // (The reported windows may cut a conversation, so the average is not exactly 7.)
+    let input = &tokens(&v)["input_tokens"];
+    assert_eq!(input["p99"].as_u64(), Some(12), "{input}");
+    let avg = input["avg"].as_f64().unwrap();
+    assert!((5.0..=9.0).contains(&avg), "{input}");
+    assert!(v["levels"][0]["sequences"]["count"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_perf_analyzer_openai_script_runs_unchanged() {
+    let s = serve();
+    let csv = temp_path("pa_openai.csv");
+    let export = temp_path("pa_openai_export.json");
+    let _ = std::fs::remove_file(&export);
+    let (csv_s, export_s) = (csv.to_string_lossy().into_owned(), export.to_string_lossy().into_owned());
+    let data = testdata("openai/payloads.json");
+    let run = rperf(&[
+        "-m",
+        "llm",
+        "--service-kind",
+        "openai",
+        "--endpoint",
+        "v1/chat/completions",
+        "--input-data",
+        &data,
+        "-u",
+        &s.http,
+        "-i",
+        "http",
+        "--async",
+        "--concurrency-range",
+        "1:2",
+        "-p",
+        "400",
+        "-s",
+        "100",
+        "-f",
+        &csv_s,
+        "--profile-export-file",
+        &export_s,
+    ]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("Successfully read data for 1 stream/streams with 3 step/steps."), "{}", run.stdout);
+    assert!(run.stdout.contains("Service Kind: OPENAI"));
+    assert_eq!(common::lines_with(&run.stdout, "Concurrency: ").len(), 2, "{}", run.stdout);
+    let csv = read(&csv);
+    assert!(csv.starts_with("Concurrency,Inferences/Second,"), "{csv}");
+    assert!(csv.lines().next().unwrap().contains(",Avg time to first token,"), "{csv}");
+    assert_eq!(csv.lines().count(), 3);
+    let export: Value = serde_json::from_str(&read(&export)).unwrap();
+    let request = &export["experiments"][0]["requests"][0];
+    // Each content event's arrival: 8 tokens.
+    assert_eq!(request["response_timestamps"].as_array().unwrap().len(), 8, "{request}");
+}
+
+#[test]
+fn thresholds_on_token_figures() {
+    let s = serve();
+    let base = ["-m", "llm", "--endpoint-type", "chat", "--output-tokens", "8", "--goodput", "ttft:10s"];
+    let pass = [&base[..], &["--fail-if", "ttft_p50>=20ms", "--fail-if", "output_tokens_avg==8"]].concat();
+    let (run, v) = measure(&s, "pass", &pass);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(tokens(&v)["goodput"]["fraction"].as_f64(), Some(1.0));
+    let fail = [&base[..], &["--fail-if", "ttft_p99<1ms", "--fail-if", "goodput_fraction>=0.5"]].concat();
+    let (run, _) = measure(&s, "fail", &fail);
+    assert_eq!(run.code, 4);
+    assert!(run.stderr.contains("threshold 'ttft_p99<1ms' breached at concurrency 1: ttft_p99 was "), "{}", run.stderr);
+    assert!(!run.stderr.contains("goodput_fraction"), "{}", run.stderr);
+}
+
+#[test]
+fn bad_input_is_one_line_naming_the_flag() {
+    let bad = temp_path("bad_payloads.json");
+    std::fs::write(&bad, r#"{"data": [{"payload": [{"messages": []}, {"messages": []}]}]}"#).unwrap();
+    let bad_s = bad.to_string_lossy().into_owned();
+    for (args, want) in [
+        (vec!["--endpoint", "v1/chat/completions", "--input-data", &bad_s], "has 2 bodies"),
+        (vec!["--endpoint-type", "rpc"], "--endpoint-type"),
+        (vec!["--endpoint", "v1/completions", "--goodput", "ttft"], "--goodput"),
+    ] {
+        let run = rperf(&[&["-m", "llm", "--service-kind", "openai", "-u", "127.0.0.1:1"], &args[..]].concat());
+        assert_eq!(run.code, 99);
+        // One line of error (then the pointer to --help that every usage error has).
+        let first = run.stderr.lines().next().unwrap_or("");
+        assert!(first.starts_with("error: Failed to parse ") && first.contains(want), "{}", run.stderr);
+    }
+}
