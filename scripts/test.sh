@@ -8,15 +8,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 scripts/triton.sh install
-# The non-Triton KServe v2 servers of tests/kserve_servers.rs (MLServer, KServe), from PyPI,
+# The non-Triton servers of tests/kserve_servers.rs (MLServer, KServe) and of
+# tests/generative_servers.rs (LitServe), from PyPI,
 # installed side by side (python3-venv, if missing, came with Triton's install just above); a
-# failed install stops the tests only once both are done.
+# failed install stops the tests only once all are done.
 scripts/pyservers.sh install mlserver & mls=$!
 scripts/pyservers.sh install kserve & ks=$!
+scripts/litserve.sh install & lit=$!
 rc=0
 wait "$mls" || rc=$?
 wait "$ks" || rc=$?
-((rc == 0)) || { echo "test.sh: installing MLServer or KServe failed" >&2; exit "$rc"; }
+wait "$lit" || rc=$?
+((rc == 0)) || { echo "test.sh: installing MLServer, KServe or LitServe failed" >&2; exit "$rc"; }
 pa_installer=../shared/tools/install-perf-analyzer.sh
 if [[ -z ${PERF_ANALYZER:-} && -f $pa_installer ]]; then
   bash "$pa_installer" >/dev/null 2>&1 || echo "test.sh: perf_analyzer could not be installed; its parity test will say so" >&2
