@@ -10,7 +10,7 @@ use clap::Parser;
 
 use crate::error::Error;
 use crate::report::hist::Hist;
-use crate::report::schema::{LevelReport, RunReport, Spread, StreamReport};
+use crate::report::schema::{GoodputReport, LevelReport, RunReport, Spread, StreamReport, TokenReport, UsageMismatch};
 use crate::report::{files, fmt_g, json, stable_levels};
 use crate::thresholds::level_name;
 
@@ -75,6 +75,86 @@ fn merge_stream(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> Res
     }))
 }
 
+/// Spreads with histograms, added; the average weighted by their counts. None when one
+/// has no histogram to add.
+fn add_spreads(spreads: &[(&Spread, &PathBuf)], what: &str, percentiles: &[u32]) -> Result<Option<Spread>, Error> {
+    let hists: Option<Vec<(&Hist, &PathBuf)>> =
+        spreads.iter().map(|(s, f)| s.histogram.as_ref().map(|h| (h, *f))).collect();
+    let Some(hists) = hists else { return Ok(None) };
+    let total = add(&hists, what)?;
+    let weighted: f64 = spreads.iter().map(|(s, _)| s.avg * s.histogram.as_ref().map_or(0, |h| h.0.len()) as f64).sum();
+    let avg = weighted / total.0.len().max(1) as f64;
+    Ok(Some(Spread { std_dev: None, histogram: Some(total.clone()), ..spread(&total, avg, percentiles) }))
+}
+
+/// Token figures of every client: histograms added, rates summed, fractions weighted by
+/// each client's requests. None unless every client has them.
+fn merge_tokens(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> Result<Option<TokenReport>, Error> {
+    let Some(all) = levels.iter().map(|(l, f)| l.tokens.as_ref().map(|t| (*l, t, *f))).collect::<Option<Vec<_>>>()
+    else {
+        return Ok(None);
+    };
+    let name = level_name(levels[0].0);
+    let timed = |pick: fn(&TokenReport) -> &Option<Spread>, what: &str| -> Result<Option<Spread>, Error> {
+        let spreads: Option<Vec<(&Spread, &PathBuf)>> =
+            all.iter().map(|(_, t, f)| pick(t).as_ref().map(|s| (s, *f))).collect();
+        match spreads {
+            Some(s) => add_spreads(&s, &format!("{name}: {what}"), percentiles),
+            None => Ok(None),
+        }
+    };
+    let outputs: Vec<(&Spread, &PathBuf)> = all.iter().map(|(_, t, f)| (&t.output_tokens, *f)).collect();
+    let output_tokens = add_spreads(&outputs, &format!("{name}: output tokens"), percentiles)?
+        .ok_or_else(|| Error::Report(format!("{name}: output tokens: a report has no histogram")))?;
+    let sum = |f: fn(&TokenReport) -> Option<f64>| all.iter().map(|(_, t, _)| f(t)).sum::<Option<f64>>();
+    let requests: u64 = all.iter().map(|(_, t, _)| t.requests).sum();
+    let sources: Vec<&str> = all.iter().map(|(_, t, _)| t.token_source.as_str()).collect();
+    let mismatches: Vec<&UsageMismatch> = all.iter().filter_map(|(_, t, _)| t.usage_mismatch.as_ref()).collect();
+    let (usage, events) = mismatches.iter().fold((0, 0), |(u, e), m| (u + m.usage_tokens, e + m.event_tokens));
+    let weight = |l: &LevelReport| (l.requests + l.failed) as f64;
+    let total_weight: f64 = all.iter().map(|(l, _, _)| weight(l)).sum::<f64>().max(1.0);
+    Ok(Some(TokenReport {
+        token_source: if sources.iter().all(|s| *s == sources[0]) { sources[0] } else { "usage and events" }
+            .to_string(),
+        requests,
+        time_to_first_token_us: timed(|t| &t.time_to_first_token_us, "time to first token")?,
+        time_to_second_token_us: timed(|t| &t.time_to_second_token_us, "time to second token")?,
+        inter_token_latency_us: timed(|t| &t.inter_token_latency_us, "inter-token latency")?,
+        time_per_output_token_us: timed(|t| &t.time_per_output_token_us, "time per output token")?,
+        output_tokens,
+        input_tokens: {
+            let inputs: Option<Vec<(&Spread, &PathBuf)>> =
+                all.iter().map(|(_, t, f)| t.input_tokens.as_ref().map(|s| (s, *f))).collect();
+            match inputs {
+                Some(i) => add_spreads(&i, &format!("{name}: input tokens"), percentiles)?,
+                None => None,
+            }
+        },
+        output_tokens_per_sec: all.iter().map(|(_, t, _)| t.output_tokens_per_sec).sum(),
+        input_tokens_per_sec: sum(|t| t.input_tokens_per_sec),
+        tokens_per_sec_per_user: all
+            .iter()
+            .map(|(l, t, _)| t.tokens_per_sec_per_user.map(|u| u * l.requests as f64))
+            .sum::<Option<f64>>()
+            .map(|w| w / requests.max(1) as f64),
+        usage_mismatch: (!mismatches.is_empty()).then(|| UsageMismatch {
+            requests: mismatches.iter().map(|m| m.requests).sum(),
+            usage_tokens: usage,
+            event_tokens: events,
+            difference_pct: (usage as f64 - events as f64) * 100.0 / events.max(1) as f64,
+        }),
+        goodput: all
+            .iter()
+            .map(|(l, t, _)| t.goodput.as_ref().map(|g| (g, weight(l))))
+            .collect::<Option<Vec<_>>>()
+            .map(|gs| GoodputReport {
+                objectives: gs[0].0.objectives.clone(),
+                per_sec: gs.iter().map(|(g, _)| g.per_sec).sum(),
+                fraction: gs.iter().map(|(g, w)| g.fraction * w).sum::<f64>() / total_weight,
+            }),
+    }))
+}
+
 fn merge_level(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> Result<LevelReport, Error> {
     let first = levels[0].0;
     let name = level_name(first);
@@ -106,6 +186,7 @@ fn merge_level(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> Resu
         windows: Vec::new(),
         open_loop: None,
         stream: merge_stream(levels, percentiles)?,
+        tokens: merge_tokens(levels, percentiles)?,
         records: Vec::new(),
         ..first.clone()
     })

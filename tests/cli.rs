@@ -60,4 +60,8 @@ fn demo_runs_the_whole_job_with_nothing_installed() {
     assert_eq!(run.stdout.matches("Inferences/Second vs. Client p95 Batch Latency\n").count(), 2);
     assert_eq!(run.stdout.matches("  Composing models: \n").count(), 4, "two levels, two protocols");
     assert!(run.stdout.contains("Avg gRPC time: ") && run.stdout.contains("Avg HTTP time: "));
+    // Then the generative model, in tokens, at both levels.
+    assert!(run.stdout.contains("--service-kind openai --endpoint v1/chat/completions"), "{}", run.stdout);
+    assert_eq!(run.stdout.matches("    Time to first token: avg ").count(), 2, "{}", run.stdout);
+    assert_eq!(run.stdout.matches("    Goodput (ttft<=50ms, tpot<=10ms): ").count(), 2);
 }

@@ -179,3 +179,25 @@ fn bad_input_is_one_line_naming_the_flag() {
         assert!(first.starts_with("error: Failed to parse ") && first.contains(want), "{}", run.stderr);
     }
 }
+
+#[test]
+fn merged_runs_add_their_token_figures() {
+    let s = serve();
+    let args = ["-m", "llm", "--endpoint-type", "chat", "--output-tokens", "8", "--prompt-tokens", "10"];
+    let (_, a) = measure(&s, "merge_a", &args);
+    let (_, b) = measure(&s, "merge_b", &args);
+    let out = temp_path("merged_tokens.json");
+    let out_s = out.to_string_lossy().into_owned();
+    let (a_s, b_s) = (temp_path("merge_a.json"), temp_path("merge_b.json"));
+    let run = rperf(&["merge", &a_s.to_string_lossy(), &b_s.to_string_lossy(), "-o", &out_s]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let m: Value = serde_json::from_str(&read(&out)).unwrap();
+    let (ta, tb, tm) = (tokens(&a), tokens(&b), tokens(&m));
+    let n = |t: &Value| t["requests"].as_u64().unwrap();
+    assert_eq!(n(tm), n(ta) + n(tb));
+    assert_eq!((tm["output_tokens"]["avg"].as_f64(), tm["input_tokens"]["p99"].as_u64()), (Some(8.0), Some(10)));
+    let rate = |t: &Value| t["output_tokens_per_sec"].as_f64().unwrap();
+    assert!((rate(tm) - rate(ta) - rate(tb)).abs() < 1e-6);
+    let ttft = common::hist_count(&tm["time_to_first_token_us"]["histogram"]);
+    assert_eq!(ttft, n(ta) + n(tb), "every request's TTFT is in the merged histogram");
+}
