@@ -6,10 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use super::http::server_message;
-use super::sse::{self, Event};
+use super::event_json;
+use super::sse;
 use super::Tokens;
 use crate::config::EndpointKind;
 
@@ -17,15 +15,20 @@ use crate::config::EndpointKind;
 const MAX_BODY: usize = 64 << 20;
 
 pub struct Reply {
-    kind: EndpointKind,
-    start: Instant,
+    parser: sse::Parser,
     /// Whether the body is an event stream (known once the head arrived).
     streamed: Option<bool>,
-    parser: sse::Parser,
+    state: State,
+}
+
+/// What the reply said so far.
+struct State {
+    kind: EndpointKind,
+    start: Instant,
     body: Vec<u8>,
     /// Arrival of each content event, after the send.
-    pub arrivals: Vec<Duration>,
-    pub tokens: Tokens,
+    arrivals: Vec<Duration>,
+    tokens: Tokens,
     /// The running completion-token count of per-chunk usage.
     usage_seen: u32,
     /// `data: [DONE]` arrived.
@@ -36,129 +39,108 @@ pub struct Reply {
     text: Option<String>,
 }
 
+/// What a finished reply gives: content arrivals, tokens, and its text when kept.
+pub type Finished = (Vec<Duration>, Tokens, Option<String>);
+
 impl Reply {
     pub fn new(kind: EndpointKind, start: Instant, keep_text: bool) -> Reply {
         Reply {
-            kind,
-            start,
-            streamed: None,
             parser: sse::Parser::default(),
-            body: Vec::new(),
-            arrivals: Vec::new(),
-            tokens: Tokens::default(),
-            usage_seen: 0,
-            done: false,
-            error: None,
-            text: keep_text.then(String::new),
+            streamed: None,
+            state: State {
+                kind,
+                start,
+                body: Vec::new(),
+                arrivals: Vec::new(),
+                tokens: Tokens::default(),
+                usage_seen: 0,
+                done: false,
+                error: None,
+                text: keep_text.then(String::new),
+            },
         }
     }
 
     /// Bytes of the body, arrived at `at`.
     pub fn feed(&mut self, event_stream: bool, piece: &[u8], at: Instant) -> Result<(), String> {
         self.streamed = Some(event_stream);
+        let state = &mut self.state;
         if !event_stream {
-            if self.body.len() + piece.len() > MAX_BODY {
+            if state.body.len() + piece.len() > MAX_BODY {
                 return Err(format!("the reply is longer than {MAX_BODY} bytes"));
             }
-            self.body.extend_from_slice(piece);
+            state.body.extend_from_slice(piece);
             return Ok(());
         }
-        let mut events = Vec::new();
-        self.parser.feed(piece, at, &mut |e| events.push(e))?;
-        events.into_iter().for_each(|e| self.event(e));
-        Ok(())
+        self.parser.feed(piece, at, &mut |data, at| state.event(data, at))
     }
 
-    fn event(&mut self, e: Event) {
-        if self.error.is_some() || e.data.is_empty() {
+    /// The body ended at `at` with HTTP `status`: the request's tokens, or why it failed.
+    pub fn finish(mut self, status: u16, at: Instant) -> Result<Finished, String> {
+        let streamed = self.streamed.unwrap_or(false);
+        let state = &mut self.state;
+        if streamed {
+            self.parser.finish(at, &mut |data, at| state.event(data, at))?;
+        }
+        let mut state = self.state;
+        if !(200..300).contains(&status) {
+            let why = state.error.take();
+            return Err(why.unwrap_or_else(|| super::http::error_text(status, &state.body)));
+        }
+        if let Some(why) = state.error {
+            return Err(why);
+        }
+        if !streamed {
+            state.whole(at)?;
+        } else if !state.done && matches!(state.kind, EndpointKind::Chat | EndpointKind::Completions) {
+            return Err("the event stream ended before data: [DONE]".to_string());
+        }
+        Ok((state.arrivals, state.tokens, state.text))
+    }
+}
+
+impl State {
+    fn event(&mut self, data: &str, at: Instant) {
+        if self.error.is_some() || data.is_empty() {
             return;
         }
-        if e.data.trim() == "[DONE]" {
+        if data.trim() == "[DONE]" {
             self.done = true;
             return;
         }
-        let v: Value = match serde_json::from_str(&e.data) {
-            Ok(v) => v,
-            Err(err) => {
-                self.error = Some(format!("a malformed event: {err}"));
-                return;
-            }
-        };
-        if v.get("error").is_some_and(|e| !e.is_null()) {
-            self.error = Some(server_message(&v).unwrap_or_else(|| "an error event".to_string()));
+        match event_json::read(self.kind, data) {
+            Ok(read) => self.take(read, Some(at)),
+            Err(e) => self.error = Some(format!("a malformed event: {e}")),
+        }
+    }
+
+    /// An event (arrived `at`) or a whole reply (`at` None: it came with the end).
+    fn take(&mut self, read: event_json::Read, at: Option<Instant>) {
+        if let Some(why) = read.error {
+            self.error = Some(why);
             return;
         }
-        let usage = self.usage(&v);
-        if let Some(content) = self.content(&v) {
+        if read.prompt_tokens.is_some() {
+            self.tokens.input = read.prompt_tokens;
+        }
+        if read.completion_tokens.is_some() {
+            self.tokens.usage_output = read.completion_tokens;
+        }
+        if let (Some(content), Some(at)) = (read.content, at) {
             // Per-chunk usage (a running count) says how many tokens this event carried.
-            let tokens = match usage {
+            let tokens = match read.completion_tokens {
                 Some(total) if total > self.usage_seen => total - self.usage_seen,
                 _ => 1,
             };
             if let Some(text) = &mut self.text {
                 text.push_str(&content);
             }
-            self.arrivals.push(e.at.saturating_duration_since(self.start));
+            self.arrivals.push(at.saturating_duration_since(self.start));
             self.tokens.per_event.push(tokens);
         }
-        if let Some(total) = usage {
+        if let Some(total) = read.completion_tokens {
             self.usage_seen = total;
         }
-    }
-
-    /// The completion tokens of a usage object, and its prompt tokens kept.
-    fn usage(&mut self, v: &Value) -> Option<u32> {
-        let u = v.get("usage").filter(|u| u.is_object())?;
-        let count = |k: &str| u.get(k).and_then(Value::as_u64).map(|n| n.min(u32::MAX as u64) as u32);
-        if let Some(p) = count("prompt_tokens") {
-            self.tokens.input = Some(p);
-        }
-        let out = count("completion_tokens");
-        if out.is_some() {
-            self.tokens.usage_output = out;
-        }
-        out
-    }
-
-    /// The content of an event or a whole reply, when it has some.
-    fn content(&self, v: &Value) -> Option<String> {
-        let text = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from);
-        let first_choice = |f: &dyn Fn(&Value) -> Option<String>| {
-            v.get("choices").and_then(Value::as_array).and_then(|cs| cs.iter().find_map(f))
-        };
-        match self.kind {
-            EndpointKind::Chat => first_choice(&|c| {
-                let d = c.get("delta").or_else(|| c.get("message"))?;
-                text(d.get("content")).or_else(|| text(d.get("reasoning_content")))
-            }),
-            EndpointKind::Completions => first_choice(&|c| text(c.get("text"))),
-            EndpointKind::Generate => text(v.get("text_output")),
-            EndpointKind::Embeddings => None,
-            EndpointKind::Json => Some(String::new()),
-        }
-    }
-
-    /// The body ended at `at` with HTTP `status`: the request's tokens, or why it failed.
-    pub fn finish(mut self, status: u16, at: Instant) -> Result<(Vec<Duration>, Tokens, Option<String>), String> {
-        let streamed = self.streamed.unwrap_or(false);
-        if streamed {
-            let mut events = Vec::new();
-            self.parser.finish(at, &mut |e| events.push(e))?;
-            events.into_iter().for_each(|e| self.event(e));
-        }
-        if !(200..300).contains(&status) {
-            let why = self.error.take();
-            return Err(why.unwrap_or_else(|| super::http::error_text(status, &self.body)));
-        }
-        if let Some(why) = self.error {
-            return Err(why);
-        }
-        if !streamed {
-            self.whole(at)?;
-        } else if !self.done && matches!(self.kind, EndpointKind::Chat | EndpointKind::Completions) {
-            return Err("the event stream ended before data: [DONE]".to_string());
-        }
-        Ok((self.arrivals, self.tokens, self.text))
     }
 
     /// A reply that came whole: one JSON body.
@@ -166,18 +148,13 @@ impl Reply {
         if self.kind == EndpointKind::Json {
             return Ok(());
         }
-        let v: Value = serde_json::from_slice(&self.body).map_err(|e| format!("the reply is not JSON: {e}"))?;
-        if v.get("error").is_some_and(|e| !e.is_null()) {
-            return Err(server_message(&v).unwrap_or_else(|| "an error reply".to_string()));
+        let body = std::mem::take(&mut self.body);
+        let text = std::str::from_utf8(&body).map_err(|_| "the reply is not UTF-8".to_string())?;
+        let read = event_json::read(self.kind, text).map_err(|e| format!("the reply is not JSON: {e}"))?;
+        if let Some(why) = read.error {
+            return Err(why);
         }
-        self.usage(&v);
-        if let Some(content) = self.content(&v) {
-            if let Some(text) = &mut self.text {
-                text.push_str(&content);
-            }
-            self.tokens.per_event.push(1);
-            self.arrivals.push(at.saturating_duration_since(self.start));
-        }
+        self.take(read, Some(at));
         Ok(())
     }
 }

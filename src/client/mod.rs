@@ -3,6 +3,7 @@
 //! (health, metadata, config, statistics), used before and between measurement windows.
 
 mod discover;
+mod event_json;
 mod events;
 pub mod grpc;
 pub mod h1;

@@ -6,13 +6,6 @@
 
 use std::time::Instant;
 
-/// One event: its data (the `data:` lines joined) and when its end arrived.
-#[derive(Debug, PartialEq)]
-pub struct Event {
-    pub data: String,
-    pub at: Instant,
-}
-
 /// Events are at most this long; a server that never ends one is cut off.
 const MAX_EVENT: usize = 16 << 20;
 
@@ -20,15 +13,17 @@ const MAX_EVENT: usize = 16 << 20;
 pub struct Parser {
     /// The line being read, not yet ended.
     line: Vec<u8>,
-    /// The data of the event being read; None while it has no `data:` line.
-    data: Option<String>,
+    /// The data of the event being read (reused from event to event).
+    data: String,
+    /// The event being read has a `data:` line.
+    has_data: bool,
     /// The previous piece ended in CR: an LF that starts the next one belongs to it.
     after_cr: bool,
 }
 
 impl Parser {
     /// Feeds bytes that arrived at `at`; every event they complete goes to `out`.
-    pub fn feed(&mut self, bytes: &[u8], at: Instant, out: &mut impl FnMut(Event)) -> Result<(), String> {
+    pub fn feed(&mut self, bytes: &[u8], at: Instant, out: &mut impl FnMut(&str, Instant)) -> Result<(), String> {
         let mut rest = bytes;
         if self.after_cr && rest.first() == Some(&b'\n') {
             rest = &rest[1..];
@@ -50,40 +45,51 @@ impl Parser {
 
     /// The stream ended: an event left without its blank line is dispatched (LitServe ends
     /// its error event so), anything else unfinished is dropped.
-    pub fn finish(&mut self, at: Instant, out: &mut impl FnMut(Event)) -> Result<(), String> {
+    pub fn finish(&mut self, at: Instant, out: &mut impl FnMut(&str, Instant)) -> Result<(), String> {
         if !self.line.is_empty() {
             self.end_line(at, out)?;
         }
-        if let Some(data) = self.data.take() {
-            out(Event { data, at });
-        }
+        self.dispatch(at, out);
         Ok(())
     }
 
-    fn end_line(&mut self, at: Instant, out: &mut impl FnMut(Event)) -> Result<(), String> {
-        let line = std::mem::take(&mut self.line);
-        if line.is_empty() {
-            if let Some(data) = self.data.take() {
-                out(Event { data, at });
-            }
+    /// Hands on the event read so far, if it has data, and starts the next.
+    fn dispatch(&mut self, at: Instant, out: &mut impl FnMut(&str, Instant)) {
+        if self.has_data {
+            out(&self.data, at);
+        }
+        self.data.clear();
+        self.has_data = false;
+    }
+
+    fn end_line(&mut self, at: Instant, out: &mut impl FnMut(&str, Instant)) -> Result<(), String> {
+        if self.line.is_empty() {
+            self.dispatch(at, out);
             return Ok(());
         }
-        let text = std::str::from_utf8(&line).map_err(|_| "an SSE line is not UTF-8".to_string())?;
+        let line = std::mem::take(&mut self.line);
+        let result = self.field(&line);
+        // The line's buffer is kept for the next line.
+        self.line = line;
+        self.line.clear();
+        result
+    }
+
+    fn field(&mut self, line: &[u8]) -> Result<(), String> {
+        let text = std::str::from_utf8(line).map_err(|_| "an SSE line is not UTF-8".to_string())?;
         let (field, value) = match text.split_once(':') {
             Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
             None => (text, ""),
         };
         if field == "data" {
-            match &mut self.data {
-                Some(data) if data.len() + value.len() >= MAX_EVENT => {
-                    return Err(format!("an SSE event is longer than {MAX_EVENT} bytes"));
-                }
-                Some(data) => {
-                    data.push('\n');
-                    data.push_str(value);
-                }
-                None => self.data = Some(value.to_string()),
+            if self.data.len() + value.len() >= MAX_EVENT {
+                return Err(format!("an SSE event is longer than {MAX_EVENT} bytes"));
             }
+            if self.has_data {
+                self.data.push('\n');
+            }
+            self.data.push_str(value);
+            self.has_data = true;
         }
         // Comments (empty field name), event, id, retry and unknown fields carry no data.
         Ok(())
@@ -98,9 +104,9 @@ mod tests {
         let mut p = Parser::default();
         let mut got = Vec::new();
         for piece in pieces {
-            p.feed(piece, Instant::now(), &mut |e| got.push(e.data)).unwrap();
+            p.feed(piece, Instant::now(), &mut |data, _| got.push(data.to_string())).unwrap();
         }
-        p.finish(Instant::now(), &mut |e| got.push(e.data)).unwrap();
+        p.finish(Instant::now(), &mut |data, _| got.push(data.to_string())).unwrap();
         got
     }
 
@@ -133,6 +139,6 @@ mod tests {
     #[test]
     fn bad_bytes_are_errors_not_panics() {
         let mut p = Parser::default();
-        assert!(p.feed(b"data: \xff\n", Instant::now(), &mut |_| {}).is_err());
+        assert!(p.feed(b"data: \xff\n", Instant::now(), &mut |_, _| {}).is_err());
     }
 }
