@@ -42,3 +42,23 @@ def run_client(cmd, http_port, model):
     after = server_inferences(http_port, model)
     out.seek(0)
     return proc.returncode, out.read(), usage.ru_utime + usage.ru_stime, peak_kb / 1024, after - before, wall
+
+
+def start_serve(rperf, models, log_path, timeout=10):
+    """Starts `rperf serve --models MODELS` on free ports, its output in log_path; returns
+    (process, HTTP port) once it prints "HTTP listening on 127.0.0.1:P". The caller stops it."""
+    log = open(log_path, "w+")
+    proc = subprocess.Popen([rperf, "serve", "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0",
+                             "--models", models], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log.seek(0)
+        for line in log.read().splitlines():
+            if line.startswith("HTTP listening on "):
+                return proc, int(line.rsplit(":", 1)[1])
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    raise SystemExit(f"rperf serve did not say where it listens; see {log_path}")

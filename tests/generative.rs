@@ -151,9 +151,17 @@ fn a_perf_analyzer_openai_script_runs_unchanged() {
 fn thresholds_on_token_figures() {
     let s = serve();
     let base = ["-m", "llm", "--endpoint-type", "chat", "--output-tokens", "8", "--goodput", "ttft:10s"];
-    let pass = [&base[..], &["--fail-if", "ttft_p50>=20ms", "--fail-if", "output_tokens_avg==8"]].concat();
-    let (run, v) = measure(&s, "pass", &pass);
+    let html = temp_path("tokens.html");
+    let html_s = html.to_string_lossy().into_owned();
+    let checks = ["--fail-if", "ttft_p50>=20ms", "--fail-if", "output_tokens_avg==8", "--html", &html_s];
+    let (run, v) = measure(&s, "pass", &[&base[..], &checks[..]].concat());
     assert_eq!(run.code, 0, "{}", run.stderr);
+    let page = read(&html);
+    assert!(
+        page.contains("<h2>Tokens</h2>")
+            && page.contains("aria-label=\"output tokens per second versus time to first token\"")
+    );
+    assert!(page.contains("<h3>Time to first token, concurrency 1</h3>"), "{page}");
     assert_eq!(tokens(&v)["goodput"]["fraction"].as_f64(), Some(1.0));
     let fail = [&base[..], &["--fail-if", "ttft_p99<1ms", "--fail-if", "goodput_fraction>=0.5"]].concat();
     let (run, _) = measure(&s, "fail", &fail);

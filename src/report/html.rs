@@ -5,7 +5,8 @@ use std::fmt::Write;
 
 use std::io;
 
-use super::schema::{LevelReport, Mode, RunReport};
+use super::hist::Hist;
+use super::schema::{LevelReport, Mode, RunReport, Spread, TokenReport};
 use super::{fmt_g, stable_levels, usec_of};
 use crate::config::Protocol;
 
@@ -67,17 +68,21 @@ fn axes(s: &mut String, (x_min, x_max): (f64, f64), y_max: f64, x_label: &str, y
 fn curve(percentile: Option<u32>, levels: &[&LevelReport]) -> String {
     let points: Vec<(f64, f64, String)> =
         levels.iter().map(|l| (l.throughput, l.stabilizing_latency_us(percentile) / 1000.0, level_name(l))).collect();
+    let what = percentile.map_or("average".to_string(), |p| format!("p{p}"));
+    plot(&points, "throughput (infer/sec)", &format!("{what} latency (ms)"), "throughput versus latency")
+}
+
+/// A curve through labelled points.
+fn plot(points: &[(f64, f64, String)], x_label: &str, y_label: &str, aria: &str) -> String {
     let x_max = points.iter().map(|p| p.0).fold(1e-9, f64::max) * 1.1;
     let y_max = points.iter().map(|p| p.1).fold(1e-9, f64::max) * 1.1;
     let at = |x: f64, y: f64| (PAD + x / x_max * (W - PAD - 24.0), H - PAD - y / y_max * (H - PAD - 24.0));
-    let what = percentile.map_or("average".to_string(), |p| format!("p{p}"));
-    let mut s = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" role="img" aria-label="throughput versus latency">"#
-    );
-    axes(&mut s, (0.0, x_max), y_max, "throughput (infer/sec)", &format!("{what} latency (ms)"));
+    let mut s =
+        format!(r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" role="img" aria-label="{aria}">"#);
+    axes(&mut s, (0.0, x_max), y_max, x_label, y_label);
     let line: Vec<String> = points.iter().map(|p| at(p.0, p.1)).map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
     let _ = write!(s, r#"<polyline points="{}" fill="none" stroke="{CURVE}" stroke-width="3"/>"#, line.join(" "));
-    for (x, y, name) in &points {
+    for (x, y, name) in points {
         let (px, py) = at(*x, *y);
         let _ = write!(
             s,
@@ -91,8 +96,7 @@ fn curve(percentile: Option<u32>, levels: &[&LevelReport]) -> String {
 }
 
 /// Counts of latencies in 30 equal buckets from the minimum to the p99.9.
-fn histogram(level: &LevelReport) -> String {
-    let h = &level.histogram;
+fn histogram(h: &Hist, x_label: &str) -> String {
     let (lo, hi) = (h.0.min() as f64, (h.percentile(99.9) as f64).max(h.0.min() as f64 + 1.0));
     let n = 30;
     let width = (hi - lo) / n as f64;
@@ -105,7 +109,7 @@ fn histogram(level: &LevelReport) -> String {
     let mut s = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" role="img" aria-label="latency histogram">"#
     );
-    axes(&mut s, (lo / 1000.0, hi / 1000.0), peak, "latency (ms)", "requests");
+    axes(&mut s, (lo / 1000.0, hi / 1000.0), peak, x_label, "requests");
     let bar = (W - PAD - 24.0) / n as f64;
     for (i, c) in counts.iter().enumerate() {
         let h_px = *c as f64 / peak * (H - PAD - 24.0);
@@ -119,6 +123,49 @@ fn histogram(level: &LevelReport) -> String {
     }
     s.push_str("</svg>");
     s
+}
+
+/// Generative levels: output tokens/s against TTFT p95, the token figures, TTFT histograms.
+fn tokens(s: &mut String, levels: &[&LevelReport]) {
+    let with: Vec<(&LevelReport, &TokenReport)> =
+        levels.iter().filter_map(|l| l.tokens.as_ref().map(|t| (*l, t))).collect();
+    if with.is_empty() {
+        return;
+    }
+    let ms =
+        |sp: &Option<Spread>, p: u32| sp.as_ref().and_then(|sp| sp.percentile(p)).map_or(0.0, |us| us as f64 / 1000.0);
+    s.push_str("<h2>Tokens</h2>");
+    let points: Vec<(f64, f64, String)> =
+        with.iter().map(|(l, t)| (t.output_tokens_per_sec, ms(&t.time_to_first_token_us, 95), level_name(l))).collect();
+    s.push_str(&plot(
+        &points,
+        "output tokens/sec",
+        "p95 time to first token (ms)",
+        "output tokens per second versus time to first token",
+    ));
+    s.push_str("<table><tr><th>level</th><th>output tokens/sec</th><th>TTFT p50 (ms)</th><th>TTFT p95</th><th>ITL p50</th><th>ITL p95</th><th>TPOT p50</th><th>TPOT p95</th><th>output tokens avg</th><th>goodput</th></tr>");
+    for (l, t) in &with {
+        let _ = write!(s, "<tr><td>{}</td><td>{:.1}</td>", escape(&level_name(l)), t.output_tokens_per_sec);
+        for (sp, p) in [
+            (&t.time_to_first_token_us, 50),
+            (&t.time_to_first_token_us, 95),
+            (&t.inter_token_latency_us, 50),
+            (&t.inter_token_latency_us, 95),
+            (&t.time_per_output_token_us, 50),
+            (&t.time_per_output_token_us, 95),
+        ] {
+            let _ = write!(s, "<td>{:.3}</td>", ms(sp, p));
+        }
+        let goodput = t.goodput.as_ref().map_or("".to_string(), |g| format!("{:.1}%", g.fraction * 100.0));
+        let _ = write!(s, "<td>{}</td><td>{goodput}</td></tr>", fmt_g(t.output_tokens.avg));
+    }
+    s.push_str("</table>");
+    for (l, t) in &with {
+        if let Some(h) = t.time_to_first_token_us.as_ref().and_then(|sp| sp.histogram.as_ref()) {
+            let _ = write!(s, "<h3>Time to first token, {}</h3>", escape(&level_name(l)));
+            s.push_str(&histogram(h, "time to first token (ms)"));
+        }
+    }
 }
 
 /// The page of a run's stable levels.
@@ -155,8 +202,9 @@ pub fn write(report: &RunReport, w: &mut dyn io::Write) -> io::Result<()> {
     s.push_str("</table><h2>Latency histograms</h2>");
     for l in &levels {
         let _ = write!(s, "<h3>{}</h3>", escape(&level_name(l)));
-        s.push_str(&histogram(l));
+        s.push_str(&histogram(&l.histogram, "latency (ms)"));
     }
+    tokens(&mut s, &levels);
     s.push_str("</body></html>\n");
     w.write_all(s.as_bytes())
 }
