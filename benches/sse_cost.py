@@ -27,6 +27,10 @@ three processes share, shows. events/s is the steady rate: rperf's measured thro
 Targets: rperf's CPU per event <= 1/10 of the Python client's; rperf's peak RSS flat from 64 to
 1024 streams. Figures are printed, never asserted.
 
+At one stream, "floor" (examples/floor.rs stream, when built: cargo build --release --examples)
+is the least any client can spend: a blocking write, then blocking reads of the reply, nothing
+parsed; its ratio to the Python client shows how far the 1/10 target is reachable here.
+
 Usage: benches/sse_cost.py [--streams 1,64,1024] [--seconds 10]
 RPERF names the rperf binary (default target/release/rperf; the script does not build it).
 Loopback only. About 75 s with the defaults; the server and every client are stopped by their
@@ -38,6 +42,8 @@ import argparse, json, os, resource, signal, subprocess, sys, tempfile, time, ur
 from clients import server_inferences, start_serve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# examples/floor.rs (cargo build --release --examples): one blocking read per event, nothing parsed.
+FLOOR = os.path.join(ROOT, "target/release/examples/floor")
 RPERF = os.environ.get("RPERF", os.path.join(ROOT, "target/release/rperf"))
 MODEL, TOKENS, FIRST_US, TOKEN_US = "fast", 64, 1000, 1000
 MODELS = f"""[[model]]
@@ -153,6 +159,13 @@ def main():
                             "--url", f"http://127.0.0.1:{port}/v1/chat/completions", "--streams", str(n),
                             "--seconds", str(args.seconds), "--max-tokens", str(TOKENS), "--body", BODY]),
             ]
+            if n == 1 and os.path.exists(FLOOR):
+                request = os.path.join(tmp, "request.http")
+                with open(request, "wb") as f:
+                    body = BODY.encode()
+                    f.write(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+                            b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+                cases.insert(0, ("floor", [FLOOR, "stream", f"127.0.0.1:{port}", request, str(args.seconds)]))
             for name, cmd in cases:
                 r = run(cmd, server, port, timeout=args.seconds * 3 + 60)
                 events = r["replies"] * per_reply
@@ -210,7 +223,11 @@ def main():
 def summary(rows, per_reply, streams):
     """The two targets, and what bounded each run."""
     for n in map(int, streams.split(",")):
-        rp, py = rows.get((n, "rperf")), rows.get((n, "python"))
+        rp, py, fl = rows.get((n, "rperf")), rows.get((n, "python")), rows.get((n, "floor"))
+        if fl and rp and py:
+            us = lambda r: r["cpu"] / (r["replies"] * per_reply) * 1e6
+            print(f"{n} stream: the floor (one blocking read per event, nothing parsed) costs {us(fl):.2f} us/event, "
+                  f"{us(fl) / us(py):.3f} of the Python client's; rperf costs {us(rp) / us(fl):.2f}x the floor")
         if rp and py:
             rp_us = rp["cpu"] / (rp["replies"] * per_reply) * 1e6
             py_us = py["cpu"] / (py["replies"] * per_reply) * 1e6

@@ -11,6 +11,10 @@
 //!       Open loop at a constant rate on one thread: each request goes out when due, on an
 //!       idle connection of a pool of 256, and the thread sleeps in epoll_pwait2, whose timeout has
 //!       nanoseconds (and the kernel's timer slack), until the next send or answer.
+//!   floor stream ADDR REQUEST_FILE SECONDS
+//!       As closed, for a streamed reply (server-sent events, chunked): blocking reads until
+//!       the body's last chunk; nothing is parsed. The least a client can do per streamed
+//!       event is one wake-up and one read: benches/sse_cost.py sets it beside rperf.
 //!
 //! REQUEST_FILE holds one whole HTTP/1.1 request, headers and body. Both modes print
 //! `requests N` (answers received) at the end; the open loop also prints how late its sends
@@ -28,11 +32,15 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["closed", addr, file, secs] => read_request(file).and_then(|r| Ok((closed(addr, &r, seconds(secs)?)?, None))),
+        ["stream", addr, file, secs] => read_request(file).and_then(|r| Ok((stream(addr, &r, seconds(secs)?)?, None))),
         ["open", addr, file, rate, secs] => read_request(file).and_then(|r| {
             let rate: f64 = rate.parse().map_err(|_| format!("RATE: expected requests per second, got {rate}"))?;
             open(addr, &r, rate, seconds(secs)?).map(|(n, lags)| (n, Some(lags)))
         }),
-        _ => Err("usage: floor closed ADDR REQUEST_FILE SECONDS | floor open ADDR REQUEST_FILE RATE SECONDS".into()),
+        _ => {
+            Err("usage: floor closed|stream ADDR REQUEST_FILE SECONDS | floor open ADDR REQUEST_FILE RATE SECONDS"
+                .into())
+        }
     };
     match result {
         Ok((n, lags)) => {
@@ -109,6 +117,29 @@ fn closed(addr: &str, request: &[u8], run: Duration) -> Result<u64, String> {
             read_some(&mut stream, &mut buf)?;
             if let Some(n) = whole_response(&buf)? {
                 buf.drain(..n);
+                break;
+            }
+        }
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// Streamed replies one after the other; a reply ends with its zero-length chunk.
+fn stream(addr: &str, request: &[u8], run: Duration) -> Result<u64, String> {
+    let mut stream = connect(addr)?;
+    let mut buf = Vec::with_capacity(8192);
+    let end = Instant::now() + run;
+    let mut done = 0;
+    while Instant::now() < end {
+        stream.write_all(request).map_err(|e| format!("write: {e}"))?;
+        loop {
+            // Only the tail can hold the end; what came before is dropped unread.
+            let keep = buf.len().saturating_sub(6);
+            buf.drain(..keep);
+            read_some(&mut stream, &mut buf)?;
+            if buf.ends_with(b"\r\n0\r\n\r\n") || buf == b"0\r\n\r\n" {
+                buf.clear();
                 break;
             }
         }
