@@ -35,38 +35,11 @@ server_py=$root/testdata/litserve/server.py
 
 log() { echo "litserve.sh: $*" >&2; }
 
-# Debian's python3 with the venv module (and ensurepip, which python3-venv provides).
-ensure_python_venv() {
-  [[ -x /usr/bin/python3 ]] || { log "/usr/bin/python3 (Debian's Python 3.11) is required"; exit 1; }
-  /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null && return 0
-  log "installing python3-venv with apt-get"
-  export DEBIAN_FRONTEND=noninteractive
-  # Try without refreshing the package lists first; refresh only when that fails.
-  apt-get install -y -qq python3-venv >&2 2>/dev/null ||
-    { apt-get update -qq >&2 && apt-get install -y -qq python3-venv >&2; }
-}
+# The venv install under a lock, and current_parent (shared with triton.sh and pyservers.sh).
+# shellcheck source=scripts/venv.sh
+source "$root/scripts/venv.sh"
 
-install() {
-  [[ -f $marker ]] && return 0
-  mkdir -p "$cache"
-  # Several test binaries may start at once: one installs, the others wait for it.
-  exec 9>"$cache/.lock"
-  flock 9
-  if [[ -f $marker ]]; then exec 9>&-; return 0; fi
-  local start=$SECONDS
-  ensure_python_venv
-  log "creating $venv with /usr/bin/python3"
-  rm -rf "$venv"
-  /usr/bin/python3 -m venv "$venv"
-  log "installing litserve==$version into $venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check "litserve==$version" >&2
-  touch "$marker"
-  exec 9>&-
-  log "installed LitServe $version in $((SECONDS - start)) s"
-}
-
-# This process's parent as the kernel sees it now ($PPID never changes in bash).
-current_parent() { awk '/^PPid:/ { print $2 }' "/proc/$$/status" 2>/dev/null || echo 0; }
+install() { venv_install "litserve==$version"; }
 
 # "PID:START_TIME" of each process below PID (children, theirs, ...), read from /proc by one
 # awk (this runs once a second, so no process per /proc entry). START_TIME (field 22 of

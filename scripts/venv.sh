@@ -1,5 +1,5 @@
-# Shared by scripts/triton.sh and scripts/pyservers.sh (sourced, not run): a Python venv in a
-# cache folder, installed once under a lock, and the helpers both servers' supervisors use
+# Shared by scripts/triton.sh, scripts/pyservers.sh and scripts/litserve.sh (sourced, not run): a Python venv in a
+# cache folder, installed once under a lock, and the helpers the servers' supervisors use
 # (stopping a server by its PID, noticing that the parent went away).
 # The sourcing script sets `cache`, `venv`, `marker` and defines `log`.
 
