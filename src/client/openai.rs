@@ -123,10 +123,22 @@ impl Transport for OpenAiTransport {
         };
         let start = Instant::now();
         let mut reply = Reply::new(self.kind, start, conversation.is_some());
-        let head = conn
-            .exchange_streamed(&request, start, &mut |event_stream, piece, at| reply.feed(event_stream, piece, at))
-            .await?;
-        let (arrivals, mut tokens, text) = reply.finish(head.status, Instant::now())?;
+        let read = async {
+            let head = conn
+                .exchange_streamed(&request, start, &mut |event_stream, piece, at| reply.feed(event_stream, piece, at))
+                .await?;
+            reply.finish(head.status, Instant::now()).map(|done| (head, done))
+        };
+        let (head, (arrivals, mut tokens, text)) = match read.await {
+            Ok(done) => done,
+            Err(why) => {
+                // A conversation that failed on its last turn is over: nothing to keep.
+                if let Some((_, seq)) = conversation.filter(|(_, seq)| seq.end) {
+                    lock(&self.history).remove(&seq.id);
+                }
+                return Err(why);
+            }
+        };
         if tokens.input.is_none() {
             tokens.input = req.prompt_tokens;
         }
