@@ -367,7 +367,7 @@ fn a_stalling_triton_model_is_measured_without_coordinated_omission() {
         let want = common::percentile(&truth, p);
         eprintln!("p{p}: measured {measured:.1} ms, truth {want:.1} ms");
         // Coordinated omission would hide the stall (a p90 of a few ms); how close the figure
-        // is to the truth is benches/open_loop.py's to print, not a pass/fail on a noisy machine.
+        // is to the truth belongs in a bench (issue 17), not in a pass/fail on a noisy machine.
         assert!(measured > want * 0.5, "p{p} {measured:.1} ms vs {want:.1} ms: the stall is hidden");
     }
 }
