@@ -15,6 +15,33 @@ def server_inferences(http_port, model):
     return sum(int(m["inference_count"]) for m in stats)
 
 
+def watch(proc, timeout=None):
+    """Waits for `proc` (killed past `timeout` s): (wait status, rusage, peak RSS KB, killed).
+    The peak is the child's own high-water mark (VmHWM), read while it runs: ru_maxrss would
+    count the forked Python before exec."""
+    t0, peak_kb, killed = time.monotonic(), 0, False
+    try:
+        while True:
+            try:
+                with open(f"/proc/{proc.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            peak_kb = max(peak_kb, int(line.split()[1]))
+            except OSError:
+                pass
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                return status, usage, peak_kb, killed
+            if timeout is not None and time.monotonic() - t0 > timeout and not killed:
+                proc.kill()
+                killed = True
+            time.sleep(0.02)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+
+
 def run_client(cmd, http_port, model):
     """Runs one client to completion: (exit code, output, cpu seconds, peak RSS MB,
     inferences the server counted meanwhile, wall seconds)."""
@@ -22,21 +49,7 @@ def run_client(cmd, http_port, model):
     out = tempfile.TemporaryFile(mode="w+")
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    # The child's own high-water mark (VmHWM), read while it runs: ru_maxrss would count the
-    # forked Python before exec.
-    peak_kb = 0
-    while True:
-        try:
-            with open(f"/proc/{proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        peak_kb = max(peak_kb, int(line.split()[1]))
-        except OSError:
-            pass
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        time.sleep(0.02)
+    status, usage, peak_kb, _ = watch(proc)
     wall = time.monotonic() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     after = server_inferences(http_port, model)

@@ -39,7 +39,7 @@ the server and both clients (1024 streams need more than 1024 descriptors).
 """
 import argparse, json, os, resource, signal, subprocess, sys, tempfile, time, urllib.request
 
-from clients import server_inferences, start_serve
+from clients import server_inferences, start_serve, watch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # examples/floor.rs (cargo build --release --examples): one blocking read per event, nothing parsed.
@@ -93,27 +93,7 @@ def run(cmd, server, port, timeout):
     before, server_cpu = served(server, port), cpu_seconds(server.pid)
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    peak_kb, killed = 0, False
-    try:
-        while True:
-            try:
-                with open(f"/proc/{proc.pid}/status") as f:
-                    for line in f:
-                        if line.startswith("VmHWM:"):
-                            peak_kb = max(peak_kb, int(line.split()[1]))
-            except OSError:
-                pass
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - t0 > timeout and not killed:
-                proc.kill()
-                killed = True
-            time.sleep(0.02)
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
+    status, usage, peak_kb, killed = watch(proc, timeout)
     wall = time.monotonic() - t0
     replies = served(server, port) - before
     server_cpu = cpu_seconds(server.pid) - server_cpu

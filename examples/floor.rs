@@ -31,8 +31,12 @@ use rustix::event::{epoll, Timespec};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["closed", addr, file, secs] => read_request(file).and_then(|r| Ok((closed(addr, &r, seconds(secs)?)?, None))),
-        ["stream", addr, file, secs] => read_request(file).and_then(|r| Ok((stream(addr, &r, seconds(secs)?)?, None))),
+        ["closed", addr, file, secs] => {
+            read_request(file).and_then(|r| Ok((closed(addr, &r, seconds(secs)?, unary_end)?, None)))
+        }
+        ["stream", addr, file, secs] => {
+            read_request(file).and_then(|r| Ok((closed(addr, &r, seconds(secs)?, stream_end)?, None)))
+        }
         ["open", addr, file, rate, secs] => read_request(file).and_then(|r| {
             let rate: f64 = rate.parse().map_err(|_| format!("RATE: expected requests per second, got {rate}"))?;
             open(addr, &r, rate, seconds(secs)?).map(|(n, lags)| (n, Some(lags)))
@@ -106,7 +110,14 @@ fn read_some(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), String> {
     Ok(())
 }
 
-fn closed(addr: &str, request: &[u8], run: Duration) -> Result<u64, String> {
+/// One request in flight: write it, read until `reply_end` says the reply is whole (and
+/// takes it out of the buffer), again until `run` is over.
+fn closed(
+    addr: &str,
+    request: &[u8],
+    run: Duration,
+    reply_end: fn(&mut Vec<u8>) -> Result<bool, String>,
+) -> Result<u64, String> {
     let mut stream = connect(addr)?;
     let mut buf = Vec::with_capacity(8192);
     let end = Instant::now() + run;
@@ -115,8 +126,7 @@ fn closed(addr: &str, request: &[u8], run: Duration) -> Result<u64, String> {
         stream.write_all(request).map_err(|e| format!("write: {e}"))?;
         loop {
             read_some(&mut stream, &mut buf)?;
-            if let Some(n) = whole_response(&buf)? {
-                buf.drain(..n);
+            if reply_end(&mut buf)? {
                 break;
             }
         }
@@ -125,27 +135,24 @@ fn closed(addr: &str, request: &[u8], run: Duration) -> Result<u64, String> {
     Ok(done)
 }
 
-/// Streamed replies one after the other; a reply ends with its zero-length chunk.
-fn stream(addr: &str, request: &[u8], run: Duration) -> Result<u64, String> {
-    let mut stream = connect(addr)?;
-    let mut buf = Vec::with_capacity(8192);
-    let end = Instant::now() + run;
-    let mut done = 0;
-    while Instant::now() < end {
-        stream.write_all(request).map_err(|e| format!("write: {e}"))?;
-        loop {
-            // Only the tail can hold the end; what came before is dropped unread.
-            let keep = buf.len().saturating_sub(6);
-            buf.drain(..keep);
-            read_some(&mut stream, &mut buf)?;
-            if buf.ends_with(b"\r\n0\r\n\r\n") || buf == b"0\r\n\r\n" {
-                buf.clear();
-                break;
-            }
-        }
-        done += 1;
+/// A Content-Length response.
+fn unary_end(buf: &mut Vec<u8>) -> Result<bool, String> {
+    let whole = whole_response(buf)?;
+    if let Some(n) = whole {
+        buf.drain(..n);
     }
-    Ok(done)
+    Ok(whole.is_some())
+}
+
+/// A streamed reply: it ends with its zero-length chunk. Only the tail can hold the end, so
+/// what came before is dropped unread.
+fn stream_end(buf: &mut Vec<u8>) -> Result<bool, String> {
+    if buf.ends_with(b"\r\n0\r\n\r\n") || buf == b"0\r\n\r\n" {
+        buf.clear();
+        return Ok(true);
+    }
+    buf.drain(..buf.len().saturating_sub(6));
+    Ok(false)
 }
 
 /// The open loop's connections, all opened before the clock starts: opening them on demand
