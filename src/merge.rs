@@ -55,14 +55,8 @@ fn merge_stream(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> Res
     };
     let name = level_name(levels[0].0);
     let merged = |pick: fn(&StreamReport) -> &Spread, what: &str| -> Result<Option<Spread>, Error> {
-        let hists: Option<Vec<(&Hist, &PathBuf)>> =
-            streams.iter().map(|(s, f)| pick(s).histogram.as_ref().map(|h| (h, *f))).collect();
-        let Some(hists) = hists else { return Ok(None) };
-        let total = add(&hists, &format!("{name}: {what}"))?;
-        let weighted: f64 =
-            streams.iter().map(|(s, _)| pick(s).avg * pick(s).histogram.as_ref().map_or(0, |h| h.0.len()) as f64).sum();
-        let avg = weighted / total.0.len().max(1) as f64;
-        Ok(Some(Spread { std_dev: None, histogram: Some(total.clone()), ..spread(&total, avg, percentiles) }))
+        let spreads: Vec<(&Spread, &PathBuf)> = streams.iter().map(|(s, f)| (pick(s), *f)).collect();
+        add_spreads(&spreads, &format!("{name}: {what}"), percentiles)
     };
     let first = merged(|s| &s.time_to_first_response_us, "time to first response")?;
     let gaps = merged(|s| &s.inter_response_us, "inter-response latency")?;
