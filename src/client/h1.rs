@@ -77,15 +77,33 @@ impl Conn {
     /// As `exchange`, for a caller that has just read the clock (`now`): the hot path
     /// reads it once per request.
     pub async fn exchange_at(&mut self, request: &[u8], now: Instant) -> Result<Response, String> {
-        self.drop_if_closed(now);
-        let reused = self.stream.is_some();
+        let reused = self.begin(now);
         let mut result = self.try_exchange(request).await;
-        if let Err(Failure::BeforeAnswer(_)) = &result {
-            if reused {
-                self.stream = None;
-                result = self.try_exchange(request).await;
-            }
+        if self.again(reused, &result) {
+            result = self.try_exchange(request).await;
         }
+        self.settle(result)
+    }
+
+    /// Before a request: drops an idle connection the server closed; whether the request
+    /// goes out on a kept-alive connection.
+    fn begin(&mut self, now: Instant) -> bool {
+        self.drop_if_closed(now);
+        self.stream.is_some()
+    }
+
+    /// Whether to send the request once more, on a new connection: a kept-alive one was
+    /// closed by the server before any answer (its idle timeout raced our write).
+    fn again<T>(&mut self, reused: bool, result: &Result<T, Failure>) -> bool {
+        let again = reused && matches!(result, Err(Failure::BeforeAnswer(_)));
+        if again {
+            self.stream = None;
+        }
+        again
+    }
+
+    /// The request's outcome; a failure drops the connection.
+    fn settle<T>(&mut self, result: Result<T, Failure>) -> Result<T, String> {
         if result.is_err() {
             self.stream = None;
         }
@@ -135,19 +153,12 @@ impl Conn {
         now: Instant,
         on_body: &mut (impl FnMut(bool, &[u8], Instant) -> Result<(), String> + Send),
     ) -> Result<Streamed, String> {
-        self.drop_if_closed(now);
-        let reused = self.stream.is_some();
+        let reused = self.begin(now);
         let mut result = self.try_streamed(request, on_body).await;
-        if let Err(Failure::BeforeAnswer(_)) = &result {
-            if reused {
-                self.stream = None;
-                result = self.try_streamed(request, on_body).await;
-            }
+        if self.again(reused, &result) {
+            result = self.try_streamed(request, on_body).await;
         }
-        if result.is_err() {
-            self.stream = None;
-        }
-        result.map_err(Failure::into_message)
+        self.settle(result)
     }
 
     async fn try_streamed(
