@@ -129,8 +129,8 @@ impl TokenStats {
         if let [first, second, ..] = arrivals {
             self.tt2t.record_n(second.saturating_sub(*first), 1);
         }
-        for (i, w) in arrivals.windows(2).enumerate() {
-            let k = event_tokens(t, i + 1).max(1);
+        for (w, k) in arrivals.windows(2).zip(event_tokens(t).skip(1)) {
+            let k = k.max(1);
             self.itl.record_n(w[1].saturating_sub(w[0]) / k, k as u64);
         }
         let tpot = match ttft {
@@ -171,19 +171,19 @@ impl TokenStats {
     }
 }
 
-/// The tokens event `i` carried: as the events say when they say more than one each (per-
-/// chunk usage); else, when the server's usage counts more tokens than events, the usage
-/// spread evenly over the events (a server that sends several tokens per chunk).
-fn event_tokens(t: &Tokens, i: usize) -> u32 {
+/// The tokens each event carried, in order: as the events say when they say more than one
+/// each (per-chunk usage); else, when the server's usage counts more tokens than events, the
+/// usage spread evenly over the events (a server that sends several tokens per chunk).
+fn event_tokens(t: &Tokens) -> impl Iterator<Item = u32> + '_ {
     let events = t.per_event.len() as u64;
-    let own = t.per_event.get(i).copied().unwrap_or(1);
-    match t.usage_output {
-        Some(usage) if usage as u64 > events && t.per_event.iter().all(|k| *k == 1) => {
-            let upto = |j: u64| j * usage as u64 / events;
+    let spread = t.usage_output.map(u64::from).filter(|u| *u > events && t.per_event.iter().all(|k| *k == 1));
+    t.per_event.iter().enumerate().map(move |(i, own)| match spread {
+        Some(usage) => {
+            let upto = |j: u64| j * usage / events;
             (upto(i as u64 + 1) - upto(i as u64)) as u32
         }
-        _ => own,
-    }
+        None => *own,
+    })
 }
 
 #[cfg(test)]
@@ -222,9 +222,9 @@ mod tests {
         s.record(&t, &[ms(20), ms(28)], Duration::ZERO, ms(28), &Goodput::default());
         assert_eq!((s.itl.us.len(), s.itl.avg()), (4, ms(2)));
         assert_eq!(s.mismatched, 1);
-        assert_eq!((event_tokens(&t, 0), event_tokens(&t, 1)), (4, 4));
+        assert_eq!(event_tokens(&t).collect::<Vec<_>>(), [4, 4]);
         let odd = Tokens { per_event: vec![1, 1, 1], usage_output: Some(7), input: None };
-        assert_eq!((0..3).map(|i| event_tokens(&odd, i)).sum::<u32>(), 7);
+        assert_eq!(event_tokens(&odd).sum::<u32>(), 7);
     }
 
     #[test]
