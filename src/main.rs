@@ -15,6 +15,7 @@ mod measure;
 mod merge;
 mod metrics;
 mod model;
+mod noise;
 mod proto;
 mod report;
 mod run;

@@ -2,6 +2,7 @@
 //! model, and each level's figures from its windows. The only place that knows both the
 //! measure's types and the report's.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::hist::Hist;
@@ -9,7 +10,7 @@ use super::schema::*;
 use crate::config::{Config, LoadMode, WindowMode};
 use crate::measure::clock::epoch_ns;
 use crate::measure::tokens::{Timed, TokenStats};
-use crate::measure::{self, instability, percentile_us, LatencySummary, Level, LoadValue};
+use crate::measure::{self, instability, percentile_us, LatencySummary, Level, LoadValue, WindowStats};
 use crate::model::Model;
 
 /// Microseconds, fractional: exact to the nanosecond for any duration under 25 days.
@@ -135,11 +136,13 @@ fn open_loop(s: &Settings, level: &Level) -> Option<OpenLoopReport> {
     })
 }
 
-fn windows(level: &Level) -> Vec<WindowReport> {
+fn windows(level: &Level, ps: &[u32]) -> Vec<WindowReport> {
+    let reported = level.windows.len().saturating_sub(3);
     level
         .windows
         .iter()
-        .map(|w| WindowReport {
+        .enumerate()
+        .map(|(i, w)| WindowReport {
             start_ns: epoch_ns(w.start),
             end_ns: epoch_ns(w.start + w.duration),
             duration_us: w.duration.as_micros() as u64,
@@ -148,9 +151,23 @@ fn windows(level: &Level) -> Vec<WindowReport> {
             sent: w.sent,
             throughput: w.figures.throughput,
             latency_us: w.figures.latency_us,
+            latencies_us: if i >= reported && w.stats.ok > 0 {
+                window_latencies(&w.stats, ps)
+            } else {
+                BTreeMap::new()
+            },
             cpu_us: w.cpu.as_micros() as u64,
         })
         .collect()
+}
+
+/// A reported window's latency average and percentiles, in microseconds.
+fn window_latencies(w: &WindowStats, ps: &[u32]) -> BTreeMap<String, f64> {
+    let l = w.latency();
+    let mut figures: BTreeMap<String, f64> =
+        ps.iter().map(|p| (format!("p{p}"), l.percentile(*p as f64).as_micros() as f64)).collect();
+    figures.insert("avg".to_string(), us(l.avg));
+    figures
 }
 
 /// A timed token figure, when any request had it.
@@ -237,7 +254,7 @@ pub fn level(s: &Settings, mut level: Level) -> LevelReport {
         recv_us: us(l.avg_recv),
         errors,
         histogram: Hist(l.histogram().clone()),
-        windows: windows(&level),
+        windows: windows(&level, &s.percentiles),
         server: level.server.clone().into_iter().collect(),
         client_saturated: client.saturated,
         client: Some(client),

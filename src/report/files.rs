@@ -6,7 +6,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::schema::RunReport;
-use super::{csv, html, json, junit, profile};
+use super::{csv, html, json, junit, markdown, profile};
 use crate::config::OutputOptions;
 use crate::error::Error;
 
@@ -25,6 +25,13 @@ pub fn write_file(path: &Path, f: impl FnOnce(&mut dyn Write) -> io::Result<()>)
         let _ = std::fs::remove_file(&temp);
     }
     result.map_err(io)
+}
+
+/// Appends `bytes` to `path` (a CI job's summary, which other steps write to too).
+pub fn append_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+    f.write_all(bytes).map_err(io)
 }
 
 /// `MODEL_vVERSION.<main file name>` beside the main CSV (perf_analyzer glues the prefix to
@@ -69,6 +76,12 @@ pub fn write(
     }
     if let (Some(path), Some(cases)) = (&output.junit, checks) {
         write_file(path, |w| junit::write("rperf.thresholds", cases, w))?;
+    }
+    if let Some(path) = &output.markdown {
+        write_file(path, |w| markdown::write(report, checks, w))?;
+    }
+    if let Some(summary) = &output.step_summary {
+        append_file(summary, markdown::render(report, checks).as_bytes())?;
     }
     Ok(())
 }

@@ -96,6 +96,7 @@ fn windows(n: u64, throughput: f64, latency_us: f64, start_ns: u64) -> Vec<Windo
             sent: n / 3,
             throughput,
             latency_us,
+            latencies_us: BTreeMap::new(),
             cpu_us: 20_000,
         })
         .collect()

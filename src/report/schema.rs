@@ -159,6 +159,11 @@ pub struct WindowReport {
     pub throughput: f64,
     /// The stabilizing latency (average or --percentile).
     pub latency_us: f64,
+    /// The window's own latency average and reported percentiles (`avg`, `p50`...), for the
+    /// windows a level reports (its last three): how much each figure moves from window to
+    /// window is the noise `compare` and `--confidence` judge a change against.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub latencies_us: BTreeMap<String, f64>,
     /// rperf's own CPU time.
     pub cpu_us: u64,
 }

@@ -1,0 +1,194 @@
+//! How far a figure can be trusted: intervals from the spread of a level's windows.
+//!
+//! A level reports the merge of its last three windows, and each of those windows carries its
+//! own throughput and latency figures. How much a figure moves from window to window is the
+//! run's noise, measured in the run itself: the machine, the server, and the sampling of a
+//! percentile from one window's requests all show in it. Figures are compared as ratios on a
+//! log scale (where a rise of 10% and a fall of 10% are equally far from "no change"), with
+//! Student's t, which is honest about having three windows rather than thirty.
+
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+/// The spread of one figure over a level's windows, on a log scale.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Noise {
+    /// Windows measured.
+    pub n: usize,
+    /// Sample variance of the figure's logarithm.
+    pub var: f64,
+}
+
+impl Noise {
+    /// The noise of a figure from its values in each window; None without two positive
+    /// values (nothing to measure a spread from).
+    pub fn of(values: &[f64]) -> Option<Noise> {
+        if values.len() < 2 || values.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+            return None;
+        }
+        let logs: Vec<f64> = values.iter().map(|v| v.ln()).collect();
+        let mean = logs.iter().sum::<f64>() / logs.len() as f64;
+        let var = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (logs.len() - 1) as f64;
+        Some(Noise { n: values.len(), var })
+    }
+
+    /// The squared standard error of the mean log.
+    fn se2(self) -> f64 {
+        self.var / self.n as f64
+    }
+}
+
+/// The two-sided Student's t quantile for `confidence` percent (95: 2.78 with 4 degrees of
+/// freedom, 1.96 with many).
+pub fn t_quantile(confidence: f64, df: f64) -> f64 {
+    let q = 0.5 + confidence / 200.0;
+    StudentsT::new(0.0, 1.0, df.max(1.0)).map_or(f64::INFINITY, |t| t.inverse_cdf(q))
+}
+
+/// The change of a figure from a base run to a new one, in percent, with its interval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Change {
+    pub pct: f64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl Change {
+    /// From the reported figures `base` and `new` and each run's noise (Welch's t: each side
+    /// keeps its own spread and window count). None when a figure is not positive.
+    pub fn between(base: f64, new: f64, b: Noise, n: Noise, confidence: f64) -> Option<Change> {
+        if !(base > 0.0 && new > 0.0 && base.is_finite() && new.is_finite()) {
+            return None;
+        }
+        let se2 = b.se2() + n.se2();
+        // Welch-Satterthwaite; two spreads of exactly zero leave the pooled count.
+        let df = if se2 > 0.0 {
+            se2 * se2 / (b.se2().powi(2) / (b.n - 1) as f64 + n.se2().powi(2) / (n.n - 1) as f64)
+        } else {
+            (b.n + n.n - 2) as f64
+        };
+        let half = t_quantile(confidence, df) * se2.sqrt();
+        let ratio = new / base;
+        let pct = |r: f64| (r - 1.0) * 100.0;
+        Some(Change { pct: pct(ratio), lo: pct(ratio * (-half).exp()), hi: pct(ratio * half.exp()) })
+    }
+
+    /// Half the interval's width, in percentage points ("+28.7% ± 41%").
+    pub fn half_width(&self) -> f64 {
+        (self.hi - self.lo) / 2.0
+    }
+}
+
+/// What a change means against a limit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Verdict {
+    /// No change beyond the limit in the bad direction: the interval rules it out.
+    Ok,
+    /// Beyond the limit, and the interval excludes no change.
+    Regression,
+    /// Beyond the limit in the good direction, and the interval excludes no change.
+    Improvement,
+    /// The interval holds both no change and a change beyond the limit: the runs are too
+    /// short to tell. `factor`: how many times more requests per window would settle it, if
+    /// the figures stayed where they are.
+    Inconclusive { factor: f64 },
+}
+
+impl Verdict {
+    /// Worst first: a regression outweighs doubt, doubt outweighs good news.
+    pub fn rank(self) -> u8 {
+        match self {
+            Verdict::Regression => 3,
+            Verdict::Inconclusive { .. } => 2,
+            Verdict::Improvement => 1,
+            Verdict::Ok => 0,
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Regression => "REGRESSION",
+            Verdict::Improvement => "IMPROVEMENT",
+            Verdict::Inconclusive { .. } => "INCONCLUSIVE",
+        }
+    }
+}
+
+/// Judges a change against `limit` percent; `rise_is_worse` for latencies, not for
+/// throughput.
+pub fn judge(c: &Change, rise_is_worse: bool, limit: f64) -> Verdict {
+    // x: the change in the bad direction, with its interval.
+    let (x, lo, hi) = if rise_is_worse { (c.pct, c.lo, c.hi) } else { (-c.pct, -c.hi, -c.lo) };
+    if x > limit && lo > 0.0 {
+        Verdict::Regression
+    } else if x < -limit && hi < 0.0 {
+        Verdict::Improvement
+    } else if hi > limit {
+        // The interval narrows as the square root of the requests behind it: to settle, its
+        // bad side must shrink below the limit's distance (when under the limit) or its good
+        // side below the change (when beyond it).
+        let factor = if x < limit { ((hi - x) / (limit - x)).powi(2) } else { ((x - lo) / x).powi(2) };
+        Verdict::Inconclusive { factor }
+    } else {
+        Verdict::Ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn t_quantiles_match_the_tables() {
+        // Student's t tables: 2.776 (df 4), 4.303 (df 2), 12.706 (df 1) at 95%; 4.604 (df 4) at 99%.
+        for (confidence, df, want) in [(95.0, 4.0, 2.776), (95.0, 2.0, 4.303), (95.0, 1.0, 12.706), (99.0, 4.0, 4.604)]
+        {
+            let t = t_quantile(confidence, df);
+            assert!((t - want).abs() < 0.001, "t({confidence}, {df}) = {t}, want {want}");
+        }
+        assert!((t_quantile(95.0, 1e6) - 1.960).abs() < 0.001);
+    }
+
+    #[test]
+    fn noise_needs_two_positive_values() {
+        assert_eq!(Noise::of(&[100.0]), None);
+        assert_eq!(Noise::of(&[100.0, 0.0, 100.0]), None);
+        assert_eq!(Noise::of(&[100.0, f64::NAN]), None);
+        let n = Noise::of(&[100.0, 100.0, 100.0]).unwrap();
+        assert_eq!((n.n, n.var), (3, 0.0));
+    }
+
+    #[test]
+    fn a_change_carries_both_runs_noise() {
+        let quiet = Noise::of(&[100.0, 101.0, 99.0]).unwrap();
+        let loud = Noise::of(&[80.0, 120.0, 100.0]).unwrap();
+        let narrow = Change::between(100.0, 120.0, quiet, quiet, 95.0).unwrap();
+        let wide = Change::between(100.0, 120.0, quiet, loud, 95.0).unwrap();
+        assert!((narrow.pct - 20.0).abs() < 1e-9 && (wide.pct - 20.0).abs() < 1e-9);
+        assert!(narrow.lo > 15.0 && narrow.hi < 25.0, "{narrow:?}");
+        assert!(wide.lo < 0.0 && wide.hi > 40.0, "{wide:?}");
+        // Log scale: the interval of a ratio is not symmetric in percent.
+        assert!(wide.hi - wide.pct > wide.pct - wide.lo);
+        assert_eq!(Change::between(0.0, 1.0, quiet, quiet, 95.0), None);
+    }
+
+    #[test]
+    fn verdicts() {
+        let c = |pct: f64, lo: f64, hi: f64| Change { pct, lo, hi };
+        // Latency (a rise is worse), limit 10%.
+        assert_eq!(judge(&c(20.0, 15.0, 25.0), true, 10.0), Verdict::Regression);
+        assert_eq!(judge(&c(2.0, -3.0, 7.0), true, 10.0), Verdict::Ok);
+        assert_eq!(judge(&c(-20.0, -25.0, -15.0), true, 10.0), Verdict::Improvement);
+        // Beyond the limit but the interval holds zero: too short to tell; 4x the requests
+        // halve the interval, which then excludes zero.
+        let Verdict::Inconclusive { factor } = judge(&c(28.7, -12.3, 69.7), true, 10.0) else { panic!() };
+        assert!((factor - (41.0f64 / 28.7).powi(2)).abs() < 1e-9, "{factor}");
+        // Within the limit but a rise beyond it is not ruled out.
+        let Verdict::Inconclusive { factor } = judge(&c(5.0, -5.0, 15.0), true, 10.0) else { panic!() };
+        assert!((factor - 4.0).abs() < 1e-9);
+        // Throughput (a fall is worse), limit 5%.
+        assert_eq!(judge(&c(-17.0, -20.0, -14.0), false, 5.0), Verdict::Regression);
+        assert_eq!(judge(&c(-1.0, -3.0, 1.0), false, 5.0), Verdict::Ok);
+        assert_eq!(judge(&c(30.0, 20.0, 40.0), false, 5.0), Verdict::Improvement);
+    }
+}
