@@ -123,6 +123,10 @@ pub struct Args {
     /// rperf: write the --fail-if checks as JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<String>,
+    /// rperf: write the levels table and the --fail-if checks as Markdown to this file (for a
+    /// CI job's summary; also appended to $GITHUB_STEP_SUMMARY when that is set).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<String>,
     /// rperf, open-loop loads: report latency from the actual send (perf_analyzer's meaning)
     /// instead of from the scheduled send time.
     #[arg(long)]

@@ -213,6 +213,10 @@ pub struct OutputOptions {
     /// `--overwrite`: the profile export may replace an existing file.
     pub overwrite: bool,
     pub junit: Option<PathBuf>,
+    /// `--markdown`: the levels table and the checks as Markdown.
+    pub markdown: Option<PathBuf>,
+    /// `$GITHUB_STEP_SUMMARY`, when a CI job sets it: the same Markdown, appended.
+    pub step_summary: Option<PathBuf>,
     pub thresholds: Vec<Threshold>,
     /// Failed requests allowed before the run exits 99, as a fraction of all requests.
     pub max_error_rate: f64,

@@ -18,6 +18,8 @@ pub fn options(a: &Args) -> Result<OutputOptions, Error> {
         profile_export: path(&a.profile_export_file),
         overwrite: a.overwrite,
         junit: path(&a.junit),
+        markdown: path(&a.markdown),
+        step_summary: std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()).map(PathBuf::from),
         thresholds: a.fail_if.iter().map(|t| Threshold::parse(t).map_err(Error::Usage)).collect::<Result<_, _>>()?,
         max_error_rate: a.max_error_rate / 100.0,
         verbose_csv: a.verbose_csv,

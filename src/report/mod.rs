@@ -9,6 +9,7 @@ pub mod hist;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod markdown;
 mod number;
 pub mod profile;
 pub mod schema;
