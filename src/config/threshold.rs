@@ -94,14 +94,16 @@ pub const TOKEN_TIMES: [&str; 4] = ["ttft", "itl", "tpot", "tt2t"];
 pub fn help() -> String {
     let mut s = String::from("--fail-if METRIC OP LIMIT[@N][@model=NAME], OP one of < <= > >= == !=\n\n");
     for (name, kind, meaning) in METRICS {
-        let _ = writeln!(s, "  {name:<22} {:<22} {meaning}", kind.unit());
+        let _ = writeln!(s, "  {name:<22} {:<24} {meaning}", kind.unit());
     }
     s.push_str("\nAfter the limit, in either order:\n");
     for (name, meaning) in QUALIFIERS {
         let _ = writeln!(s, "  {name:<22} {meaning}");
     }
     s.push_str(
-        "\nExamples: p99<50ms  throughput>=400  errors[timeout]==0  error_rate[HTTP 503]<1%\n          \
+        "\nTEXT is any part of an error message as the report prints it (case-sensitive). The server's\n\
+         figures are the tested model's unless @model= names another, in whole microseconds as the\n\
+         text report prints them.\n\nExamples: p99<50ms  throughput>=400  errors[timeout]==0  error_rate[HTTP 503]<1%\n          \
          batching_saved>=50%  server_queue<2ms@8@model=preprocess  client_saturated==0\n",
     );
     s
