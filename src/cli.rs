@@ -109,8 +109,9 @@ pub struct Args {
     /// rperf: write the full report as JSON (levels, windows, histograms) to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<String>,
-    /// rperf: a pass/fail threshold such as p99<50ms, throughput>=400, errors==0 or
-    /// p95<20ms@8 (one level); repeatable. A breach exits 4 after every report is written.
+    /// rperf: a pass/fail threshold such as p99<50ms, throughput>=400, errors==0,
+    /// batching_saved>=50% or server_queue<2ms@8@model=NAME; repeatable. A breach exits 4
+    /// after every report is written. `--fail-if help` lists every metric.
     #[arg(long = "fail-if", value_name = "EXPR")]
     pub fail_if: Vec<String>,
     /// rperf: write a self-contained HTML page with the throughput-latency curve and

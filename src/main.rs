@@ -67,6 +67,10 @@ fn main() -> ExitCode {
         println!("rperf {} (perf_analyzer 2.40 compatible)", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
+    if args.fail_if.iter().any(|t| t.trim().eq_ignore_ascii_case("help")) {
+        print!("{}", config::threshold::help());
+        return ExitCode::SUCCESS;
+    }
     let config = match Config::from_args(&args) {
         Ok((config, warnings)) => {
             warnings.iter().for_each(|w| eprintln!("{w}"));

@@ -108,6 +108,19 @@ impl ModelStats {
     }
 }
 
+/// A model's average times per request in whole microseconds (perf_analyzer's integer
+/// division). `compute` is the three parts' total, which can differ from their sum by the
+/// rounding of each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestTimes {
+    pub request: u64,
+    pub queue: u64,
+    pub compute_input: u64,
+    pub compute_infer: u64,
+    pub compute_output: u64,
+    pub compute: u64,
+}
+
 /// The server's figures for one model over a span of windows, with its composing models.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServerFigures {
@@ -145,6 +158,30 @@ impl ServerFigures {
             .filter_map(|c| ServerFigures::between(before, after, &c.name, c.version.as_deref(), &c.children))
             .collect();
         Some(ServerFigures { stats: chosen, composing })
+    }
+
+    /// The average times of one request, as the report prints them. An ensemble queues and
+    /// computes only in its composing models: its queue and compute times are the sums over
+    /// the models that compute (its leaves); its request time is its own.
+    pub fn request_times(&self) -> RequestTimes {
+        let leaves = self.leaves();
+        let sum = |part: fn(&ModelStats) -> u64| leaves.iter().map(|l| part(l)).sum::<u64>();
+        RequestTimes {
+            request: self.stats.success.avg_us(),
+            queue: sum(|m| m.queue.avg_us()),
+            compute_input: sum(|m| m.compute_input.avg_us()),
+            compute_infer: sum(|m| m.compute_infer.avg_us()),
+            compute_output: sum(|m| m.compute_output.avg_us()),
+            compute: sum(ModelStats::compute_avg_us),
+        }
+    }
+
+    /// This model or one of its composing models, by name, depth first.
+    pub fn find(&self, name: &str) -> Option<&ServerFigures> {
+        if self.stats.name == name {
+            return Some(self);
+        }
+        self.composing.iter().find_map(|c| c.find(name))
     }
 
     /// Leaf models (composing models that are not ensembles themselves), recursively.
@@ -206,6 +243,12 @@ mod tests {
         assert_eq!(f.composing.len(), 2);
         let leaves: Vec<&str> = f.leaves().iter().map(|s| s.name.as_str()).collect();
         assert_eq!(leaves, vec!["a", "b"]);
+        assert_eq!(f.find("b").map(|b| b.stats.name.as_str()), Some("b"));
+        assert_eq!(f.find("e").map(|e| e.composing.len()), Some(2));
+        assert!(f.find("c").is_none());
+        // The ensemble's queue and compute are its two leaves'; its request time its own.
+        let t = f.request_times();
+        assert_eq!((t.request, t.queue, t.compute_infer, t.compute), (2000, 1000, 4000, 12000));
     }
 
     #[test]

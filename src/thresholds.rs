@@ -1,23 +1,74 @@
-//! `--fail-if`: pass/fail thresholds such as `p99<50ms`, `throughput>=400`, `errors==0`
-//! or `avg_batch_size>=2`, for every reported level or one (`p99<50ms@4`), judged against
-//! the run's report, so a run and a saved report judge alike.
+//! `--fail-if`: pass/fail thresholds such as `p99<50ms`, `errors[timeout]==0`,
+//! `batching_saved>=50%` or `server_queue<2ms@model=pre`, for every reported level or one
+//! (`p99<50ms@4`), judged against the run's report, so a run and a saved report judge
+//! alike. A figure the report lacks is a named failure, never a zero.
 
-use crate::config::threshold::{token_time, LATENCIES};
+use crate::config::threshold::{token_time, LATENCIES, SERVER_METRICS};
 pub use crate::config::Threshold;
 use crate::report::schema::LevelReport;
 use crate::report::{fmt_g, stable_levels, RunReport};
+use crate::server_stats::ServerFigures;
 
-/// The level's figure for a threshold's metric, in the metric's base unit; None when the
-/// report does not have it.
-fn figure(t: &Threshold, level: &LevelReport) -> Option<f64> {
-    match t.metric.as_str() {
+/// The level's figure for a threshold's metric, in the metric's base unit; when the report
+/// does not have it, why, as the end of "concurrency 4 ...".
+fn figure(t: &Threshold, level: &LevelReport) -> Result<f64, String> {
+    let metric = t.metric.as_str();
+    let lacks = || format!("has no {} figure", t.figure_name());
+    if let Some(text) = &t.message {
+        return by_message(metric, text, level).ok_or_else(lacks);
+    }
+    if SERVER_METRICS.contains(&metric) {
+        return server_figure(t, level);
+    }
+    match metric {
         "avg" => Some(level.latency_us.avg),
         m if LATENCIES.contains(&m) => level.latency_us.percentiles.get(m).map(|v| *v as f64),
         "throughput" => Some(level.throughput),
         "errors" => Some(level.failed as f64),
         "error_rate" => Some(level.error_rate),
-        "avg_batch_size" => level.server_model()?.stats.avg_batch_size(),
+        "client_saturated" => Some(if level.client_saturated { 1.0 } else { 0.0 }),
         m => token_figure(m, level),
+    }
+    .ok_or_else(lacks)
+}
+
+/// `errors[TEXT]` and `error_rate[TEXT]`: failures whose message contains TEXT, counted or
+/// in percent of all the level's requests (as `error_rate`); None for a level without requests.
+fn by_message(metric: &str, text: &str, level: &LevelReport) -> Option<f64> {
+    let count: u64 = level.errors.iter().filter(|(msg, _)| msg.contains(text)).map(|(_, n)| n).sum();
+    match metric {
+        "errors" => Some(count as f64),
+        _ => {
+            let total = level.total_requests();
+            (total > 0).then(|| count as f64 * 100.0 / total as f64)
+        }
+    }
+}
+
+/// A figure of the server's statistics for the tested model or the one `@model=` names:
+/// per-request times as the text report derives them, and batching.
+fn server_figure(t: &Threshold, level: &LevelReport) -> Result<f64, String> {
+    let no_stats = || format!("has no {} figure: the server's statistics were not collected", t.metric);
+    let top = level.server_model().ok_or_else(no_stats)?;
+    let f: &ServerFigures = match &t.model {
+        Some(name) => top.find(name).ok_or_else(|| format!("has no model '{name}' in the server's statistics"))?,
+        None => top,
+    };
+    let idle = || format!("has no {} figure: model '{}' served no requests", t.metric, f.stats.name);
+    let m = &f.stats;
+    if m.success.count == 0 {
+        return Err(idle());
+    }
+    let times = f.request_times();
+    let us = |v: u64| Ok(v as f64);
+    match t.metric.as_str() {
+        "server_request" => us(times.request),
+        "server_queue" => us(times.queue),
+        "server_compute_input" => us(times.compute_input),
+        "server_compute_infer" => us(times.compute_infer),
+        "server_compute_output" => us(times.compute_output),
+        "avg_batch_size" => m.avg_batch_size().ok_or_else(idle),
+        _ => m.executions_saved().map(|saved| saved * 100.0).ok_or_else(idle),
     }
 }
 
@@ -73,15 +124,15 @@ pub fn check(thresholds: &[Threshold], report: &RunReport) -> Vec<Check> {
         for level in chosen {
             let name = format!("{} at {}", t.text, level_name(level));
             let failure = match figure(t, level) {
-                Some(v) if t.holds(v) => None,
-                Some(v) => Some(format!(
+                Ok(v) if t.holds(v) => None,
+                Ok(v) => Some(format!(
                     "threshold '{}' breached at {}: {} was {}",
                     t.text,
                     level_name(level),
-                    t.metric,
+                    t.figure_name(),
                     t.show(v)
                 )),
-                None => Some(format!("threshold '{}': {} has no {} figure", t.text, level_name(level), t.metric)),
+                Err(why) => Some(format!("threshold '{}': {} {why}", t.text, level_name(level))),
             };
             checks.push(Check { name, failure });
         }
@@ -121,5 +172,109 @@ mod tests {
         report.levels[0].latency_us.percentiles.remove("p95");
         let checks = check(&[Threshold::parse("p95<1s").unwrap()], &report);
         assert_eq!(checks[0].failure.as_deref(), Some("threshold 'p95<1s': concurrency 1 has no p95 figure"));
+    }
+
+    /// The failures of one threshold against the rich fixture: request rates 50 and 150 of
+    /// an ensemble (preprocess, then slow); 150 failed 7 requests and saturated the client.
+    fn rich_failures(t: &str) -> Vec<String> {
+        let report = fixture::rich();
+        check(&[Threshold::parse(t).unwrap()], &report).into_iter().filter_map(|c| c.failure).collect()
+    }
+
+    #[test]
+    fn server_times_as_the_text_report_derives_them() {
+        assert_eq!(
+            failures("server_queue<2ms"),
+            [
+                "threshold 'server_queue<2ms' breached at concurrency 1: server_queue was 2.13 ms",
+                "threshold 'server_queue<2ms' breached at concurrency 8: server_queue was 10.51 ms",
+            ]
+        );
+        assert!(failures("server_queue<=10510us").is_empty());
+        assert!(failures("server_compute_infer>=10403us").is_empty());
+        assert_eq!(failures("server_compute_infer>10403us").len(), 1, "concurrency 1's is 10403 us");
+        assert!(failures("server_compute_input<55us").is_empty());
+        assert!(failures("server_compute_output<140us").is_empty());
+        assert_eq!(
+            failures("server_request<20ms"),
+            ["threshold 'server_request<20ms' breached at concurrency 8: server_request was 21.15 ms"]
+        );
+        // An ensemble queues in its composing models: 100 us in preprocess and 2133 in slow.
+        assert_eq!(
+            rich_failures("server_queue<2ms@50"),
+            ["threshold 'server_queue<2ms@50' breached at request rate 50: server_queue was 2.23 ms"]
+        );
+    }
+
+    #[test]
+    fn executions_saved_by_batching_in_percent() {
+        // Concurrency 1 ran 556 executions for 556 inferences; 8 ran 671 for 2673.
+        assert_eq!(
+            failures("batching_saved>=50%"),
+            ["threshold 'batching_saved>=50%' breached at concurrency 1: batching_saved was 0.00%"]
+        );
+        assert!(failures("batching_saved>=74.8%@8").is_empty());
+        assert_eq!(
+            failures("batching_saved>=75%@8"),
+            ["threshold 'batching_saved>=75%@8' breached at concurrency 8: batching_saved was 74.90%"]
+        );
+    }
+
+    #[test]
+    fn a_composing_model_by_name() {
+        assert!(rich_failures("server_queue<101us@model=preprocess").is_empty());
+        assert!(rich_failures("server_compute_infer<=700us@model=preprocess@150").is_empty());
+        assert_eq!(
+            rich_failures("server_queue<2ms@model=slow@150"),
+            ["threshold 'server_queue<2ms@model=slow@150' breached at request rate 150: server_queue of model 'slow' was 10.51 ms"]
+        );
+        assert!(rich_failures("batching_saved<1%@model=ensemble@50").is_empty(), "the top model by name");
+        assert_eq!(
+            rich_failures("server_queue<2ms@150@model=x"),
+            ["threshold 'server_queue<2ms@150@model=x': request rate 150 has no model 'x' in the server's statistics"]
+        );
+        let mut report = fixture::rich();
+        report.levels[0].server[0].composing[0].stats.success.count = 0;
+        let t = Threshold::parse("server_queue<2ms@model=preprocess@50").unwrap();
+        assert_eq!(
+            check(&[t], &report)[0].failure.as_deref(),
+            Some("threshold 'server_queue<2ms@model=preprocess@50': request rate 50 has no server_queue figure: model 'preprocess' served no requests")
+        );
+    }
+
+    #[test]
+    fn without_server_statistics_a_server_figure_is_named_missing() {
+        let mut report = fixture::run();
+        report.levels.iter_mut().for_each(|l| l.server.clear());
+        for metric in ["server_queue<2ms", "batching_saved>=50%@model=slow", "avg_batch_size>=2"] {
+            let t = Threshold::parse(metric).unwrap();
+            let name = &t.metric.clone();
+            let failure = check(&[t], &report)[0].failure.clone().unwrap();
+            assert_eq!(
+                failure,
+                format!("threshold '{metric}': concurrency 1 has no {name} figure: the server's statistics were not collected")
+            );
+        }
+    }
+
+    #[test]
+    fn errors_by_message_and_a_saturated_client() {
+        assert!(rich_failures("errors[no such message]==0").is_empty());
+        assert_eq!(
+            rich_failures("errors[busy]==0"),
+            ["threshold 'errors[busy]==0' breached at request rate 150: errors[busy] was 5"]
+        );
+        // 2 connection resets in 2680 requests: 0.075%.
+        assert!(rich_failures("error_rate[connection reset]<0.1%").is_empty());
+        assert_eq!(
+            rich_failures("error_rate[connection]<0.05%"),
+            ["threshold 'error_rate[connection]<0.05%' breached at request rate 150: error_rate[connection] was 0.07%"]
+        );
+        assert!(rich_failures("errors[HTTP]<=5").is_empty(), "a substring, as the report prints the message");
+        assert_eq!(
+            rich_failures("client_saturated==0"),
+            ["threshold 'client_saturated==0' breached at request rate 150: client_saturated was 1"]
+        );
+        assert!(failures("client_saturated==0").is_empty());
     }
 }

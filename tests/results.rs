@@ -1,5 +1,5 @@
 //! CI-grade results against `rperf serve`: the JSON report, --fail-if thresholds with exit
-//! 4 and JUnit, `rperf compare` on a server made twice as slow, and `rperf merge` of two runs
+//! 4 and JUnit (also on the server's and a composing model's figures), `rperf compare` on a server made twice as slow, and `rperf merge` of two runs
 //! taken at the same time.
 
 mod common;
@@ -73,6 +73,46 @@ fn thresholds_pass_and_fail_with_exit_4_after_every_report() {
     let run = rperf(&["-m", "simple", "-u", &s.http, "--fail-if", "p99 < fast"]);
     assert_eq!(run.code, 99);
     assert!(run.stderr.contains("Failed to parse --fail-if 'p99 < fast'"));
+}
+
+#[test]
+fn thresholds_on_the_servers_figures_and_a_composing_model() {
+    let s = Serve::start(&["--models", "testdata/serve/batching.toml"]);
+    let base = ["-m", "pipeline", "-u", &s.http, "--concurrency-range", "4", "-p", "300", "-s", "100"];
+    // Every execution of `batched` is a batch of 4: 75% of executions saved.
+    let pass = [
+        "--fail-if",
+        "batching_saved>=50%@model=batched",
+        "--fail-if",
+        "server_compute_infer>=1ms@model=batched@4",
+        "--fail-if",
+        "server_queue<10s@model=prep",
+        "--fail-if",
+        "server_request<10s",
+        "--fail-if",
+        "errors[reset]==0",
+    ];
+    let run = rperf(&[&base[..], &pass].concat());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let fail = ["--fail-if", "batching_saved>=80%@model=batched", "--fail-if", "server_queue<1s@model=nosuch"];
+    let run = rperf(&[&base[..], &fail].concat());
+    assert_eq!(run.code, 4);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "rperf: threshold 'batching_saved>=80%@model=batched' breached at concurrency 4: batching_saved of model 'batched' was 75.00%",
+            "rperf: threshold 'server_queue<1s@model=nosuch': concurrency 4 has no model 'nosuch' in the server's statistics",
+        ],
+        "{}",
+        run.stderr
+    );
+    let help = rperf(&["--fail-if", "help"]);
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.lines().any(|l| l.trim_start().starts_with("batching_saved")), "{}", help.stdout);
+    let run = rperf(&["-m", "pipeline", "-u", &s.http, "--fail-if", "p99<5ms@model=prep"]);
+    assert_eq!(run.code, 99);
+    assert!(run.stderr.contains("@model= applies to the server's figures"), "{}", run.stderr);
 }
 
 #[test]

@@ -1,5 +1,8 @@
-//! `--fail-if` expressions such as `p99<50ms`, `throughput>=400`, `errors==0` or
-//! `p95<20ms@8`: parsed and checked for units here, judged against a report by `thresholds`.
+//! `--fail-if` expressions such as `p99<50ms`, `errors==0`, `server_queue<2ms@model=pre`,
+//! `error_rate[busy]<1%` or `p95<20ms@8`: parsed and checked for units here, judged against
+//! a report by `thresholds`. `--fail-if help` prints the table of metrics below.
+
+use std::fmt::Write;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Op {
@@ -11,27 +14,113 @@ pub enum Op {
     Ne,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct Threshold {
-    pub text: String,
-    pub metric: String,
-    pub op: Op,
-    /// In the metric's base unit: microseconds for latencies, percent for error_rate.
-    pub value: f64,
-    pub level: Option<f64>,
+/// What a metric's number is, which decides the units its limit takes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    /// Microseconds inside; the limit takes us, ms or s (a bare number is ms).
+    Duration,
+    /// Percent; the limit may end in %.
+    Percent,
+    /// 0 to 1; a limit ending in % is divided by 100.
+    Fraction,
+    /// A plain number: no unit.
+    Number,
+    /// A yes/no figure as 1/0.
+    Flag,
 }
 
+impl Kind {
+    fn unit(self) -> &'static str {
+        match self {
+            Kind::Duration => "us, ms or s (bare: ms)",
+            Kind::Percent => "percent (% optional)",
+            Kind::Fraction => "0..1, or %",
+            Kind::Number => "no unit",
+            Kind::Flag => "0 or 1",
+        }
+    }
+}
+
+/// Every metric, its kind and meaning: `STAT` stands for avg, p50, p90, p95 or p99, `TEXT`
+/// for a part of an error message.
+const METRICS: [(&str, Kind, &str); 23] = [
+    ("STAT", Kind::Duration, "the client's request latency: avg, p50, p90, p95 or p99"),
+    ("throughput", Kind::Number, "successful requests (inferences with -b) per second"),
+    ("errors", Kind::Number, "failed requests, over every window of the level"),
+    ("errors[TEXT]", Kind::Number, "failed requests whose error message contains TEXT"),
+    ("error_rate", Kind::Percent, "failed requests over all requests of the level"),
+    ("error_rate[TEXT]", Kind::Percent, "requests failed with a message containing TEXT, over all requests"),
+    ("client_saturated", Kind::Flag, "1 when rperf itself was the limit (its CPU, or late open-loop sends)"),
+    ("server_request", Kind::Duration, "server: average request time, arrival to response"),
+    ("server_queue", Kind::Duration, "server: average time a request queued (ensemble: its models' sum)"),
+    ("server_compute_input", Kind::Duration, "server: average time preparing inputs (ensemble: sum)"),
+    ("server_compute_infer", Kind::Duration, "server: average time in the model (ensemble: sum)"),
+    ("server_compute_output", Kind::Duration, "server: average time preparing outputs (ensemble: sum)"),
+    ("avg_batch_size", Kind::Number, "server: inferences per execution"),
+    ("batching_saved", Kind::Percent, "server: executions saved by batching, 1 - executions/inferences"),
+    ("ttft_STAT", Kind::Duration, "time to first token"),
+    ("itl_STAT", Kind::Duration, "inter-token latency"),
+    ("tpot_STAT", Kind::Duration, "time per output token after the first"),
+    ("tt2t_STAT", Kind::Duration, "time to second token"),
+    ("output_tokens_per_s", Kind::Number, "output tokens per second"),
+    ("output_tokens_avg", Kind::Number, "output tokens per request"),
+    ("input_tokens_avg", Kind::Number, "input tokens per request"),
+    ("goodput_per_s", Kind::Number, "requests per second that met every --goodput objective"),
+    ("goodput_fraction", Kind::Fraction, "requests that met every --goodput objective over all requests"),
+];
+
+/// What may follow the limit, in either order.
+const QUALIFIERS: [(&str, &str); 2] = [
+    ("@N", "judge only the level N (a concurrency or request rate) instead of every level"),
+    ("@model=NAME", "the server's figures of model NAME: the one tested or a composing model"),
+];
+
+/// Metrics of the server's statistics, which `@model=NAME` can point at a composing model.
+pub const SERVER_METRICS: [&str; 7] = [
+    "server_request",
+    "server_queue",
+    "server_compute_input",
+    "server_compute_infer",
+    "server_compute_output",
+    "avg_batch_size",
+    "batching_saved",
+];
+
 pub const LATENCIES: [&str; 5] = ["avg", "p50", "p90", "p95", "p99"];
-const OTHERS: [&str; 4] = ["throughput", "errors", "error_rate", "avg_batch_size"];
 /// Token durations: `ttft_p95`, `itl_avg`, `tpot_p99`, `tt2t_p50`...
 pub const TOKEN_TIMES: [&str; 4] = ["ttft", "itl", "tpot", "tt2t"];
-/// Token figures without a unit (goodput_fraction also takes %).
-pub const TOKEN_FIGURES: [&str; 5] =
-    ["output_tokens_per_s", "output_tokens_avg", "input_tokens_avg", "goodput_per_s", "goodput_fraction"];
 
-/// Whether a metric is a duration: a client latency or a token time.
-pub fn is_duration(metric: &str) -> bool {
-    LATENCIES.contains(&metric) || token_time(metric).is_some()
+/// `--fail-if help`: every metric with its unit and meaning, then the syntax.
+pub fn help() -> String {
+    let mut s = String::from("--fail-if METRIC OP LIMIT[@N][@model=NAME], OP one of < <= > >= == !=\n\n");
+    for (name, kind, meaning) in METRICS {
+        let _ = writeln!(s, "  {name:<22} {:<24} {meaning}", kind.unit());
+    }
+    s.push_str("\nAfter the limit, in either order:\n");
+    for (name, meaning) in QUALIFIERS {
+        let _ = writeln!(s, "  {name:<22} {meaning}");
+    }
+    s.push_str(
+        "\nTEXT is any part of an error message as the report prints it (case-sensitive). The server's\n\
+         figures are the tested model's unless @model= names another, in whole microseconds as the\n\
+         text report prints them.\n\nExamples: p99<50ms  throughput>=400  errors[timeout]==0  error_rate[HTTP 503]<1%\n          \
+         batching_saved>=50%  server_queue<2ms@8@model=preprocess  client_saturated==0\n",
+    );
+    s
+}
+
+/// A metric's kind; `by_message` for `errors[TEXT]` and `error_rate[TEXT]`.
+fn kind(metric: &str, by_message: bool) -> Option<Kind> {
+    let name = if by_message {
+        format!("{metric}[TEXT]")
+    } else if LATENCIES.contains(&metric) {
+        "STAT".to_string()
+    } else if let Some((figure, _)) = token_time(metric) {
+        format!("{figure}_STAT")
+    } else {
+        metric.to_string()
+    };
+    METRICS.iter().find(|m| m.0 == name).map(|m| m.1)
 }
 
 /// A token time's figure and statistic: `ttft_p95` is ("ttft", "p95").
@@ -40,18 +129,54 @@ pub fn token_time(metric: &str) -> Option<(&str, &str)> {
     (TOKEN_TIMES.contains(&figure) && LATENCIES.contains(&stat)).then_some((figure, stat))
 }
 
+#[derive(Clone, Debug, PartialEq)]
+pub struct Threshold {
+    pub text: String,
+    pub metric: String,
+    pub kind: Kind,
+    /// `errors[TEXT]`, `error_rate[TEXT]`: the part of an error message to count.
+    pub message: Option<String>,
+    pub op: Op,
+    /// In the metric's base unit: microseconds for durations, percent for percentages.
+    pub value: f64,
+    /// `@N`: one level only.
+    pub level: Option<f64>,
+    /// `@model=NAME`: the server's figures of this model (the top one or a composing one).
+    pub model: Option<String>,
+}
+
 impl Threshold {
     pub fn parse(text: &str) -> Result<Threshold, String> {
         let bad = |why: &str| {
-            format!("Failed to parse --fail-if '{text}': {why} (e.g. p99<50ms, throughput>=400, errors==0, p95<20ms@8)")
+            format!("Failed to parse --fail-if '{text}': {why} (e.g. p99<50ms, throughput>=400, errors==0, p95<20ms@8; --fail-if help lists every metric)")
         };
-        let compact: String = text.split_whitespace().collect();
-        let (expr, level) = match compact.split_once('@') {
-            Some((e, l)) => {
-                (e.to_string(), Some(l.parse::<f64>().map_err(|_| bad("the level after @ must be a number"))?))
+        // The message of `errors[TEXT]` keeps its spaces and may hold any character but ']'.
+        let (head, message, tail) = match (text.find('['), text.rfind(']')) {
+            (Some(open), Some(close)) if open < close => {
+                (&text[..open], Some(text[open + 1..close].to_string()), &text[close + 1..])
             }
-            None => (compact.clone(), None),
+            (Some(_), _) | (_, Some(_)) => return Err(bad("a message goes between [ and ], as in errors[timeout]")),
+            _ => (text, None, ""),
         };
+        if message.as_deref().is_some_and(|m| m.trim().is_empty()) {
+            return Err(bad("the message between [ ] is empty"));
+        }
+        let compact: String = format!("{head}{tail}").split_whitespace().collect();
+        let mut parts = compact.split('@');
+        let expr = parts.next().unwrap_or_default();
+        let (mut level, mut model) = (None, None);
+        for q in parts {
+            if let Some(name) = q.strip_prefix("model=") {
+                if model.replace(name.to_string()).is_some() || name.is_empty() {
+                    return Err(bad("@model= takes one model name, once"));
+                }
+            } else {
+                let v = q.parse::<f64>().map_err(|_| bad("after @ comes a level number or model=NAME"))?;
+                if level.replace(v).is_some() || !v.is_finite() {
+                    return Err(bad("@ takes one level"));
+                }
+            }
+        }
         let ops = [("<=", Op::Le), (">=", Op::Ge), ("==", Op::Eq), ("!=", Op::Ne), ("<", Op::Lt), (">", Op::Gt)];
         let (at, (sym, op)) = ops
             .iter()
@@ -64,33 +189,46 @@ impl Threshold {
             rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e')).unwrap_or(rest.len());
         let (number, unit) = rest.split_at(split);
         let number: f64 = number.parse().map_err(|_| bad("the limit must be a number"))?;
-        let value = if is_duration(&metric) {
-            match unit {
-                "" | "ms" => number * 1000.0,
-                "us" => number,
-                "s" => number * 1e6,
-                _ => return Err(bad("latency units are us, ms or s")),
-            }
-        } else if metric == "goodput_fraction" && unit == "%" {
-            number / 100.0
-        } else if OTHERS.contains(&metric.as_str()) || TOKEN_FIGURES.contains(&metric.as_str()) {
-            if !(unit.is_empty() || (metric == "error_rate" && unit == "%")) {
-                return Err(bad(&format!("{metric} takes no unit")));
-            }
-            number
-        } else {
-            return Err(bad(&format!("unknown metric '{metric}'; use avg, p50, p90, p95, p99, throughput, errors, error_rate, avg_batch_size, ttft_/itl_/tpot_/tt2t_ with avg or p50..p99, output_tokens_per_s, output_tokens_avg, input_tokens_avg, goodput_per_s or goodput_fraction")));
+        if !number.is_finite() {
+            return Err(bad("the limit must be a finite number"));
+        }
+        let Some(kind) = kind(&metric, message.is_some()) else {
+            let what = if message.is_some() { format!("{metric}[...]") } else { format!("'{metric}'") };
+            return Err(bad(&format!("unknown metric {what}; --fail-if help lists them")));
         };
-        Ok(Threshold { text: text.to_string(), metric, op, value, level })
+        if model.is_some() && !SERVER_METRICS.contains(&metric.as_str()) {
+            return Err(bad(&format!(
+                "@model= applies to the server's figures ({}), not {metric}",
+                SERVER_METRICS.join(", ")
+            )));
+        }
+        let value = match (kind, unit) {
+            (Kind::Duration, "" | "ms") => number * 1000.0,
+            (Kind::Duration, "us") => number,
+            (Kind::Duration, "s") => number * 1e6,
+            (Kind::Duration, _) => return Err(bad(&format!("{metric} is a duration: its units are us, ms or s"))),
+            (Kind::Percent, "" | "%") | (Kind::Number | Kind::Flag | Kind::Fraction, "") => number,
+            (Kind::Fraction, "%") => number / 100.0,
+            (Kind::Percent, _) => return Err(bad(&format!("{metric} is a percentage: its unit is %"))),
+            _ => return Err(bad(&format!("{metric} takes no unit"))),
+        };
+        Ok(Threshold { text: text.to_string(), metric, kind, message, op, value, level, model })
     }
 
     pub fn show(&self, v: f64) -> String {
-        if is_duration(&self.metric) {
-            format!("{:.2} ms", v / 1000.0)
-        } else if self.metric == "error_rate" {
-            format!("{v:.2}%")
-        } else {
-            format!("{v}")
+        match self.kind {
+            Kind::Duration => format!("{:.2} ms", v / 1000.0),
+            Kind::Percent => format!("{v:.2}%"),
+            _ => format!("{v}"),
+        }
+    }
+
+    /// The figure's name in a breach line: `error_rate[busy]`, `server_queue of model 'pre'`.
+    pub fn figure_name(&self) -> String {
+        match (&self.message, &self.model) {
+            (Some(m), _) => format!("{}[{m}]", self.metric),
+            (None, Some(model)) => format!("{} of model '{model}'", self.metric),
+            (None, None) => self.metric.clone(),
         }
     }
 
@@ -124,5 +262,73 @@ mod tests {
         assert_eq!(Threshold::parse("goodput_fraction>=95%").unwrap().value, 0.95);
         assert_eq!(Threshold::parse("output_tokens_per_s>=500").unwrap().value, 500.0);
         assert!(Threshold::parse("ttft_p98<1s").unwrap_err().contains("unknown metric"));
+    }
+
+    #[test]
+    fn server_figures_take_durations_and_percentages() {
+        let t = Threshold::parse("server_queue<2ms").unwrap();
+        assert_eq!((t.kind, t.value, t.model.as_deref()), (Kind::Duration, 2000.0, None));
+        assert_eq!(Threshold::parse("server_compute_infer<=500us").unwrap().value, 500.0);
+        assert_eq!(Threshold::parse("server_request<1s").unwrap().value, 1e6);
+        assert!(Threshold::parse("server_queue<2").is_ok(), "a bare number is ms, as for latencies");
+        assert!(Threshold::parse("server_compute_output<2%").unwrap_err().contains("is a duration"));
+        assert_eq!(Threshold::parse("batching_saved>=50%").unwrap().value, 50.0);
+        assert_eq!(Threshold::parse("batching_saved>=50").unwrap().value, 50.0);
+        assert!(Threshold::parse("batching_saved>=50ms").unwrap_err().contains("is a percentage"));
+        let t = Threshold::parse("client_saturated==0").unwrap();
+        assert_eq!((t.kind, t.value), (Kind::Flag, 0.0));
+        assert!(Threshold::parse("client_saturated==0%").unwrap_err().contains("takes no unit"));
+    }
+
+    #[test]
+    fn model_and_level_qualifiers_in_either_order() {
+        let t = Threshold::parse("server_queue<2ms@model=preprocess").unwrap();
+        assert_eq!((t.model.as_deref(), t.level), (Some("preprocess"), None));
+        for text in ["server_queue<2ms@8@model=pre", "server_queue < 2ms @model=pre @8"] {
+            let t = Threshold::parse(text).unwrap();
+            assert_eq!((t.model.as_deref(), t.level, t.value), (Some("pre"), Some(8.0), 2000.0), "{text}");
+        }
+        assert_eq!(Threshold::parse("batching_saved>=50%@model=Gen_2").unwrap().model.as_deref(), Some("Gen_2"));
+        assert!(Threshold::parse("p99<5ms@model=pre").unwrap_err().contains("applies to the server's figures"));
+        assert!(Threshold::parse("server_queue<2ms@4@8").unwrap_err().contains("one level"));
+        assert!(Threshold::parse("server_queue<2ms@model=a@model=b").unwrap_err().contains("once"));
+        assert!(Threshold::parse("server_queue<2ms@model=").unwrap_err().contains("once"));
+        assert!(Threshold::parse("server_queue<2ms@fast").unwrap_err().contains("level number or model=NAME"));
+        assert!(Threshold::parse("p99<2ms@inf").is_err());
+    }
+
+    #[test]
+    fn errors_by_message_keep_the_message_as_written() {
+        let t = Threshold::parse("errors[HTTP 500: model is busy]==0").unwrap();
+        assert_eq!(
+            (t.metric.as_str(), t.message.as_deref(), t.value),
+            ("errors", Some("HTTP 500: model is busy"), 0.0)
+        );
+        let t = Threshold::parse("error_rate[a<b@c] < 1% @8").unwrap();
+        assert_eq!((t.message.as_deref(), t.op, t.value, t.level), (Some("a<b@c"), Op::Lt, 1.0, Some(8.0)));
+        assert_eq!(t.figure_name(), "error_rate[a<b@c]");
+        assert!(Threshold::parse("errors[]==0").unwrap_err().contains("empty"));
+        assert!(Threshold::parse("errors[busy==0").unwrap_err().contains("between [ and ]"));
+        assert!(Threshold::parse("p99[busy]<1ms").unwrap_err().contains("unknown metric p99[...]"));
+        assert!(Threshold::parse("errors[busy]==0@model=m").unwrap_err().contains("applies to the server's"));
+    }
+
+    #[test]
+    fn help_lists_every_metric_with_its_unit() {
+        let help = help();
+        for name in SERVER_METRICS.iter().chain(&["client_saturated", "errors[TEXT]", "error_rate[TEXT]", "ttft_STAT"])
+        {
+            assert!(help.lines().any(|l| l.trim_start().starts_with(name)), "{name} missing from:\n{help}");
+        }
+        assert!(help.contains("@model=NAME") && help.contains("@N"), "{help}");
+        assert!(help.lines().any(|l| l.contains("server_queue") && l.contains("us, ms or s")), "{help}");
+    }
+
+    #[test]
+    fn no_input_panics() {
+        for text in ["", "@", "[", "]", "][", "<", "errors[x]", "@model=", "p99<", "p99<1e", "p99<-", "é<1", "[é]<1@é"]
+        {
+            let _ = Threshold::parse(text);
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::metrics::MetricsFigures;
 use crate::report::fmt_g;
-use crate::server_stats::{ModelStats, ServerFigures};
+use crate::server_stats::{ModelStats, RequestTimes, ServerFigures};
 
 /// A model's block: its counts and latency split, and its composing models below it.
 pub fn server_block(s: &mut String, f: &ServerFigures, indent: usize, cache: bool) {
@@ -22,9 +22,9 @@ pub fn server_block(s: &mut String, f: &ServerFigures, indent: usize, cache: boo
         let _ = writeln!(s, "{pad}  Cache miss count: {}", m.cache_miss.count);
     }
     let _ = writeln!(s, "{pad}  Successful request count: {}", m.success.count);
-    let cumm = m.success.avg_us();
+    let times = f.request_times();
     if f.composing.is_empty() {
-        model_lines(s, &pad, m, cache);
+        model_lines(s, &pad, m, times, cache);
         batching_lines(s, &pad, m);
         s.push('\n');
         return;
@@ -32,8 +32,7 @@ pub fn server_block(s: &mut String, f: &ServerFigures, indent: usize, cache: boo
     // An ensemble's own time is the sum over the models that really compute.
     let leaves = f.leaves();
     let sum = |part: fn(&ModelStats) -> u64| leaves.iter().map(|l| part(l)).sum::<u64>();
-    let queue = sum(|l| l.queue.avg_us());
-    let compute = sum(|l| l.compute_avg_us());
+    let (cumm, queue, compute) = (times.request, times.queue, times.compute);
     if cache {
         let combined = sum(|l| l.cache_combined_avg_us());
         let overhead = cumm.saturating_sub(queue + combined);
@@ -63,10 +62,9 @@ pub fn server_block(s: &mut String, f: &ServerFigures, indent: usize, cache: boo
 }
 
 /// The latency line of a model that computes, with perf_analyzer's cache variant.
-fn model_lines(s: &mut String, pad: &str, m: &ModelStats, cache: bool) {
-    let cumm = m.success.avg_us();
-    let queue = m.queue.avg_us();
-    let (ci, cf, co) = (m.compute_input.avg_us(), m.compute_infer.avg_us(), m.compute_output.avg_us());
+fn model_lines(s: &mut String, pad: &str, m: &ModelStats, t: RequestTimes, cache: bool) {
+    let (cumm, queue) = (t.request, t.queue);
+    let (ci, cf, co) = (t.compute_input, t.compute_infer, t.compute_output);
     if cache {
         let combined = m.cache_combined_avg_us();
         let overhead = cumm.saturating_sub(queue + combined);
@@ -79,10 +77,10 @@ fn model_lines(s: &mut String, pad: &str, m: &ModelStats, cache: bool) {
         let _ = writeln!(
             s,
             "{pad}{pad}  Average Cache Miss Latency: {} usec (cache lookup/insertion {miss} usec + compute input {ci} usec + compute infer {cf} usec + compute output {co} usec)",
-            miss + m.compute_avg_us()
+            miss + t.compute
         );
     } else {
-        let overhead = cumm.saturating_sub(queue + m.compute_avg_us());
+        let overhead = cumm.saturating_sub(queue + t.compute);
         let _ = writeln!(
             s,
             "{pad}  Avg request latency: {cumm} usec (overhead {overhead} usec + queue {queue} usec + compute input {ci} usec + compute infer {cf} usec + compute output {co} usec)"
