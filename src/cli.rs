@@ -121,6 +121,11 @@ pub struct Args {
     /// rperf: let --profile-export-file replace an existing file.
     #[arg(long)]
     pub overwrite: bool,
+    /// rperf: --fail-if judges the bound of each figure's interval at this confidence
+    /// (percent, e.g. 95: p99<50ms then means the upper bound of p99 is under 50 ms), from the
+    /// spread of the level's last three windows.
+    #[arg(long, value_name = "PERCENT")]
+    pub confidence: Option<String>,
     /// rperf: write the --fail-if checks as JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<String>,

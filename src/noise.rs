@@ -44,6 +44,12 @@ pub fn t_quantile(confidence: f64, df: f64) -> f64 {
     StudentsT::new(0.0, 1.0, df.max(1.0)).map_or(f64::INFINITY, |t| t.inverse_cdf(q))
 }
 
+/// A figure with the interval it lies in at a confidence, from its windows' spread.
+pub fn interval(value: f64, noise: Noise, confidence: f64) -> (f64, f64) {
+    let half = t_quantile(confidence, (noise.n - 1) as f64) * noise.se2().sqrt();
+    (value * (-half).exp(), value * half.exp())
+}
+
 /// The change of a figure from a base run to a new one, in percent, with its interval.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Change {
@@ -190,5 +196,12 @@ mod tests {
         assert_eq!(judge(&c(-17.0, -20.0, -14.0), false, 5.0), Verdict::Regression);
         assert_eq!(judge(&c(-1.0, -3.0, 1.0), false, 5.0), Verdict::Ok);
         assert_eq!(judge(&c(30.0, 20.0, 40.0), false, 5.0), Verdict::Improvement);
+    }
+
+    #[test]
+    fn an_interval_around_a_figure() {
+        let (lo, hi) = interval(100.0, Noise::of(&[90.0, 100.0, 110.0]).unwrap(), 95.0);
+        assert!(lo < 90.0 && hi > 110.0 && lo > 50.0 && hi < 200.0, "{lo} {hi}");
+        assert_eq!(interval(100.0, Noise { n: 3, var: 0.0 }, 95.0), (100.0, 100.0));
     }
 }

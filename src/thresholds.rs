@@ -3,8 +3,9 @@
 //! (`p99<50ms@4`), judged against the run's report, so a run and a saved report judge
 //! alike. A figure the report lacks is a named failure, never a zero.
 
-use crate::config::threshold::{token_time, LATENCIES, SERVER_METRICS};
+use crate::config::threshold::{token_time, Op, LATENCIES, SERVER_METRICS};
 pub use crate::config::Threshold;
+use crate::noise::{interval, Noise};
 use crate::report::schema::LevelReport;
 use crate::report::{fmt_g, stable_levels, RunReport};
 use crate::server_stats::ServerFigures;
@@ -108,8 +109,41 @@ pub fn level_name(level: &LevelReport) -> String {
     format!("{} {}", level.mode.name().replace('_', " "), fmt_g(level.value))
 }
 
-/// Checks every threshold against the reported (stable) levels of a report.
-pub fn check(thresholds: &[Threshold], report: &RunReport) -> Vec<Check> {
+/// The figure's values in the level's reported windows (its last three): the throughput and
+/// the client latencies; None for figures windows do not keep.
+fn window_values(t: &Threshold, level: &LevelReport) -> Option<Vec<f64>> {
+    if t.message.is_some() || t.model.is_some() {
+        return None;
+    }
+    let reported = &level.windows[level.windows.len().saturating_sub(3)..];
+    match t.metric.as_str() {
+        "throughput" => Some(reported.iter().map(|w| w.throughput).collect()),
+        m if LATENCIES.contains(&m) => reported.iter().map(|w| w.latencies_us.get(m).copied()).collect(),
+        _ => None,
+    }
+}
+
+/// What a threshold judges: the figure itself, or with `--confidence` the bound of its
+/// interval on the threshold's side (the upper bound for `<`, the lower one for `>`), and the
+/// words that show it.
+fn judged(t: &Threshold, level: &LevelReport, v: f64, confidence: Option<f64>) -> (f64, String) {
+    let shown = t.show(v);
+    let Some(c) = confidence else { return (v, shown) };
+    let Some(noise) = window_values(t, level).and_then(|w| Noise::of(&w)) else {
+        return (v, format!("{shown} (no windows to give it an interval: judged on the figure)"));
+    };
+    let (lo, hi) = interval(v, noise, c);
+    let bound = match t.op {
+        Op::Lt | Op::Le => hi,
+        Op::Gt | Op::Ge => lo,
+        Op::Eq | Op::Ne => v,
+    };
+    (bound, format!("{shown}, {c}% interval {} to {}", t.show(lo), t.show(hi)))
+}
+
+/// Checks every threshold against the reported (stable) levels of a report; with
+/// `confidence`, against the bound of each figure's interval.
+pub fn check(thresholds: &[Threshold], report: &RunReport, confidence: Option<f64>) -> Vec<Check> {
     let levels: Vec<&LevelReport> = stable_levels(report).collect();
     let mut checks = Vec::new();
     for t in thresholds {
@@ -123,14 +157,13 @@ pub fn check(thresholds: &[Threshold], report: &RunReport) -> Vec<Check> {
         }
         for level in chosen {
             let name = format!("{} at {}", t.text, level_name(level));
-            let failure = match figure(t, level) {
-                Ok(v) if t.holds(v) => None,
-                Ok(v) => Some(format!(
-                    "threshold '{}' breached at {}: {} was {}",
+            let failure = match figure(t, level).map(|v| judged(t, level, v, confidence)) {
+                Ok((v, _)) if t.holds(v) => None,
+                Ok((_, shown)) => Some(format!(
+                    "threshold '{}' breached at {}: {} was {shown}",
                     t.text,
                     level_name(level),
                     t.figure_name(),
-                    t.show(v)
                 )),
                 Err(why) => Some(format!("threshold '{}': {} {why}", t.text, level_name(level))),
             };
@@ -153,7 +186,7 @@ mod tests {
         let mut unstable = report.levels[0].clone();
         (unstable.value, unstable.outcome) = (16.0, Outcome::Unstable);
         report.levels.push(unstable);
-        check(&[Threshold::parse(t).unwrap()], &report).into_iter().filter_map(|c| c.failure).collect()
+        check(&[Threshold::parse(t).unwrap()], &report, None).into_iter().filter_map(|c| c.failure).collect()
     }
 
     #[test]
@@ -170,7 +203,7 @@ mod tests {
     fn a_figure_the_report_lacks_is_named() {
         let mut report = fixture::run();
         report.levels[0].latency_us.percentiles.remove("p95");
-        let checks = check(&[Threshold::parse("p95<1s").unwrap()], &report);
+        let checks = check(&[Threshold::parse("p95<1s").unwrap()], &report, None);
         assert_eq!(checks[0].failure.as_deref(), Some("threshold 'p95<1s': concurrency 1 has no p95 figure"));
     }
 
@@ -178,7 +211,7 @@ mod tests {
     /// an ensemble (preprocess, then slow); 150 failed 7 requests and saturated the client.
     fn rich_failures(t: &str) -> Vec<String> {
         let report = fixture::rich();
-        check(&[Threshold::parse(t).unwrap()], &report).into_iter().filter_map(|c| c.failure).collect()
+        check(&[Threshold::parse(t).unwrap()], &report, None).into_iter().filter_map(|c| c.failure).collect()
     }
 
     #[test]
@@ -237,7 +270,7 @@ mod tests {
         report.levels[0].server[0].composing[0].stats.success.count = 0;
         let t = Threshold::parse("server_queue<2ms@model=preprocess@50").unwrap();
         assert_eq!(
-            check(&[t], &report)[0].failure.as_deref(),
+            check(&[t], &report, None)[0].failure.as_deref(),
             Some("threshold 'server_queue<2ms@model=preprocess@50': request rate 50 has no server_queue figure: model 'preprocess' served no requests")
         );
     }
@@ -249,7 +282,7 @@ mod tests {
         for metric in ["server_queue<2ms", "batching_saved>=50%@model=slow", "avg_batch_size>=2"] {
             let t = Threshold::parse(metric).unwrap();
             let name = &t.metric.clone();
-            let failure = check(&[t], &report)[0].failure.clone().unwrap();
+            let failure = check(&[t], &report, None)[0].failure.clone().unwrap();
             assert_eq!(
                 failure,
                 format!("threshold '{metric}': concurrency 1 has no {name} figure: the server's statistics were not collected")
@@ -276,5 +309,38 @@ mod tests {
             ["threshold 'client_saturated==0' breached at request rate 150: client_saturated was 1"]
         );
         assert!(failures("client_saturated==0").is_empty());
+    }
+
+    #[test]
+    fn with_confidence_a_threshold_judges_the_bound_of_its_interval() {
+        let mut report = fixture::run();
+        // Concurrency 8: p99 24.08 ms, windows 22, 24 and 26 ms; throughput 371, windows 360-380.
+        let level = &mut report.levels[1];
+        for (w, (p99, tput)) in level.windows.iter_mut().zip([(22_000.0, 360.0), (24_000.0, 371.0), (26_000.0, 380.0)])
+        {
+            w.latencies_us.insert("p99".into(), p99);
+            w.throughput = tput;
+        }
+        let judge = |t: &str, confidence| {
+            check(&[Threshold::parse(t).unwrap()], &report, confidence)
+                .into_iter()
+                .filter_map(|c| c.failure)
+                .collect::<Vec<_>>()
+        };
+        // The figure passes; the upper bound of its 95% interval does not.
+        assert!(judge("p99<26ms@8", None).is_empty());
+        let breach = judge("p99<26ms@8", Some(95.0));
+        assert_eq!(breach.len(), 1);
+        assert!(
+            breach[0].starts_with("threshold 'p99<26ms@8' breached at concurrency 8: p99 was 24.08 ms, 95% interval "),
+            "{breach:?}"
+        );
+        assert!(judge("p99<40ms@8", Some(95.0)).is_empty(), "the whole interval is under 40 ms");
+        // A lower limit judges the lower bound.
+        assert!(judge("throughput>=365@8", None).is_empty());
+        assert_eq!(judge("throughput>=365@8", Some(95.0)).len(), 1);
+        // Concurrency 1 keeps no per-window p99: judged on the figure, and said so.
+        let plain = judge("p99<10ms@1", Some(95.0));
+        assert!(plain[0].ends_with("(no windows to give it an interval: judged on the figure)"), "{plain:?}");
     }
 }

@@ -218,6 +218,8 @@ pub struct OutputOptions {
     /// `$GITHUB_STEP_SUMMARY`, when a CI job sets it: the same Markdown, appended.
     pub step_summary: Option<PathBuf>,
     pub thresholds: Vec<Threshold>,
+    /// `--confidence`: thresholds judge the bound of each figure's interval at this percent.
+    pub confidence: Option<f64>,
     /// Failed requests allowed before the run exits 99, as a fraction of all requests.
     pub max_error_rate: f64,
     pub verbose_csv: bool,

@@ -181,7 +181,7 @@ fn finish(
         print!("{}", text::summary(&report));
     }
     let thresholds = &config.output.thresholds;
-    let checks = (!thresholds.is_empty()).then(|| thresholds::check(thresholds, &report));
+    let checks = (!thresholds.is_empty()).then(|| thresholds::check(thresholds, &report, config.output.confidence));
     let cases: Option<Vec<(String, Option<String>)>> =
         checks.map(|c| c.into_iter().map(|c| (c.name, c.failure)).collect());
     files::write(&report, &config.output, tables, cases.as_deref())?;
