@@ -154,6 +154,12 @@ impl ServerFigures {
         }
         self.composing.iter().flat_map(|c| c.leaves()).collect()
     }
+
+    /// A figure summed over the leaf models: an ensemble's queue and compute times are those
+    /// of the models that really compute (a plain model is its own leaf).
+    pub fn leaves_sum(&self, part: fn(&ModelStats) -> u64) -> u64 {
+        self.leaves().iter().map(|l| part(l)).sum()
+    }
 }
 
 #[cfg(test)]

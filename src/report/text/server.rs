@@ -30,8 +30,7 @@ pub fn server_block(s: &mut String, f: &ServerFigures, indent: usize, cache: boo
         return;
     }
     // An ensemble's own time is the sum over the models that really compute.
-    let leaves = f.leaves();
-    let sum = |part: fn(&ModelStats) -> u64| leaves.iter().map(|l| part(l)).sum::<u64>();
+    let sum = |part: fn(&ModelStats) -> u64| f.leaves_sum(part);
     let queue = sum(|l| l.queue.avg_us());
     let compute = sum(|l| l.compute_avg_us());
     if cache {
