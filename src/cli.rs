@@ -114,10 +114,14 @@ pub struct Args {
     /// after every report is written. `--fail-if help` lists every metric.
     #[arg(long = "fail-if", value_name = "EXPR")]
     pub fail_if: Vec<String>,
-    /// rperf: write a self-contained HTML page with the throughput-latency curve and
-    /// latency histograms to this file.
+    /// rperf: write a self-contained HTML page to this file: latency (average, p50, p99)
+    /// against throughput, and per level the server's breakdown and latency by percentile.
     #[arg(long, value_name = "FILE")]
     pub html: Option<String>,
+    /// rperf, with --html: an earlier run's --json report, drawn dashed beneath this run's
+    /// lines, each level's p99 and throughput compared with it.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<String>,
     /// rperf: let --profile-export-file replace an existing file.
     #[arg(long)]
     pub overwrite: bool,

@@ -237,48 +237,78 @@ fn merged_runs_are_one_histogram_of_all_requests() {
     assert!(run.stderr.contains("not an rperf JSON report"), "{}", run.stderr);
 }
 
+/// Headless Chromium, which scripts/test.sh installs from Debian.
+fn chromium() -> Command {
+    let path =
+        ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| std::path::Path::new(p).exists());
+    let path = path.expect("headless Chromium is needed for this test: scripts/test.sh installs Debian's chromium");
+    let mut command = Command::new(path);
+    command
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .arg(format!("--user-data-dir={}", temp_path("chromium-profile").display()));
+    command
+}
+
+/// How many elements of each selector Chromium laid out with a width, counted in the page
+/// by a script the test adds to a copy of it (the page itself has none).
+fn rendered(page: &str, selectors: &[&str]) -> Vec<usize> {
+    let probe = temp_path("report-probe.html");
+    let list = selectors.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
+    let script = format!(
+        "<script>document.body.dataset.probe = [{list}].map(s => [...document.querySelectorAll(s)]\
+         .filter(e => e.getBoundingClientRect().width > 0).length).join(' ');</script></body>"
+    );
+    std::fs::write(&probe, page.replace("</body>", &script)).unwrap();
+    let out = chromium().arg("--dump-dom").arg(format!("file://{}", probe.display())).output().unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let counts = dom.split("data-probe=\"").nth(1).and_then(|rest| rest.split('"').next());
+    let counts =
+        counts.unwrap_or_else(|| panic!("no probe in Chromium's DOM: {}", String::from_utf8_lossy(&out.stderr)));
+    counts.split(' ').map(|n| n.parse().unwrap()).collect()
+}
+
 #[test]
-fn the_html_report_shows_the_curve_in_headless_chromium() {
+fn the_html_report_shows_its_plots_in_headless_chromium() {
     let s = Serve::start(&[]);
-    let html = temp_path("report.html");
-    let html_s = html.to_string_lossy().into_owned();
-    let run = rperf(&[
-        "-m",
-        "ensemble",
-        "-u",
-        &s.http,
-        "--concurrency-range",
-        "1:4",
-        "-p",
-        "300",
-        "-s",
-        "100",
-        "--html",
-        &html_s,
-    ]);
-    assert_eq!(run.code, 0);
+    let (base, html) = (temp_path("base.json"), temp_path("report.html"));
+    let (base_s, html_s) = (base.to_string_lossy().into_owned(), html.to_string_lossy().into_owned());
+    let sweep = |range: &str, files: &[&str]| {
+        let args = ["-m", "ensemble", "-u", &s.http, "--concurrency-range", range, "-p", "300", "-s", "100"];
+        rperf(&[&args[..], files].concat())
+    };
+    // The baseline has the first two of the four levels.
+    assert_eq!(sweep("1:2", &["--json", &base_s]).code, 0);
+    let missing = temp_path("no_such_base.json");
+    let run = sweep("1:4", &["--html", &html_s, "--baseline", &missing.to_string_lossy()]);
+    assert_eq!(run.code, 99);
+    let want = format!("error: --baseline {}: No such file or directory", missing.display());
+    assert!(run.stderr.starts_with(&want) && run.stderr.trim_end().lines().count() == 1, "{}", run.stderr);
+    let run = sweep("1:4", &["--html", &html_s, "--baseline", &base_s]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
     let page = read(&html);
     assert!(!page.contains("src=") && !page.contains("href=") && !page.contains("<script"), "no network resources");
-    assert_eq!(page.matches("<polyline").count(), 1);
-    assert_eq!(page.matches("<h3>concurrency ").count(), 4, "one histogram per level");
-    let chromium =
-        ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| std::path::Path::new(p).exists());
-    let chromium =
-        chromium.expect("headless Chromium is needed for this test: scripts/test.sh installs Debian's chromium");
+    assert_eq!(page.matches("<h3>concurrency ").count(), 4, "a section per level");
+    assert_eq!(page.matches("<td class=\"verdict\">not in the baseline</td>").count(), 2);
+    // Drawn, not only written: ensemble, preprocess and simple each have a bar at each level.
+    let selectors = [
+        "g.bar",
+        "rect.part",
+        "polyline.curve.pct",
+        "polyline.base.pct",
+        "polyline.curve.avg, polyline.curve.p50, polyline.curve.p99",
+        "polyline.base.avg, polyline.base.p50, polyline.base.p99",
+        "td.verdict",
+    ];
+    let counts = rendered(&page, &selectors);
+    let [bars, parts, pct, base_pct, curves, base_curves, verdicts] = counts[..] else {
+        panic!("{counts:?}");
+    };
+    assert_eq!((bars, pct, base_pct, curves, base_curves, verdicts), (12, 4, 2, 3, 3, 4), "{counts:?}");
+    assert!(parts > bars, "each bar has at least its compute infer, the first its network part: {counts:?}");
     let png = temp_path("report.png");
-    let profile = temp_path("chromium-profile");
-    let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-        ])
-        .args(["--disable-component-update", "--disable-sync", "--window-size=800,700"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--screenshot={}", png.display()))
+    let out = chromium()
+        .args(["--window-size=800,700", &format!("--screenshot={}", png.display())])
         .arg(format!("file://{}", html.display()))
         .output()
         .unwrap();
@@ -288,7 +318,7 @@ fn the_html_report_shows_the_curve_in_headless_chromium() {
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut buf).unwrap();
     let channels = info.color_type.samples();
-    // The curve is drawn in #1f77b4: count the pixels of that colour.
+    // The average's curve is drawn in #1f77b4: count the pixels of that colour.
     let curve = buf[..info.buffer_size()]
         .chunks(channels)
         .filter(|p| {

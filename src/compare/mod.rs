@@ -13,7 +13,7 @@ use clap::Parser;
 
 use crate::error::Error;
 use crate::noise::{judge, Change, Noise, Verdict};
-use crate::report::schema::{Outcome, WindowSetting};
+use crate::report::schema::{LevelReport, Outcome, WindowSetting};
 use crate::report::{files, junit};
 use side::{Figure, Level, Side};
 
@@ -83,6 +83,22 @@ fn compare(b: &Figure, n: &Figure, confidence: f64, rise_is_worse: bool, limit: 
     };
     let change = Change::between(b.value, n.value, nb, nn, confidence)?;
     Some(Judged { verdict: judge(&change, rise_is_worse, limit), change, note })
+}
+
+/// A level against the base run's same level, with compare's default limits (throughput
+/// -5%, latency +10%) at 95%: "ok (throughput +1.2% ± 3.0%, p99 +4.0% ± 12.0%)". `key`: the
+/// latency compared (`avg`, `p99`...). For the HTML report's --baseline column.
+pub fn judge_level(base: &LevelReport, new: &LevelReport, key: &str) -> String {
+    let (b, n) = (side::level(base, key), side::level(new, key));
+    let t = compare(&b.throughput, &n.throughput, 95.0, false, 5.0);
+    let l = b.latency.get(key).zip(n.latency.get(key)).and_then(|(bl, nl)| compare(bl, nl, 95.0, true, 10.0));
+    match (t, l) {
+        (Some(t), Some(l)) => {
+            let worst = if t.verdict.rank() >= l.verdict.rank() { t.verdict } else { l.verdict };
+            format!("{} (throughput {}, {key} {})", worst.word(), show(&t.change), show(&l.change))
+        }
+        _ => format!("no verdict: a throughput or {key} figure is missing or zero"),
+    }
 }
 
 /// "+28.7% ± 41.0%".

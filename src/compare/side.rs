@@ -74,7 +74,7 @@ impl Side {
 }
 
 /// A report's level: the figures of its last three windows, as the level reports them.
-fn level(l: &LevelReport, stabilizing: &str) -> Level {
+pub fn level(l: &LevelReport, stabilizing: &str) -> Level {
     let reported = &l.windows[l.windows.len().saturating_sub(3)..];
     let mut latency: BTreeMap<String, Figure> = l
         .latency_us

@@ -208,6 +208,8 @@ pub struct OutputOptions {
     pub csv: Option<PathBuf>,
     pub json: Option<PathBuf>,
     pub html: Option<PathBuf>,
+    /// `--baseline`: the JSON report the HTML page is drawn over.
+    pub baseline: Option<PathBuf>,
     /// perf_analyzer's per-request export.
     pub profile_export: Option<PathBuf>,
     /// `--overwrite`: the profile export may replace an existing file.

@@ -10,11 +10,15 @@ pub fn options(a: &Args) -> Result<OutputOptions, Error> {
     if !(0.0..=100.0).contains(&a.max_error_rate) {
         return Err(parse_err("--max-error-rate", "The value must be a percentage from 0 to 100."));
     }
+    if a.baseline.is_some() && a.html.is_none() {
+        return Err(parse_err("--baseline", "It is drawn on the --html page: give --html FILE too."));
+    }
     let path = |p: &Option<String>| p.as_ref().map(PathBuf::from);
     Ok(OutputOptions {
         csv: path(&a.csv_file),
         json: path(&a.json),
         html: path(&a.html),
+        baseline: path(&a.baseline),
         profile_export: path(&a.profile_export_file),
         overwrite: a.overwrite,
         junit: path(&a.junit),
@@ -52,5 +56,8 @@ mod tests {
         assert_eq!((c.output.thresholds.len(), c.output.max_error_rate), (1, 0.025));
         assert!(usage_msg(&["-m", "a", "--max-error-rate", "101"]).contains("percentage from 0 to 100"));
         assert!(usage_msg(&["-m", "a", "--fail-if", "p99 fast"]).contains("Failed to parse --fail-if"));
+        assert!(usage_msg(&["-m", "a", "--baseline", "b.json"]).contains("Failed to parse --baseline"));
+        let c = config(&["-m", "a", "--html", "o.html", "--baseline", "b.json"]).unwrap();
+        assert_eq!(c.output.baseline.as_deref(), Some(std::path::Path::new("b.json")));
     }
 }

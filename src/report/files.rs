@@ -49,12 +49,13 @@ fn client_path(main: &Path) -> PathBuf {
 
 /// Every file the flags asked for. The CSVs and the HTML page hold stable levels and are
 /// written only when `tables` (perf_analyzer writes no CSV when its first level failed);
-/// `checks` are the thresholds' verdicts for --junit.
+/// `checks` are the thresholds' verdicts for --junit; the page is drawn over `baseline`.
 pub fn write(
     report: &RunReport,
     output: &OutputOptions,
     tables: bool,
     checks: Option<&[(String, Option<String>)]>,
+    baseline: Option<&html::Baseline>,
 ) -> Result<(), Error> {
     if tables {
         if let Some(path) = &output.csv {
@@ -65,7 +66,7 @@ pub fn write(
             write_file(&client_path(path), |w| csv::write_client(report, w))?;
         }
         if let Some(path) = &output.html {
-            write_file(path, |w| html::write(report, w))?;
+            write_file(path, |w| html::write(report, baseline, w))?;
         }
     }
     if let Some(path) = &output.profile_export {

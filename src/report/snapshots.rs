@@ -158,7 +158,7 @@ fn snapshots_of_every_format() {
         }
         insta::assert_snapshot!(format!("{name}_client_csv"), written(|w| csv::write_client(&report, w)));
         insta::assert_snapshot!(format!("{name}_json"), written(|w| json::write(&report, w)));
-        insta::assert_snapshot!(format!("{name}_html"), written(|w| html::write(&report, w)));
+        insta::assert_snapshot!(format!("{name}_html"), written(|w| html::write(&report, None, w)));
         insta::assert_snapshot!(format!("{name}_profile"), written(|w| profile::write(&report, w)));
     }
     // A server without Triton's extensions: the settings say what was left out (the JSON too).

@@ -14,6 +14,7 @@ use crate::report::{self, text};
 
 pub async fn run(config: &Config, g: &GenerativeOptions, interrupted: &AtomicBool) -> Result<(), Error> {
     super::check_outputs(&config.output)?;
+    let baseline = super::read_baseline(&config.output)?;
     let file = match config.input.data.as_slice() {
         [] | [DataSource::Random] => None,
         [DataSource::Path(p)] if p.is_file() => Some(p.as_path()),
@@ -56,6 +57,6 @@ pub async fn run(config: &Config, g: &GenerativeOptions, interrupted: &AtomicBoo
     print!("{}", text::settings(&settings));
     // A conversation is a sequence: its turns in order, on one worker, each after the last.
     let plan = sessions.then(|| SequenceConfig { length: None, ..config.load.sequences.clone() });
-    let sweep = Sweep::new(config, settings, None, interrupted, (plan, intervals)).await?;
+    let sweep = Sweep::new(config, settings, None, interrupted, (plan, intervals), baseline).await?;
     sweep.drive(OpenAiTransport::new(&config.server, g), &streams).await
 }

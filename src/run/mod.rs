@@ -23,6 +23,7 @@ use crate::error::Error;
 use crate::input::{Dataset, Source};
 use crate::measure::ServerProbe;
 use crate::model::Model;
+use crate::report::html::Baseline;
 use crate::report::{self, text};
 use sweep::Sweep;
 
@@ -32,6 +33,7 @@ pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Er
     }
     // What the flags name on disk is looked at before the server is called.
     check_outputs(&config.output)?;
+    let baseline = read_baseline(&config.output)?;
     let sources = Source::resolve(&config.input.data)?;
     let intervals = match &config.load.mode {
         LoadMode::Intervals(path) => Some(read_intervals(path)?),
@@ -77,7 +79,7 @@ pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Er
     settings.server = server_fit::describe(&info);
     settings.left_out = left_out;
     print!("{}", text::settings(&settings));
-    let sweep = Sweep::new(config, settings, probe, &interrupted, (plan, intervals)).await?;
+    let sweep = Sweep::new(config, settings, probe, &interrupted, (plan, intervals), baseline).await?;
     match server.protocol {
         Protocol::Http => {
             let outputs = model.outputs.iter().map(|o| (o.name.clone(), o.datatype)).collect();
@@ -141,6 +143,11 @@ fn check_outputs(output: &OutputOptions) -> Result<(), Error> {
         return Err(parse_err("--profile-export-file", "Path must not already exist. (rperf: --overwrite allows it.)"));
     }
     Ok(())
+}
+
+/// The `--baseline` report, read before the run so that a bad one ends it at once.
+fn read_baseline(output: &OutputOptions) -> Result<Option<Baseline>, Error> {
+    output.baseline.as_deref().map(Baseline::read).transpose()
 }
 
 /// The gaps of a `--request-intervals` file.

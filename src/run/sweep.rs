@@ -17,6 +17,7 @@ use crate::load::Load;
 use crate::measure::clock::SystemClock;
 use crate::measure::{LoadValue, Meter, Outcome, RecordOptions, Recorder, ServerProbe};
 use crate::metrics::Collector;
+use crate::report::html::Baseline;
 use crate::report::schema::{LevelReport, Mode, Settings};
 use crate::report::{build, files, text};
 use crate::thresholds;
@@ -38,6 +39,8 @@ pub struct Sweep<'a> {
     intervals: Option<Vec<Duration>>,
     levels: Vec<LevelReport>,
     style: text::Style,
+    /// `--baseline`: the report the HTML page is drawn over.
+    baseline: Option<Baseline>,
 }
 
 impl<'a> Sweep<'a> {
@@ -47,6 +50,7 @@ impl<'a> Sweep<'a> {
         probe: Option<ServerProbe<'a>>,
         interrupted: &'a AtomicBool,
         (plan, intervals): (Option<SequenceConfig>, Option<Vec<Duration>>),
+        baseline: Option<Baseline>,
     ) -> Result<Sweep<'a>, Error> {
         let collector = match &config.server.metrics {
             Some((url, interval)) => Some(Collector::start(url, *interval, &config.target.model).await?),
@@ -68,6 +72,7 @@ impl<'a> Sweep<'a> {
             intervals,
             levels: Vec::new(),
             style: text::Style::default(),
+            baseline,
         })
     }
 
@@ -123,7 +128,7 @@ impl<'a> Sweep<'a> {
                 result
             }
         };
-        finish(config, self.settings, self.levels, result)
+        finish(config, self.settings, self.levels, result, self.baseline.as_ref())
     }
 
     /// Synchronous calls cap the requests in flight at --max-threads, as perf_analyzer's
@@ -174,6 +179,7 @@ fn finish(
     settings: Settings,
     levels: Vec<LevelReport>,
     result: Result<(), Error>,
+    baseline: Option<&Baseline>,
 ) -> Result<(), Error> {
     let report = build::run(settings, levels, &result);
     let tables = crate::report::stable_levels(&report).next().is_some() && !matches!(result, Err(Error::Unstable));
@@ -184,7 +190,7 @@ fn finish(
     let checks = (!thresholds.is_empty()).then(|| thresholds::check(thresholds, &report, config.output.confidence));
     let cases: Option<Vec<(String, Option<String>)>> =
         checks.map(|c| c.into_iter().map(|c| (c.name, c.failure)).collect());
-    files::write(&report, &config.output, tables, cases.as_deref())?;
+    files::write(&report, &config.output, tables, cases.as_deref(), baseline)?;
     result?;
     let breaches: Vec<String> = cases.into_iter().flatten().filter_map(|(_, f)| f).collect();
     if !breaches.is_empty() {
