@@ -165,7 +165,7 @@ fn compare_flags_a_server_made_twice_as_slow() {
     let mut args = vec!["compare".to_string(), base.to_string_lossy().into(), rerun.to_string_lossy().into()];
     args.extend(limits.iter().map(|s| s.to_string()));
     let run = rperf(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(run.code, 0, "an unchanged rerun passes");
+    assert_eq!(run.code, 0, "an unchanged rerun passes: {}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("concurrency 1"), "{}", run.stdout);
     let verdict = run.stdout.lines().last().unwrap_or("");
     assert!(verdict == "Verdict: ok" || verdict == "Verdict: INCONCLUSIVE", "{}", run.stdout);
@@ -271,7 +271,7 @@ fn rendered(page: &str, selectors: &[&str]) -> Vec<usize> {
 #[test]
 fn the_html_report_shows_its_plots_in_headless_chromium() {
     let s = Serve::start(&[]);
-    let (base, html) = (temp_path("base.json"), temp_path("report.html"));
+    let (base, html) = (temp_path("html-base.json"), temp_path("report.html"));
     let (base_s, html_s) = (base.to_string_lossy().into_owned(), html.to_string_lossy().into_owned());
     let sweep = |range: &str, files: &[&str]| {
         let args = ["-m", "ensemble", "-u", &s.http, "--concurrency-range", range, "-p", "300", "-s", "100"];
