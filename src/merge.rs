@@ -12,7 +12,6 @@ use crate::error::Error;
 use crate::report::hist::Hist;
 use crate::report::schema::{GoodputReport, LevelReport, RunReport, Spread, StreamReport, TokenReport, UsageMismatch};
 use crate::report::{files, fmt_g, json, stable_levels};
-use crate::thresholds::level_name;
 
 #[derive(Parser, Debug)]
 #[command(name = "rperf merge", about = "Merge JSON reports of simultaneous runs from several machines")]
@@ -53,7 +52,7 @@ fn merge_stream(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> Res
     else {
         return Ok(None);
     };
-    let name = level_name(levels[0].0);
+    let name = levels[0].0.name();
     let merged = |pick: fn(&StreamReport) -> &Spread, what: &str| -> Result<Option<Spread>, Error> {
         let spreads: Vec<(&Spread, &PathBuf)> = streams.iter().map(|(s, f)| (pick(s), *f)).collect();
         add_spreads(&spreads, &format!("{name}: {what}"), percentiles)
@@ -88,7 +87,7 @@ fn merge_tokens(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> Res
     else {
         return Ok(None);
     };
-    let name = level_name(levels[0].0);
+    let name = levels[0].0.name();
     let timed = |pick: fn(&TokenReport) -> &Option<Spread>, what: &str| -> Result<Option<Spread>, Error> {
         let spreads: Option<Vec<(&Spread, &PathBuf)>> =
             all.iter().map(|(_, t, f)| pick(t).as_ref().map(|s| (s, *f))).collect();
@@ -151,7 +150,7 @@ fn merge_tokens(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> Res
 
 fn merge_level(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> Result<LevelReport, Error> {
     let first = levels[0].0;
-    let name = level_name(first);
+    let name = first.name();
     let hist = add(&levels.iter().map(|(l, f)| (&l.histogram, *f)).collect::<Vec<_>>(), &name)?;
     let requests: u64 = levels.iter().map(|(l, _)| l.requests).sum();
     let failed: u64 = levels.iter().map(|(l, _)| l.failed).sum();
@@ -199,7 +198,7 @@ pub fn run(args: MergeArgs) -> Result<(), Error> {
             })
             .collect();
         if same.len() != reports.len() {
-            eprintln!("WARNING: {} is not reported by every run: left out", level_name(level));
+            eprintln!("WARNING: {} is not reported by every run: left out", level.name());
             continue;
         }
         merged.push(merge_level(&same, percentiles)?);
@@ -217,7 +216,7 @@ pub fn run(args: MergeArgs) -> Result<(), Error> {
     for l in &out.levels {
         println!(
             "{}: throughput {} infer/sec, p50 {} usec, p99 {} usec, {} requests",
-            level_name(l),
+            l.name(),
             fmt_g(l.throughput),
             l.latency_us.percentile(50).unwrap_or(0),
             l.latency_us.percentile(99).unwrap_or(0),

@@ -84,6 +84,47 @@ impl Change {
     }
 }
 
+impl std::fmt::Display for Change {
+    /// "+28.7% ± 41.0%".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:+.1}% ± {:.1}%", self.pct, self.half_width())
+    }
+}
+
+/// A figure of a run: its reported value and its values in the windows behind it (empty when
+/// the run did not keep them).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Figure {
+    pub value: f64,
+    pub windows: Vec<f64>,
+}
+
+/// One figure's change between two runs, judged.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Judged {
+    pub change: Change,
+    pub verdict: Verdict,
+    /// How the interval was had, when not from both runs' windows.
+    pub note: Option<&'static str>,
+}
+
+/// The change of a figure with an interval from both runs' windows, judged against `limit`
+/// percent; when one side has no windows (perf_analyzer's CSV, a merged report), the other's
+/// noise stands for both. None when a figure is not positive.
+pub fn judge_figures(b: &Figure, n: &Figure, confidence: f64, rise_is_worse: bool, limit: f64) -> Option<Judged> {
+    let (nb, nn, note) = match (Noise::of(&b.windows), Noise::of(&n.windows)) {
+        (Some(x), Some(y)) => (x, y, None),
+        (Some(x), None) => (x, x, Some("the new run's noise taken as the base's")),
+        (None, Some(y)) => (y, y, Some("the base run's noise taken as the new one's")),
+        (None, None) => {
+            let none = Noise { n: 2, var: 0.0 };
+            (none, none, Some("no windows in either run: noise unknown, judged on the figures alone"))
+        }
+    };
+    let change = Change::between(b.value, n.value, nb, nn, confidence)?;
+    Some(Judged { verdict: judge(&change, rise_is_worse, limit), change, note })
+}
+
 /// What a change means against a limit.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Verdict {

@@ -7,7 +7,7 @@ use crate::config::threshold::{token_time, Op, LATENCIES, SERVER_METRICS};
 pub use crate::config::Threshold;
 use crate::noise::{interval, Noise};
 use crate::report::schema::LevelReport;
-use crate::report::{fmt_g, stable_levels, RunReport};
+use crate::report::{stable_levels, RunReport};
 use crate::server_stats::ServerFigures;
 
 /// The level's figure for a threshold's metric, in the metric's base unit; when the report
@@ -105,22 +105,14 @@ pub struct Check {
     pub failure: Option<String>,
 }
 
-pub fn level_name(level: &LevelReport) -> String {
-    format!("{} {}", level.mode.name().replace('_', " "), fmt_g(level.value))
-}
-
 /// The figure's values in the level's reported windows (its last three): the throughput and
 /// the client latencies; None for figures windows do not keep.
 fn window_values(t: &Threshold, level: &LevelReport) -> Option<Vec<f64>> {
-    if t.message.is_some() || t.model.is_some() {
+    let windowed = t.metric == "throughput" || LATENCIES.contains(&t.metric.as_str());
+    if t.message.is_some() || t.model.is_some() || !windowed {
         return None;
     }
-    let reported = &level.windows[level.windows.len().saturating_sub(3)..];
-    match t.metric.as_str() {
-        "throughput" => Some(reported.iter().map(|w| w.throughput).collect()),
-        m if LATENCIES.contains(&m) => reported.iter().map(|w| w.latencies_us.get(m).copied()).collect(),
-        _ => None,
-    }
+    level.window_figure(&t.metric, None)
 }
 
 /// What a threshold judges: the figure itself, or with `--confidence` the bound of its
@@ -156,16 +148,16 @@ pub fn check(thresholds: &[Threshold], report: &RunReport, confidence: Option<f6
             });
         }
         for level in chosen {
-            let name = format!("{} at {}", t.text, level_name(level));
+            let name = format!("{} at {}", t.text, level.name());
             let failure = match figure(t, level).map(|v| judged(t, level, v, confidence)) {
                 Ok((v, _)) if t.holds(v) => None,
                 Ok((_, shown)) => Some(format!(
                     "threshold '{}' breached at {}: {} was {shown}",
                     t.text,
-                    level_name(level),
+                    level.name(),
                     t.figure_name(),
                 )),
-                Err(why) => Some(format!("threshold '{}': {} {why}", t.text, level_name(level))),
+                Err(why) => Some(format!("threshold '{}': {} {why}", t.text, level.name())),
             };
             checks.push(Check { name, failure });
         }

@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::error::Error;
-use crate::noise::{judge, Change, Noise, Verdict};
-use crate::report::schema::{LevelReport, Outcome, WindowSetting};
+use crate::noise::{judge_figures, Figure, Judged, Verdict};
+use crate::report::schema::{Outcome, WindowSetting};
 use crate::report::{files, junit};
-use side::{Figure, Level, Side};
+use side::{Level, Side};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -58,52 +58,6 @@ fn percent(flag: &str, text: &str, max: f64) -> Result<f64, Error> {
     text.trim().trim_end_matches('%').parse::<f64>().ok().filter(|v| *v >= 0.0 && *v < max).ok_or_else(|| {
         Error::Usage(format!("Failed to parse --{flag}. Expected a percentage such as 5 or 5%, got '{text}'."))
     })
-}
-
-/// One figure's comparison at one level.
-struct Judged {
-    change: Change,
-    verdict: Verdict,
-    /// How the interval was had, when not from both runs' windows.
-    note: Option<&'static str>,
-}
-
-/// The change of `figure` with an interval from both runs' windows; when one side has none
-/// (perf_analyzer's CSV, a merged report), the other's noise stands for both.
-fn compare(b: &Figure, n: &Figure, confidence: f64, rise_is_worse: bool, limit: f64) -> Option<Judged> {
-    let (nb, nn) = (Noise::of(&b.windows), Noise::of(&n.windows));
-    let (nb, nn, note) = match (nb, nn) {
-        (Some(x), Some(y)) => (x, y, None),
-        (Some(x), None) => (x, x, Some("the new run's noise taken as the base's")),
-        (None, Some(y)) => (y, y, Some("the base run's noise taken as the new one's")),
-        (None, None) => {
-            let none = Noise { n: 2, var: 0.0 };
-            (none, none, Some("no windows in either run: noise unknown, judged on the figures alone"))
-        }
-    };
-    let change = Change::between(b.value, n.value, nb, nn, confidence)?;
-    Some(Judged { verdict: judge(&change, rise_is_worse, limit), change, note })
-}
-
-/// A level against the base run's same level, with compare's default limits (throughput
-/// -5%, latency +10%) at 95%: "ok (throughput +1.2% ± 3.0%, p99 +4.0% ± 12.0%)". `key`: the
-/// latency compared (`avg`, `p99`...). For the HTML report's --baseline column.
-pub fn judge_level(base: &LevelReport, new: &LevelReport, key: &str) -> String {
-    let (b, n) = (side::level(base, key), side::level(new, key));
-    let t = compare(&b.throughput, &n.throughput, 95.0, false, 5.0);
-    let l = b.latency.get(key).zip(n.latency.get(key)).and_then(|(bl, nl)| compare(bl, nl, 95.0, true, 10.0));
-    match (t, l) {
-        (Some(t), Some(l)) => {
-            let worst = if t.verdict.rank() >= l.verdict.rank() { t.verdict } else { l.verdict };
-            format!("{} (throughput {}, {key} {})", worst.word(), show(&t.change), show(&l.change))
-        }
-        _ => format!("no verdict: a throughput or {key} figure is missing or zero"),
-    }
-}
-
-/// "+28.7% ± 41.0%".
-fn show(c: &Change) -> String {
-    format!("{:+.1}% ± {:.1}%", c.pct, c.half_width())
 }
 
 /// What would settle an inconclusive figure: windows `factor` times as long.
@@ -211,7 +165,7 @@ pub fn run(args: CompareArgs) -> Result<(), Error> {
             )));
         };
         let judged = |bf: &Figure, nf: &Figure, rise_is_worse: bool, limit: f64| {
-            compare(bf, nf, confidence, rise_is_worse, limit).ok_or_else(|| {
+            judge_figures(bf, nf, confidence, rise_is_worse, limit).ok_or_else(|| {
                 Error::Report(format!("{}: a figure of {} is zero in one of the runs", args.new.display(), b.name()))
             })
         };
@@ -221,10 +175,10 @@ pub fn run(args: CompareArgs) -> Result<(), Error> {
         for (what, j, limit) in [("throughput", &t, max_drop), (key.as_str(), &l, max_rise)] {
             let why = match j.verdict {
                 Verdict::Ok => continue,
-                Verdict::Regression => format!("{what} {} (limit {limit}%)", show(&j.change)),
-                Verdict::Improvement => format!("{what} {}", show(&j.change)),
+                Verdict::Regression => format!("{what} {} (limit {limit}%)", j.change),
+                Verdict::Improvement => format!("{what} {}", j.change),
                 Verdict::Inconclusive { factor } => {
-                    format!("{what} {}, within noise at {limit}%: {}", show(&j.change), settle(window, factor))
+                    format!("{what} {}, within noise at {limit}%: {}", j.change, settle(window, factor))
                 }
             };
             reasons.push(match j.note {
@@ -252,8 +206,8 @@ pub fn run(args: CompareArgs) -> Result<(), Error> {
     let mut cases = Vec::new();
     for r in &rows {
         for (what, j) in [("throughput", &r.throughput.2), (key.as_str(), &r.latency.2)] {
-            let failure = (j.verdict == Verdict::Regression)
-                .then(|| format!("{}: {what} {} (REGRESSION)", r.level, show(&j.change)));
+            let failure =
+                (j.verdict == Verdict::Regression).then(|| format!("{}: {what} {} (REGRESSION)", r.level, j.change));
             cases.push((format!("{}: {what}", r.level), failure));
         }
     }
@@ -309,10 +263,10 @@ fn table(args: &CompareArgs, key: &str, confidence: f64, rows: &[Row], stopped: 
             s,
             "{:<20} {bt:>12.1} {nt:>12.1} {:>17}   {:>8.0} us {:>8.0} us {:>17}   {}",
             r.level,
-            show(&t.change),
+            t.change,
             bl,
             nl,
-            show(&l.change),
+            l.change,
             verdict_text(r)
         );
     }
@@ -352,8 +306,8 @@ fn markdown(args: &CompareArgs, key: &str, confidence: f64, rows: &[Row], stoppe
             s,
             "| {} | {bt:.1} | {nt:.1} | {} | {bl:.0} us | {nl:.0} us | {} | {} |",
             r.level,
-            show(&t.change),
-            show(&l.change),
+            t.change,
+            l.change,
             cell(&verdict_text(r))
         );
     }

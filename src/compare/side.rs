@@ -5,16 +5,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::noise::Figure;
 use crate::report::schema::{LevelReport, Mode, Outcome, RunOutcome, WindowSetting};
 use crate::report::{fmt_g, json};
-
-/// A figure as reported for the level, and its values in the level's reported windows
-/// (empty when the run did not keep them).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Figure {
-    pub value: f64,
-    pub windows: Vec<f64>,
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Level {
@@ -73,29 +66,19 @@ impl Side {
     }
 }
 
-/// A report's level: the figures of its last three windows, as the level reports them.
-pub fn level(l: &LevelReport, stabilizing: &str) -> Level {
-    let reported = &l.windows[l.windows.len().saturating_sub(3)..];
-    let mut latency: BTreeMap<String, Figure> = l
-        .latency_us
-        .percentiles
-        .iter()
-        .map(|(k, v)| (k.clone(), Figure { value: *v as f64, windows: vec![] }))
-        .collect();
-    latency.insert("avg".to_string(), Figure { value: l.latency_us.avg, windows: vec![] });
-    for (key, figure) in latency.iter_mut() {
-        let per_window: Option<Vec<f64>> = reported
-            .iter()
-            .map(|w| w.latencies_us.get(key).copied().or((key == stabilizing).then_some(w.latency_us)))
-            .collect();
-        figure.windows = per_window.unwrap_or_default();
-    }
+/// A report's level: its figures, each with its values in the level's reported windows.
+fn level(l: &LevelReport, stabilizing: &str) -> Level {
+    let figure =
+        |key: &str, value: f64| Figure { value, windows: l.window_figure(key, Some(stabilizing)).unwrap_or_default() };
+    let mut latency: BTreeMap<String, Figure> =
+        l.latency_us.percentiles.iter().map(|(k, v)| (k.clone(), figure(k, *v as f64))).collect();
+    latency.insert("avg".to_string(), figure("avg", l.latency_us.avg));
     Level {
         mode: l.mode,
         value: l.value,
         outcome: l.outcome,
         instability: l.instability.clone(),
-        throughput: Figure { value: l.throughput, windows: reported.iter().map(|w| w.throughput).collect() },
+        throughput: figure("throughput", l.throughput),
         latency,
     }
 }

@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::schema::{LevelReport, Outcome, RunOutcome, RunReport};
-use crate::thresholds::level_name;
 
 fn outcome(l: &LevelReport) -> &'static str {
     match l.outcome {
@@ -48,7 +47,7 @@ pub fn render(report: &RunReport, checks: Option<&[(String, Option<String>)]>) -
         let _ = writeln!(
             m,
             "| {} | {} | {:.1} | {} | {} | {} | {} |",
-            level_name(l),
+            l.name(),
             outcome(l),
             l.throughput,
             ms(l.latency_us.avg),

@@ -320,6 +320,29 @@ pub struct LevelReport {
 }
 
 impl LevelReport {
+    /// "concurrency 8", "request rate 150": how reports and messages name a level.
+    pub fn name(&self) -> String {
+        format!("{} {}", self.mode.name().replace('_', " "), super::fmt_g(self.value))
+    }
+
+    /// The windows the level's figures are the merge of: its last three.
+    pub fn reported_windows(&self) -> &[WindowReport] {
+        &self.windows[self.windows.len().saturating_sub(3)..]
+    }
+
+    /// A figure (`throughput`, `avg`, `pNN`) in each reported window; None when a window lacks
+    /// it. `stabilizing`: the latency each window's `latency_us` holds (`avg` or `pNN`), for
+    /// reports written before windows kept every latency.
+    pub fn window_figure(&self, key: &str, stabilizing: Option<&str>) -> Option<Vec<f64>> {
+        let windows = self.reported_windows();
+        if key == "throughput" {
+            return Some(windows.iter().map(|w| w.throughput).collect());
+        }
+        windows
+            .iter()
+            .map(|w| w.latencies_us.get(key).copied().or((stabilizing == Some(key)).then_some(w.latency_us)))
+            .collect()
+    }
     /// The latency levels are judged on: the average, or the stabilizing percentile.
     pub fn stabilizing_latency_us(&self, percentile: Option<u32>) -> f64 {
         match percentile {

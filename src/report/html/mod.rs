@@ -15,6 +15,7 @@ use super::schema::{LevelReport, Mode, RunReport, Spread, TokenReport};
 use super::{fmt_g, json, stable_levels, usec_of};
 use crate::config::Protocol;
 use crate::error::Error;
+use crate::noise::{judge_figures, Figure};
 use plots::{Series, CURVE};
 
 /// `--baseline FILE`: an earlier run's JSON report, read before the run begins.
@@ -63,11 +64,37 @@ pub fn verdict_cells(base: &RunReport, new: &RunReport) -> Vec<(String, String)>
                 "p99 {bp} → {np} usec; throughput {} → {} infer/sec; {}",
                 fmt_g((b.throughput * 10.0).round() / 10.0),
                 fmt_g((n.throughput * 10.0).round() / 10.0),
-                crate::compare::judge_level(b, n, &key)
+                judge_level(b, n, &key)
             )
         }
     };
     stable_levels(new).map(|n| (level_name(n), cell(n))).collect()
+}
+
+/// A level against the base run's same level, with `rperf compare`'s default limits
+/// (throughput -5%, latency +10%) at 95%: "ok (throughput +1.2% ± 3.0%, p99 +4.0% ± 12.0%)".
+fn judge_level(base: &LevelReport, new: &LevelReport, key: &str) -> String {
+    // `key` is the latency the base run stabilized on: its windows' `latency_us`.
+    let figure = |l: &LevelReport, which: &str, value: f64| Figure {
+        value,
+        windows: l.window_figure(which, Some(key)).unwrap_or_default(),
+    };
+    let latency = |l: &LevelReport| match key {
+        "avg" => Some(l.latency_us.avg),
+        p => l.latency_us.percentiles.get(p).map(|v| *v as f64),
+    };
+    let (bt, nt) = (figure(base, "throughput", base.throughput), figure(new, "throughput", new.throughput));
+    let t = judge_figures(&bt, &nt, 95.0, false, 5.0);
+    let l = latency(base)
+        .zip(latency(new))
+        .and_then(|(b, n)| judge_figures(&figure(base, key, b), &figure(new, key, n), 95.0, true, 10.0));
+    match (t, l) {
+        (Some(t), Some(l)) => {
+            let worst = if t.verdict.rank() >= l.verdict.rank() { t.verdict } else { l.verdict };
+            format!("{} (throughput {}, {key} {})", worst.word(), t.change, l.change)
+        }
+        _ => format!("no verdict: a throughput or {key} figure is missing or zero"),
+    }
 }
 
 /// Latency against throughput: the stabilizing latency (average or --percentile), p50 and p99.
