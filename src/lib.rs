@@ -1,0 +1,188 @@
+//! rperf: a perf_analyzer-compatible benchmark client for KServe v2 / Triton servers.
+//! `main` parses the flags, runs, and alone decides the exit code (perf_analyzer's: 0 ok,
+//! 2 no stable measurement, 3 an empty window, 99 any other error). The modules are
+//! private: the binary calls `main`, and the fuzz targets (fuzz/) call `fuzzing`.
+
+mod batching;
+mod cli;
+mod client;
+mod compare;
+mod config;
+mod demo;
+mod error;
+pub mod fuzzing;
+mod input;
+mod load;
+mod measure;
+mod merge;
+mod metrics;
+mod model;
+mod noise;
+mod proto;
+mod report;
+mod run;
+mod serve;
+mod server_stats;
+mod sync;
+mod thresholds;
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::error::ErrorKind;
+use clap::Parser;
+
+use crate::cli::Args;
+use crate::config::Config;
+use crate::error::Error;
+
+/// The whole program: what `src/main.rs` runs.
+pub fn main() -> ExitCode {
+    measure::clock::started();
+    raise_open_files_limit();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match argv.get(1).and_then(|a| a.to_str()) {
+        Some("batching") => return batching_main(&argv[1..]),
+        Some("serve") => return serve_main(&argv[1..]),
+        Some("demo") => return demo_main(&argv[1..]),
+        Some("compare") => {
+            return parse_sub::<compare::CompareArgs>(&argv[1..]).map_or_else(|c| c, |a| result(compare::run(a)))
+        }
+        Some("merge") => {
+            return parse_sub::<merge::MergeArgs>(&argv[1..]).map_or_else(|c| c, |a| result(merge::run(a)))
+        }
+        _ => {}
+    }
+    let args = match Args::try_parse_from(&argv) {
+        Ok(a) => a,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // clap exits 2 on usage errors, which is perf_analyzer's "unstable" code: use 99.
+            let _ = e.print();
+            return ExitCode::from(99);
+        }
+    };
+    if args.version {
+        println!("rperf {} (perf_analyzer 2.40 compatible)", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    if args.fail_if.iter().any(|t| t.trim().eq_ignore_ascii_case("help")) {
+        print!("{}", config::threshold::help());
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::from_args(&args) {
+        Ok((config, warnings)) => {
+            warnings.iter().for_each(|w| eprintln!("{w}"));
+            config
+        }
+        Err(e) => return fail(&e),
+    };
+    // This runtime only coordinates (windows, statistics, reports); the load has threads of
+    // its own (load::threads).
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => return fail(&Error::Model(format!("cannot start the async runtime: {e}"))),
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let result = runtime.block_on(async {
+        let flag = interrupted.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                println!("Interrupt signal (2) received.\nWaiting for in-flight inferences to complete.");
+                flag.store(true, Ordering::Release);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    println!("Interrupt signal (2) received.\nExiting immediately...");
+                    std::process::exit(0);
+                }
+            }
+        });
+        run::run(&config, interrupted).await
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Parses a subcommand's flags; usage errors exit 99 as everywhere in rperf.
+/// Thousands of connections need thousands of file descriptors: take the hard limit, as Go
+/// programs do, rather than fail at the usual soft limit of 1024.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let _ = setrlimit(Resource::Nofile, Rlimit { current: limit.maximum, maximum: limit.maximum });
+    }
+}
+
+fn parse_sub<P: Parser>(argv: &[std::ffi::OsString]) -> Result<P, ExitCode> {
+    P::try_parse_from(argv).map_err(|e| {
+        let _ = e.print();
+        let help = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+        if help {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(99)
+        }
+    })
+}
+
+fn block_on(threads: usize, f: impl std::future::Future<Output = Result<(), Error>>) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build();
+    match runtime
+        .map_err(|e| Error::Model(format!("cannot start the async runtime: {e}")))
+        .and_then(|rt| rt.block_on(f))
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// `rperf batching ...`: the batching report from the server's statistics.
+fn batching_main(argv: &[std::ffi::OsString]) -> ExitCode {
+    match parse_sub::<batching::BatchingArgs>(argv) {
+        Ok(args) => block_on(1, batching::run(args)),
+        Err(code) => code,
+    }
+}
+
+/// `rperf demo`: the embedded server and a sweep against it, in one process.
+fn demo_main(argv: &[std::ffi::OsString]) -> ExitCode {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    match parse_sub::<demo::DemoArgs>(argv) {
+        Ok(args) => block_on(cores, demo::run(args, Arc::new(AtomicBool::new(false)))),
+        Err(code) => code,
+    }
+}
+
+/// `rperf serve ...`: the embedded server.
+fn serve_main(argv: &[std::ffi::OsString]) -> ExitCode {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    match parse_sub::<serve::ServeArgs>(argv) {
+        Ok(args) => block_on(cores, serve::run(args)),
+        Err(code) => code,
+    }
+}
+
+fn result(r: Result<(), Error>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &Error) -> ExitCode {
+    match e {
+        Error::Unstable | Error::EmptyWindow => eprintln!("{e}"),
+        Error::Thresholds(breaches) => breaches.iter().for_each(|b| eprintln!("rperf: {b}")),
+        Error::Usage(_) => eprintln!("error: {e}\nRun 'rperf --help' for the list of flags."),
+        _ => eprintln!("error: {e}"),
+    }
+    ExitCode::from(e.exit_code() as u8)
+}
