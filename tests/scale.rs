@@ -105,7 +105,8 @@ fn open_loop_levels_report_send_lag_and_more_load_threads_share_the_work() {
     assert!(p50 <= p99, "{client}");
     // Two load threads each sent half the schedule: the rate is still the one asked for.
     let rate = level["throughput"].as_f64().unwrap();
-    assert!((rate / 500.0 - 1.0).abs() < 0.05, "{rate}");
+    // Half the schedule lost would read 250/s; how close to 500 is the bench's business.
+    assert!((400.0..600.0).contains(&rate), "{rate}");
     assert_eq!(level["failed"].as_u64(), Some(0));
     assert!(run.stdout.contains("of 2 load threads)"));
 }

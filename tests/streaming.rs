@@ -173,7 +173,9 @@ fn streamed_responses_from_rperf_serve() {
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("  Detected decoupled model, using the first response for measuring latency\n"));
     let gap = figure(&run.stdout, "    p50 inter-response latency: ") / 1000.0;
-    assert!((gap - 2.0).abs() < 0.5, "{gap} ms between responses");
+    // The server spaces responses by 2 ms: the client cannot see them closer on the whole,
+    // and a gap of tens of ms would be rperf's own delay.
+    assert!((1.0..20.0).contains(&gap), "{gap} ms between responses");
     let first = figure(&run.stdout, "    p50 time to first response: ") / 1000.0;
     assert!((0.8..3.0).contains(&first), "{first} ms to the first response");
     // A non-decoupled model over the stream: one response each.

@@ -185,11 +185,29 @@ impl Drop for Serve {
     }
 }
 
-/// The reference perf_analyzer, if installed (PERF_ANALYZER or /opt/perf-analyzer).
+/// The reference perf_analyzer (PERF_ANALYZER or /opt/perf-analyzer), installed by the
+/// project's installer (../shared/tools beside the checkout) when it is missing. None only
+/// where neither is at hand: the caller then says SKIPPED on stderr.
 pub fn perf_analyzer() -> Option<PathBuf> {
+    static INSTALL: Mutex<()> = Mutex::new(());
     let path = std::env::var_os("PERF_ANALYZER")
         .map(PathBuf::from)
         .unwrap_or_else(|| "/opt/perf-analyzer/perf_analyzer".into());
+    let installer = root().join("../shared/tools/install-perf-analyzer.sh");
+    if !path.is_file() && installer.is_file() {
+        let _one_at_a_time = INSTALL.lock();
+        if !path.is_file() {
+            let done = Command::new("bash").arg(&installer).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            assert!(done.is_ok_and(|s| s.success()), "{} failed: perf_analyzer is needed here", installer.display());
+        }
+    }
+    if !path.is_file() {
+        eprintln!(
+            "SKIPPED: perf_analyzer is not installed ({}) and its installer is not at {}",
+            path.display(),
+            installer.display()
+        );
+    }
     path.is_file().then_some(path)
 }
 
