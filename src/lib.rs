@@ -2,6 +2,9 @@
 //! `main` parses the flags, runs, and alone decides the exit code (perf_analyzer's: 0 ok,
 //! 2 no stable measurement, 3 an empty window, 99 any other error). The modules are
 //! private: the binary calls `main`, and the fuzz targets (fuzz/) call `fuzzing`.
+//! Outside tests, no `unwrap`, `expect` or `panic!`: bytes from a user or a server must never
+//! end the program (the few `expect`s on constant bounds say why where they are).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod batching;
 mod cli;

@@ -55,7 +55,9 @@ impl<C: Clock, P: Probe> Meter<'_, C, P> {
                 break;
             }
             self.close_window(&mut progress).await?;
-            observer.window(trial, progress.windows.last().expect("a window was just closed"));
+            if let Some(closed) = progress.windows.last() {
+                observer.window(trial, closed);
+            }
             let history: Vec<WindowFigures> = progress.windows.iter().map(|w| w.figures).collect();
             if is_stable(&history, self.policy.stability) {
                 outcome = Outcome::Stable;

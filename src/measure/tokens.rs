@@ -19,6 +19,8 @@ use crate::config::Goodput;
 const MAX_TOKENS: u64 = 10_000_000;
 const MAX_US: u64 = 3_600_000_000;
 
+/// Only ever called with the constants above, bounds HdrHistogram accepts.
+#[allow(clippy::expect_used)]
 fn histogram(max: u64) -> Histogram<u64> {
     Histogram::new_with_bounds(1, max, 3).expect("valid bounds")
 }

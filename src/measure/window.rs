@@ -141,6 +141,7 @@ impl Default for OpenStats {
     }
 }
 
+#[allow(clippy::expect_used)] // constant bounds HdrHistogram accepts
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid bounds")
 }
@@ -220,6 +221,7 @@ impl WindowStats {
 
     /// Drops the histograms of a window whose figures are already taken (all but a level's
     /// last three): a long level keeps its windows' counts, not 200 KB of buckets each.
+    #[allow(clippy::expect_used)] // constant bounds HdrHistogram accepts
     pub fn compact(&mut self) {
         self.latency_us = Histogram::new_with_max(2, 1).expect("valid bounds");
         self.open = None;
