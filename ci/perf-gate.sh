@@ -17,16 +17,25 @@
 #   RPERF_MODEL    model to measure (default steady)
 #   RPERF_LEVELS   --concurrency-range (default 1:8:7, that is 1 and 8)
 #   RPERF_WINDOW_MS  window length (default 1000)
-#   RPERF_FAIL_IF  space-separated --fail-if expressions (default "errors==0 client_saturated==0")
+#   RPERF_STABILITY  -s: how far the last three windows may differ, in percent (default 10)
+#   RPERF_FAIL_IF  --fail-if expressions, one per line (default "errors==0" and
+#                  "client_saturated==0"; set it empty for none)
 # Exit: the worst of the sweep's and the comparison's exit codes (0 ok, 4 threshold or
 # regression, other: see rperf's exit codes). Every process it starts is stopped by its PID.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: ci/perf-gate.sh OUT_DIR [BASELINE.json]}
 baseline=${2:-}
-rperf=${RPERF:-$root/target/release/rperf}
-[[ -x $rperf ]] || rperf=$(command -v rperf) || { echo "perf-gate: no rperf binary (set RPERF)" >&2; exit 99; }
+if [[ -n ${RPERF:-} ]]; then
+  rperf=$RPERF
+  [[ -x $rperf ]] || { echo "perf-gate: RPERF=$rperf is not an executable" >&2; exit 99; }
+else
+  rperf=$root/target/release/rperf
+  [[ -x $rperf ]] || rperf=$(command -v rperf) || { echo "perf-gate: no rperf binary (build it or set RPERF)" >&2; exit 99; }
+fi
 mkdir -p "$out"
+# Nothing from an earlier run in the same folder may pass for this one's.
+rm -f "$out"/{run.json,run.html,run.md,run.txt,thresholds.xml,compare.md,compare.txt,compare.xml,serve.log}
 server_pid=
 stop() { [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null; }
 trap stop EXIT
@@ -46,10 +55,15 @@ if [[ -z $url ]]; then
   [[ -n $url ]] || { echo "perf-gate: rperf serve did not start; see $out/serve.log" >&2; exit 99; }
 fi
 
+# One expression per line, taken as written: `errors[HTTP 503]==0` keeps its space and its
+# brackets are no glob.
 fail_if=()
-for expr in ${RPERF_FAIL_IF:-errors==0 client_saturated==0}; do fail_if+=(--fail-if "$expr"); done
+while IFS= read -r expr; do
+  [[ -n $expr ]] && fail_if+=(--fail-if "$expr")
+done <<<"${RPERF_FAIL_IF-errors==0
+client_saturated==0}"
 "$rperf" -m "${RPERF_MODEL:-steady}" -u "$url" --concurrency-range "${RPERF_LEVELS:-1:8:7}" \
-  -p "${RPERF_WINDOW_MS:-1000}" --percentile 95 "${fail_if[@]}" \
+  -p "${RPERF_WINDOW_MS:-1000}" -s "${RPERF_STABILITY:-10}" --percentile 95 ${fail_if[@]+"${fail_if[@]}"} \
   --json "$out/run.json" --html "$out/run.html" --junit "$out/thresholds.xml" --markdown "$out/run.md" \
   | tee "$out/run.txt"
 sweep=${PIPESTATUS[0]}

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::error::Error;
-use crate::noise::{judge_figures, Figure, Judged, Verdict};
+use crate::noise::{self, judge_figures, Figure, Judged, Verdict};
+use crate::report::markdown::{cell, outcome};
 use crate::report::schema::{Outcome, WindowSetting};
 use crate::report::{files, junit};
 use side::{Level, Side};
@@ -61,8 +62,11 @@ fn percent(flag: &str, text: &str, max: f64) -> Result<f64, Error> {
 }
 
 /// What would settle an inconclusive figure: windows `factor` times as long.
-fn settle(window: Option<WindowSetting>, factor: f64) -> String {
-    let factor = factor.max(1.0);
+fn settle(window: Option<WindowSetting>, factor: Option<f64>) -> String {
+    let Some(factor) = factor.map(|f| f.max(1.0)) else {
+        return "runs that keep their windows (an rperf --json of one machine, not a merge) would settle it"
+            .to_string();
+    };
     if factor > 100.0 {
         return "windows more than 100x longer would be needed to settle it".to_string();
     }
@@ -109,13 +113,7 @@ struct Row {
 pub fn run(args: CompareArgs) -> Result<(), Error> {
     let max_drop = percent("max-throughput-drop", &args.max_throughput_drop, 100.0)?;
     let max_rise = percent("max-latency-rise", &args.max_latency_rise, f64::INFINITY)?;
-    let confidence = percent("confidence", &args.confidence, 100.0)?;
-    if confidence < 50.0 {
-        return Err(Error::Usage(format!(
-            "Failed to parse --confidence. Expected a percentage from 50 to 99.9, got '{}'.",
-            args.confidence
-        )));
-    }
+    let confidence = noise::parse_confidence(&args.confidence).map_err(Error::Usage)?;
     let (base, new) = (Side::read(&args.base)?, Side::read(&args.new)?);
     if base.is_csv && new.is_csv {
         return Err(Error::Usage(
@@ -126,33 +124,33 @@ pub fn run(args: CompareArgs) -> Result<(), Error> {
     }
     let key = latency_key(&args, &base)?;
     // Every figure either side lacks is named before anything is printed.
-    let compared: Vec<&Level> =
-        base.levels.iter().filter(|l| matches!(l.outcome, Outcome::Stable | Outcome::OverLatencyLimit)).collect();
-    if compared.is_empty() {
-        return Err(Error::Report(format!("{}: no stable level to compare", base.path.display())));
-    }
+    // An unstable or interrupted level in either run has no figure to judge: named, exit 99.
     for side in [&base, &new] {
         for level in &side.levels {
-            if matches!(level.outcome, Outcome::Unstable | Outcome::Interrupted)
-                && compared.iter().any(|b| (b.mode, b.value) == (level.mode, level.value))
-            {
+            if matches!(level.outcome, Outcome::Unstable | Outcome::Interrupted) {
                 let why = level.instability.as_deref().map_or(String::new(), |i| format!(" ({i})"));
-                return Err(refuse(side, level, &format!("is {}{why}", outcome_word(level.outcome))));
+                return Err(refuse(side, level, &format!("is {}{why}", outcome(level.outcome))));
             }
-            if !level.latency.contains_key(&key) && matches!(level.outcome, Outcome::Stable | Outcome::OverLatencyLimit)
-            {
-                return Err(Error::Report(format!(
-                    "{}: {} has no latency_us.{key} figure",
-                    side.path.display(),
-                    level.name()
-                )));
+            if !level.latency.contains_key(&key) {
+                return Err(Error::Report(if side.is_csv {
+                    format!(
+                        "{}: perf_analyzer's CSV has no {key} latency: choose one it has with --percentile (50, 90, 95 or 99)",
+                        side.path.display()
+                    )
+                } else {
+                    format!("{}: {} has no latency_us.{key} figure", side.path.display(), level.name())
+                }));
             }
         }
+    }
+    let compared = &base.levels;
+    if compared.is_empty() {
+        return Err(Error::Report(format!("{}: no level to compare", base.path.display())));
     }
     let window = new.window.or(base.window);
     let mut rows = Vec::new();
     let mut stopped = Vec::new();
-    for b in compared {
+    for b in compared.iter() {
         let Some(n) = new.find(b.mode, b.value) else {
             if new.ended_early && !new.is_csv {
                 stopped.push(b.name());
@@ -164,13 +162,19 @@ pub fn run(args: CompareArgs) -> Result<(), Error> {
                 b.name()
             )));
         };
-        let judged = |bf: &Figure, nf: &Figure, rise_is_worse: bool, limit: f64| {
+        let judged = |what: &str, bf: &Figure, nf: &Figure, rise_is_worse: bool, limit: f64| {
             judge_figures(bf, nf, confidence, rise_is_worse, limit).ok_or_else(|| {
-                Error::Report(format!("{}: a figure of {} is zero in one of the runs", args.new.display(), b.name()))
+                let zero = if bf.value > 0.0 { &new } else { &base };
+                Error::Report(format!(
+                    "{}: {} has a {what} of {}: it cannot be compared",
+                    zero.path.display(),
+                    b.name(),
+                    if bf.value > 0.0 { nf.value } else { bf.value }
+                ))
             })
         };
-        let t = judged(&b.throughput, &n.throughput, false, max_drop)?;
-        let l = judged(&b.latency[&key], &n.latency[&key], true, max_rise)?;
+        let t = judged("throughput", &b.throughput, &n.throughput, false, max_drop)?;
+        let l = judged(&format!("{key} latency"), &b.latency[&key], &n.latency[&key], true, max_rise)?;
         let mut reasons = Vec::new();
         for (what, j, limit) in [("throughput", &t, max_drop), (key.as_str(), &l, max_rise)] {
             let why = match j.verdict {
@@ -200,8 +204,8 @@ pub fn run(args: CompareArgs) -> Result<(), Error> {
     if let Some(path) = &args.markdown {
         files::write_file(path, |w| w.write_all(markdown(&args, &key, confidence, &rows, &stopped).as_bytes()))?;
     }
-    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
-        files::append_file(&PathBuf::from(summary), markdown(&args, &key, confidence, &rows, &stopped).as_bytes())?;
+    if let Some(summary) = files::step_summary() {
+        files::append_file(&summary, markdown(&args, &key, confidence, &rows, &stopped).as_bytes())?;
     }
     let mut cases = Vec::new();
     for r in &rows {
@@ -225,15 +229,6 @@ pub fn run(args: CompareArgs) -> Result<(), Error> {
     }
 }
 
-fn outcome_word(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Stable => "stable",
-        Outcome::OverLatencyLimit => "over the latency limit",
-        Outcome::Unstable => "unstable",
-        Outcome::Interrupted => "interrupted",
-    }
-}
-
 fn header(args: &CompareArgs, key: &str, confidence: f64) -> String {
     format!(
         "Comparing {} against {}: throughput and {key} latency, {confidence}% intervals from each level's windows",
@@ -247,7 +242,7 @@ fn table(args: &CompareArgs, key: &str, confidence: f64, rows: &[Row], stopped: 
     s.push('\n');
     let _ = writeln!(
         s,
-        "{:<20} {:>12} {:>12} {:>17}   {:>11} {:>11} {:>17}   verdict",
+        "{:<20} {:>12} {:>12} {:>26}   {:>11} {:>11} {:>26}   verdict",
         "level",
         "base infer/s",
         "new infer/s",
@@ -261,7 +256,7 @@ fn table(args: &CompareArgs, key: &str, confidence: f64, rows: &[Row], stopped: 
         let (bl, nl, l) = &r.latency;
         let _ = writeln!(
             s,
-            "{:<20} {bt:>12.1} {nt:>12.1} {:>17}   {:>8.0} us {:>8.0} us {:>17}   {}",
+            "{:<20} {bt:>12.1} {nt:>12.1} {:>26}   {:>8.0} us {:>8.0} us {:>26}   {}",
             r.level,
             t.change,
             bl,
@@ -294,7 +289,6 @@ fn overall(rows: &[Row], stopped: &[String]) -> Verdict {
 }
 
 fn markdown(args: &CompareArgs, key: &str, confidence: f64, rows: &[Row], stopped: &[String]) -> String {
-    let cell = |s: &str| s.replace('|', "\\|");
     let mut s =
         format!("### rperf compare: {}\n\n{}\n\n", overall(rows, stopped).word(), header(args, key, confidence));
     let _ = writeln!(s, "| level | base infer/s | new infer/s | change | base {key} | new {key} | change | verdict |");

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::noise::Figure;
-use crate::report::schema::{LevelReport, Mode, Outcome, RunOutcome, WindowSetting};
-use crate::report::{fmt_g, json};
+use crate::report::json;
+use crate::report::schema::{level_name, LevelReport, Mode, Outcome, RunOutcome, WindowSetting};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Level {
@@ -22,7 +22,7 @@ pub struct Level {
 
 impl Level {
     pub fn name(&self) -> String {
-        format!("{} {}", self.mode.name().replace('_', " "), fmt_g(self.value))
+        level_name(self.mode, self.value)
     }
 }
 

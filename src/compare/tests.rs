@@ -43,6 +43,8 @@ impl Files {
 }
 
 fn compare(args: &[&str]) -> Result<(), Error> {
+    // Not the CI job's own summary when the tests run under GitHub Actions.
+    std::env::remove_var("GITHUB_STEP_SUMMARY");
     run(CompareArgs::try_parse_from([&["compare"], args].concat()).expect("flags"))
 }
 
@@ -55,8 +57,8 @@ fn a_change_beyond_the_limit_and_the_noise_is_a_regression() {
     let e = compare(&[&base, &slower]).expect_err("a regression");
     assert_eq!(e.exit_code(), 4);
     let Error::Thresholds(breaches) = e else { panic!("{e}") };
-    assert!(breaches.iter().any(|b| b.starts_with("concurrency 8: throughput -16.7% ± ")), "{breaches:?}");
-    assert!(breaches.iter().any(|b| b.starts_with("concurrency 1: avg +20.0% ± ")), "{breaches:?}");
+    assert!(breaches.iter().any(|b| b.starts_with("concurrency 8: throughput -16.7% [")), "{breaches:?}");
+    assert!(breaches.iter().any(|b| b.starts_with("concurrency 1: avg +20.0% [")), "{breaches:?}");
     compare(&[&base, &same]).expect("2% is within the limits");
     // Faster is an improvement, not a failure.
     compare(&[&slower, &base]).expect("an improvement passes");
@@ -74,7 +76,7 @@ fn a_change_within_the_noise_is_inconclusive_not_a_regression() {
     assert!(text.starts_with("### rperf compare: INCONCLUSIVE\n"), "{text}");
     assert!(text.contains("| level | base infer/s | new infer/s | change | base avg | new avg | change | verdict |"));
     let row = text.lines().find(|l| l.starts_with("| concurrency 8 |")).expect("a row per level");
-    assert!(row.contains("INCONCLUSIVE: throughput -16.7% ± "), "{row}");
+    assert!(row.contains("INCONCLUSIVE: throughput -16.7% ["), "{row}");
     assert!(row.contains("would settle it"), "{row}");
 }
 
@@ -119,6 +121,9 @@ fn a_missing_or_unstable_figure_is_named_not_read_as_zero() {
     let new = f.report("short.json", &short);
     let e = compare(&[&base, &new]).expect_err("refused");
     assert!(e.to_string().contains("short.json: concurrency 8 was not measured"), "{e}");
+    // An unstable level in the base is refused too.
+    let e = compare(&[&f.path("unstable.json"), &base]).expect_err("refused");
+    assert!(e.to_string().contains("unstable.json: concurrency 8 is unstable"), "{e}");
     // A field missing from the JSON is named by serde, exit 99.
     std::fs::write(f.path("cut.json"), r#"{"rperf_version": "0.1.0"}"#).unwrap();
     let e = compare(&[&base, &f.path("cut.json")]).expect_err("refused");
@@ -137,12 +142,19 @@ fn a_perf_analyzer_csv_is_a_baseline() {
     let md = f.path("c.md");
     compare(&[&csv, &same, "--percentile", "99", "--markdown", &md]).expect("the same figures");
     let text = std::fs::read_to_string(&md).unwrap();
-    assert!(text.contains("| concurrency 8 | 371.1 | 371.1 | +0.0% ± "), "{text}");
+    assert!(text.contains("| concurrency 8 | 371.1 | 371.1 | +0.0% ["), "{text}");
     let slower = f.report("slower.json", &run_with(1.3, 0.01));
     let Error::Thresholds(breaches) = compare(&[&csv, &slower, "--percentile", "99"]).expect_err("30% slower") else {
         panic!()
     };
     assert!(breaches.iter().any(|b| b.contains("concurrency 8: p99 +30.0%")), "{breaches:?}");
+    // perf_analyzer's CSV has no average: the default latency of an rperf run without
+    // --percentile cannot be compared with it, and the message says what to do.
+    let e = compare(&[&same, &csv]).expect_err("no avg in the CSV");
+    assert!(
+        e.to_string().contains("perf_analyzer's CSV has no avg latency: choose one it has with --percentile"),
+        "{e}"
+    );
     let e = compare(&[&csv, &csv]).expect_err("two CSVs");
     assert!(e.to_string().contains("both sides are perf_analyzer CSV files"), "{e}");
 }

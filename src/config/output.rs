@@ -23,22 +23,9 @@ pub fn options(a: &Args) -> Result<OutputOptions, Error> {
         overwrite: a.overwrite,
         junit: path(&a.junit),
         markdown: path(&a.markdown),
-        step_summary: std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()).map(PathBuf::from),
+        step_summary: crate::report::files::step_summary(),
         thresholds: a.fail_if.iter().map(|t| Threshold::parse(t).map_err(Error::Usage)).collect::<Result<_, _>>()?,
-        confidence: a
-            .confidence
-            .as_deref()
-            .map(|c| {
-                c.trim().trim_end_matches('%').parse::<f64>().ok().filter(|v| (50.0..100.0).contains(v)).ok_or_else(
-                    || {
-                        parse_err(
-                            "--confidence",
-                            &format!("Expected a percentage from 50 to 99.9 such as 95, got '{c}'."),
-                        )
-                    },
-                )
-            })
-            .transpose()?,
+        confidence: a.confidence.as_deref().map(crate::noise::parse_confidence).transpose().map_err(Error::Usage)?,
         max_error_rate: a.max_error_rate / 100.0,
         verbose_csv: a.verbose_csv,
         verbose: a.verbose,

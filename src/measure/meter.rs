@@ -147,7 +147,7 @@ impl<C: Clock, P: Probe> Meter<'_, C, P> {
     /// and the outcome (a stable level over the latency limit is `OverLimit`).
     fn finish(&self, value: LoadValue, mut outcome: Outcome, p: Progress) -> Result<Level, Error> {
         let Progress { windows, snapshots, .. } = p;
-        let tail = windows.len().saturating_sub(3);
+        let tail = windows.len().saturating_sub(super::REPORTED_WINDOWS);
         if outcome != Outcome::Interrupted && windows[tail..].iter().any(|w| w.stats.ok == 0) {
             return Err(Error::EmptyWindow);
         }

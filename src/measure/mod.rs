@@ -19,6 +19,9 @@ pub use recorder::{Completion, RecordOptions, Recorder, Slot};
 pub use stability::{instability, WindowFigures};
 pub use window::{percentile_us, LatencySummary, Record, WindowStats, DELAY_TOLERANCE};
 
+/// A level reports the merge of its last windows, this many (perf_analyzer's rule).
+pub const REPORTED_WINDOWS: usize = 3;
+
 use crate::metrics::MetricsFigures;
 use crate::server_stats::ServerFigures;
 
@@ -90,7 +93,7 @@ pub struct ClientFigures {
 impl Level {
     /// Requests actually sent per second over the reported windows (open loops).
     pub fn send_rate(&self) -> f64 {
-        let tail = &self.windows[self.windows.len().saturating_sub(3)..];
+        let tail = &self.windows[self.windows.len().saturating_sub(REPORTED_WINDOWS)..];
         let secs: f64 = tail.iter().map(|w| w.duration.as_secs_f64()).sum();
         if secs > 0.0 {
             tail.iter().map(|w| w.sent).sum::<u64>() as f64 / secs
@@ -124,7 +127,7 @@ impl Level {
 
     /// rperf's own cost over the reported windows, and whether it was the bottleneck.
     pub fn client(&self) -> ClientFigures {
-        let tail = &self.windows[self.windows.len().saturating_sub(3)..];
+        let tail = &self.windows[self.windows.len().saturating_sub(REPORTED_WINDOWS)..];
         let cpu: Duration = tail.iter().map(|w| w.cpu).sum();
         let wall: Duration = tail.iter().map(|w| w.duration).sum();
         let requests: u64 = tail.iter().map(|w| w.stats.ok + w.stats.failed()).sum();
@@ -155,7 +158,7 @@ impl Level {
 
     /// When the windows the level's figures come from began.
     pub fn reported_since(&self) -> Option<Instant> {
-        self.windows.get(self.windows.len().saturating_sub(3)).map(|w| w.start)
+        self.windows.get(self.windows.len().saturating_sub(REPORTED_WINDOWS)).map(|w| w.start)
     }
 
     pub fn throughput(&self) -> f64 {

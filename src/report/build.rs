@@ -137,7 +137,7 @@ fn open_loop(s: &Settings, level: &Level) -> Option<OpenLoopReport> {
 }
 
 fn windows(level: &Level, ps: &[u32]) -> Vec<WindowReport> {
-    let reported = level.windows.len().saturating_sub(3);
+    let reported = level.windows.len().saturating_sub(measure::REPORTED_WINDOWS);
     level
         .windows
         .iter()

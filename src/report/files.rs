@@ -27,6 +27,11 @@ pub fn write_file(path: &Path, f: impl FnOnce(&mut dyn Write) -> io::Result<()>)
     result.map_err(io)
 }
 
+/// `$GITHUB_STEP_SUMMARY`, when a CI job sets it: the file Markdown summaries are appended to.
+pub fn step_summary() -> Option<PathBuf> {
+    std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()).map(PathBuf::from)
+}
+
 /// Appends `bytes` to `path` (a CI job's summary, which other steps write to too).
 pub fn append_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let io = |source| Error::Io { path: path.to_path_buf(), source };

@@ -5,10 +5,11 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::schema::{LevelReport, Outcome, RunOutcome, RunReport};
+use super::schema::{Outcome, RunOutcome, RunReport};
 
-fn outcome(l: &LevelReport) -> &'static str {
-    match l.outcome {
+/// A level's outcome in words.
+pub fn outcome(o: Outcome) -> &'static str {
+    match o {
         Outcome::Stable => "stable",
         Outcome::OverLatencyLimit => "over the latency limit",
         Outcome::Unstable => "unstable",
@@ -48,7 +49,7 @@ pub fn render(report: &RunReport, checks: Option<&[(String, Option<String>)]>) -
             m,
             "| {} | {} | {:.1} | {} | {} | {} | {} |",
             l.name(),
-            outcome(l),
+            outcome(l.outcome),
             l.throughput,
             ms(l.latency_us.avg),
             pcts.join(" | "),
@@ -67,7 +68,8 @@ pub fn render(report: &RunReport, checks: Option<&[(String, Option<String>)]>) -
     m
 }
 
-fn cell(s: &str) -> String {
+/// Text for a table cell: no `|` or line break breaks the row.
+pub fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 

@@ -273,6 +273,11 @@ pub struct SequenceReport {
     pub per_sec: f64,
 }
 
+/// "concurrency 8", "request rate 150": how reports and messages name a level.
+pub fn level_name(mode: Mode, value: f64) -> String {
+    format!("{} {}", mode.name().replace('_', " "), super::fmt_g(value))
+}
+
 /// One measured level.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LevelReport {
@@ -322,12 +327,12 @@ pub struct LevelReport {
 impl LevelReport {
     /// "concurrency 8", "request rate 150": how reports and messages name a level.
     pub fn name(&self) -> String {
-        format!("{} {}", self.mode.name().replace('_', " "), super::fmt_g(self.value))
+        level_name(self.mode, self.value)
     }
 
     /// The windows the level's figures are the merge of: its last three.
     pub fn reported_windows(&self) -> &[WindowReport] {
-        &self.windows[self.windows.len().saturating_sub(3)..]
+        &self.windows[self.windows.len().saturating_sub(crate::measure::REPORTED_WINDOWS)..]
     }
 
     /// A figure (`throughput`, `avg`, `pNN`) in each reported window; None when a window lacks

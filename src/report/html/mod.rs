@@ -72,7 +72,7 @@ pub fn verdict_cells(base: &RunReport, new: &RunReport) -> Vec<(String, String)>
 }
 
 /// A level against the base run's same level, with `rperf compare`'s default limits
-/// (throughput -5%, latency +10%) at 95%: "ok (throughput +1.2% ± 3.0%, p99 +4.0% ± 12.0%)".
+/// (throughput -5%, latency +10%) at 95%: "ok (throughput +1.2% [-1.8%, +4.3%], p99 +4.0% [-7.5%, +17.0%])".
 fn judge_level(base: &LevelReport, new: &LevelReport, key: &str) -> String {
     // `key` is the latency the base run stabilized on: its windows' `latency_us`.
     let figure = |l: &LevelReport, which: &str, value: f64| Figure {
@@ -305,7 +305,7 @@ mod tests {
         let cells = verdict_cells(&base, &new);
         let (bp, np) = (base.levels[0].histogram.percentile(99.0), new.levels[0].histogram.percentile(99.0));
         assert_eq!(cells[0].0, "concurrency 1");
-        let want = format!("p99 {bp} → {np} usec; throughput 77.2 → 84.9 infer/sec; IMPROVEMENT (throughput +10.0% ± ");
+        let want = format!("p99 {bp} → {np} usec; throughput 77.2 → 84.9 infer/sec; IMPROVEMENT (throughput +10.0% [");
         assert!(cells[0].1.starts_with(&want), "{}", cells[0].1);
         assert_eq!(cells[1], ("concurrency 8".to_string(), "not in the baseline".to_string()));
         let baseline = Baseline { path: "base.json".into(), report: base };
