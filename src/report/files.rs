@@ -68,9 +68,10 @@ fn client_path(main: &Path) -> PathBuf {
     main.with_file_name(format!("{stem}.client.csv"))
 }
 
-/// Every file the flags asked for. The CSVs and the HTML page hold stable levels and are
-/// written only when `tables` (perf_analyzer writes no CSV when its first level failed);
-/// `checks` are the thresholds' verdicts for --junit; the page is drawn over `baseline`.
+/// Every file the flags asked for, each replaced whole. The CSVs and the HTML page hold
+/// stable levels and are written only when `tables` (perf_analyzer writes no CSV when its
+/// first level failed); `checks` are the thresholds' verdicts for --junit; the page is
+/// drawn over `baseline`. The CI job's summary is `append_summary`'s, once per run.
 pub fn write(
     report: &RunReport,
     output: &OutputOptions,
@@ -102,10 +103,20 @@ pub fn write(
     if let Some(path) = &output.markdown {
         write_file(path, |w| markdown::write(report, checks, w))?;
     }
-    if let Some(summary) = &output.step_summary {
-        append_file(summary, markdown::render(report, checks).as_bytes())?;
-    }
     Ok(())
+}
+
+/// Appends the run's Markdown to `$GITHUB_STEP_SUMMARY`, when a CI job sets it: at the end
+/// of the run only, since every append adds to what the job shows.
+pub fn append_summary(
+    report: &RunReport,
+    output: &OutputOptions,
+    checks: Option<&[(String, Option<String>)]>,
+) -> Result<(), Error> {
+    match &output.step_summary {
+        Some(summary) => append_file(summary, markdown::render(report, checks).as_bytes()),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
