@@ -132,3 +132,57 @@ fn a_killed_rperf_leaves_every_finished_level_in_complete_files() {
     assert!(!summary.exists(), "the CI summary is appended once, at the end of a run");
     no_temporary_files(&dir);
 }
+
+#[test]
+fn a_second_ctrl_c_exits_130_with_the_measured_levels_written() {
+    let dir = folder("second-ctrl-c");
+    // One request at a time for 100 ms: stopping waits for the 4 in flight, which leaves
+    // time for the second Ctrl-C.
+    let models = dir.join("slow.toml");
+    std::fs::write(
+        &models,
+        r#"[[model]]
+name = "slow"
+max_batch_size = 0
+inputs = [{ name = "INPUT0", datatype = "FP32", dims = [4] }]
+outputs = [{ name = "OUTPUT0", datatype = "FP32", dims = [4] }]
+compute = { fixed_us = 100000 }
+"#,
+    )
+    .expect("the models file");
+    let s = Serve::start(&["--models", &models.to_string_lossy()]);
+    let report = dir.join("r.json");
+    let report_s = report.to_string_lossy().into_owned();
+    let args =
+        ["-m", "slow", "-u", &s.http, "--concurrency-range", "4:40:4", "-p", "600", "-s", "100", "--json", &report_s];
+    let steps = [("Request concurrency: 8", "-INT"), ("Waiting for in-flight inferences", "-INT")];
+    let (code, stdout, _) = run_with_signals(&args, &[], &steps);
+    assert_eq!(code, 130, "{stdout}");
+    assert!(stdout.contains("Interrupt signal (2) received.\nWaiting for in-flight inferences to complete.\n"));
+    assert!(stdout.contains("Exiting immediately; the report files hold the levels measured so far.\n"));
+    let levels = json(&report)["levels"].as_array().cloned().unwrap_or_default();
+    assert_eq!(levels.first().and_then(|l| l["value"].as_f64()), Some(4.0), "the first level is written");
+    no_temporary_files(&dir);
+}
+
+#[test]
+fn sigterm_ends_the_run_as_ctrl_c_does_and_writes_every_file() {
+    let s = Serve::start(&[]);
+    let dir = folder("sigterm");
+    let (csv, report, summary) = (dir.join("r.csv"), dir.join("r.json"), dir.join("summary.md"));
+    let (csv_s, report_s) = (csv.to_string_lossy().into_owned(), report.to_string_lossy().into_owned());
+    let args = ["-m", "simple", "-u", &s.http, "--concurrency-range", "1:50", "-p", "200", "-s", "100"];
+    let files = ["-f", &csv_s, "--json", &report_s];
+    let env = [("GITHUB_STEP_SUMMARY", summary.as_path())];
+    let args = [&args[..], &files[..]].concat();
+    let (code, stdout, stderr) = run_with_signals(&args, &env, &[("Request concurrency: 2", "-TERM")]);
+    assert_eq!(code, 0, "an interrupted run exits as perf_analyzer's after Ctrl-C");
+    assert!(stdout.contains("Interrupt signal (15) received.\nWaiting for in-flight inferences to complete.\n"));
+    assert!(stderr.contains("Received exit signal."));
+    let report = json(&report);
+    assert_eq!(report["outcome"], "interrupted");
+    assert_eq!(report["levels"][0]["value"].as_f64(), Some(1.0));
+    assert_eq!(read(&csv).lines().count(), 2, "header and level 1");
+    assert_eq!(read(&summary).matches("### rperf: simple").count(), 1, "the CI summary is appended once");
+    no_temporary_files(&dir);
+}
