@@ -169,7 +169,8 @@ pub fn bounded(flag: &str, value: f64, per_second: f64, unit: &str) -> Result<Du
         return Ok(Duration::from_secs_f64(secs));
     }
     let most = LONGEST.as_secs_f64() * per_second;
-    Err(parse_err(flag, &format!("The value must be from 0 to {most} {unit} (a day), got {value:e}.")))
+    let got = if value.abs() < 1e15 { value.to_string() } else { format!("{value:e}") };
+    Err(parse_err(flag, &format!("The value must be from 0 to {most} {unit} (a day), got {got}.")))
 }
 
 /// A duration with its unit: `200ms`, `1.5s`, `250us`; a bare number is milliseconds.
@@ -218,9 +219,14 @@ mod tests {
     #[test]
     fn durations_are_bounded_by_a_day() {
         assert_eq!(bounded("-x", 1500.0, 1000.0, "msecs").unwrap(), Duration::from_millis(1500));
-        for v in [f64::INFINITY, f64::NAN, 1e300, -1.0, 86_400_001.0] {
+        for (v, got) in
+            [(f64::INFINITY, "inf"), (f64::NAN, "NaN"), (1e300, "1e300"), (-1.0, "-1"), (9e10, "90000000000")]
+        {
             let e = bounded("-x", v, 1000.0, "msecs").unwrap_err().to_string();
-            assert!(e.contains("Failed to parse -x. The value must be from 0 to 86400000 msecs (a day), got "), "{e}");
+            assert_eq!(
+                e,
+                format!("Failed to parse -x. The value must be from 0 to 86400000 msecs (a day), got {got}.")
+            );
         }
         assert_eq!(parse_duration("2min"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("1e300s"), None);
