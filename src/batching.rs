@@ -3,7 +3,7 @@
 //! per model and interval with what that interval added.
 
 use std::fmt::Write;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Parser;
 
@@ -55,6 +55,7 @@ pub async fn run(args: BatchingArgs) -> Result<(), Error> {
     if !(args.interval > 0.0 && args.duration > 0.0 && args.interval.is_finite() && args.duration.is_finite()) {
         return Err(Error::Usage("Failed to parse --interval/--duration. Both must be seconds > 0.".into()));
     }
+    let interval = crate::config::values::bounded("--interval", args.interval, 1.0, "seconds")?;
     let url = args
         .url
         .clone()
@@ -77,7 +78,6 @@ pub async fn run(args: BatchingArgs) -> Result<(), Error> {
         print!("{}", cumulative(&figures, 2));
         return Ok(());
     }
-    let interval = Duration::from_secs_f64(args.interval);
     println!("Monitoring the batching of model '{}' every {} s for {} s", model.name, args.interval, args.duration);
     println!(
         "{:>8}  {:<24} {:>10} {:>11} {:>11} {:>15}",

@@ -93,17 +93,7 @@ pub fn main() -> ExitCode {
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     let result = runtime.block_on(async {
-        let flag = interrupted.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                println!("Interrupt signal (2) received.\nWaiting for in-flight inferences to complete.");
-                flag.store(true, Ordering::Release);
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    println!("Interrupt signal (2) received.\nExiting immediately...");
-                    std::process::exit(0);
-                }
-            }
-        });
+        tokio::spawn(watch_signals(interrupted.clone()));
         run::run(&config, interrupted).await
     });
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
@@ -113,7 +103,33 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Parses a subcommand's flags; usage errors exit 99 as everywhere in rperf.
+/// Ctrl-C and SIGTERM. The first ends the run at the window in flight; the run then writes
+/// every file and exits as it ends (0 unless an error or a threshold says otherwise, as
+/// perf_analyzer after Ctrl-C). A second exits at once with 128 + its number (130 for
+/// Ctrl-C): the files already hold every level measured, written after each one.
+async fn watch_signals(interrupted: Arc<AtomicBool>) {
+    use std::io::Write;
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return;
+    };
+    loop {
+        let number = tokio::select! {
+            Some(()) = int.recv() => 2,
+            Some(()) = term.recv() => 15,
+            else => return,
+        };
+        println!("Interrupt signal ({number}) received.");
+        if !interrupted.swap(true, Ordering::AcqRel) {
+            println!("Waiting for in-flight inferences to complete.");
+            continue;
+        }
+        println!("Exiting immediately; the report files hold the levels measured so far.");
+        let _ = std::io::stdout().flush();
+        std::process::exit(128 + number);
+    }
+}
+
 /// Thousands of connections need thousands of file descriptors: take the hard limit, as Go
 /// programs do, rather than fail at the usual soft limit of 1024.
 fn raise_open_files_limit() {
@@ -124,6 +140,7 @@ fn raise_open_files_limit() {
     }
 }
 
+/// Parses a subcommand's flags; usage errors exit 99 as everywhere in rperf.
 fn parse_sub<P: Parser>(argv: &[std::ffi::OsString]) -> Result<P, ExitCode> {
     P::try_parse_from(argv).map_err(|e| {
         let _ = e.print();

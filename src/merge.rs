@@ -225,3 +225,22 @@ pub fn run(args: MergeArgs) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_that_cannot_be_added_is_an_error_naming_the_file_and_level() {
+        let mut small = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 1000, 3).unwrap();
+        small.auto(false);
+        small.record(10).unwrap();
+        let mut big = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+        big.record(1_000_000).unwrap();
+        let (a, b) = (PathBuf::from("a.json"), PathBuf::from("b.json"));
+        let (small, big) = (Hist(small), Hist(big));
+        let e = add(&[(&small, &a), (&big, &b)], "Concurrency: 4").unwrap_err().to_string();
+        assert!(e.contains("b.json: Concurrency: 4: cannot add its histogram"), "{e}");
+        assert_eq!(add(&[(&big, &a), (&small, &b)], "Concurrency: 4").map(|h| h.0.len()).ok(), Some(2));
+    }
+}

@@ -183,3 +183,27 @@ fn streamed_responses_from_rperf_serve() {
     assert_eq!(run.code, 0);
     assert_eq!(figure(&run.stdout, "    Avg inter-response latency: "), 0.0);
 }
+
+#[test]
+fn the_profile_export_of_a_streamed_model_under_a_request_rate_keeps_every_response() {
+    let s = Serve::start(&[]);
+    let export = common::temp_path("streamed-rate-export.json");
+    let _ = std::fs::remove_file(&export);
+    let export_s = export.to_string_lossy().into_owned();
+    let args = ["-m", "token_stream", "-i", "grpc", "--streaming", "-u", &s.grpc, "--request-rate-range", "50"];
+    let run = rperf(&[&args[..], &["-p", "300", "-s", "100", "--profile-export-file", &export_s]].concat());
+    assert_eq!(run.code, 0);
+    let v: serde_json::Value = serde_json::from_str(&common::read(&export)).expect("the export is JSON");
+    let experiment = &v["experiments"][0];
+    assert_eq!(experiment["experiment"]["mode"], "request_rate");
+    let requests = experiment["requests"].as_array().expect("requests");
+    assert!(requests.len() >= 10, "{} requests", requests.len());
+    for r in requests {
+        // token_stream answers each request with 8 responses, 2 ms apart, after it was sent.
+        let sent = r["timestamp"].as_u64().expect("a send time");
+        let times: Vec<u64> =
+            r["response_timestamps"].as_array().expect("times").iter().filter_map(|t| t.as_u64()).collect();
+        assert_eq!(times.len(), 8, "{r}");
+        assert!(sent < times[0] && times.windows(2).all(|w| w[0] < w[1]), "{r}");
+    }
+}

@@ -228,6 +228,22 @@ pub struct OutputOptions {
     pub verbose: u8,
 }
 
+impl OutputOptions {
+    /// The report files asked for, each with its flag.
+    pub fn files(&self) -> impl Iterator<Item = (&'static str, &PathBuf)> {
+        [
+            ("-f", &self.csv),
+            ("--json", &self.json),
+            ("--html", &self.html),
+            ("--junit", &self.junit),
+            ("--markdown", &self.markdown),
+            ("--profile-export-file", &self.profile_export),
+        ]
+        .into_iter()
+        .filter_map(|(flag, path)| path.as_ref().map(|p| (flag, p)))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub target: Target,

@@ -85,7 +85,7 @@ fn metrics(a: &Args, url: &str) -> Result<Option<(String, Duration)>, Error> {
     }
     let interval = match a.metrics_interval {
         Some(ms) if ms <= 0 => return Err(parse_err("--metrics-interval", "The value must be > 0 msecs.")),
-        Some(ms) => Duration::from_millis(ms as u64),
+        Some(ms) => super::values::bounded("--metrics-interval", ms as f64, 1000.0, "msecs")?,
         None => Duration::from_millis(1000),
     };
     let host = url.rsplit_once(':').map_or(url, |(h, _)| h);

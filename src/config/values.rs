@@ -55,6 +55,13 @@ pub fn parse_intervals(path: &Path, text: &str) -> Result<Vec<Duration>, Error> 
                 line.trim()
             ))
         })?;
+        if us > LONGEST.as_micros() as u64 {
+            return Err(Error::Input(format!(
+                "{path}: line {}: {us} microseconds is longer than a day (at most {})",
+                i + 1,
+                LONGEST.as_micros()
+            )));
+        }
         gaps.push(Duration::from_micros(us));
     }
     if gaps.iter().all(Duration::is_zero) {
@@ -150,6 +157,22 @@ pub fn normalize_url(url: Option<&str>, protocol: Protocol) -> Result<String, Er
     Ok(bare.to_string())
 }
 
+/// The longest duration any flag or input file may give: a day. Longer is a typo, and an
+/// `Instant` plus 1e300 s panics.
+pub const LONGEST: Duration = Duration::from_secs(86_400);
+
+/// `value` of `flag` in a unit of which there are `per_second` in a second (1000 for
+/// msecs), refused unless it is from 0 to a day, with the range in the flag's own unit.
+pub fn bounded(flag: &str, value: f64, per_second: f64, unit: &str) -> Result<Duration, Error> {
+    let secs = value / per_second;
+    if secs.is_finite() && (0.0..=LONGEST.as_secs_f64()).contains(&secs) {
+        return Ok(Duration::from_secs_f64(secs));
+    }
+    let most = LONGEST.as_secs_f64() * per_second;
+    let got = if value.abs() < 1e15 { value.to_string() } else { format!("{value:e}") };
+    Err(parse_err(flag, &format!("The value must be from 0 to {most} {unit} (a day), got {got}.")))
+}
+
 /// A duration with its unit: `200ms`, `1.5s`, `250us`; a bare number is milliseconds.
 pub fn parse_duration(v: &str) -> Option<Duration> {
     let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(v.len());
@@ -162,7 +185,7 @@ pub fn parse_duration(v: &str) -> Option<Duration> {
         "m" | "min" => n * 60.0,
         _ => return None,
     };
-    (secs.is_finite() && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+    (secs.is_finite() && secs <= LONGEST.as_secs_f64()).then(|| Duration::from_secs_f64(secs))
 }
 
 #[cfg(test)]
@@ -189,6 +212,25 @@ mod tests {
         let e = parse_intervals(p, "100\nsoon\n").unwrap_err().to_string();
         assert!(e.contains("line 2: expected a whole number of microseconds, found 'soon'"), "{e}");
         assert!(parse_intervals(p, "\n0\n").unwrap_err().to_string().contains("the file is empty"));
+        let e = parse_intervals(p, "18446744073709551615\n").unwrap_err().to_string();
+        assert!(e.contains("line 1: 18446744073709551615 microseconds is longer than a day"), "{e}");
+    }
+
+    #[test]
+    fn durations_are_bounded_by_a_day() {
+        assert_eq!(bounded("-x", 1500.0, 1000.0, "msecs").unwrap(), Duration::from_millis(1500));
+        for (v, got) in
+            [(f64::INFINITY, "inf"), (f64::NAN, "NaN"), (1e300, "1e300"), (-1.0, "-1"), (9e10, "90000000000")]
+        {
+            let e = bounded("-x", v, 1000.0, "msecs").unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!("Failed to parse -x. The value must be from 0 to 86400000 msecs (a day), got {got}.")
+            );
+        }
+        assert_eq!(parse_duration("2min"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1e300s"), None);
+        assert_eq!(parse_duration("25h"), None);
     }
 
     #[test]

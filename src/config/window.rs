@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::values::bounded;
 use super::{parse_err, WindowMode, WindowPolicy};
 use crate::cli::Args;
 use crate::error::Error;
@@ -18,11 +19,9 @@ pub fn percentile(a: &Args) -> Result<Option<u32>, Error> {
 /// `-l` in milliseconds; 0 (the default) is no limit.
 pub fn latency_limit(a: &Args) -> Result<Option<Duration>, Error> {
     match a.latency_threshold {
-        Some(l) if l.is_nan() || l < 0.0 => Err(parse_err("--latency-threshold (-l)", "The value must be >= 0 msecs.")),
-        Some(l) if l > 0.0 => Duration::try_from_secs_f64(l / 1000.0).map(Some).map_err(|_| {
-            parse_err("--latency-threshold (-l)", &format!("The value must be a finite number of msecs, got {l}."))
-        }),
-        _ => Ok(None),
+        Some(0.0) => Ok(None),
+        Some(l) => bounded("--latency-threshold (-l)", l, 1000.0, "msecs").map(Some),
+        None => Ok(None),
     }
 }
 
@@ -30,8 +29,9 @@ pub fn policy(a: &Args, percentile: Option<u32>) -> Result<WindowPolicy, Error> 
     if a.measurement_interval <= 0 {
         return Err(parse_err("--measurement-interval (-p)", "The value must be > 0 msec."));
     }
+    let window = bounded("--measurement-interval (-p)", a.measurement_interval as f64, 1000.0, "msecs")?;
     let mode = match a.measurement_mode.to_ascii_lowercase().as_str() {
-        "time_windows" => WindowMode::Time(Duration::from_millis(a.measurement_interval as u64)),
+        "time_windows" => WindowMode::Time(window),
         "count_windows" => {
             if a.measurement_request_count <= 0 {
                 return Err(parse_err("--measurement-request-count", "The value must be > 0."));
@@ -75,14 +75,19 @@ mod tests {
         assert!(usage_msg(&["-m", "a", "-s", "-1"]).contains("must be >= 0.0"));
         let c = config(&["-m", "a", "-l", "2.5", "--concurrency-range", "1:0"]).unwrap();
         assert_eq!(c.window.latency_limit, Some(Duration::from_micros(2500)));
-        assert!(usage_msg(&["-m", "a", "-l", "-1"]).contains("must be >= 0 msecs"));
+        assert!(usage_msg(&["-m", "a", "-l", "-1"]).contains("must be from 0 to 86400000 msecs"));
     }
 
     #[test]
     fn an_endless_latency_limit_is_refused_not_a_panic() {
         for l in ["inf", "1e300", "NaN"] {
             let m = usage_msg(&["-m", "a", "-l", l]);
-            assert!(m.starts_with("Failed to parse --latency-threshold (-l)."), "{l}: {m}");
+            assert!(m.starts_with("Failed to parse --latency-threshold (-l). The value must be from 0 to 86400000 msecs (a day), got "), "{l}: {m}");
         }
+        let m = usage_msg(&["-m", "a", "-p", "9223372036854775807"]);
+        assert!(
+            m.starts_with("Failed to parse --measurement-interval (-p). The value must be from 0 to 86400000"),
+            "{m}"
+        );
     }
 }

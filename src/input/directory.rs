@@ -47,7 +47,7 @@ fn read(dir: &Path, spec: &TensorSpec, options: &InputOptions) -> Result<Option<
     if shape.iter().any(|d| *d < 0) {
         return Err(fail(format!("variable shape {:?}: give it with --shape {}:d1,d2,...", spec.shape, spec.name)));
     }
-    let want = element_count(&shape);
+    let want = element_count(spec, &shape, options).map_err(fail)?;
     let data = match spec.datatype {
         DataType::Bytes => {
             let text = String::from_utf8_lossy(&raw);

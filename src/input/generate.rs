@@ -30,7 +30,7 @@ pub fn step(model: &Model, options: &InputOptions, zero: bool) -> Result<Entry, 
                 spec.name, spec.shape, spec.name
             )));
         }
-        let n = element_count(&shape);
+        let n = element_count(spec, &shape, options).map_err(Error::Input)?;
         let data = match spec.datatype {
             DataType::Bytes => strings(n, options, zero, &mut rng),
             dt => numbers(dt, n, zero, &mut rng),

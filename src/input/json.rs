@@ -171,7 +171,7 @@ fn tensor(value: &Value, spec: &TensorSpec, options: &InputOptions) -> Result<Te
     };
     let mut shape = resolve_shape(spec, shape, options)?;
     infer_variable_dim(&mut shape, count, spec)?;
-    let want = element_count(&shape);
+    let want = element_count(spec, &shape, options)?;
     if count != want {
         return Err(format!("expected {want} elements for shape {shape:?}, found {count}"));
     }
@@ -190,7 +190,7 @@ fn infer_variable_dim(shape: &mut [i64], count: usize, spec: &TensorSpec) -> Res
     match vars.as_slice() {
         [] => Ok(()),
         [i] => {
-            let rest: i64 = shape.iter().filter(|d| **d >= 0).product();
+            let rest = shape.iter().filter(|d| **d >= 0).try_fold(1i64, |n, d| n.checked_mul(*d)).unwrap_or(0);
             if rest == 0 || count as i64 % rest != 0 {
                 return Err(format!("{count} elements do not fit the model shape {:?}", spec.shape));
             }

@@ -233,8 +233,36 @@ fn resolve_shape(spec: &TensorSpec, given: Option<Vec<i64>>, options: &InputOpti
     Ok(options.shapes.get(&spec.name).cloned().unwrap_or_else(|| spec.shape.clone()))
 }
 
-fn element_count(shape: &[i64]) -> usize {
-    shape.iter().map(|d| (*d).max(0) as usize).product()
+/// The most bytes one tensor may hold: more is a typo in a shape, and would be allocated.
+const MOST_BYTES: u128 = 2 << 30;
+
+/// The elements of `spec` in `shape`, refused when the tensor would be over `MOST_BYTES`
+/// (BYTES elements count their 4-byte length and --string-length): named by --shape when
+/// the shape came from it.
+fn element_count(spec: &TensorSpec, shape: &[i64], options: &InputOptions) -> Result<usize, String> {
+    let count = shape.iter().try_fold(1u128, |n, d| n.checked_mul((*d).max(0) as u128));
+    let each = spec.datatype.size().unwrap_or(4 + options.string_length) as u128;
+    match count {
+        Some(n) if n.saturating_mul(each) <= MOST_BYTES => Ok(n as usize),
+        _ => {
+            let name = &spec.name;
+            let source = match options.shapes.contains_key(name) {
+                true => format!("--shape {name}"),
+                false => format!("input '{name}' of shape {shape:?}"),
+            };
+            let n = count.map_or_else(|| "over 10^38".to_string(), how_many);
+            Err(format!("{source}: {n} elements of {} is over rperf's limit of 2 GiB per tensor", spec.datatype))
+        }
+    }
+}
+
+/// A count for messages: `10^18` for a power of ten, else its digits.
+fn how_many(n: u128) -> String {
+    let digits = n.to_string();
+    match digits.strip_prefix('1') {
+        Some(zeros) if zeros.len() >= 6 && zeros.bytes().all(|b| b == b'0') => format!("10^{}", zeros.len()),
+        _ => digits,
+    }
 }
 
 /// Names a source for messages: "FILE, entry K" plus the stream when there are several.
@@ -249,3 +277,48 @@ pub use elements::{
     count_bytes_elements as count_bytes, decode as decode_json, encode as encode_json, flatten as flatten_json,
     put_element as put_json_element,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::DataType;
+
+    fn spec(datatype: DataType) -> TensorSpec {
+        TensorSpec { name: "IN".into(), datatype, shape: vec![-1, -1], optional: false, is_shape_tensor: false }
+    }
+
+    fn options(shape: Option<Vec<i64>>) -> InputOptions {
+        let shapes = shape.map(|s| [("IN".to_string(), s)].into()).unwrap_or_default();
+        InputOptions { data: Vec::new(), shapes, string_length: 128, string_data: None }
+    }
+
+    #[test]
+    fn a_tensor_over_two_gib_is_refused_by_name_before_it_is_allocated() {
+        let given = vec![1_000_000_000, 1_000_000_000];
+        let e = generate::step(
+            &crate::model::Model {
+                name: "m".into(),
+                version: None,
+                max_batch_size: 0,
+                inputs: vec![spec(DataType::Fp32)],
+                outputs: Vec::new(),
+                composing: Vec::new(),
+                sequence: false,
+                decoupled: false,
+                response_cache: false,
+                from_metadata: false,
+            },
+            &options(Some(given)),
+            true,
+        );
+        let e = e.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("--shape IN: 10^18 elements of FP32 is over rperf's limit of 2 GiB per tensor"), "{e}");
+        let huge = vec![i64::MAX, i64::MAX, i64::MAX];
+        let e = element_count(&spec(DataType::Int8), &huge, &options(None)).unwrap_err();
+        assert!(e.starts_with("input 'IN' of shape ["), "{e}");
+        assert!(e.contains("over 10^38 elements of INT8"), "{e}");
+        let bytes = element_count(&spec(DataType::Bytes), &[1 << 24], &options(None)).unwrap_err();
+        assert!(bytes.contains("16777216 elements of BYTES"), "{bytes}");
+        assert_eq!(element_count(&spec(DataType::Fp32), &[4, 1 << 20], &options(None)), Ok(4 << 20));
+    }
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 
+use crate::config::values::LONGEST;
 use crate::config::{parse_err, EndpointKind, GenerativeOptions, TokenCount};
 use crate::error::Error;
 
@@ -108,8 +109,8 @@ fn from_file(path: &Path) -> Result<Vec<Vec<Payload>>, Error> {
         let delay = match entry.get("delay") {
             None | Some(Value::Null) => Duration::ZERO,
             Some(v) => match v.as_f64() {
-                Some(ms) if (0.0..1e9).contains(&ms) => Duration::from_secs_f64(ms / 1000.0),
-                _ => return Err(at("\"delay\" must be a number of milliseconds")),
+                Some(ms) if (0.0..=LONGEST.as_millis() as f64).contains(&ms) => Duration::from_secs_f64(ms / 1000.0),
+                _ => return Err(at("\"delay\" must be a number of milliseconds from 0 to 86400000 (a day)")),
             },
         };
         let p = Payload { body: body.clone(), session: session.clone(), delay, prompt_tokens: None };

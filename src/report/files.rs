@@ -12,8 +12,7 @@ use crate::error::Error;
 
 /// Writes `path` through `f`, atomically.
 pub fn write_file(path: &Path, f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), Error> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.rperf-{}.tmp", std::process::id()));
+    let temp = temp_path(path);
     let io = |source| Error::Io { path: path.to_path_buf(), source };
     let result = (|| {
         let mut w = BufWriter::new(std::fs::File::create(&temp)?);
@@ -30,6 +29,28 @@ pub fn write_file(path: &Path, f: impl FnOnce(&mut dyn Write) -> io::Result<()>)
 /// `$GITHUB_STEP_SUMMARY`, when a CI job sets it: the file Markdown summaries are appended to.
 pub fn step_summary() -> Option<PathBuf> {
     std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()).map(PathBuf::from)
+}
+
+/// Whether a file can be written at `path`, found by creating a temporary file beside it
+/// (removed at once): the folder's absence, a file in its place or a missing permission
+/// are the reason returned.
+pub fn check_writable(path: &Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err("it is a folder".into());
+    }
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let probe = temp_path(path);
+    match std::fs::File::create(&probe) {
+        Ok(_) => std::fs::remove_file(&probe).map_err(|e| e.to_string()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(format!("the folder '{}' does not exist", dir.display())),
+        Err(e) => Err(format!("the folder '{}' does not take a new file: {e}", dir.display())),
+    }
+}
+
+/// The temporary file `path` is written to before it is renamed into place.
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.rperf-{}.tmp", std::process::id()))
 }
 
 /// Appends `bytes` to `path` (a CI job's summary, which other steps write to too).
@@ -52,9 +73,10 @@ fn client_path(main: &Path) -> PathBuf {
     main.with_file_name(format!("{stem}.client.csv"))
 }
 
-/// Every file the flags asked for. The CSVs and the HTML page hold stable levels and are
-/// written only when `tables` (perf_analyzer writes no CSV when its first level failed);
-/// `checks` are the thresholds' verdicts for --junit; the page is drawn over `baseline`.
+/// Every file the flags asked for, each replaced whole. The CSVs and the HTML page hold
+/// stable levels and are written only when `tables` (perf_analyzer writes no CSV when its
+/// first level failed); `checks` are the thresholds' verdicts for --junit; the page is
+/// drawn over `baseline`. The CI job's summary is `append_summary`'s, once per run.
 pub fn write(
     report: &RunReport,
     output: &OutputOptions,
@@ -86,10 +108,20 @@ pub fn write(
     if let Some(path) = &output.markdown {
         write_file(path, |w| markdown::write(report, checks, w))?;
     }
-    if let Some(summary) = &output.step_summary {
-        append_file(summary, markdown::render(report, checks).as_bytes())?;
-    }
     Ok(())
+}
+
+/// Appends the run's Markdown to `$GITHUB_STEP_SUMMARY`, when a CI job sets it: at the end
+/// of the run only, since every append adds to what the job shows.
+pub fn append_summary(
+    report: &RunReport,
+    output: &OutputOptions,
+    checks: Option<&[(String, Option<String>)]>,
+) -> Result<(), Error> {
+    match &output.step_summary {
+        Some(summary) => append_file(summary, markdown::render(report, checks).as_bytes()),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -110,5 +142,21 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file is left");
         assert_eq!(composing_path(&path, &("pre".into(), "1".into())), dir.path().join("pre_v1.out.json"));
         assert_eq!(client_path(&dir.path().join("r.csv")), dir.path().join("r.client.csv"));
+    }
+
+    #[test]
+    fn an_output_that_cannot_be_written_says_why_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(check_writable(&dir.path().join("new.json")), Ok(()));
+        let missing = dir.path().join("no/such/r.json");
+        let why = check_writable(&missing).unwrap_err();
+        assert!(
+            why.contains(&format!("the folder '{}' does not exist", dir.path().join("no/such").display())),
+            "{why}"
+        );
+        assert_eq!(check_writable(dir.path()).unwrap_err(), "it is a folder");
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        assert!(check_writable(&dir.path().join("file/r.json")).unwrap_err().contains("does not take a new file"));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no probe file is left");
     }
 }

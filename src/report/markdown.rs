@@ -29,6 +29,7 @@ pub fn render(report: &RunReport, checks: Option<&[(String, Option<String>)]>) -
         (RunOutcome::Failed, _) => "the run failed".to_string(),
         (RunOutcome::Unstable, _) => "no stable level".to_string(),
         (RunOutcome::Interrupted, _) => "interrupted".to_string(),
+        (RunOutcome::InProgress, _) => "in progress".to_string(),
         (_, 0) if checks.is_some() => "every threshold holds".to_string(),
         (_, 0) => "measured".to_string(),
         (_, n) => format!("{n} threshold breach{}", if n == 1 { "" } else { "es" }),

@@ -35,7 +35,11 @@ pub enum RunOutcome {
     EndedEarly,
     /// The first level never stabilized (exit 2).
     Unstable,
+    /// Ctrl-C or SIGTERM ended the run.
     Interrupted,
+    /// rperf was still measuring when the files were written (after each level): the
+    /// files of a killed run say so.
+    InProgress,
     /// An error ended the run (a dead server, an empty window...).
     Failed,
 }

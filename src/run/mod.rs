@@ -24,7 +24,7 @@ use crate::input::{Dataset, Source};
 use crate::measure::ServerProbe;
 use crate::model::Model;
 use crate::report::html::Baseline;
-use crate::report::{self, text};
+use crate::report::{self, files, text};
 use sweep::Sweep;
 
 pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Error> {
@@ -130,13 +130,13 @@ fn sequence_plan(config: &Config, model: &Model) -> Result<Option<SequenceConfig
     Ok(Some(sc.clone()))
 }
 
-/// Fails before a long run, not after it, when a report cannot be written.
+/// Fails before a long run, not after it, when a report cannot be written: each file's
+/// folder must take a new file (one is created there and removed), and the error names the
+/// flag, the path and why.
 fn check_outputs(output: &OutputOptions) -> Result<(), Error> {
-    for path in [&output.csv, &output.json, &output.html, &output.junit, &output.profile_export].into_iter().flatten() {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        if !dir.is_dir() {
-            return Err(Error::Usage(format!("Failed to parse -f. The folder '{}' does not exist.", dir.display())));
-        }
+    for (flag, path) in output.files() {
+        files::check_writable(path)
+            .map_err(|why| Error::Usage(format!("Failed to parse {flag}. Cannot write '{}': {why}", path.display())))?;
     }
     // perf_analyzer refuses to overwrite an existing export; rperf's --overwrite allows it.
     if output.profile_export.as_ref().is_some_and(|p| p.exists()) && !output.overwrite {
@@ -156,4 +156,17 @@ fn read_intervals(path: &Path) -> Result<Vec<Duration>, Error> {
         parse_err("--request-intervals", &format!("The value must be a valid file path ('{}': {e}).", path.display()))
     })?;
     values::parse_intervals(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_output_flag_is_named_with_its_path_before_the_run() {
+        for flag in ["-f", "--json", "--html", "--junit", "--markdown", "--profile-export-file"] {
+            let c = crate::config::tests::config(&["-m", "a", flag, "/no/such/dir/out"]).unwrap();
+            let e = super::check_outputs(&c.output).unwrap_err().to_string();
+            let want = "Cannot write '/no/such/dir/out': the folder '/no/such/dir' does not exist";
+            assert_eq!(e, format!("Failed to parse {flag}. {want}"));
+        }
+    }
 }

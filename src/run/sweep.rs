@@ -1,6 +1,7 @@
 //! The sweep: one load for the whole run, walked through its levels (`levels::Walk`), each
-//! level measured by the measure's `Meter` and printed as perf_analyzer prints it; then the
-//! summary, the files and the run's verdict.
+//! level measured by the measure's `Meter`, printed as perf_analyzer prints it and written
+//! to every file asked for (so a killed rperf loses at most the level in progress); then
+//! the summary, the files once more with the run's outcome, and the run's verdict.
 
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ use crate::measure::clock::SystemClock;
 use crate::measure::{LoadValue, Meter, Outcome, RecordOptions, Recorder, ServerProbe};
 use crate::metrics::Collector;
 use crate::report::html::Baseline;
-use crate::report::schema::{LevelReport, Mode, Settings};
+use crate::report::schema::{LevelReport, Mode, RunOutcome, RunReport, Settings};
 use crate::report::{build, files, text};
 use crate::thresholds;
 
@@ -168,8 +169,43 @@ impl<'a> Sweep<'a> {
             Outcome::Interrupted => eprintln!("Received exit signal."),
         }
         self.levels.push(level);
+        self.checkpoint()?;
         Ok(outcome)
     }
+
+    /// Writes every file with the levels measured so far, as the end of the run will (less
+    /// the CI summary, appended once at the end). This runs between two levels: the next
+    /// level's load is applied after it returns, so the write, the profile export's too,
+    /// falls in none of the next level's windows.
+    fn checkpoint(&mut self) -> Result<(), Error> {
+        let levels = std::mem::take(&mut self.levels);
+        let mut report = build::run(self.settings.clone(), levels, &Ok(()));
+        if report.outcome != RunOutcome::Interrupted {
+            report.outcome = RunOutcome::InProgress;
+        }
+        let written = write_files(self.config, &report, false, self.baseline.as_ref());
+        self.levels = report.levels;
+        written.map(|_| ())
+    }
+}
+
+/// Each threshold's name and, when it does not hold, why.
+type Checks = Vec<(String, Option<String>)>;
+
+/// Writes every file of `report` (the CSVs and the page only when a level is stable and
+/// the run is not `unstable`); returns whether it had tables, and the thresholds' verdicts.
+fn write_files(
+    config: &Config,
+    report: &RunReport,
+    unstable: bool,
+    baseline: Option<&Baseline>,
+) -> Result<(bool, Option<Checks>), Error> {
+    let tables = crate::report::stable_levels(report).next().is_some() && !unstable;
+    let thresholds = &config.output.thresholds;
+    let checks = (!thresholds.is_empty()).then(|| thresholds::check(thresholds, report, config.output.confidence));
+    let cases: Option<Checks> = checks.map(|c| c.into_iter().map(|c| (c.name, c.failure)).collect());
+    files::write(report, &config.output, tables, cases.as_deref(), baseline)?;
+    Ok((tables, cases))
 }
 
 /// Prints the summary, writes every file, then decides the run's result: its own error
@@ -182,15 +218,11 @@ fn finish(
     baseline: Option<&Baseline>,
 ) -> Result<(), Error> {
     let report = build::run(settings, levels, &result);
-    let tables = crate::report::stable_levels(&report).next().is_some() && !matches!(result, Err(Error::Unstable));
+    let (tables, cases) = write_files(config, &report, matches!(result, Err(Error::Unstable)), baseline)?;
     if tables {
         print!("{}", text::summary(&report));
     }
-    let thresholds = &config.output.thresholds;
-    let checks = (!thresholds.is_empty()).then(|| thresholds::check(thresholds, &report, config.output.confidence));
-    let cases: Option<Vec<(String, Option<String>)>> =
-        checks.map(|c| c.into_iter().map(|c| (c.name, c.failure)).collect());
-    files::write(&report, &config.output, tables, cases.as_deref(), baseline)?;
+    files::append_summary(&report, &config.output, cases.as_deref())?;
     result?;
     let breaches: Vec<String> = cases.into_iter().flatten().filter_map(|(_, f)| f).collect();
     if !breaches.is_empty() {
