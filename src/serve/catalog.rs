@@ -185,7 +185,12 @@ pub fn load(path: Option<&Path>) -> Result<Vec<ModelDef>, Error> {
         ),
         None => (DEFAULT_MODELS.to_string(), "the built-in models".to_string()),
     };
-    let file: File = toml::from_str(&text).map_err(|e| Error::Usage(format!("{name}: {}", e.to_string().trim())))?;
+    parse(&text, &name)
+}
+
+/// Reads and checks the model file `name` whose contents are `text`.
+pub fn parse(text: &str, name: &str) -> Result<Vec<ModelDef>, Error> {
+    let file: File = toml::from_str(text).map_err(|e| Error::Usage(format!("{name}: {}", e.to_string().trim())))?;
     check(&file.model).map_err(|m| Error::Usage(format!("{name}: {m}")))?;
     Ok(file.model)
 }
