@@ -131,6 +131,15 @@ impl Dataset {
         Ok(())
     }
 
+    /// The dataset of one JSON input file whose contents are `text` (the fuzz targets' way
+    /// in: no file is read).
+    pub(crate) fn from_json(text: &[u8], model: &Model, options: &InputOptions) -> Result<Dataset, Error> {
+        let path = Path::new("input.json");
+        let mut set = Dataset::default();
+        set.add_json(&mut None, json::parse(path, text, model, options)?, path)?;
+        Ok(set)
+    }
+
     /// The line perf_analyzer prints after reading JSON data.
     pub fn summary_line(&self) -> String {
         let s = self.streams.len();
@@ -249,6 +258,7 @@ fn location(path: &Path, stream: Option<usize>, step: usize) -> String {
     }
 }
 
+pub(crate) use directory::tensor as directory_tensor;
 pub use elements::{
     count_bytes_elements as count_bytes, decode as decode_json, encode as encode_json, flatten as flatten_json,
     put_element as put_json_element,
