@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of fuzz/ (cargo fuzz, nightly toolchain) for SECONDS each, one after
 # the other, and prints a table of executions and crashes per target. Exits non-zero when any
-# target crashed; the crashing inputs stay in fuzz/artifacts/TARGET/ (replay one with
-# `cargo +nightly fuzz run TARGET fuzz/artifacts/TARGET/crash-...`). cargo-fuzz is installed
-# into cargo's bin folder when missing.
+# target crashed; the crashing inputs stay in fuzz/artifacts/TARGET/, and the command that
+# replays one is printed with the crash. cargo-fuzz is installed into cargo's bin folder when
+# missing. RPERF_FUZZ_BUILD=dev builds without optimizations: slower runs, but a build in
+# seconds once the dependencies are built, which suits a short pass in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:?usage: scripts/fuzz.sh SECONDS}
@@ -15,10 +16,14 @@ fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
-# Optimized, with overflow checks and debug assertions (an overflow on server bytes is a
-# bug even where release builds would wrap), without a sanitizer: rperf's parsers are safe
-# Rust, and the sanitizer would double the build time.
-flags=(--release --debug-assertions --sanitizer none)
+# With overflow checks and debug assertions (an overflow on server bytes is a bug even where
+# release builds would wrap), without a sanitizer: rperf's parsers are safe Rust, and the
+# sanitizer would double the build time.
+case ${RPERF_FUZZ_BUILD:-release} in
+  release) flags=(--release --debug-assertions --sanitizer none) ;;
+  dev) flags=(--dev --sanitizer none) ;;
+  *) echo "fuzz.sh: RPERF_FUZZ_BUILD is release or dev, not '$RPERF_FUZZ_BUILD'" >&2; exit 2 ;;
+esac
 cargo +nightly fuzz build "${flags[@]}"
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
