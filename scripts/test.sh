@@ -32,3 +32,11 @@ fi
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test --release --all-targets
+# A short fuzzing pass: every parser of untrusted bytes for a few seconds (scripts/fuzz.sh,
+# an unoptimized build that takes seconds once its dependencies are built). The nightly
+# toolchain it needs is on the project's machines; elsewhere the pass is skipped.
+if cargo +nightly --version >/dev/null 2>&1; then
+  RPERF_FUZZ_BUILD=dev scripts/fuzz.sh "${RPERF_FUZZ_SECONDS:-5}"
+else
+  echo "test.sh: no nightly toolchain (rustup toolchain install nightly): the short fuzzing pass is skipped"
+fi

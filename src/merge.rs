@@ -229,6 +229,51 @@ pub fn run(args: MergeArgs) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::fixture;
+    use hdrhistogram::Histogram;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    fn hist(values: &[u64]) -> Hist {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        values.iter().for_each(|v| h.record(*v).unwrap());
+        Hist(h)
+    }
+
+    /// A level of the reference run whose requests took `values` microseconds.
+    fn level(values: &[u64]) -> LevelReport {
+        let mut level = fixture::run().levels[0].clone();
+        level.requests = values.len() as u64;
+        level.latency_us.avg = values.iter().sum::<u64>() as f64 / values.len().max(1) as f64;
+        level.histogram = hist(values);
+        level
+    }
+
+    proptest! {
+        #[test]
+        fn added_histograms_are_one_histogram_of_all_values(parts in vec(vec(1u64..3_600_000_000, 0..40), 1..5)) {
+            let hists: Vec<Hist> = parts.iter().map(|p| hist(p)).collect();
+            let file = PathBuf::from("a.json");
+            let added = add(&hists.iter().map(|h| (h, &file)).collect::<Vec<_>>(), "latency").unwrap();
+            prop_assert_eq!(added, hist(&parts.concat()));
+        }
+
+        #[test]
+        fn a_merged_level_has_the_figures_of_all_requests(parts in vec(vec(1u64..100_000_000, 1..40), 2..5)) {
+            let levels: Vec<LevelReport> = parts.iter().map(|p| level(p)).collect();
+            let file = PathBuf::from("a.json");
+            let merged = merge_level(&levels.iter().map(|l| (l, &file)).collect::<Vec<_>>(), &[50, 90, 99]).unwrap();
+            let all = parts.concat();
+            let whole = hist(&all);
+            prop_assert_eq!(merged.requests, all.len() as u64);
+            for p in [50, 90, 99] {
+                prop_assert_eq!(merged.latency_us.percentile(p), Some(whole.percentile(p as f64)));
+            }
+            prop_assert_eq!(&merged.histogram, &whole);
+            let mean = all.iter().sum::<u64>() as f64 / all.len() as f64;
+            prop_assert!((merged.latency_us.avg - mean).abs() <= mean * 1e-9, "{} vs {mean}", merged.latency_us.avg);
+        }
+    }
 
     #[test]
     fn a_histogram_that_cannot_be_added_is_an_error_naming_the_file_and_level() {

@@ -90,20 +90,21 @@ impl ModelStats {
     /// Average cache-hit, cache-miss and compute time over all lookups, as perf_analyzer
     /// combines them when the response cache is on.
     pub fn cache_combined_avg_us(&self) -> u64 {
-        let ns = self.cache_hit.ns + self.cache_miss.ns + self.compute_total().ns;
+        let ns = self.cache_hit.ns.saturating_add(self.cache_miss.ns).saturating_add(self.compute_total().ns);
         ns.checked_div(self.compute_input.count.saturating_add(self.cache_hit.count).saturating_mul(1000)).unwrap_or(0)
     }
 
     /// Average compute time per request in microseconds (all three parts).
     pub fn compute_avg_us(&self) -> u64 {
-        let ns = self.compute_input.ns + self.compute_infer.ns + self.compute_output.ns;
-        ns.checked_div(self.compute_input.count.saturating_mul(1000)).unwrap_or(0)
+        self.compute_total().ns.checked_div(self.compute_input.count.saturating_mul(1000)).unwrap_or(0)
     }
 
+    /// The three compute parts together; the server's counters are cumulative u64s, so a
+    /// sum that would not fit is held at the largest.
     pub fn compute_total(&self) -> Stat {
         Stat {
             count: self.compute_input.count,
-            ns: self.compute_input.ns + self.compute_infer.ns + self.compute_output.ns,
+            ns: self.compute_input.ns.saturating_add(self.compute_infer.ns).saturating_add(self.compute_output.ns),
         }
     }
 }
@@ -165,7 +166,7 @@ impl ServerFigures {
     /// the models that compute (its leaves); its request time is its own.
     pub fn request_times(&self) -> RequestTimes {
         let leaves = self.leaves();
-        let sum = |part: fn(&ModelStats) -> u64| leaves.iter().map(|l| part(l)).sum::<u64>();
+        let sum = |part: fn(&ModelStats) -> u64| leaves.iter().fold(0u64, |total, l| total.saturating_add(part(l)));
         RequestTimes {
             request: self.stats.success.avg_us(),
             queue: sum(|m| m.queue.avg_us()),
@@ -196,6 +197,22 @@ impl ServerFigures {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_near_the_top_of_u64_do_not_overflow() {
+        // Found by feeding fuzz/triton_json statistics with ns of u64::MAX: the compute
+        // parts' sum overflowed (a panic in debug builds, a wrapped figure in release).
+        let top = Stat { count: 1, ns: u64::MAX };
+        let m = ModelStats { compute_input: top, compute_infer: top, cache_hit: top, ..ModelStats::default() };
+        assert_eq!(m.compute_total().ns, u64::MAX);
+        assert_eq!(m.compute_avg_us(), u64::MAX / 1000);
+        assert_eq!(m.cache_combined_avg_us(), u64::MAX / 2000);
+        let figures = ServerFigures {
+            stats: m.clone(),
+            composing: vec![ServerFigures { stats: m.clone(), composing: vec![] }; 2000],
+        };
+        assert_eq!(figures.request_times().compute, u64::MAX);
+    }
 
     fn stats(name: &str, version: &str, n: u64) -> ModelStats {
         let s = Stat { count: n, ns: n * 2_000_000 };

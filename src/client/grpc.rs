@@ -245,16 +245,22 @@ impl Transport for GrpcTransport {
         let sent = Instant::now();
         let response = self.call.unary(conn, framed).await?;
         let received = Instant::now();
-        let response =
-            pb::ModelInferResponse::decode(response).map_err(|e| format!("unreadable ModelInferResponse: {e}"))?;
-        if !req.expected.is_empty() {
-            super::check_outputs(&req.expected, |name| {
-                let i = response.outputs.iter().position(|o| o.name == name)?;
-                response.raw_output_contents.get(i).map(|b| &b[..])
-            })?;
-        }
+        unary_response(response, &req.expected)?;
         Ok(Timing { send: sent - start, recv: received.elapsed(), responses: None, tokens: None })
     }
+}
+
+/// A unary call's response message, read and its outputs checked against `expected`.
+pub(crate) fn unary_response(response: Bytes, expected: &[(String, Bytes)]) -> Result<(), String> {
+    let response =
+        pb::ModelInferResponse::decode(response).map_err(|e| format!("unreadable ModelInferResponse: {e}"))?;
+    if !expected.is_empty() {
+        super::check_outputs(expected, |name| {
+            let i = response.outputs.iter().position(|o| o.name == name)?;
+            response.raw_output_contents.get(i).map(|b| &b[..])
+        })?;
+    }
+    Ok(())
 }
 
 /// The encoded request with sequence parameters added: protobuf merges repeated map
@@ -359,7 +365,7 @@ impl GrpcControl {
     }
 }
 
-fn stats_of(m: pb::ModelStatistics) -> ModelStats {
+pub(crate) fn stats_of(m: pb::ModelStatistics) -> ModelStats {
     let s = m.inference_stats.unwrap_or_default();
     let d = |x: Option<pb::StatisticDuration>| x.map(|x| Stat { count: x.count, ns: x.ns }).unwrap_or_default();
     ModelStats {

@@ -94,11 +94,13 @@ impl Framing {
     }
 }
 
-/// Where the CRLF of the line at the start of `buf` is; None while it has not come.
-fn line_end(buf: &[u8]) -> Result<Option<usize>, String> {
-    match buf.windows(2).position(|w| w == b"\r\n") {
+/// Where the CRLF of the line at the start of `buf` is; None while it has not come. Only
+/// the first bytes are looked at, so that how the line arrived does not matter.
+pub(super) fn line_end(buf: &[u8]) -> Result<Option<usize>, String> {
+    let head = &buf[..buf.len().min(MAX_SIZE_LINE + 2)];
+    match head.windows(2).position(|w| w == b"\r\n") {
         Some(eol) => Ok(Some(eol)),
-        None if buf.len() > MAX_SIZE_LINE => Err("a chunk-size or trailer line is too long".to_string()),
+        None if head.len() == MAX_SIZE_LINE + 2 => Err("a chunk-size or trailer line is too long".to_string()),
         None => Ok(None),
     }
 }
@@ -149,5 +151,10 @@ mod tests {
         assert!(decode(Framing::chunked(), b"2\r\nabc\r\n", 10).is_err());
         assert!(decode(Framing::chunked(), b"ffffffffffffffffff\r\n", 100).is_err());
         assert!(decode(Framing::chunked(), &[b'1'; 2000], 100).is_err());
+        // A long line is refused whether it came whole or in pieces.
+        let mut long = vec![b'0'; 1100];
+        long.extend_from_slice(b"1\r\nx\r\n0\r\n\r\n");
+        assert!(decode(Framing::chunked(), &long, long.len()).is_err());
+        assert!(decode(Framing::chunked(), &long, 7).is_err());
     }
 }

@@ -196,7 +196,7 @@ fn failure(what: &str, e: h2::Error) -> Failure {
     }
 }
 
-enum Failure {
+pub(crate) enum Failure {
     /// The connection is unusable: reconnect before the next call.
     Connection(String),
     /// The call failed (a gRPC status, a malformed answer); the connection is fine.
@@ -213,7 +213,7 @@ impl Failure {
 
 /// A non-zero grpc-status is the call's error, worded as every other gRPC error of rperf
 /// (tonic reads the status and percent-decodes its grpc-message).
-fn check_status(headers: &HeaderMap) -> Result<(), Failure> {
+pub(crate) fn check_status(headers: &HeaderMap) -> Result<(), Failure> {
     match headers.get("grpc-status").map(HeaderValue::as_bytes) {
         Some(b"0") => Ok(()),
         _ => Err(Failure::Call(match tonic::Status::from_header_map(headers) {
@@ -246,7 +246,7 @@ pub fn frame(message: &[u8], compression: Compression) -> Result<Bytes, String> 
 }
 
 /// The one message of a unary response, decompressed if its flag says so.
-fn unframe(mut data: Bytes, encoding: Option<&HeaderValue>) -> Result<Bytes, String> {
+pub(crate) fn unframe(mut data: Bytes, encoding: Option<&HeaderValue>) -> Result<Bytes, String> {
     if data.len() < 5 {
         return Err(format!("gRPC response of {} bytes has no message", data.len()));
     }

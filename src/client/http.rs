@@ -22,7 +22,7 @@ const HEADER_LENGTH: &str = "inference-header-content-length";
 /// The server's error text from a non-200 response: Triton's, KServe's and MLServer's
 /// `{"error": "..."}`, FastAPI's `{"detail": "..."}` or `{"detail": [{"loc": [..], "msg": ".."}]}`,
 /// or else the raw body.
-pub(super) fn error_text(status: u16, body: &[u8]) -> String {
+pub(crate) fn error_text(status: u16, body: &[u8]) -> String {
     match serde_json::from_slice::<Value>(body).ok().and_then(|v| server_message(&v)) {
         Some(msg) => msg,
         None => {
@@ -256,7 +256,7 @@ fn json_values(t: &InputTensor) -> Result<Vec<Value>, Error> {
 
 /// The raw bytes of each output in a response, binary or JSON; a JSON output's data is read
 /// only when `expected` names it (or `expected` is empty).
-fn response_outputs(
+pub(crate) fn response_outputs(
     body: &Bytes,
     header_len: Option<usize>,
     specs: &[(String, DataType)],

@@ -3,17 +3,17 @@
 //! (health, metadata, config, statistics), used before and between measurement windows.
 
 mod discover;
-mod event_json;
-mod events;
+pub(crate) mod event_json;
+pub(crate) mod events;
 pub mod grpc;
 pub mod h1;
 mod h1_body;
-mod h2;
+pub(crate) mod h2;
 pub mod http;
 mod json_outputs;
 pub mod openai;
-mod rest;
-mod sse;
+pub(crate) mod rest;
+pub(crate) mod sse;
 pub mod stream;
 
 #[cfg(test)]

@@ -67,25 +67,9 @@ impl StreamConn {
                 Err(s) => return Err(status_text(&s)),
             };
             let at = start.elapsed();
-            let msg = pb::ModelStreamInferResponse::decode(msg)
-                .map_err(|e| format!("unreadable ModelStreamInferResponse: {e}"))?;
-            if !msg.error_message.is_empty() {
-                return Err(msg.error_message);
-            }
-            let resp = msg.infer_response.unwrap_or_default();
-            let last = match resp.parameters.get("triton_final_response").and_then(|p| p.parameter_choice.as_ref()) {
-                Some(pb::infer_parameter::ParameterChoice::BoolParam(b)) => *b,
-                // A server that does not flag responses sends one per request.
-                _ => true,
-            };
-            if !resp.outputs.is_empty() {
+            let (outputs, last) = stream_response(msg, expected)?;
+            if outputs {
                 arrivals.push(at);
-                if last && !expected.is_empty() {
-                    check_outputs(expected, |name| {
-                        let i = resp.outputs.iter().position(|o| o.name == name)?;
-                        resp.raw_output_contents.get(i).map(|b| &b[..])
-                    })?;
-                }
             }
             if last {
                 return Ok(Timing {
@@ -97,6 +81,30 @@ impl StreamConn {
             }
         }
     }
+}
+
+/// One message of a response stream, read: whether it carries outputs, and whether it is the
+/// request's last (its outputs then checked against `expected`).
+pub(crate) fn stream_response(msg: Bytes, expected: &[(String, Bytes)]) -> Result<(bool, bool), String> {
+    let msg =
+        pb::ModelStreamInferResponse::decode(msg).map_err(|e| format!("unreadable ModelStreamInferResponse: {e}"))?;
+    if !msg.error_message.is_empty() {
+        return Err(msg.error_message);
+    }
+    let resp = msg.infer_response.unwrap_or_default();
+    let last = match resp.parameters.get("triton_final_response").and_then(|p| p.parameter_choice.as_ref()) {
+        Some(pb::infer_parameter::ParameterChoice::BoolParam(b)) => *b,
+        // A server that does not flag responses sends one per request.
+        _ => true,
+    };
+    let outputs = !resp.outputs.is_empty();
+    if outputs && last && !expected.is_empty() {
+        check_outputs(expected, |name| {
+            let i = resp.outputs.iter().position(|o| o.name == name)?;
+            resp.raw_output_contents.get(i).map(|b| &b[..])
+        })?;
+    }
+    Ok((outputs, last))
 }
 
 impl Transport for StreamTransport {

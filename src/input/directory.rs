@@ -38,6 +38,11 @@ fn read(dir: &Path, spec: &TensorSpec, options: &InputOptions) -> Result<Option<
         return Ok(None);
     }
     let raw = std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+    tensor(&path, &raw, spec, options).map(Some)
+}
+
+/// The tensor of `spec` in `raw`, the contents of its file at `path` (named in errors).
+pub fn tensor(path: &Path, raw: &[u8], spec: &TensorSpec, options: &InputOptions) -> Result<Tensor, Error> {
     let fail =
         |m: String| Error::Input(format!("{}: {} '{}' ({}): {m}", path.display(), "tensor", spec.name, spec.datatype));
     if raw.is_empty() {
@@ -50,7 +55,7 @@ fn read(dir: &Path, spec: &TensorSpec, options: &InputOptions) -> Result<Option<
     let want = element_count(spec, &shape, options).map_err(fail)?;
     let data = match spec.datatype {
         DataType::Bytes => {
-            let text = String::from_utf8_lossy(&raw);
+            let text = String::from_utf8_lossy(raw);
             let lines: Vec<&str> = text.lines().collect();
             if lines.len() != want {
                 return Err(fail(format!("expected {want} lines (one per element), found {}", lines.len())));
@@ -64,8 +69,8 @@ fn read(dir: &Path, spec: &TensorSpec, options: &InputOptions) -> Result<Option<
             if raw.len() != bytes {
                 return Err(fail(format!("expected {bytes} bytes, found {}", raw.len())));
             }
-            Bytes::from(raw)
+            Bytes::copy_from_slice(raw)
         }
     };
-    Ok(Some(Tensor { shape, data }))
+    Ok(Tensor { shape, data })
 }

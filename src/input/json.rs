@@ -27,10 +27,16 @@ pub struct File {
     pub streams: Vec<Vec<Entry>>,
 }
 
+/// Reads the JSON input file at `path`.
 pub fn load(path: &Path, model: &Model, options: &InputOptions) -> Result<File, Error> {
     let text = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    parse(path, &text, model, options)
+}
+
+/// The entries of `text`, the contents of the file at `path` (named in errors).
+pub fn parse(path: &Path, text: &[u8], model: &Model, options: &InputOptions) -> Result<File, Error> {
     let doc: Value =
-        serde_json::from_slice(&text).map_err(|e| Error::Input(format!("{}: not valid JSON: {e}", path.display())))?;
+        serde_json::from_slice(text).map_err(|e| Error::Input(format!("{}: not valid JSON: {e}", path.display())))?;
     let fail = |msg: String| Error::Input(format!("{}: {msg}", path.display()));
     let data = doc
         .get("data")

@@ -102,28 +102,41 @@ impl Dataset {
                 Source::Dir(dir) => {
                     set.streams = vec![vec![directory::step(dir, model, options)?]];
                 }
-                Source::File(path) => {
-                    let file = json::load(path, model, options)?;
-                    if layout.is_some_and(|l| l != file.layout) {
-                        return Err(Error::Input(format!(
-                            "{}: cannot mix the flat layout (\"data\": [{{...}}]) with the streams layout \
-                             (\"data\": [[{{...}}]]) across input files",
-                            path.display()
-                        )));
-                    }
-                    layout = Some(file.layout);
-                    match file.layout {
-                        json::Layout::Flat => {
-                            if set.streams.is_empty() {
-                                set.streams.push(Vec::new());
-                            }
-                            set.streams[0].extend(file.streams.into_iter().flatten());
-                        }
-                        json::Layout::Streams => set.streams.extend(file.streams),
-                    }
-                }
+                Source::File(path) => set.add_json(&mut layout, json::load(path, model, options)?, path)?,
             }
         }
+        Ok(set)
+    }
+
+    /// Adds the entries of a JSON file read from `path`; all files share one layout (`layout`,
+    /// None before the first).
+    fn add_json(&mut self, layout: &mut Option<json::Layout>, file: json::File, path: &Path) -> Result<(), Error> {
+        if layout.is_some_and(|l| l != file.layout) {
+            return Err(Error::Input(format!(
+                "{}: cannot mix the flat layout (\"data\": [{{...}}]) with the streams layout \
+                 (\"data\": [[{{...}}]]) across input files",
+                path.display()
+            )));
+        }
+        *layout = Some(file.layout);
+        match file.layout {
+            json::Layout::Flat => {
+                if self.streams.is_empty() {
+                    self.streams.push(Vec::new());
+                }
+                self.streams[0].extend(file.streams.into_iter().flatten());
+            }
+            json::Layout::Streams => self.streams.extend(file.streams),
+        }
+        Ok(())
+    }
+
+    /// The dataset of one JSON input file whose contents are `text` (the fuzz targets' way
+    /// in: no file is read).
+    pub(crate) fn from_json(text: &[u8], model: &Model, options: &InputOptions) -> Result<Dataset, Error> {
+        let path = Path::new("input.json");
+        let mut set = Dataset::default();
+        set.add_json(&mut None, json::parse(path, text, model, options)?, path)?;
         Ok(set)
     }
 
@@ -273,6 +286,7 @@ fn location(path: &Path, stream: Option<usize>, step: usize) -> String {
     }
 }
 
+pub(crate) use directory::tensor as directory_tensor;
 pub use elements::{
     count_bytes_elements as count_bytes, decode as decode_json, encode as encode_json, flatten as flatten_json,
     put_element as put_json_element,

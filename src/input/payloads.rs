@@ -77,7 +77,13 @@ fn from_file(path: &Path) -> Result<Vec<Vec<Payload>>, Error> {
     let shown = path.display();
     let bad = |why: String| parse_err("--input-data", &format!("'{shown}': {why}"));
     let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot be read: {e}")))?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| bad(format!("is not JSON: {e}")))?;
+    parse(&shown.to_string(), &text)
+}
+
+/// The streams of the payload file `shown` whose contents are `text`.
+pub fn parse(shown: &str, text: &str) -> Result<Vec<Vec<Payload>>, Error> {
+    let bad = |why: String| parse_err("--input-data", &format!("'{shown}': {why}"));
+    let doc: Value = serde_json::from_str(text).map_err(|e| bad(format!("is not JSON: {e}")))?;
     let entries = doc
         .get("data")
         .and_then(Value::as_array)

@@ -161,7 +161,8 @@ fn sixteen() -> u64 {
 impl ModelDef {
     pub fn compute_time(&self, items: u64, jitter: f64) -> Duration {
         let c = self.compute;
-        let base = c.fixed_us as f64 + (c.per_item_us * items) as f64 + (jitter * 2.0 - 1.0) * c.jitter_us as f64;
+        // In floating point: a model file's microseconds times the batch may not fit a u64.
+        let base = c.fixed_us as f64 + c.per_item_us as f64 * items as f64 + (jitter * 2.0 - 1.0) * c.jitter_us as f64;
         Duration::from_nanos((base.max(0.0) * 1000.0) as u64)
     }
 
@@ -185,7 +186,12 @@ pub fn load(path: Option<&Path>) -> Result<Vec<ModelDef>, Error> {
         ),
         None => (DEFAULT_MODELS.to_string(), "the built-in models".to_string()),
     };
-    let file: File = toml::from_str(&text).map_err(|e| Error::Usage(format!("{name}: {}", e.to_string().trim())))?;
+    parse(&text, &name)
+}
+
+/// Reads and checks the model file `name` whose contents are `text`.
+pub fn parse(text: &str, name: &str) -> Result<Vec<ModelDef>, Error> {
+    let file: File = toml::from_str(text).map_err(|e| Error::Usage(format!("{name}: {}", e.to_string().trim())))?;
     check(&file.model).map_err(|m| Error::Usage(format!("{name}: {m}")))?;
     Ok(file.model)
 }
@@ -258,6 +264,15 @@ mod tests {
         let simple = models.iter().find(|m| m.name == "simple").unwrap();
         assert_eq!(simple.max_batch_size, 32);
         assert_eq!(simple.compute_time(4, 0.5), Duration::from_micros(380));
+    }
+
+    #[test]
+    fn huge_compute_times_do_not_overflow() {
+        // Found by feeding fuzz/serve_models_toml per_item_us = u64::MAX with a batch of 4.
+        let text = "[[model]]\nname = \"a\"\nmax_batch_size = 4\ninputs = []\noutputs = []\n\
+                    compute = { per_item_us = 18446744073709551615 }\n";
+        let models = parse(text, "m.toml").unwrap();
+        assert_eq!(models[0].compute_time(4, 0.5), Duration::from_nanos(u64::MAX));
     }
 
     #[test]

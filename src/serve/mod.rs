@@ -3,8 +3,8 @@
 //! streams and injected faults; and generative models streaming tokens on a known schedule
 //! over OpenAI's and Triton's generate routes. For first runs, demos and rperf's own tests.
 
-mod catalog;
-mod describe;
+pub(crate) mod catalog;
+pub(crate) mod describe;
 mod engine;
 mod generation;
 mod generative;
