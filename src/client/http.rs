@@ -3,7 +3,7 @@
 //! only reference-counted per request. Control calls share one such connection.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, StatusCode};
@@ -92,6 +92,7 @@ pub struct HttpTransport {
     input_format: TensorFormat,
     output_format: TensorFormat,
     outputs: Vec<(String, DataType)>,
+    request_timeout: Duration,
 }
 
 /// A prepared request: the whole body and, for validation, the expected outputs. The JSON
@@ -152,6 +153,7 @@ impl HttpTransport {
             input_format: server.input_format,
             output_format: server.output_format,
             outputs,
+            request_timeout: server.request_timeout,
         })
     }
 
@@ -224,6 +226,14 @@ impl Transport for HttpTransport {
 
     fn connection(&self, _worker: usize) -> h1::Conn {
         h1::Conn::new(self.addr.clone())
+    }
+
+    fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    fn abandon(&self, conn: &mut h1::Conn) {
+        conn.close();
     }
 
     async fn infer(&self, conn: &mut h1::Conn, req: &HttpRequest, sequence: Option<Sequence>) -> InferResult {
