@@ -6,7 +6,9 @@
 #       (${RPERF_CACHE_DIR:-$HOME/.cache/rperf}/triton); a fast no-op when already there.
 #       Safe to call from several processes at once (the install holds a lock).
 #   scripts/triton.sh run --model-repository DIR --http-port P --grpc-port P --metrics-port P [--log FILE]
-#       Installs if needed, starts tritonserver on 127.0.0.1 with those ports and waits. It
+#                         [--server-arg ARG]...
+#       Installs if needed, starts tritonserver on 127.0.0.1 with those ports (and each ARG,
+#       e.g. --server-arg --model-control-mode=explicit --server-arg --load-model=identity) and waits. It
 #       stops the server (by its PID) and exits on SIGTERM/SIGINT/SIGHUP, when the server
 #       exits (with the server's exit code), or when the process that started this script
 #       goes away, so a crashed test leaves nothing behind. The server log goes to stderr,
@@ -84,16 +86,17 @@ stop_server() {
 }
 
 run() {
-  local repo="" http="" grpc="" metrics="" logfile=""
+  local repo="" http="" grpc="" metrics="" logfile="" extra=()
   while (($#)); do
     case $1 in
-      --model-repository|--http-port|--grpc-port|--metrics-port|--log)
+      --model-repository|--http-port|--grpc-port|--metrics-port|--log|--server-arg)
         (($# >= 2)) || { log "$1 needs a value"; exit 2; } ;;&
       --model-repository) repo=$2; shift 2 ;;
       --http-port) http=$2; shift 2 ;;
       --grpc-port) grpc=$2; shift 2 ;;
       --metrics-port) metrics=$2; shift 2 ;;
       --log) logfile=$2; shift 2 ;;
+      --server-arg) extra+=("$2"); shift 2 ;;
       *) log "unknown argument '$1'"; exit 2 ;;
     esac
   done
@@ -112,7 +115,7 @@ run() {
     --http-address=127.0.0.1 --http-port="$http" --grpc-address=127.0.0.1 --grpc-port="$grpc"
     --metrics-address=127.0.0.1 --metrics-port="$metrics" --allow-gpu-metrics=false
     --strict-readiness=true --exit-on-error=true --exit-timeout-secs=1
-    --cache-directory="$pkg/caches" --cache-config=local,size=1048576)
+    --cache-directory="$pkg/caches" --cache-config=local,size=1048576 ${extra[@]+"${extra[@]}"})
   if [[ -n $logfile ]]; then
     "$pkg/bin/tritonserver" "${args[@]}" </dev/null >"$logfile" 2>&1 &
   else

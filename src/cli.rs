@@ -210,6 +210,10 @@ pub struct Args {
     pub bls_composing_models: Option<String>,
     #[arg(long, value_name = "NAME:VALUE:TYPE")]
     pub request_parameter: Vec<String>,
+    /// rperf: a request with no complete response after DURATION (500ms, 2s, 1m; bare: ms)
+    /// is given up and counted as failed. Default 60s.
+    #[arg(long, value_name = "DURATION")]
+    pub request_timeout: Option<String>,
     #[arg(long, value_name = "NAME")]
     pub model_signature_name: Option<String>,
     #[arg(long, value_name = "DIR")]

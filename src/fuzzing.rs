@@ -2,6 +2,8 @@
 //! parser as rperf does and must return, whatever the bytes, without a panic. Where a parser
 //! reads a stream, the bytes also go in arbitrary pieces and must read as they do whole (a
 //! panic here is a found difference). Not an API.
+//! A broken property is a panic here: that is how libFuzzer learns of it.
+#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;

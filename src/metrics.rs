@@ -127,8 +127,15 @@ fn split_url(url: &str) -> (String, String) {
     }
 }
 
+/// How long a scrape may wait for its answer: a frozen endpoint must not hold the run.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn scrape(conn: &mut h1::Conn, path: &str, model: &str) -> Result<Scrape, String> {
-    let response = conn.get(path).await?;
+    let Ok(response) = tokio::time::timeout(SCRAPE_TIMEOUT, conn.get(path)).await else {
+        conn.close();
+        return Err(format!("no answer within {} s", SCRAPE_TIMEOUT.as_secs()));
+    };
+    let response = response?;
     if response.status != 200 {
         return Err(format!("HTTP {}", response.status));
     }

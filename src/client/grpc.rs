@@ -5,7 +5,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes};
 use prost::Message;
@@ -148,6 +148,7 @@ pub struct GrpcTransport {
     outputs: Vec<String>,
     /// `--request-parameter`s, sent in every request.
     parameters: Vec<(String, RequestParameter)>,
+    request_timeout: Duration,
 }
 
 pub struct GrpcRequest {
@@ -172,6 +173,7 @@ impl GrpcTransport {
             version: target.version.clone().unwrap_or_default(),
             outputs,
             parameters: server.request_parameters.clone(),
+            request_timeout: server.request_timeout,
         })
     }
 }
@@ -235,6 +237,14 @@ impl Transport for GrpcTransport {
     fn workers_per_connection(&self) -> usize {
         STREAMS_PER_CONNECTION
     }
+
+    fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// Nothing to forget: the dropped call's stream is reset by h2, and the connection
+    /// goes on serving the other calls.
+    fn abandon(&self, _conn: &mut h2::Conn) {}
 
     async fn infer(&self, conn: &mut h2::Conn, req: &GrpcRequest, sequence: Option<Sequence>) -> InferResult {
         let start = Instant::now();

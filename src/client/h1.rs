@@ -67,6 +67,12 @@ impl Conn {
         }
     }
 
+    /// Drops the connection (a request on it was given up): the next request opens a new one.
+    pub fn close(&mut self) {
+        self.stream = None;
+        self.buf.clear();
+    }
+
     /// Writes `request` (a whole HTTP/1.1 request) and reads its response. A kept-alive
     /// connection that the server closed before answering a byte (its idle timeout raced our
     /// write) is replaced and the request sent once more, as HTTP clients do.

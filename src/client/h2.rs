@@ -149,7 +149,9 @@ impl Call {
         let response = response.await.map_err(|e| failure("response", e))?;
         let (head, mut body) = response.into_parts();
         if head.status != http::StatusCode::OK {
-            return Err(Failure::Call(format!("gRPC call answered with HTTP status {}", head.status)));
+            let kind = head.headers.get(http::header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()));
+            let kind = kind.map(|k| format!(" ({k})")).unwrap_or_default();
+            return Err(Failure::Call(format!("gRPC call answered with HTTP status {}{kind}", head.status)));
         }
         // A "trailers-only" answer (an error) carries its status in the headers.
         if head.headers.contains_key("grpc-status") {
@@ -216,6 +218,9 @@ impl Failure {
 pub(crate) fn check_status(headers: &HeaderMap) -> Result<(), Failure> {
     match headers.get("grpc-status").map(HeaderValue::as_bytes) {
         Some(b"0") => Ok(()),
+        Some(code) if code.is_empty() || !code.iter().all(u8::is_ascii_digit) => {
+            Err(Failure::Call(format!("gRPC answer with an invalid grpc-status '{}'", String::from_utf8_lossy(code))))
+        }
         _ => Err(Failure::Call(match tonic::Status::from_header_map(headers) {
             Some(status) => status_text(&status),
             None => "gRPC status (none)".into(),
@@ -312,5 +317,8 @@ mod tests {
         trailers.insert("grpc-message", HeaderValue::from_static("model %27x%27 not found%"));
         let message = check_status(&trailers).err().map(Failure::into_message);
         assert_eq!(message.as_deref(), Some("model 'x' not found%"));
+        trailers.insert("grpc-status", HeaderValue::from_static("OK?!"));
+        let message = check_status(&trailers).err().map(Failure::into_message);
+        assert_eq!(message.as_deref(), Some("gRPC answer with an invalid grpc-status 'OK?!'"));
     }
 }

@@ -3,7 +3,7 @@
 //! only reference-counted per request. Control calls share one such connection.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, StatusCode};
@@ -92,6 +92,7 @@ pub struct HttpTransport {
     input_format: TensorFormat,
     output_format: TensorFormat,
     outputs: Vec<(String, DataType)>,
+    request_timeout: Duration,
 }
 
 /// A prepared request: the whole body and, for validation, the expected outputs. The JSON
@@ -152,6 +153,7 @@ impl HttpTransport {
             input_format: server.input_format,
             output_format: server.output_format,
             outputs,
+            request_timeout: server.request_timeout,
         })
     }
 
@@ -226,6 +228,14 @@ impl Transport for HttpTransport {
         h1::Conn::new(self.addr.clone())
     }
 
+    fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    fn abandon(&self, conn: &mut h1::Conn) {
+        conn.close();
+    }
+
     async fn infer(&self, conn: &mut h1::Conn, req: &HttpRequest, sequence: Option<Sequence>) -> InferResult {
         let start = Instant::now();
         let wire = match sequence {
@@ -241,12 +251,31 @@ impl Transport for HttpTransport {
             return Err(error_text(status, &body));
         }
         let head_at = first_byte;
+        check_head(&body, header_len)?;
         if !req.expected.is_empty() {
             let outputs = response_outputs(&body, header_len, &self.outputs, &req.expected)?;
             super::check_outputs(&req.expected, |name| outputs.iter().find(|(n, _)| n == name).map(|(_, b)| &b[..]))?;
         }
         Ok(Timing { send: sent - start, recv: head_at.elapsed(), responses: None, tokens: None })
     }
+}
+
+/// What is checked of every answer without parsing it: its JSON header fits in the body and
+/// is delimited as a JSON object. A garbled or mislabelled answer fails the request.
+fn check_head(body: &[u8], header_len: Option<usize>) -> Result<(), String> {
+    let json_len = header_len.unwrap_or(body.len());
+    if json_len > body.len() {
+        return Err(format!(
+            "the response's Inference-Header-Content-Length {json_len} is larger than its body ({} bytes)",
+            body.len()
+        ));
+    }
+    let head = body[..json_len].trim_ascii();
+    if !(head.starts_with(b"{") && head.ends_with(b"}")) {
+        let start = String::from_utf8_lossy(&head[..head.len().min(32)]).into_owned();
+        return Err(format!("the response is not a JSON object: {start:?}"));
+    }
+    Ok(())
 }
 
 /// A tensor's raw bytes as JSON values, for `--input-tensor-format json`.
@@ -347,6 +376,15 @@ impl HttpControl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_with_a_bad_header_length_or_no_json_object_fail() {
+        assert!(check_head(b" {\"outputs\":[]}\n", None).is_ok());
+        assert!(check_head(b"{}abcd", Some(2)).is_ok());
+        assert!(check_head(b"{}ab", Some(70)).unwrap_err().contains("Inference-Header-Content-Length 70"));
+        assert!(check_head(b"\0\xff{\"outputs\": [", None).unwrap_err().contains("not a JSON object"));
+        assert!(check_head(b"", None).unwrap_err().contains("not a JSON object"));
+    }
 
     /// A prepared request for a config of these flags, and its JSON header.
     fn prepared(flags: &[&str]) -> (HttpRequest, Value) {

@@ -101,6 +101,38 @@ pub trait Transport: Send + Sync + 'static {
         req: &Self::Prepared,
         sequence: Option<Sequence>,
     ) -> impl Future<Output = InferResult> + Send;
+    /// How long a request may wait for its complete response (`--request-timeout`).
+    fn request_timeout(&self) -> Duration;
+    /// Forgets what `conn` has in flight after a request was given up, so that a late
+    /// answer is not read as the next request's.
+    fn abandon(&self, conn: &mut Self::Conn);
+    /// `infer`, given up after `request_timeout`: a server that accepts a request and never
+    /// answers it (frozen, stalled, a body shorter than its length) fails the request instead
+    /// of holding its worker for ever.
+    fn infer_timed(
+        &self,
+        conn: &mut Self::Conn,
+        req: &Self::Prepared,
+        sequence: Option<Sequence>,
+    ) -> impl Future<Output = InferResult> + Send {
+        async move {
+            let limit = self.request_timeout();
+            match tokio::time::timeout(limit, self.infer(conn, req, sequence)).await {
+                Ok(result) => result,
+                Err(_) => {
+                    self.abandon(conn);
+                    Err(timeout_message(limit))
+                }
+            }
+        }
+    }
+}
+
+/// The error of a request given up: "no response within the 2 s --request-timeout".
+pub fn timeout_message(limit: Duration) -> String {
+    let ms = limit.as_millis();
+    let took = if ms.is_multiple_of(1000) { format!("{} s", ms / 1000) } else { format!("{ms} ms") };
+    format!("no response within the {took} --request-timeout")
 }
 
 /// What the server says of itself: its name, version and the protocol extensions it has.
@@ -204,4 +236,15 @@ pub fn check_outputs<'a>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timeout_message_names_the_flag_in_its_unit() {
+        assert_eq!(timeout_message(Duration::from_secs(2)), "no response within the 2 s --request-timeout");
+        assert_eq!(timeout_message(Duration::from_millis(1500)), "no response within the 1500 ms --request-timeout");
+    }
 }

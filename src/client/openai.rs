@@ -24,6 +24,7 @@ pub struct OpenAiTransport {
     kind: EndpointKind,
     /// Chat conversations: the messages so far, by session (sequence id).
     history: Mutex<HashMap<u64, Vec<Value>>>,
+    request_timeout: Duration,
 }
 
 pub struct Prepared {
@@ -49,6 +50,7 @@ impl OpenAiTransport {
             head,
             kind: options.kind,
             history: Mutex::new(HashMap::new()),
+            request_timeout: server.request_timeout,
         }
     }
 
@@ -109,6 +111,14 @@ impl Transport for OpenAiTransport {
 
     fn connection(&self, _worker: usize) -> Conn {
         Conn::new(self.addr.clone())
+    }
+
+    fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    fn abandon(&self, conn: &mut Conn) {
+        conn.close();
     }
 
     fn pause(&self, req: &Prepared) -> Duration {

@@ -124,6 +124,15 @@ impl Transport for StreamTransport {
         self.inner.workers_per_connection()
     }
 
+    fn request_timeout(&self) -> std::time::Duration {
+        self.inner.request_timeout()
+    }
+
+    /// The stream may still carry the given-up request's responses: a new one is opened.
+    fn abandon(&self, conn: &mut StreamConn) {
+        conn.open = None;
+    }
+
     async fn infer(&self, conn: &mut StreamConn, req: &GrpcRequest, sequence: Option<Sequence>) -> InferResult {
         let start = Instant::now();
         let msg = match sequence {

@@ -91,6 +91,8 @@ pub struct ServerOptions {
     pub request_parameters: Vec<(String, RequestParameter)>,
     /// `--collect-metrics`: the Prometheus endpoint and how often to scrape it.
     pub metrics: Option<(String, Duration)>,
+    /// `--request-timeout`: how long a request may wait for its complete response.
+    pub request_timeout: Duration,
 }
 
 /// A sweep `start:end:step`; `end == 0` means unbounded (the latency limit ends it).

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::values::{normalize_url, parse_header, parse_request_parameters};
+use super::values::{normalize_url, parse_duration, parse_header, parse_request_parameters};
 use super::{parse_err, Compression, Protocol, ServerOptions, TensorFormat};
 use crate::cli::Args;
 use crate::error::Error;
@@ -36,7 +36,22 @@ pub fn options(a: &Args) -> Result<ServerOptions, Error> {
         streaming: a.streaming,
         request_parameters,
         metrics,
+        request_timeout: request_timeout(a)?,
     })
+}
+
+/// Generous by default: only a server that stopped answering reaches it.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn request_timeout(a: &Args) -> Result<Duration, Error> {
+    let Some(v) = a.request_timeout.as_deref() else { return Ok(DEFAULT_REQUEST_TIMEOUT) };
+    match parse_duration(v.trim()) {
+        Some(d) if !d.is_zero() => Ok(d),
+        _ => Err(parse_err(
+            "--request-timeout",
+            &format!("Invalid value provided: '{v}' (expected a duration above zero: 500ms, 2s, 1m)."),
+        )),
+    }
 }
 
 fn compression(a: &Args, protocol: Protocol) -> Result<Compression, Error> {
@@ -116,6 +131,18 @@ mod tests {
             config(&["-m", "a", "--collect-metrics", "--metrics-url", "h:9/m", "--metrics-interval", "250"]).unwrap();
         assert_eq!(c.server.metrics, Some(("h:9/m".to_string(), Duration::from_millis(250))));
         assert!(usage_msg(&["-m", "a", "--metrics-url", "h:9"]).contains("Must specify --collect-metrics"));
+    }
+
+    #[test]
+    fn request_timeout_takes_a_duration_above_zero() {
+        assert_eq!(config(&["-m", "a"]).unwrap().server.request_timeout, Duration::from_secs(60));
+        for (v, want) in [("500ms", 500), ("2s", 2000), ("1m", 60_000), ("250", 250)] {
+            let c = config(&["-m", "a", "--request-timeout", v]).unwrap();
+            assert_eq!(c.server.request_timeout, Duration::from_millis(want), "{v}");
+        }
+        for bad in ["0", "soon", "2h"] {
+            assert!(usage_msg(&["-m", "a", "--request-timeout", bad]).contains("--request-timeout"), "{bad}");
+        }
     }
 
     #[test]

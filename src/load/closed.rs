@@ -133,7 +133,7 @@ async fn send<T: Transport>(
 ) -> bool {
     slot.note_send();
     let sent = Instant::now();
-    let result = shared.transport.infer(conn, req, seq).await;
+    let result = shared.transport.infer_timed(conn, req, seq).await;
     let ended_sequence = seq.is_some_and(|s| s.end);
     slot.record(Completion { sent, done: Instant::now(), due: None, result: &result, ended_sequence, blocked: false });
     result.is_ok()

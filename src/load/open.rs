@@ -298,7 +298,7 @@ async fn send<T: Transport>(shared: &Arc<Shared<T>>, thread: usize, due: Instant
         // The send is now, when the request goes out, not when it was queued on this thread.
         shared.slots[thread].note_send();
         let sent_at = Instant::now();
-        let result = shared.transport.infer(&mut conn, req, None).await;
+        let result = shared.transport.infer_timed(&mut conn, req, None).await;
         lock(&shared.pools[thread]).push(conn);
         shared.finish(thread, (due, sent_at), &result, false, blocked);
         drop(permit);
@@ -315,7 +315,7 @@ async fn run_lane<T: Transport>(shared: Arc<Shared<T>>, thread: usize, index: us
         let req = &shared.streams[step.stream][step.entry];
         shared.slots[thread].note_send();
         let sent_at = Instant::now();
-        let result = shared.transport.infer(c, req, Some(step.seq)).await;
+        let result = shared.transport.infer_timed(c, req, Some(step.seq)).await;
         shared.finish(thread, (step.due, sent_at), &result, step.seq.end, step.blocked);
         drop(step.permit);
     }

@@ -70,18 +70,15 @@ impl<C: Clock, P: Probe> Meter<'_, C, P> {
         self.finish(value, outcome, progress)
     }
 
-    /// Takes the first snapshot and starts the first window: what completed before it
-    /// does not count.
+    /// Starts the first window, then takes the first snapshot, as `close_window` does at
+    /// each boundary: what completed before the window does not count, and what completes
+    /// while a slow server (frozen, say) takes its time to answer the statistics call does,
+    /// failures included.
     async fn begin(&self) -> Result<Progress, Error> {
-        let snapshots = vec![self.probe.snapshot().await?];
         self.recorder.end_window();
-        Ok(Progress {
-            windows: Vec::new(),
-            snapshots,
-            boundary: self.clock.now(),
-            cpu: self.clock.cpu(),
-            sent: self.recorder.sent(),
-        })
+        let (boundary, cpu, sent) = (self.clock.now(), self.clock.cpu(), self.recorder.sent());
+        let snapshots = vec![self.probe.snapshot().await?];
+        Ok(Progress { windows: Vec::new(), snapshots, boundary, cpu, sent })
     }
 
     /// Waits out one window from `start`; false when interrupted.

@@ -78,6 +78,44 @@ pub struct Faults {
     pub slow_rate: f64,
     #[serde(default)]
     pub slow_ms: u64,
+    /// An answer broken on the wire (see `Wire`), on `wire_rate` of the answers.
+    #[serde(default)]
+    pub wire: Option<Wire>,
+    #[serde(default = "all")]
+    pub wire_rate: f64,
+    /// Every fault of the model begins this long after its first inference request, so that
+    /// the levels measured before it are clean.
+    #[serde(default)]
+    pub after_ms: u64,
+}
+
+/// How an answer is broken on the wire. A fault that a protocol cannot have (a Content-Length
+/// on gRPC, a grpc-status on HTTP) leaves that protocol's answers alone; on gRPC only unary
+/// ModelInfer answers are broken.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Wire {
+    /// HTTP: half the body, then the connection closed (FIN). gRPC: half the message, then
+    /// the OK trailers.
+    Truncate,
+    /// HTTP: half the body, then the connection reset (RST). gRPC: half the message, then
+    /// the stream reset (RST_STREAM).
+    Reset,
+    /// HTTP: a Content-Length 64 bytes over the body, and the connection left open: the
+    /// client waits for bytes that never come.
+    ContentLength,
+    /// HTTP: an Inference-Header-Content-Length 64 bytes over the whole body.
+    HeaderLength,
+    /// HTTP: a body that is not JSON; gRPC: a message that is not protobuf.
+    InvalidMessage,
+    /// HTTP 500 with an HTML page (on gRPC too: no grpc-status), as a proxy answers for a
+    /// dead server.
+    #[serde(rename = "html_500")]
+    Html500,
+    /// gRPC: trailers whose grpc-status is not a number.
+    GrpcStatus,
+    /// The request is read and never answered; the connection stays open.
+    NeverAnswer,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -144,6 +182,10 @@ pub struct ModelDef {
     pub steps: Vec<Step>,
     pub decoupled: Option<Decoupled>,
     pub generate: Option<Generate>,
+}
+
+fn all() -> f64 {
+    1.0
 }
 
 fn one() -> usize {
@@ -241,7 +283,7 @@ fn check(models: &[ModelDef]) -> Result<(), String> {
             }
             _ => {}
         }
-        for rate in [m.faults.error_rate, m.faults.drop_rate, m.faults.slow_rate] {
+        for rate in [m.faults.error_rate, m.faults.drop_rate, m.faults.slow_rate, m.faults.wire_rate] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{at}: fault rates are fractions from 0 to 1"));
             }

@@ -3,14 +3,14 @@
 //! really take the configured compute time, statistics with Triton's meaning, and faults.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use rand::{Rng, SeedableRng};
 use tokio::sync::{mpsc, oneshot};
 
-use super::catalog::{Kind, ModelDef};
+use super::catalog::{Kind, ModelDef, Wire};
 use super::stats::ModelCounters;
 use crate::model::DataType;
 use crate::sync::lock;
@@ -79,11 +79,26 @@ pub struct ModelRuntime {
     queue: Option<std::sync::mpsc::Sender<Job>>,
     sequences: Mutex<HashMap<u64, i64>>,
     rng: Mutex<rand::rngs::SmallRng>,
+    /// When the first inference request arrived: faults begin `faults.after_ms` later.
+    first_request: OnceLock<Instant>,
 }
 
 impl ModelRuntime {
     pub fn roll(&self) -> f64 {
         lock(&self.rng).random::<f64>()
+    }
+
+    /// Whether the model's faults are on: from `faults.after_ms` after its first request.
+    fn faulting(&self) -> bool {
+        let first = *self.first_request.get_or_init(Instant::now);
+        first.elapsed() >= Duration::from_millis(self.def.faults.after_ms)
+    }
+
+    /// How this answer is to be broken on the wire, if at all.
+    pub fn wire_fault(&self) -> Option<Wire> {
+        let f = self.def.faults;
+        let wire = f.wire?;
+        (self.faulting() && (f.wire_rate >= 1.0 || self.roll() < f.wire_rate)).then_some(wire)
     }
 
     pub fn count(&self, f: impl FnOnce(&mut ModelCounters)) {
@@ -113,6 +128,7 @@ impl Engine {
                 queue: schedules.then_some(tx),
                 sequences: Mutex::new(HashMap::new()),
                 rng: Mutex::new(rand::rngs::SmallRng::seed_from_u64(0xfa17 + i as u64)),
+                first_request: OnceLock::new(),
                 def,
             });
             if schedules {
@@ -234,7 +250,7 @@ impl Engine {
             queue.send(job).map_err(|_| Failure::Error("the server is shutting down".into()))?;
             let reply = rx.await.map_err(|_| Failure::Error("the server is shutting down".into()))?;
             let f = rt.def.faults;
-            if f.slow_rate > 0.0 && rt.roll() < f.slow_rate {
+            if f.slow_rate > 0.0 && rt.faulting() && rt.roll() < f.slow_rate {
                 tokio::time::sleep(Duration::from_millis(f.slow_ms)).await;
             }
             reply
@@ -284,10 +300,11 @@ impl Engine {
 /// Request-level faults and input checks; returns the number of batch items.
 fn admit(rt: &ModelRuntime, inputs: &[Tensor]) -> Result<u64, Failure> {
     let f = rt.def.faults;
-    if f.drop_rate > 0.0 && rt.roll() < f.drop_rate {
+    let on = rt.faulting();
+    if on && f.drop_rate > 0.0 && rt.roll() < f.drop_rate {
         return Err(Failure::Drop);
     }
-    if f.error_rate > 0.0 && rt.roll() < f.error_rate {
+    if on && f.error_rate > 0.0 && rt.roll() < f.error_rate {
         return Err(Failure::Error(format!("injected failure in model '{}'", rt.def.name)));
     }
     check_inputs(&rt.def, inputs).map_err(Failure::Error)
@@ -414,7 +431,7 @@ fn next_batch(def: &ModelDef, q: &mut Queue) -> Option<Vec<Job>> {
 
 fn execute(rt: &ModelRuntime, batch: Vec<Job>, started: Instant) {
     let f = rt.def.faults;
-    if f.stall_every_ms > 0 && f.stall_ms > 0 {
+    if f.stall_every_ms > 0 && f.stall_ms > 0 && rt.faulting() {
         let phase = started.elapsed().as_millis() as u64 % f.stall_every_ms;
         if phase < f.stall_ms {
             std::thread::sleep(Duration::from_millis(f.stall_ms - phase));

@@ -2,6 +2,7 @@
 //! JSON and binary tensors (`Inference-Header-Content-Length`), the statistics extension,
 //! and the routes of generative models (OpenAI's /v1, Triton's generate).
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -14,6 +15,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
+use super::broken::{self, Resettable};
 use super::describe;
 use super::engine::{self, Engine, Failure, Sequence, Tensor};
 use super::generation::Api;
@@ -31,14 +33,16 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
         let _ = stream.set_nodelay(true);
         let engine = engine.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| handle(engine.clone(), req));
+            let (stream, reset) = Resettable::new(stream);
+            let service = service_fn(move |req| handle(engine.clone(), req, reset.clone()));
             let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
 
 /// Err closes the connection: that is how the drop fault reaches the client.
-async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Reply, std::io::Error> {
+/// `reset` makes the connection end with a TCP reset (a wire fault).
+async fn handle(engine: Arc<Engine>, req: Request<Incoming>, reset: Arc<AtomicBool>) -> Result<Reply, std::io::Error> {
     // A generative model's first token is due this long after the request's arrival.
     let arrived = tokio::time::Instant::now();
     let path = req.uri().path().to_string();
@@ -70,7 +74,13 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Reply, st
                 (Method::GET, ["config"] | ["stats"]) if engine.plain => error(StatusCode::NOT_FOUND, "Not Found"),
                 (Method::GET, ["config"]) => json_reply(StatusCode::OK, &describe::config_json(&model.def)),
                 (Method::GET, ["stats"]) => json_reply(StatusCode::OK, &json!({ "model_stats": [lock_json(&model)] })),
-                (Method::POST, ["infer"]) => return infer(engine, name, version, req).await,
+                (Method::POST, ["infer"]) => {
+                    let reply = infer(engine, name, version, req).await?;
+                    return Ok(match model.wire_fault() {
+                        Some(wire) => broken::http(wire, reply, &reset).await,
+                        None => reply,
+                    });
+                }
                 (Method::POST, ["generate"]) => generative::triton(model, false, arrived, req).await,
                 (Method::POST, ["generate_stream"]) => generative::triton(model, true, arrived, req).await,
                 _ => error(StatusCode::NOT_FOUND, "Not Found"),

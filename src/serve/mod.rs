@@ -3,6 +3,7 @@
 //! streams and injected faults; and generative models streaming tokens on a known schedule
 //! over OpenAI's and Triton's generate routes. For first runs, demos and rperf's own tests.
 
+mod broken;
 pub(crate) mod catalog;
 pub(crate) mod describe;
 mod engine;
@@ -90,6 +91,7 @@ impl Server {
         let service = GrpcInferenceServiceServer::new(grpc::Service { engine: engine.clone() })
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX);
+        let service = broken::Grpc { inner: service, engine: engine.clone() };
         // The builder's tcp_nodelay only covers listeners it binds itself: without it,
         // Nagle's algorithm holds streamed responses back until the client's delayed ACK.
         let incoming = tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(grpc), |s| {

@@ -54,8 +54,30 @@ pub fn start_private_triton() -> Triton {
     start_triton()
 }
 
+/// A Triton of the caller's own started with extra server arguments, e.g.
+/// `--model-control-mode=explicit` and the `--load-model=NAME` of each model it needs.
+pub fn start_private_triton_with(extra: &[&str]) -> Triton {
+    start_private_triton_at((free_port(), free_port(), free_port()), extra)
+}
+
+impl Triton {
+    /// The tritonserver process (the script's child), for tests that signal it.
+    pub fn server_pid(&self) -> Option<u32> {
+        let script = self.child.lock().unwrap_or_else(|e| e.into_inner()).id();
+        let children = std::fs::read_to_string(format!("/proc/{script}/task/{script}/children")).ok()?;
+        children.split_whitespace().filter_map(|p| p.parse().ok()).find(|pid: &u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "tritonserver")
+        })
+    }
+}
+
 fn start_triton() -> Triton {
-    let (http, grpc, metrics) = (free_port(), free_port(), free_port());
+    start_private_triton_with(&[])
+}
+
+/// A Triton of the caller's own on the given (http, grpc, metrics) ports: one started again
+/// where a killed one was.
+pub fn start_private_triton_at((http, grpc, metrics): (u16, u16, u16), extra: &[&str]) -> Triton {
     let log = std::env::temp_dir().join(format!("rperf-triton-{http}.log"));
     let mut child = Command::new(root().join("scripts/triton.sh"))
         .args(["run", "--model-repository"])
@@ -63,6 +85,7 @@ fn start_triton() -> Triton {
         .args(["--http-port", &http.to_string(), "--grpc-port", &grpc.to_string()])
         .args(["--metrics-port", &metrics.to_string(), "--log"])
         .arg(&log)
+        .args(extra.iter().flat_map(|a| ["--server-arg", a]))
         .stdin(Stdio::null())
         .spawn()
         .expect("scripts/triton.sh starts");
