@@ -149,10 +149,9 @@ impl Conn {
         }
     }
 
-    /// Writes `request` and hands the response body to `on_body` piece by piece as it
-    /// arrives, each with its arrival time (streamed replies: server-sent events). Returns
-    /// the status and whether the body is an event stream. Retried once, as `exchange`, when
-    /// a reused connection was closed before the answer.
+    /// Writes `request` and hands the body to `on_body` piece by piece as it arrives, with its
+    /// arrival time (server-sent events); returns the status and whether the body is an event
+    /// stream. Retried once, as `exchange`, when a reused connection closed before the answer.
     pub async fn exchange_streamed(
         &mut self,
         request: &[u8],
@@ -238,9 +237,8 @@ pub(crate) struct StreamedReply {
 }
 
 impl StreamedReply {
-    /// Takes what it can of the reply from the front of `buf`, handing each piece of the body
-    /// to `on_body` (with whether it is an event stream); once the body is complete, the
-    /// reply and whether the connection stays open.
+    /// Takes what it can of the reply from the front of `buf`, each piece of the body to
+    /// `on_body` (with whether it is an event stream); once complete, the reply and keep-alive.
     pub(crate) fn advance(
         &mut self,
         buf: &mut BytesMut,

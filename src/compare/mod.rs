@@ -204,7 +204,7 @@ pub fn run(args: CompareArgs) -> Result<(), Error> {
     if let Some(path) = &args.markdown {
         files::write_file(path, |w| w.write_all(markdown(&args, &key, confidence, &rows, &stopped).as_bytes()))?;
     }
-    if let Some(summary) = files::step_summary() {
+    if let Some(summary) = crate::config::step_summary() {
         files::append_file(&summary, markdown(&args, &key, confidence, &rows, &stopped).as_bytes())?;
     }
     let mut cases = Vec::new();

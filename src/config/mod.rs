@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::cli::Args;
 use crate::error::Error;
 pub use generative::{EndpointKind, GenerativeOptions, Goodput, TokenCount};
+pub use output::step_summary;
 pub use threshold::Threshold;
 
 /// The model under test, and the models a BLS model calls.

@@ -6,6 +6,11 @@ use super::{parse_err, OutputOptions, Threshold};
 use crate::cli::Args;
 use crate::error::Error;
 
+/// `$GITHUB_STEP_SUMMARY`, when a CI job sets it: the file Markdown summaries are appended to.
+pub fn step_summary() -> Option<PathBuf> {
+    std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()).map(PathBuf::from)
+}
+
 pub fn options(a: &Args) -> Result<OutputOptions, Error> {
     if !(0.0..=100.0).contains(&a.max_error_rate) {
         return Err(parse_err("--max-error-rate", "The value must be a percentage from 0 to 100."));
@@ -23,7 +28,7 @@ pub fn options(a: &Args) -> Result<OutputOptions, Error> {
         overwrite: a.overwrite,
         junit: path(&a.junit),
         markdown: path(&a.markdown),
-        step_summary: crate::report::files::step_summary(),
+        step_summary: step_summary(),
         thresholds: a.fail_if.iter().map(|t| Threshold::parse(t).map_err(Error::Usage)).collect::<Result<_, _>>()?,
         confidence: a.confidence.as_deref().map(crate::noise::parse_confidence).transpose().map_err(Error::Usage)?,
         max_error_rate: a.max_error_rate / 100.0,

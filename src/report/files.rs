@@ -26,11 +26,6 @@ pub fn write_file(path: &Path, f: impl FnOnce(&mut dyn Write) -> io::Result<()>)
     result.map_err(io)
 }
 
-/// `$GITHUB_STEP_SUMMARY`, when a CI job sets it: the file Markdown summaries are appended to.
-pub fn step_summary() -> Option<PathBuf> {
-    std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()).map(PathBuf::from)
-}
-
 /// Whether a file can be written at `path`, found by creating a temporary file beside it
 /// (removed at once): the folder's absence, a file in its place or a missing permission
 /// are the reason returned.

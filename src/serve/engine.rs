@@ -90,15 +90,13 @@ impl ModelRuntime {
 
     /// Whether the model's faults are on: from `faults.after_ms` after its first request.
     fn faulting(&self) -> bool {
-        let first = *self.first_request.get_or_init(Instant::now);
-        first.elapsed() >= Duration::from_millis(self.def.faults.after_ms)
+        self.first_request.get_or_init(Instant::now).elapsed() >= Duration::from_millis(self.def.faults.after_ms)
     }
 
     /// How this answer is to be broken on the wire, if at all.
     pub fn wire_fault(&self) -> Option<Wire> {
         let f = self.def.faults;
-        let wire = f.wire?;
-        (self.faulting() && (f.wire_rate >= 1.0 || self.roll() < f.wire_rate)).then_some(wire)
+        f.wire.filter(|_| self.faulting() && (f.wire_rate >= 1.0 || self.roll() < f.wire_rate))
     }
 
     pub fn count(&self, f: impl FnOnce(&mut ModelCounters)) {
@@ -113,9 +111,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds the runtimes and starts each model's instances, one OS thread each: they sleep
-    /// the compute time precisely (tokio's timer has millisecond granularity), as Triton's
-    /// instances are threads of their own.
+    /// Builds the runtimes and starts each model's instances, one OS thread each as Triton's:
+    /// they sleep the compute time precisely, which tokio's millisecond timer cannot.
     pub fn start(defs: Vec<ModelDef>, plain: bool) -> Arc<Engine> {
         let started = Instant::now();
         let mut models = BTreeMap::new();
