@@ -9,12 +9,12 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{http_post, root, start_private_triton_with, temp_path, Serve, Triton};
+use common::{http_post, spawn_rperf, start_private_triton_with, temp_path, Serve, Triton};
 
 /// A load of the campaign: a sweep that outlasts the fault.
 #[derive(Clone, Copy)]
@@ -75,14 +75,7 @@ fn run(case: &Case, act: impl FnOnce(u32) + Send + 'static) -> Outcome {
         .collect();
     args.extend(["--json".to_string(), json.to_string_lossy().into_owned()]);
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rperf"))
-        .args(&args)
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("rperf starts");
+    let mut child = spawn_rperf(&args);
     let (level2, at_level2) = mpsc::channel();
     let stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let out = Arc::new(Mutex::new(String::new()));

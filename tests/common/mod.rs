@@ -301,16 +301,21 @@ pub fn figure(stdout: &str, prefix: &str) -> f64 {
     line[prefix.len()..].split_whitespace().next().unwrap().trim_end_matches(',').parse().unwrap()
 }
 
-/// Starts rperf, waits for `marker` on stdout, calls `act`, then collects everything.
-pub fn run_until(args: &[&str], marker: &str, act: impl FnOnce(u32)) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rperf"))
+/// Starts rperf from the checkout's root with its stdout and stderr piped.
+pub fn spawn_rperf<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_rperf"))
         .args(args)
         .current_dir(root())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("rperf starts");
+        .expect("rperf starts")
+}
+
+/// Starts rperf, waits for `marker` on stdout, calls `act`, then collects everything.
+pub fn run_until(args: &[&str], marker: &str, act: impl FnOnce(u32)) -> (i32, String, String) {
+    let mut child = spawn_rperf(args);
     let mut stdout = String::new();
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
