@@ -94,6 +94,7 @@ pub fn options(a: &Args, mode: LoadMode, warnings: &mut Vec<String>) -> Result<L
         .into_iter()
         .filter_map(|(flag, given)| given.then_some(flag))
         .collect(),
+        think_time: None,
     })
 }
 

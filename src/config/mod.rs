@@ -8,6 +8,7 @@ mod input;
 mod load;
 mod output;
 mod server;
+mod stress;
 pub mod threshold;
 mod unsupported;
 pub mod values;
@@ -23,6 +24,8 @@ use crate::cli::Args;
 use crate::error::Error;
 pub use generative::{EndpointKind, GenerativeOptions, Goodput, TokenCount};
 pub use output::step_summary;
+#[allow(unused_imports)] // Until the flags are parsed (the next commits).
+pub use stress::{ModelPlan, Plan, PlanLoad, Stage, Stages, Timeline};
 pub use threshold::Threshold;
 
 /// The model under test, and the models a BLS model calls.
@@ -165,6 +168,9 @@ pub struct LoadOptions {
     /// The sequence flags given on the command line (a server without the sequence extension
     /// refuses them).
     pub sequence_flags: Vec<&'static str>,
+    /// `--think-time MIN:MAX`: a closed-loop user pauses a random time in this range
+    /// between its requests (Locust's `wait_time`).
+    pub think_time: Option<(Duration, Duration)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -257,6 +263,10 @@ pub struct Config {
     pub output: OutputOptions,
     /// `--service-kind openai`: JSON endpoints instead of KServe v2 tensors.
     pub generative: Option<GenerativeOptions>,
+    /// `--plan FILE.toml`: several models at once.
+    pub plan: Option<Plan>,
+    /// `--stages`, `--duration` with `--slice`, `--scenario`: time slices.
+    pub timeline: Option<Timeline>,
 }
 
 /// perf_analyzer's wording for a flag with a bad value.
@@ -287,7 +297,7 @@ impl Config {
             version: a.model_version.clone().filter(|v| !v.is_empty()),
             bls_composing: a.bls_composing_models.as_deref().map(values::parse_bls).unwrap_or_default(),
         };
-        Ok((Config { target, server, load, window, input, output, generative }, warnings))
+        Ok((Config { target, server, load, window, input, output, generative, plan: None, timeline: None }, warnings))
     }
 }
 

@@ -69,6 +69,7 @@ pub fn settings(config: &Config, model: &Model) -> Settings {
         goodput: config.generative.as_ref().filter(|g| g.goodput.is_set()).map(|g| g.goodput.describe()),
         server: String::new(),
         left_out: Vec::new(),
+        timeline: None,
     }
 }
 
@@ -267,6 +268,7 @@ pub fn level(s: &Settings, mut level: Level) -> LevelReport {
             .sequence_model
             .then(|| SequenceReport { count: level.merged.sequences, per_sec: level.sequence_rate() }),
         merged_levels: None,
+        slice: None,
         records,
     }
 }
@@ -287,5 +289,8 @@ pub fn run(settings: Settings, levels: Vec<LevelReport>, result: &Result<(), cra
         levels,
         outcome,
         merged_from: Vec::new(),
+        models: Vec::new(),
+        interference: Vec::new(),
+        drift: Vec::new(),
     }
 }

@@ -42,6 +42,7 @@ pub fn settings() -> Settings {
         goodput: None,
         server: String::new(),
         left_out: Vec::new(),
+        timeline: None,
     }
 }
 
@@ -148,6 +149,7 @@ pub fn level(
         tokens: None,
         sequences: None,
         merged_levels: None,
+        slice: None,
         records: vec![
             Record::unary(start_ns + 1_000, start_ns + 13_001_000),
             Record::unary(start_ns + 13_002_000, start_ns + 25_900_000),
@@ -183,6 +185,9 @@ pub fn run() -> RunReport {
         levels: vec![c1, c8],
         outcome: RunOutcome::Complete,
         merged_from: Vec::new(),
+        models: Vec::new(),
+        interference: Vec::new(),
+        drift: Vec::new(),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod markdown;
 mod number;
 pub mod profile;
 pub mod schema;
+mod stress;
 pub mod text;
 
 pub use number::fmt_g;

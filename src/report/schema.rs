@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::hist::Hist;
+pub use super::stress::{DriftReport, InterferenceReport, ModelReport, SliceReport, TimelineSetting};
 use crate::config::{Distribution, Protocol};
 use crate::measure::Record;
 use crate::metrics::MetricsFigures;
@@ -24,6 +25,15 @@ pub struct RunReport {
     /// `rperf merge`: the reports this one was merged from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<String>,
+    /// `--plan`: each model's own block; `levels` then holds the combined one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<ModelReport>,
+    /// `--interference`: each model alone against together.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interference: Vec<InterferenceReport>,
+    /// Time-sliced runs: the drift of figures over the slices (of the combined block).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<DriftReport>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +129,9 @@ pub struct Settings {
     /// What rperf left out for a server without some of Triton's extensions, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left_out: Vec<String>,
+    /// `--stages`, `--duration` with `--slice`: time slices instead of stabilized levels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<TimelineSetting>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -323,6 +336,9 @@ pub struct LevelReport {
     /// `rperf merge`: how many reports' levels this one adds up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_levels: Option<usize>,
+    /// Time-sliced runs: which slice this level is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slice: Option<SliceReport>,
     /// `--profile-export-file`: every request of the level (not in the JSON report).
     #[serde(skip)]
     pub records: Vec<Record>,
