@@ -148,7 +148,9 @@ fn merge_tokens(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> Res
     }))
 }
 
-fn merge_level(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> Result<LevelReport, Error> {
+/// Levels measured at the same time, as one: counts and throughputs added, histograms
+/// added; each level is named by its file (or model) in errors.
+pub fn merge_level(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> Result<LevelReport, Error> {
     let first = levels[0].0;
     let name = first.name();
     let hist = add(&levels.iter().map(|(l, f)| (&l.histogram, *f)).collect::<Vec<_>>(), &name)?;

@@ -13,7 +13,7 @@ mod window;
 
 use std::time::{Duration, Instant};
 
-pub use meter::{Meter, Observer};
+pub use meter::{Lane, Meter, Observer};
 pub use probe::{Probe, ServerProbe};
 pub use recorder::{Completion, RecordOptions, Recorder, Slot};
 pub use stability::{instability, WindowFigures};

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::hist::Hist;
-pub use super::stress::{DriftReport, InterferenceReport, ModelReport, SliceReport, TimelineSetting};
+pub use super::stress::{DriftReport, InterferenceReport, SliceReport, TimelineSetting};
 use crate::config::{Distribution, Protocol};
 use crate::measure::Record;
 use crate::metrics::MetricsFigures;
@@ -32,6 +32,15 @@ pub struct RunReport {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interference: Vec<InterferenceReport>,
     /// Time-sliced runs: the drift of figures over the slices (of the combined block).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<DriftReport>,
+}
+
+/// One model's own block of a `--plan` run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelReport {
+    pub settings: Settings,
+    pub levels: Vec<LevelReport>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<DriftReport>,
 }

@@ -4,8 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::schema::{LevelReport, Settings};
-
 /// How a time-sliced run was driven.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimelineSetting {
@@ -42,15 +40,6 @@ pub struct SliceReport {
     /// The server's memory when the slice ended, from its Prometheus endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_memory_bytes: Option<u64>,
-}
-
-/// One model's own block of a `--plan` run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ModelReport {
-    pub settings: Settings,
-    pub levels: Vec<LevelReport>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub drift: Vec<DriftReport>,
 }
 
 /// `--interference`: what sharing the server cost one model.

@@ -7,6 +7,7 @@ mod generative;
 mod levels;
 mod progress;
 mod server_fit;
+mod stress;
 mod sweep;
 
 use std::path::Path;
@@ -18,12 +19,13 @@ use crate::client::grpc::{Channels, GrpcTransport};
 use crate::client::http::HttpTransport;
 use crate::client::stream::StreamTransport;
 use crate::client::{Control, ServerInfo};
-use crate::config::{parse_err, values, Config, LoadMode, OutputOptions, Protocol, SequenceConfig};
+use crate::config::{parse_err, values, Config, LoadMode, OutputOptions, Protocol, SequenceConfig, ServerOptions};
 use crate::error::Error;
-use crate::input::{Dataset, Source};
+use crate::input::{Dataset, RequestData, Source};
 use crate::measure::ServerProbe;
 use crate::model::Model;
 use crate::report::html::Baseline;
+use crate::report::schema::Settings;
 use crate::report::{self, files, text};
 use sweep::Sweep;
 
@@ -31,69 +33,96 @@ pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Er
     if let Some(g) = &config.generative {
         return generative::run(config, g, &interrupted).await;
     }
+    if config.plan.is_some() || config.timeline.is_some() {
+        return stress::run(config, &interrupted).await;
+    }
     // What the flags name on disk is looked at before the server is called.
     check_outputs(&config.output)?;
     let baseline = read_baseline(&config.output)?;
-    let sources = Source::resolve(&config.input.data)?;
     let intervals = match &config.load.mode {
         LoadMode::Intervals(path) => Some(read_intervals(path)?),
         _ => None,
     };
-    let control = Control::connect(config.server.protocol, &config.server.url).await?;
-    let target = &config.target;
-    let (model, info) = control.model(&target.model, target.version.as_deref(), &target.bls_composing).await?;
-    let fit = server_fit::fit(config, &info)?;
-    let server = &fit.server;
-    model.check_batch_size(config.load.batch_size)?;
-    let plan = sequence_plan(config, &model)?;
-    if model.decoupled && !server.streaming {
-        return Err(Error::Model(format!(
-            "model '{}' is decoupled: its responses need gRPC streaming (-i grpc --streaming)",
-            model.name
-        )));
-    }
-    let dataset = Dataset::load(&sources, &config.input, &model)?;
-    let from_file = sources.iter().any(|s| matches!(s, Source::File(_)));
-    if from_file {
-        println!("{}", dataset.summary_line());
-    }
-    let streams = match &plan {
-        Some(_) => dataset.stream_requests(&model)?,
-        None => vec![dataset.requests(&model, config.load.batch_size)?],
-    };
-    let plan = plan.map(|p| SequenceConfig { length: p.length.or((!from_file).then_some(20)), ..p });
-    let mut left_out = fit.left_out;
-    if model.from_metadata {
-        let what =
-            "model configuration (no model_configuration extension): inputs, outputs and batching from the metadata";
-        left_out.insert(0, what.to_string());
-    }
-    let probe = match statistics(&control, &info, &model).await? {
-        true => Some(ServerProbe { control: &control, model: &model }),
-        false => {
-            left_out.push("server statistics (no statistics extension): no Server block".to_string());
-            None
-        }
-    };
-    let mut settings = report::build::settings(config, &model);
-    settings.server = server_fit::describe(&info);
-    settings.left_out = left_out;
-    print!("{}", text::settings(&settings));
+    let prepared = Prepared::new(config).await?;
+    print!("{}", text::settings(&prepared.settings));
+    let Prepared { control, model, server, settings, streams, plan, statistics } = prepared;
+    let probe = statistics.then_some(ServerProbe { control: &control, model: &model });
     let sweep = Sweep::new(config, settings, probe, &interrupted, (plan, intervals), baseline).await?;
+    let target = &config.target;
     match server.protocol {
         Protocol::Http => {
             let outputs = model.outputs.iter().map(|o| (o.name.clone(), o.datatype)).collect();
-            sweep.drive(HttpTransport::new(target, server, outputs)?, &streams).await
+            sweep.drive(HttpTransport::new(target, &server, outputs)?, &streams).await
         }
         Protocol::Grpc => {
             let outputs = model.outputs.iter().map(|o| o.name.clone()).collect();
-            let grpc = GrpcTransport::new(target, server, outputs)?;
+            let grpc = GrpcTransport::new(target, &server, outputs)?;
             if server.streaming {
-                sweep.drive(StreamTransport::new(grpc, Channels::new(server)?), &streams).await
+                sweep.drive(StreamTransport::new(grpc, Channels::new(&server)?), &streams).await
             } else {
                 sweep.drive(grpc, &streams).await
             }
         }
+    }
+}
+
+/// A model ready to be put under load: its server's connection and what it supports, the
+/// model as the server describes it, the request data, and the report's settings.
+pub struct Prepared {
+    pub control: Control,
+    pub model: Model,
+    /// The server options, fitted to what the server supports.
+    pub server: ServerOptions,
+    pub settings: Settings,
+    /// The requests, one list per data stream (sequence models) or one list.
+    pub streams: Vec<Vec<RequestData>>,
+    /// Sequence models: how sequences are played.
+    pub plan: Option<SequenceConfig>,
+    /// Whether the server has statistics for the model.
+    pub statistics: bool,
+}
+
+impl Prepared {
+    /// Discovers the model, checks the flags against it, and loads the input data.
+    pub async fn new(config: &Config) -> Result<Prepared, Error> {
+        let sources = Source::resolve(&config.input.data)?;
+        let control = Control::connect(config.server.protocol, &config.server.url).await?;
+        let target = &config.target;
+        let (model, info) = control.model(&target.model, target.version.as_deref(), &target.bls_composing).await?;
+        let fit = server_fit::fit(config, &info)?;
+        let server = fit.server;
+        model.check_batch_size(config.load.batch_size)?;
+        let plan = sequence_plan(config, &model)?;
+        if model.decoupled && !server.streaming {
+            return Err(Error::Model(format!(
+                "model '{}' is decoupled: its responses need gRPC streaming (-i grpc --streaming)",
+                model.name
+            )));
+        }
+        let dataset = Dataset::load(&sources, &config.input, &model)?;
+        let from_file = sources.iter().any(|s| matches!(s, Source::File(_)));
+        if from_file {
+            println!("{}", dataset.summary_line());
+        }
+        let streams = match &plan {
+            Some(_) => dataset.stream_requests(&model)?,
+            None => vec![dataset.requests(&model, config.load.batch_size)?],
+        };
+        let plan = plan.map(|p| SequenceConfig { length: p.length.or((!from_file).then_some(20)), ..p });
+        let mut left_out = fit.left_out;
+        if model.from_metadata {
+            let what =
+                "model configuration (no model_configuration extension): inputs, outputs and batching from the metadata";
+            left_out.insert(0, what.to_string());
+        }
+        let statistics = statistics(&control, &info, &model).await?;
+        if !statistics {
+            left_out.push("server statistics (no statistics extension): no Server block".to_string());
+        }
+        let mut settings = report::build::settings(config, &model);
+        settings.server = server_fit::describe(&info);
+        settings.left_out = left_out;
+        Ok(Prepared { control, model, server, settings, streams, plan, statistics })
     }
 }
 

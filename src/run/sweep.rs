@@ -16,7 +16,7 @@ use crate::load::open::RateLoad;
 use crate::load::schedule::{intervals_rate, Schedule};
 use crate::load::Load;
 use crate::measure::clock::SystemClock;
-use crate::measure::{LoadValue, Meter, Outcome, RecordOptions, Recorder, ServerProbe};
+use crate::measure::{Lane, LoadValue, Meter, Outcome, RecordOptions, Recorder, ServerProbe};
 use crate::metrics::Collector;
 use crate::report::html::Baseline;
 use crate::report::schema::{LevelReport, Mode, RunOutcome, RunReport, Settings};
@@ -105,7 +105,7 @@ impl<'a> Sweep<'a> {
                 result
             }
             LoadMode::RequestRate(r) => {
-                let mut load = self.open_loop(transport, streams)?;
+                let mut load = open_loop(config, self.plan.as_ref(), transport, streams, &self.recorder)?;
                 let walk = Walk { start: r.start, end: r.end, step: r.step, whole: false, binary_search };
                 let result = walk
                     .run(async |rate: f64| {
@@ -121,7 +121,7 @@ impl<'a> Sweep<'a> {
             LoadMode::Intervals(_) => {
                 // One measurement and no sweep; an unstable one is reported as such, exit 0.
                 let gaps = self.intervals.take().unwrap_or_default();
-                let mut load = self.open_loop(transport, streams)?;
+                let mut load = open_loop(config, self.plan.as_ref(), transport, streams, &self.recorder)?;
                 let value = LoadValue::Intervals(intervals_rate(&gaps));
                 load.apply(Schedule::intervals(gaps));
                 let result = self.measure(value).await.map(|_| ());
@@ -132,30 +132,14 @@ impl<'a> Sweep<'a> {
         finish(config, self.settings, self.levels, result, self.baseline.as_ref())
     }
 
-    /// Synchronous calls cap the requests in flight at --max-threads, as perf_analyzer's
-    /// blocking threads do; asynchronous ones are never held back. Sequence models are
-    /// asynchronous unless --sync, and then have one "thread" per sequence at most.
-    fn open_loop<T: Transport>(&self, transport: T, streams: Vec<Vec<T::Prepared>>) -> Result<RateLoad<T>, Error> {
-        let load = &self.config.load;
-        let (streams, cap) = match &self.plan {
-            Some(p) => (streams, load.sync.then_some(load.max_threads.min(p.count))),
-            None => (vec![streams.into_iter().flatten().collect()], (!load.async_mode).then_some(load.max_threads)),
-        };
-        RateLoad::new(transport, streams, (load.batch_size, self.plan.clone()), cap, &self.recorder, load.load_threads)
-    }
-
     /// Measures the load already applied as level `value`, and prints it.
     async fn measure(&mut self, value: LoadValue) -> Result<Outcome, Error> {
         let started = Instant::now();
-        let meter = Meter {
-            policy: &self.config.window,
-            recorder: &self.recorder,
-            batch_size: self.config.load.batch_size,
-            probe: &self.probe,
-            clock: &SystemClock,
-            interrupted: self.interrupted,
-        };
-        let mut level = meter.level(value, &mut Progress::new(self.config, value)).await?;
+        let lanes = [Lane { recorder: &self.recorder, batch_size: self.config.load.batch_size, probe: &self.probe }];
+        let meter =
+            Meter { policy: &self.config.window, lanes: &lanes, clock: &SystemClock, interrupted: self.interrupted };
+        let levels = meter.level(&[value], &mut Progress::new(self.config, value)).await?;
+        let mut level = levels.into_iter().next().ok_or(Error::EmptyWindow)?;
         if let Some(collector) = &self.collector {
             level.metrics = Some(collector.figures_since(started, level.reported_since().unwrap_or(started)));
         }
@@ -189,12 +173,30 @@ impl<'a> Sweep<'a> {
     }
 }
 
+/// Synchronous calls cap the requests in flight at --max-threads, as perf_analyzer's
+/// blocking threads do; asynchronous ones are never held back. Sequence models are
+/// asynchronous unless --sync, and then have one "thread" per sequence at most.
+pub fn open_loop<T: Transport>(
+    config: &Config,
+    plan: Option<&SequenceConfig>,
+    transport: T,
+    streams: Vec<Vec<T::Prepared>>,
+    recorder: &Recorder,
+) -> Result<RateLoad<T>, Error> {
+    let load = &config.load;
+    let (streams, cap) = match plan {
+        Some(p) => (streams, load.sync.then_some(load.max_threads.min(p.count))),
+        None => (vec![streams.into_iter().flatten().collect()], (!load.async_mode).then_some(load.max_threads)),
+    };
+    RateLoad::new(transport, streams, (load.batch_size, plan.cloned()), cap, recorder, load.load_threads)
+}
+
 /// Each threshold's name and, when it does not hold, why.
 type Checks = Vec<(String, Option<String>)>;
 
 /// Writes every file of `report` (the CSVs and the page only when a level is stable and
 /// the run is not `unstable`); returns whether it had tables, and the thresholds' verdicts.
-fn write_files(
+pub fn write_files(
     config: &Config,
     report: &RunReport,
     unstable: bool,
@@ -218,6 +220,16 @@ fn finish(
     baseline: Option<&Baseline>,
 ) -> Result<(), Error> {
     let report = build::run(settings, levels, &result);
+    conclude(config, report, result, baseline)
+}
+
+/// `finish` for a report already built.
+pub fn conclude(
+    config: &Config,
+    report: RunReport,
+    result: Result<(), Error>,
+    baseline: Option<&Baseline>,
+) -> Result<(), Error> {
     let (tables, cases) = write_files(config, &report, matches!(result, Err(Error::Unstable)), baseline)?;
     if tables {
         print!("{}", text::summary(&report));

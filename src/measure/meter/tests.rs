@@ -119,16 +119,10 @@ fn measure(policy: WindowPolicy, feeds: &[Feed]) -> Result<Level, Error> {
         interrupted: &interrupted,
     };
     let probe = Counting(Cell::new(0));
-    let meter = Meter {
-        policy: &policy,
-        recorder: &recorder,
-        batch_size: 1,
-        probe: &probe,
-        clock: &clock,
-        interrupted: &interrupted,
-    };
+    let lanes = [Lane { recorder: &recorder, batch_size: 1, probe: &probe }];
+    let meter = Meter { policy: &policy, lanes: &lanes, clock: &clock, interrupted: &interrupted };
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    runtime.block_on(meter.level(LoadValue::Concurrency(1), &mut Quiet))
+    runtime.block_on(meter.level(&[LoadValue::Concurrency(1)], &mut Quiet)).map(|mut l| l.remove(0))
 }
 
 const SECOND: WindowMode = WindowMode::Time(Duration::from_secs(1));
@@ -184,4 +178,90 @@ fn count_windows_last_a_second_and_until_enough_requests() {
     assert!(level.windows.iter().all(|w| w.duration == Duration::from_millis(2500)));
     let quick = measure(policy(WindowMode::Count(10), 3, None), &[ok(2, 1)]).unwrap();
     assert!(quick.windows.iter().all(|w| w.duration == Duration::from_secs(1)));
+}
+
+/// Time slices of two lanes, the second one idle: `slices` windows of one second each.
+fn slices(feeds: &[Feed], slices: usize) -> Vec<Vec<Level>> {
+    let (busy, idle) = (Recorder::default(), Recorder::default());
+    let interrupted = AtomicBool::new(false);
+    let start = Instant::now();
+    let clock = Script {
+        start,
+        now: Cell::new(start),
+        cpu: Cell::new(Duration::ZERO),
+        window: Duration::from_secs(1),
+        feeds: feeds.to_vec(),
+        slot: busy.add_slot(),
+        interrupted: &interrupted,
+    };
+    let (a, b) = (Counting(Cell::new(0)), Counting(Cell::new(0)));
+    let lanes =
+        [Lane { recorder: &busy, batch_size: 2, probe: &a }, Lane { recorder: &idle, batch_size: 1, probe: &b }];
+    let policy = policy(SECOND, 10, Some(1));
+    let meter = Meter { policy: &policy, lanes: &lanes, clock: &clock, interrupted: &interrupted };
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    runtime.block_on(async {
+        let mut cursor = meter.start().await.unwrap();
+        let mut out = Vec::new();
+        for _ in 0..slices {
+            assert!(meter.wait_until(cursor.boundary() + Duration::from_secs(1)).await);
+            let values = [LoadValue::Concurrency(1), LoadValue::RequestRate(0.0)];
+            out.push(meter.slice(&mut cursor, &values).await.unwrap());
+        }
+        out
+    })
+}
+
+#[test]
+fn time_slices_are_one_window_each_per_lane_with_the_server_between_their_snapshots() {
+    let failing = Feed { ok: 0, latency_ms: 1, failed: 2, interrupt: false };
+    let all = slices(&[ok(10, 30), failing, ok(5, 2)], 3);
+    for (i, lanes) in all.iter().enumerate() {
+        let [busy, idle] = &lanes[..] else { panic!("two lanes, got {}", lanes.len()) };
+        assert_eq!((busy.windows.len(), idle.windows.len()), (1, 1), "slice {i}");
+        // Each probe counted 100 inferences between two consecutive snapshots.
+        assert_eq!(busy.server.as_ref().unwrap().stats.inference_count, 100, "slice {i}");
+        assert_eq!(idle.server.as_ref().unwrap().stats.inference_count, 100, "slice {i}");
+        // A slice over the latency limit, empty, or all failed is reported as it is.
+        assert_eq!((busy.outcome, idle.outcome), (Outcome::Stable, Outcome::Stable), "slice {i}");
+        assert_eq!(idle.merged.ok, 0);
+        // The idle lane completed nothing: the process's CPU is the busy lane's.
+        assert_eq!(idle.windows[0].cpu, Duration::ZERO, "slice {i}");
+    }
+    assert_eq!(all[0][0].merged.ok, 200);
+    assert!((all[0][0].throughput() - 400.0).abs() < 1e-6, "two inferences per request");
+    assert_eq!((all[1][0].merged.ok, all[1][0].merged.failed()), (0, 40));
+    assert_eq!(all[2][0].latency().avg, Duration::from_millis(2));
+}
+
+#[test]
+fn a_level_of_two_lanes_is_stable_when_both_are() {
+    // The second lane records nothing: it never stabilizes, so neither does the level.
+    let (busy, idle) = (Recorder::default(), Recorder::default());
+    let interrupted = AtomicBool::new(false);
+    let start = Instant::now();
+    let clock = Script {
+        start,
+        now: Cell::new(start),
+        cpu: Cell::new(Duration::ZERO),
+        window: Duration::from_secs(1),
+        feeds: vec![ok(10, 1)],
+        slot: busy.add_slot(),
+        interrupted: &interrupted,
+    };
+    let probe = Counting(Cell::new(0));
+    let lanes = [
+        Lane { recorder: &busy, batch_size: 1, probe: &probe },
+        Lane { recorder: &idle, batch_size: 1, probe: &probe },
+    ];
+    let policy = policy(SECOND, 4, None);
+    let meter = Meter { policy: &policy, lanes: &lanes, clock: &clock, interrupted: &interrupted };
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let values = [LoadValue::Concurrency(1); 2];
+    let result = runtime.block_on(meter.level(&values, &mut Quiet));
+    assert!(matches!(result, Err(Error::EmptyWindow)), "an idle lane's empty windows: {result:?}");
+    let one = [Lane { recorder: &busy, batch_size: 1, probe: &probe }];
+    let meter = Meter { lanes: &one, ..meter };
+    let levels = runtime.block_on(meter.level(&values[..1], &mut Quiet)).unwrap();
+    assert_eq!((levels.len(), levels[0].outcome), (1, Outcome::Stable));
 }

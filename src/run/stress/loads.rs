@@ -1,0 +1,114 @@
+//! The loads of a stress run, one per model, behind one object-safe face: each model may
+//! speak its own protocol and have its own kind of load (a concurrency or a request rate),
+//! and the driver only sets a target and stops them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use super::super::sweep::open_loop;
+use super::super::Prepared;
+use crate::client::grpc::{Channels, GrpcTransport};
+use crate::client::http::HttpTransport;
+use crate::client::stream::StreamTransport;
+use crate::client::Transport;
+use crate::config::{Config, Distribution, LoadMode, Protocol};
+use crate::error::Error;
+use crate::input::RequestData;
+use crate::load::closed::ConcurrencyLoad;
+use crate::load::open::RateLoad;
+use crate::load::schedule::Schedule;
+use crate::load::Load;
+use crate::measure::{LoadValue, Recorder};
+
+/// A model's load, whatever its transport.
+pub trait ModelLoad {
+    /// Requests in flight (closed loop) or requests per second (open loop) from now on;
+    /// 0 sends nothing.
+    fn set(&mut self, target: f64);
+    /// What the report calls the level at `target`.
+    fn value(&self, target: f64) -> LoadValue;
+    fn stop(self: Box<Self>, grace: Duration) -> Pin<Box<dyn Future<Output = ()>>>;
+}
+
+struct Closed<T: Transport>(ConcurrencyLoad<T>);
+
+impl<T: Transport> ModelLoad for Closed<T> {
+    fn set(&mut self, target: f64) {
+        self.0.apply(target.round().max(0.0) as usize);
+    }
+
+    fn value(&self, target: f64) -> LoadValue {
+        LoadValue::Concurrency(target.round().max(0.0) as u64)
+    }
+
+    fn stop(self: Box<Self>, grace: Duration) -> Pin<Box<dyn Future<Output = ()>>> {
+        Box::pin(self.0.stop(grace))
+    }
+}
+
+struct Open<T: Transport>(RateLoad<T>, Distribution);
+
+impl<T: Transport> ModelLoad for Open<T> {
+    fn set(&mut self, target: f64) {
+        self.0.apply(Schedule::rate(target.max(0.0), self.1));
+    }
+
+    fn value(&self, target: f64) -> LoadValue {
+        LoadValue::RequestRate(target.max(0.0))
+    }
+
+    fn stop(self: Box<Self>, grace: Duration) -> Pin<Box<dyn Future<Output = ()>>> {
+        Box::pin(self.0.stop(grace))
+    }
+}
+
+/// Starts (idle, at no level yet) the load `config` asks for on the prepared model,
+/// recording into `recorder`.
+pub fn start(config: &Config, p: &Prepared, recorder: &Recorder) -> Result<Box<dyn ModelLoad>, Error> {
+    let (target, server, model) = (&config.target, &p.server, &p.model);
+    match server.protocol {
+        Protocol::Http => {
+            let outputs = model.outputs.iter().map(|o| (o.name.clone(), o.datatype)).collect();
+            make(config, p, HttpTransport::new(target, server, outputs)?, recorder)
+        }
+        Protocol::Grpc => {
+            let outputs = model.outputs.iter().map(|o| o.name.clone()).collect();
+            let grpc = GrpcTransport::new(target, server, outputs)?;
+            if server.streaming {
+                make(config, p, StreamTransport::new(grpc, Channels::new(server)?), recorder)
+            } else {
+                make(config, p, grpc, recorder)
+            }
+        }
+    }
+}
+
+fn make<T: Transport<Input = RequestData>>(
+    config: &Config,
+    p: &Prepared,
+    transport: T,
+    recorder: &Recorder,
+) -> Result<Box<dyn ModelLoad>, Error> {
+    let streams = p
+        .streams
+        .iter()
+        .map(|s| s.iter().map(|r| transport.prepare(r)).collect::<Result<Vec<_>, _>>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let load = &config.load;
+    Ok(match load.mode {
+        LoadMode::Concurrency(_) => {
+            let l = ConcurrencyLoad::new(
+                transport,
+                streams,
+                (load.batch_size, p.plan.clone()),
+                recorder,
+                load.load_threads,
+            )?;
+            Box::new(Closed(l))
+        }
+        LoadMode::RequestRate(_) | LoadMode::Intervals(_) => {
+            Box::new(Open(open_loop(config, p.plan.as_ref(), transport, streams, recorder)?, load.distribution))
+        }
+    })
+}

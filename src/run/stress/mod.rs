@@ -1,0 +1,226 @@
+//! Stress runs: several models under load at once (`--plan`), each with its own protocol,
+//! data and load, measured in shared windows; each model alone first (`--interference`);
+//! and time-sliced runs (`--stages`, `--duration` with `--slice`, `--scenario`), whose
+//! slices are rows instead of stabilized levels, with the drift of figures over them.
+//! A single model without a plan is a plan of one.
+
+mod loads;
+mod stand_in;
+mod timeline;
+mod together;
+
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use super::{check_outputs, sweep, Prepared};
+use crate::config::{Config, LoadMode, PlanLoad};
+use crate::error::Error;
+use crate::measure::clock::SystemClock;
+use crate::measure::{Lane, Level, Meter, Outcome, RecordOptions, Recorder, ServerProbe};
+use crate::merge;
+use crate::report::schema::{LevelReport, ModelReport, RunReport, Settings};
+use crate::report::{build, text};
+use loads::ModelLoad;
+#[allow(unused_imports)]
+use stand_in::ForModel;
+
+/// How long stopping a load waits for the requests in flight.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// What a model's load is at a level of the command line's load.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Share {
+    /// Its own, whatever the level.
+    Fixed(f64),
+    /// This weight's part of the level.
+    Weight(f64),
+}
+
+/// The models of the run, each with its configuration, report settings and load.
+struct Models {
+    configs: Vec<Config>,
+    settings: Vec<Settings>,
+    shares: Vec<Share>,
+    loads: Vec<Box<dyn ModelLoad>>,
+}
+
+impl Models {
+    /// Each model's target at level `level` of the command line's load.
+    fn targets(&self, level: f64) -> Vec<f64> {
+        let weights: f64 = self.shares.iter().map(|s| if let Share::Weight(w) = s { *w } else { 0.0 }).sum();
+        let closed: Vec<bool> = self.configs.iter().map(|c| matches!(c.load.mode, LoadMode::Concurrency(_))).collect();
+        self.shares
+            .iter()
+            .zip(closed)
+            .map(|(share, closed)| match *share {
+                Share::Fixed(t) => t,
+                Share::Weight(w) => {
+                    let t = level * w / weights.max(f64::MIN_POSITIVE);
+                    // A user is whole, and a model with a share gets at least one.
+                    if closed && level > 0.0 {
+                        t.round().max(1.0)
+                    } else {
+                        t
+                    }
+                }
+            })
+            .collect()
+    }
+
+    fn any_weight(&self) -> bool {
+        self.shares.iter().any(|s| matches!(s, Share::Weight(_)))
+    }
+
+    /// Sets every model's load to its target; `only`: every other model sends nothing.
+    fn apply(&mut self, targets: &[f64], only: Option<usize>) {
+        for (i, (load, t)) in self.loads.iter_mut().zip(targets).enumerate() {
+            load.set(if only.is_none_or(|o| o == i) { *t } else { 0.0 });
+        }
+    }
+}
+
+/// Every model's levels so far, and the combined ones.
+#[derive(Default)]
+struct Measured {
+    models: Vec<Vec<LevelReport>>,
+    combined: Vec<LevelReport>,
+    interference: Vec<crate::report::schema::InterferenceReport>,
+}
+
+pub async fn run(config: &Config, interrupted: &AtomicBool) -> Result<(), Error> {
+    check_outputs(&config.output)?;
+    if config.output.profile_export.is_some() {
+        return Err(Error::Usage(
+            "Failed to parse --profile-export-file. rperf does not write it for --plan, --stages or --duration runs yet."
+                .into(),
+        ));
+    }
+    let entries: Vec<(Config, Share)> = match &config.plan {
+        Some(plan) => plan
+            .models
+            .iter()
+            .map(|m| {
+                let share = match m.load {
+                    PlanLoad::Concurrency(c) => Share::Fixed(c as f64),
+                    PlanLoad::RequestRate(r) => Share::Fixed(r),
+                    PlanLoad::Weight(w) => Share::Weight(w),
+                };
+                (config.for_model(m), share)
+            })
+            .collect(),
+        None => vec![(config.clone(), Share::Weight(1.0))],
+    };
+    let mut prepared = Vec::with_capacity(entries.len());
+    for (c, _) in &entries {
+        prepared.push(Prepared::new(c).await?);
+    }
+    for p in &prepared {
+        if entries.len() > 1 {
+            println!("*** Model: {} ***", p.model.name);
+        }
+        print!("{}", text::settings(&p.settings));
+    }
+    let recorders: Vec<Recorder> = entries.iter().map(|(c, _)| Recorder::new(record_options(c))).collect();
+    let mut loads = Vec::with_capacity(entries.len());
+    for (((c, _), p), r) in entries.iter().zip(&prepared).zip(&recorders) {
+        loads.push(loads::start(c, p, r)?);
+    }
+    let probes: Vec<Option<ServerProbe>> =
+        prepared.iter().map(|p| p.statistics.then_some(ServerProbe { control: &p.control, model: &p.model })).collect();
+    let lanes: Vec<Lane<Option<ServerProbe>>> = entries
+        .iter()
+        .zip(&recorders)
+        .zip(&probes)
+        .map(|(((c, _), recorder), probe)| Lane { recorder, batch_size: c.load.batch_size, probe })
+        .collect();
+    let meter = Meter { policy: &config.window, lanes: &lanes, clock: &SystemClock, interrupted };
+    let (configs, shares): (Vec<Config>, Vec<Share>) = entries.into_iter().unzip();
+    let settings = prepared.iter().map(|p| p.settings.clone()).collect();
+    let mut models = Models { configs, settings, shares, loads };
+    let mut measured = Measured { models: vec![Vec::new(); lanes.len()], ..Measured::default() };
+    let result = match &config.timeline {
+        Some(t) => timeline::run(config, t, &meter, &mut models, &mut measured).await,
+        None => together::run(config, &meter, &mut models, &mut measured).await,
+    };
+    for load in std::mem::take(&mut models.loads) {
+        load.stop(GRACE).await;
+    }
+    finish(config, &models, measured, result)
+}
+
+fn record_options(config: &Config) -> RecordOptions {
+    RecordOptions {
+        from_send: config.load.latency_from_send,
+        export: false,
+        goodput: config.generative.as_ref().map(|g| g.goodput).unwrap_or_default(),
+    }
+}
+
+/// Each model's level reports, and the combined one (the models' levels merged: counts and
+/// throughputs added, histograms added).
+fn reports(models: &Models, levels: Vec<Level>) -> Result<(Vec<LevelReport>, LevelReport), Error> {
+    let reports: Vec<LevelReport> = models.settings.iter().zip(levels).map(|(s, l)| build::level(s, l)).collect();
+    let names: Vec<std::path::PathBuf> = models.settings.iter().map(|s| s.model.clone().into()).collect();
+    let pairs: Vec<_> = reports.iter().zip(&names).collect();
+    let mut combined = match pairs.len() {
+        1 => reports[0].clone(),
+        _ => merge::merge_level(&pairs, &models.settings[0].percentiles)?,
+    };
+    combined.outcome = worst(reports.iter().map(|r| r.outcome));
+    combined.merged_levels = None;
+    Ok((reports, combined))
+}
+
+/// The combined outcome of the models' levels: the first of interrupted, unstable, over
+/// the limit, stable that any model has.
+fn worst(outcomes: impl Iterator<Item = crate::report::schema::Outcome>) -> crate::report::schema::Outcome {
+    use crate::report::schema::Outcome as O;
+    let all: Vec<O> = outcomes.collect();
+    [O::Interrupted, O::Unstable, O::OverLatencyLimit].into_iter().find(|o| all.contains(o)).unwrap_or(O::Stable)
+}
+
+/// The run's report so far: the combined block as its levels, each model's block.
+fn report(config: &Config, models: &Models, measured: &Measured, result: &Result<(), Error>) -> RunReport {
+    let mut settings = models.settings[0].clone();
+    if models.settings.len() > 1 {
+        let names: Vec<&str> = models.settings.iter().map(|s| s.model.as_str()).collect();
+        settings.model = names.join("+");
+    }
+    settings.timeline = config.timeline.as_ref().map(|t| timeline::setting(config, t));
+    let mut report = build::run(settings, measured.combined.clone(), result);
+    if models.settings.len() > 1 {
+        report.models = models
+            .settings
+            .iter()
+            .zip(&measured.models)
+            .map(|(s, levels)| ModelReport { settings: s.clone(), levels: levels.clone(), drift: Vec::new() })
+            .collect();
+    }
+    report.interference = measured.interference.clone();
+    timeline::add_drift(config, &mut report);
+    report
+}
+
+/// Writes every file with the levels so far, the run in progress.
+fn checkpoint(config: &Config, models: &Models, measured: &Measured) -> Result<(), Error> {
+    let mut report = report(config, models, measured, &Ok(()));
+    if report.outcome != crate::report::schema::RunOutcome::Interrupted {
+        report.outcome = crate::report::schema::RunOutcome::InProgress;
+    }
+    sweep::write_files(config, &report, false, None).map(|_| ())
+}
+
+/// Prints the summary, writes every file, then decides the run's result as a sweep does.
+fn finish(config: &Config, models: &Models, measured: Measured, result: Result<(), Error>) -> Result<(), Error> {
+    let report = report(config, models, &measured, &result);
+    sweep::conclude(config, report, result, None)
+}
+
+/// The outcome the walk goes on with.
+fn outcome_of(levels: &[Level]) -> Outcome {
+    let all: Vec<Outcome> = levels.iter().map(|l| l.outcome).collect();
+    [Outcome::Interrupted, Outcome::Unstable, Outcome::OverLimit]
+        .into_iter()
+        .find(|o| all.contains(o))
+        .unwrap_or(Outcome::Stable)
+}
