@@ -103,6 +103,13 @@ impl<T: Transport> RateLoad<T> {
     }
 }
 
+impl<T: Transport> RateLoad<T> {
+    /// Sends nothing until the next `apply` (a rate of 0).
+    pub fn pause(&mut self) {
+        self.plan.send_replace(Plan { schedule: None, start: Instant::now(), stop: false });
+    }
+}
+
 impl<T: Transport> Load for RateLoad<T> {
     /// When each request is due; time zero is when it is applied.
     type Level = Schedule;

@@ -36,6 +36,13 @@ impl Schedule {
         Schedule { kind, next_ns: 0.0 }
     }
 
+    /// The same schedule with its first request due `first` after the start instead of at
+    /// once: a rate that changes during a ramp goes on from where the last one was.
+    pub fn first_after(mut self, first: Duration) -> Schedule {
+        self.next_ns = first.as_nanos() as f64;
+        self
+    }
+
     /// Replays `gaps` in a loop; the first request is due after the first gap.
     pub fn intervals(gaps: Vec<Duration>) -> Schedule {
         let mut s = Schedule { kind: Kind::Intervals { gaps, i: 0 }, next_ns: 0.0 };

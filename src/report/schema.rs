@@ -40,6 +40,10 @@ pub struct RunReport {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelReport {
     pub settings: Settings,
+    /// Requests rperf sent to this model over the whole run (the server's inference count
+    /// over the run should match it, batch size times).
+    #[serde(default)]
+    pub sent: u64,
     pub levels: Vec<LevelReport>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<DriftReport>,

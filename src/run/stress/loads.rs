@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::super::sweep::open_loop;
 use super::super::Prepared;
@@ -47,11 +47,37 @@ impl<T: Transport> ModelLoad for Closed<T> {
     }
 }
 
-struct Open<T: Transport>(RateLoad<T>, Distribution);
+struct Open<T: Transport> {
+    load: RateLoad<T>,
+    distribution: Distribution,
+    /// The rate applied and when.
+    applied: Option<(f64, Instant)>,
+}
+
+/// A rate closer than this (relative) to the one applied is not applied again: a ramp
+/// moves the rate in steps, not at every tick.
+const RATE_STEP: f64 = 0.02;
 
 impl<T: Transport> ModelLoad for Open<T> {
     fn set(&mut self, target: f64) {
-        self.0.apply(Schedule::rate(target.max(0.0), self.1));
+        let rate = target.max(0.0);
+        let now = Instant::now();
+        let first = match self.applied {
+            Some((old, _)) if (rate - old).abs() <= old * RATE_STEP => return,
+            // The next send of the old rate's schedule, if sooner than the new rate's first.
+            Some((old, at)) if old > 0.0 && rate > 0.0 => {
+                let gap = 1.0 / old;
+                let into = now.saturating_duration_since(at).as_secs_f64() % gap;
+                Duration::from_secs_f64((gap - into).min(1.0 / rate))
+            }
+            _ => Duration::ZERO,
+        };
+        self.applied = Some((rate, now));
+        if rate == 0.0 {
+            self.load.pause();
+        } else {
+            self.load.apply(Schedule::rate(rate, self.distribution).first_after(first));
+        }
     }
 
     fn value(&self, target: f64) -> LoadValue {
@@ -59,7 +85,7 @@ impl<T: Transport> ModelLoad for Open<T> {
     }
 
     fn stop(self: Box<Self>, grace: Duration) -> Pin<Box<dyn Future<Output = ()>>> {
-        Box::pin(self.0.stop(grace))
+        Box::pin(self.load.stop(grace))
     }
 }
 
@@ -108,7 +134,8 @@ fn make<T: Transport<Input = RequestData>>(
             Box::new(Closed(l))
         }
         LoadMode::RequestRate(_) | LoadMode::Intervals(_) => {
-            Box::new(Open(open_loop(config, p.plan.as_ref(), transport, streams, recorder)?, load.distribution))
+            let load = open_loop(config, p.plan.as_ref(), transport, streams, recorder)?;
+            Box::new(Open { load, distribution: config.load.distribution, applied: None })
         }
     })
 }

@@ -85,6 +85,8 @@ struct Measured {
     models: Vec<Vec<LevelReport>>,
     combined: Vec<LevelReport>,
     interference: Vec<crate::report::schema::InterferenceReport>,
+    /// Requests sent to each model over the whole run, once it ended.
+    sent: Vec<u64>,
 }
 
 pub async fn run(config: &Config, interrupted: &AtomicBool) -> Result<(), Error> {
@@ -145,6 +147,7 @@ pub async fn run(config: &Config, interrupted: &AtomicBool) -> Result<(), Error>
     for load in std::mem::take(&mut models.loads) {
         load.stop(GRACE).await;
     }
+    measured.sent = recorders.iter().map(Recorder::sent).collect();
     finish(config, &models, measured, result)
 }
 
@@ -193,7 +196,13 @@ fn report(config: &Config, models: &Models, measured: &Measured, result: &Result
             .settings
             .iter()
             .zip(&measured.models)
-            .map(|(s, levels)| ModelReport { settings: s.clone(), levels: levels.clone(), drift: Vec::new() })
+            .enumerate()
+            .map(|(i, (s, levels))| ModelReport {
+                settings: s.clone(),
+                sent: measured.sent.get(i).copied().unwrap_or(0),
+                levels: levels.clone(),
+                drift: Vec::new(),
+            })
             .collect();
     }
     report.interference = measured.interference.clone();

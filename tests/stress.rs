@@ -1,0 +1,154 @@
+//! Stress runs end to end: several models at once against `rperf serve` and a real Triton
+//! (each model's count on the server equal to what rperf sent it), each model alone
+//! against together, a staged ramp's slices following the stages, and a short soak that
+//! flags a model whose latency grows and not a steady one.
+
+mod common;
+
+use common::{http_get, read, rperf, temp_path, testdata, triton, Serve};
+use serde_json::Value;
+
+/// The server's inference count for `model` now.
+fn inferences(port: u16, model: &str) -> u64 {
+    let (status, body) = http_get(port, &format!("/v2/models/{model}/stats")).expect("stats answer");
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("stats JSON");
+    v["model_stats"].as_array().expect("model_stats").iter().map(|m| m["inference_count"].as_u64().unwrap_or(0)).sum()
+}
+
+fn json(path: &std::path::Path) -> Value {
+    serde_json::from_str(&read(path)).expect("the JSON report parses")
+}
+
+#[test]
+fn three_models_on_triton_each_counted_as_the_server_counts_them_and_alone_against_together() {
+    let t = triton();
+    let plan = temp_path("three_models.toml");
+    std::fs::write(
+        &plan,
+        format!(
+            r#"
+[[model]]
+name = "identity"
+concurrency = 2
+
+[[model]]
+name = "delay_5ms"
+protocol = "grpc"
+url = "{grpc}"
+concurrency = 2
+
+[[model]]
+name = "sequence_acc"
+input_data = "{data}"
+concurrency = 2
+"#,
+            grpc = t.grpc_url(),
+            data = testdata("sequences_8x20.json")
+        ),
+    )
+    .unwrap();
+    let models = ["identity", "delay_5ms", "sequence_acc"];
+    let before: Vec<u64> = models.iter().map(|m| inferences(t.http, m)).collect();
+    let out = temp_path("three_models.json");
+    let plan_arg = plan.to_string_lossy();
+    let args = ["--plan", &plan_arg, "-u", &t.http_url(), "-p", "1000", "-s", "50", "--interference"];
+    let run = rperf(&[&args[..], &["--json", &out.to_string_lossy()]].concat());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let after: Vec<u64> = models.iter().map(|m| inferences(t.http, m)).collect();
+    let report = json(&out);
+    let blocks = report["models"].as_array().expect("a block per model");
+    assert_eq!(blocks.len(), 3);
+    for (i, model) in models.iter().enumerate() {
+        let block = &blocks[i];
+        assert_eq!(block["settings"]["model"], *model);
+        let sent = block["sent"].as_u64().unwrap();
+        assert!(sent > 0, "{model}");
+        // Every request rperf sent the model, alone and together, and none other.
+        assert_eq!(after[i] - before[i], sent, "{model}: the server's count against rperf's");
+        let level = &block["levels"][0];
+        assert_eq!(level["failed"], 0, "{model}: every step validated");
+        assert!(level["throughput"].as_f64().unwrap() > 0.0);
+        assert!(!level["server"].as_array().unwrap().is_empty(), "{model}: the server's own figures");
+    }
+    assert!(report["levels"][0]["throughput"].as_f64().unwrap() > 0.0, "the combined block");
+    let rows = report["interference"].as_array().expect("the interference table");
+    assert_eq!(rows.len(), 3);
+    for row in rows {
+        assert!(row["alone_throughput"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["together_throughput"].as_f64().unwrap() > 0.0, "{row}");
+    }
+}
+
+#[test]
+fn weights_share_each_level_and_the_server_counts_what_was_sent() {
+    let serve = Serve::start(&[]);
+    let plan = temp_path("weights.toml");
+    std::fs::write(&plan, "[[model]]\nname = \"simple\"\nweight = 3\n\n[[model]]\nname = \"preprocess\"\nweight = 1\n")
+        .unwrap();
+    let port = common::port_of(&serve.http);
+    let before = [inferences(port, "simple"), inferences(port, "preprocess")];
+    let out = temp_path("weights.json");
+    let run = rperf(&[
+        "--plan",
+        &plan.to_string_lossy(),
+        "-u",
+        &serve.http,
+        "--concurrency-range",
+        "4:8:4",
+        "-p",
+        "500",
+        "-s",
+        "50",
+        "--json",
+        &out.to_string_lossy(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let report = json(&out);
+    let values = |i: usize| -> Vec<f64> {
+        report["models"][i]["levels"].as_array().unwrap().iter().map(|l| l["value"].as_f64().unwrap()).collect()
+    };
+    assert_eq!(values(0), [3.0, 6.0], "three quarters of 4 and 8");
+    assert_eq!(values(1), [1.0, 2.0]);
+    let combined: Vec<f64> = report["levels"].as_array().unwrap().iter().map(|l| l["value"].as_f64().unwrap()).collect();
+    assert_eq!(combined, [4.0, 8.0]);
+    for (i, model) in ["simple", "preprocess"].iter().enumerate() {
+        let sent = report["models"][i]["sent"].as_u64().unwrap();
+        assert_eq!(inferences(port, model) - before[i], sent, "{model}");
+    }
+    assert!(run.stdout.contains("Model simple"), "{}", run.stdout);
+}
+
+#[test]
+fn a_staged_ramp_is_reported_in_slices_that_follow_the_stages() {
+    let serve = Serve::start(&[]);
+    let (out, csv) = (temp_path("stages.json"), temp_path("stages.csv"));
+    let run = rperf(&[
+        "-m",
+        "simple",
+        "-u",
+        &serve.http,
+        "--stages",
+        "2s:4,3s:4,2s:0",
+        "--slice",
+        "1s",
+        "--json",
+        &out.to_string_lossy(),
+        "-f",
+        &csv.to_string_lossy(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let report = json(&out);
+    let slices = report["levels"].as_array().unwrap();
+    assert_eq!(slices.len(), 7, "7 s in slices of 1 s");
+    let targets: Vec<f64> = slices.iter().map(|l| l["slice"]["target"].as_f64().unwrap()).collect();
+    // Up from 0 to 4 in 2 s, 4 for 3 s, down to 0 in 2 s: each slice's average.
+    for (got, want) in targets.iter().zip([1.0, 3.0, 4.0, 4.0, 4.0, 3.0, 1.0]) {
+        assert!((got - want).abs() <= 0.5, "targets {targets:?}");
+    }
+    for l in &slices[1..6] {
+        assert!(l["throughput"].as_f64().unwrap() > 0.0, "{l}");
+    }
+    let rows = read(&csv);
+    assert_eq!(rows.lines().count(), 8, "a header and a row per slice:\n{rows}");
+}
