@@ -5,6 +5,8 @@
 //! and record every request into the measure's recorder; neither drains between levels.
 
 pub mod closed;
+#[cfg(test)]
+mod fake;
 mod lanes;
 pub mod open;
 pub mod schedule;
