@@ -1,7 +1,8 @@
 //! When each request of an open-loop load is due: the k-th send is due at the sum of the
 //! first k gaps after the level's start, so the schedule never drifts with the client's
 //! own delays. Constant gaps, exponential (Poisson) gaps from a seeded generator, or a
-//! user's intervals replayed in a loop. Pure: no clock, no I/O.
+//! user's intervals replayed in a loop; a rate of 0 (a stage's target) sends nothing.
+//! Pure: no clock, no I/O.
 
 use std::time::Duration;
 
@@ -19,15 +20,29 @@ pub struct Schedule {
 
 #[derive(Clone)]
 enum Kind {
-    Constant { gap_ns: f64 },
-    Poisson { mean_ns: f64, rng: rand::rngs::SmallRng },
-    Intervals { gaps: Vec<Duration>, i: usize },
+    Constant {
+        gap_ns: f64,
+    },
+    Poisson {
+        mean_ns: f64,
+        rng: rand::rngs::SmallRng,
+    },
+    Intervals {
+        gaps: Vec<Duration>,
+        i: usize,
+    },
+    /// No sends at all (a rate of 0).
+    Idle,
 }
 
 impl Schedule {
-    /// `rate` requests per second; the first request is due at once.
+    /// `rate` requests per second; the first request is due at once. A rate of 0 (or one
+    /// so small that its gap is not a number) is idle: nothing is ever due.
     pub fn rate(rate: f64, distribution: Distribution) -> Schedule {
         let gap_ns = 1e9 / rate;
+        if !(rate > 0.0 && gap_ns.is_finite()) {
+            return Schedule { kind: Kind::Idle, next_ns: f64::INFINITY };
+        }
         let kind = match distribution {
             Distribution::Constant => Kind::Constant { gap_ns },
             // A fixed seed, as perf_analyzer's, so runs are comparable.
@@ -43,8 +58,14 @@ impl Schedule {
         s
     }
 
+    /// Whether nothing is ever due: the load waits for the next schedule instead.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.kind, Kind::Idle)
+    }
+
     fn gap_ns(&mut self) -> f64 {
         match &mut self.kind {
+            Kind::Idle => f64::INFINITY,
             Kind::Constant { gap_ns } => *gap_ns,
             Kind::Poisson { mean_ns, rng } => {
                 // Inverse transform sampling; 1 - U is in (0, 1], so ln never sees 0.
@@ -86,6 +107,17 @@ mod tests {
         let mut s = Schedule::rate(7000.0, Distribution::Constant);
         let last = (0..=7000).map(|_| s.next_due()).last().unwrap();
         assert!(last.abs_diff(Duration::from_secs(1)) < Duration::from_micros(1), "{last:?}");
+    }
+
+    #[test]
+    fn a_rate_of_zero_is_idle() {
+        for rate in [0.0, -1.0, f64::NAN, 1e-320] {
+            let mut s = Schedule::rate(rate, Distribution::Poisson);
+            assert!(s.is_idle(), "{rate}");
+            assert_eq!(s.next_due(), Duration::from_nanos(u64::MAX), "never, and no panic");
+        }
+        assert!(!Schedule::rate(0.001, Distribution::Constant).is_idle());
+        assert!(!Schedule::intervals(vec![Duration::from_micros(1)]).is_idle());
     }
 
     #[test]
