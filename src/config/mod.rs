@@ -28,7 +28,7 @@ use crate::cli::Args;
 use crate::error::Error;
 pub use generative::{EndpointKind, GenerativeOptions, Goodput, TokenCount};
 pub use output::step_summary;
-#[allow(unused_imports)] // Stage: the driver's (issue 18) reads the stages.
+#[allow(unused_imports)] // ModelPlan, PlanLoad, Stage: the driver of stress runs (issue 18) takes them.
 pub use stress::{ModelPlan, Plan, PlanLoad, Stage, Stages, Timeline};
 pub use threshold::Threshold;
 

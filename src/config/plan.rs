@@ -27,10 +27,15 @@ const KEYS: [&str; 12] = [
     "weight",
 ];
 
+/// A usage error on one line, whatever the file's strings hold.
+fn usage(msg: String) -> Error {
+    Error::Usage(msg.replace('\n', "\\n").replace('\r', "\\r"))
+}
+
 /// Reads and checks the plan file at `path`.
 pub fn read(path: &Path, interference: bool) -> Result<Plan, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Usage(format!("--plan {}: cannot be read: {e}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| usage(format!("--plan {}: cannot be read: {e}", path.display())))?;
     parse(path, &text, interference)
 }
 
@@ -39,19 +44,20 @@ pub fn read(path: &Path, interference: bool) -> Result<Plan, Error> {
 pub fn parse(path: &Path, text: &str, interference: bool) -> Result<Plan, Error> {
     let file = path.display();
     let table: toml::Table = toml::from_str(text).map_err(|e| {
-        let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        Error::Usage(format!("{file}: line {line}: {}", e.message().trim().replace('\n', " ")))
+        let before = e.span().map_or(&[][..], |s| &text.as_bytes()[..s.start.min(text.len())]);
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        usage(format!("{file}: line {line}: {}", e.message().trim().replace('\n', " ")))
     })?;
     if let Some(key) = table.keys().find(|k| *k != "model") {
-        return Err(Error::Usage(format!("{file}: unknown key '{key}' (expected [[model]] tables only)")));
+        return Err(usage(format!("{file}: unknown key '{key}' (expected [[model]] tables only)")));
     }
     let entries = match table.get("model") {
         None => &Vec::new(),
         Some(Value::Array(entries)) => entries,
-        Some(_) => return Err(Error::Usage(format!("{file}: 'model' must be [[model]] tables"))),
+        Some(_) => return Err(usage(format!("{file}: 'model' must be [[model]] tables"))),
     };
     if entries.is_empty() {
-        return Err(Error::Usage(format!("{file}: no [[model]] table (expected one per model, each with a name)")));
+        return Err(usage(format!("{file}: no [[model]] table (expected one per model, each with a name)")));
     }
     let folder = path.parent().unwrap_or(Path::new(""));
     let mut models: Vec<ModelPlan> = Vec::new();
@@ -59,7 +65,7 @@ pub fn parse(path: &Path, text: &str, interference: bool) -> Result<Plan, Error>
     for (i, entry) in entries.iter().enumerate() {
         let model = Entry::new(&file.to_string(), i + 1, entry)?.model(folder)?;
         if let Some(first) = seen.insert(model.name.clone(), i + 1) {
-            return Err(Error::Usage(format!(
+            return Err(usage(format!(
                 "{file}: model {} ('{}'): name: already model {first}'s (expected each model once)",
                 i + 1,
                 model.name
@@ -68,7 +74,7 @@ pub fn parse(path: &Path, text: &str, interference: bool) -> Result<Plan, Error>
         models.push(model);
     }
     if interference && models.len() < 2 {
-        return Err(Error::Usage(format!(
+        return Err(usage(format!(
             "--interference compares each model alone with all together: {file} has one model (expected at least two)"
         )));
     }
@@ -85,7 +91,7 @@ struct Entry<'a> {
 impl<'a> Entry<'a> {
     fn new(file: &str, n: usize, value: &'a Value) -> Result<Entry<'a>, Error> {
         let Value::Table(table) = value else {
-            return Err(Error::Usage(format!("{file}: model {n}: expected a [[model]] table")));
+            return Err(usage(format!("{file}: model {n}: expected a [[model]] table")));
         };
         let at = match table.get("name") {
             Some(Value::String(name)) => format!("{file}: model {n} ('{name}')"),
@@ -99,7 +105,7 @@ impl<'a> Entry<'a> {
     }
 
     fn err(&self, key: &str, msg: &str) -> Error {
-        Error::Usage(format!("{}: {key}: {msg}", self.at))
+        usage(format!("{}: {key}: {msg}", self.at))
     }
 
     fn string(&self, key: &str) -> Result<Option<&'a str>, Error> {
@@ -200,7 +206,7 @@ impl<'a> Entry<'a> {
     fn load(&self) -> Result<PlanLoad, Error> {
         let given = ["concurrency", "request_rate", "weight"].map(|k| self.table.contains_key(k));
         if given.iter().filter(|g| **g).count() != 1 {
-            return Err(Error::Usage(format!(
+            return Err(usage(format!(
                 "{}: expected exactly one of concurrency, request_rate or weight (its load)",
                 self.at
             )));
@@ -231,6 +237,17 @@ impl<'a> Entry<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text is a plan or a one-line error, never a panic.
+        #[test]
+        fn plans_never_panic(text in "(\\[\\[model\\]\\]\n|(name|version|protocol|url|input_data|batch_size|streaming|sequence_length|sequence_id_range|concurrency|request_rate|weight|x) = |\"[a-z0-9:./\\\\]{0,8}\"|-?[0-9.e]{1,6}|true|\n|[\\[\\]{},=\\x{e9}]){0,24}") {
+            if let Err(e) = parse(Path::new("p.toml"), &text, false) {
+                prop_assert!(!e.to_string().contains('\n'), "{e}");
+            }
+        }
+    }
 
     fn plan(text: &str) -> Result<Plan, String> {
         parse(Path::new("/p/plan.toml"), text, false).map_err(|e| e.to_string())

@@ -136,6 +136,20 @@ impl Stages {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text is parsed or refused, never a panic; parsed stages stay between 0 and
+        /// their highest target at any time.
+        #[test]
+        fn stages_never_panic_and_stay_in_range(text in "[0-9a-z.:, -]{0,40}", at in 0.0f64..1e6) {
+            if let Ok(s) = Stages::parse("--stages", &text, false) {
+                let top = s.stages.iter().map(|s| s.target).fold(0.0, f64::max);
+                let t = s.target_at(Duration::from_secs_f64(at));
+                prop_assert!((0.0..=top).contains(&t), "{text} at {at}: {t}");
+            }
+        }
+    }
 
     fn stages(text: &str) -> Stages {
         Stages::parse("--stages", text, false).unwrap()
