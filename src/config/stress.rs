@@ -131,6 +131,31 @@ impl Stages {
         }
         from
     }
+
+    /// The average target from `from` to `to` (a slice's, for its report row): the area
+    /// under the ramp over the time between.
+    #[allow(dead_code)] // The driver of stress runs (issue 18) calls it.
+    pub fn average(&self, from: Duration, to: Duration) -> f64 {
+        if to <= from {
+            return self.target_at(from);
+        }
+        (self.area(to) - self.area(from)) / (to - from).as_secs_f64()
+    }
+
+    /// The integral of the target from the start to `t` (target times seconds).
+    fn area(&self, t: Duration) -> f64 {
+        let (mut area, mut from, mut start) = (0.0, 0.0, Duration::ZERO);
+        for s in &self.stages {
+            let secs = s.duration.as_secs_f64();
+            if t < start + s.duration {
+                let x = (t - start).as_secs_f64();
+                return area + from * x + (s.target - from) / (2.0 * secs) * x * x;
+            }
+            area += secs * (from + s.target) / 2.0;
+            (from, start) = (s.target, start + s.duration);
+        }
+        area + from * (t - start).as_secs_f64()
+    }
 }
 
 #[cfg(test)]
@@ -147,6 +172,8 @@ mod tests {
                 let top = s.stages.iter().map(|s| s.target).fold(0.0, f64::max);
                 let t = s.target_at(Duration::from_secs_f64(at));
                 prop_assert!((0.0..=top).contains(&t), "{text} at {at}: {t}");
+                let avg = s.average(Duration::from_secs_f64(at), Duration::from_secs_f64(at * 1.5 + 1.0));
+                prop_assert!((-1e-9..=top * (1.0 + 1e-9)).contains(&avg), "{text} from {at}: {avg}");
             }
         }
     }
@@ -171,6 +198,16 @@ mod tests {
         assert_eq!(jump.target_at(Duration::from_secs(11)), 8.0);
         assert_eq!(stages(" 90:2.5 ").stages, vec![Stage { duration: Duration::from_secs(90), target: 2.5 }]);
         assert_eq!(stages("1h:1").text, "1h:1");
+    }
+
+    #[test]
+    fn averages_over_slices() {
+        let s = stages("10s:100,10s:100,0s:20");
+        let avg = |a: u64, b: u64| s.average(Duration::from_secs(a), Duration::from_secs(b));
+        assert!((avg(0, 10) - 50.0).abs() < 1e-9 && (avg(0, 20) - 75.0).abs() < 1e-9);
+        assert!((avg(5, 15) - 87.5).abs() < 1e-9, "{}", avg(5, 15));
+        assert!((avg(20, 30) - 20.0).abs() < 1e-9, "past the end: the last target");
+        assert_eq!(avg(5, 5), 50.0);
     }
 
     #[test]
