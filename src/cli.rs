@@ -18,7 +18,7 @@ pub struct Args {
     pub version: bool,
 
     // ---- model and server ----
-    /// Name of the model to benchmark (required).
+    /// Name of the model to benchmark (required, unless --plan names the models).
     #[arg(short = 'm', value_name = "MODEL")]
     pub model: Option<String>,
     /// Model version (default: the server's choice).
@@ -144,6 +144,46 @@ pub struct Args {
     /// rperf: keep going when requests fail and exit 0 if at most this percentage failed.
     #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
     pub max_error_rate: f64,
+
+    // ---- stress runs (rperf) ----
+    /// rperf: several models at once, from a TOML file of [[model]] tables (name, protocol,
+    /// url, input_data, batch_size, streaming, sequence_length, sequence_id_range, version, and
+    /// one of concurrency, request_rate or weight). Default: the one model of -m.
+    #[arg(long, value_name = "FILE.toml")]
+    pub plan: Option<String>,
+    /// rperf, with --plan: each model is also measured alone first, and the report shows what
+    /// sharing the server cost it. Default: off.
+    #[arg(long)]
+    pub interference: bool,
+    /// rperf: ramp the load linearly between targets, DURATION:TARGET,... (e.g.
+    /// 30s:10,5m:10,1m:50,10s:0), from 0; concurrencies, or requests/s with
+    /// --request-rate-range. Reported per --slice. Default: none.
+    #[arg(long, value_name = "LIST")]
+    pub stages: Option<String>,
+    /// rperf, closed loop: each user pauses a random time in MIN:MAX (e.g. 1s:3s) between its
+    /// requests; one value: always that long. Default: no pause.
+    #[arg(long, value_name = "MIN:MAX")]
+    pub think_time: Option<String>,
+    /// rperf: a soak, the command line's load held this long (500ms, 30s, 5m, 1h; bare:
+    /// seconds; at most a day), reported per --slice. Default: none.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// rperf, with --stages, --duration or --scenario: one report row per slice this long
+    /// (at least 100ms). Default: 10s.
+    #[arg(long, value_name = "DURATION")]
+    pub slice: Option<String>,
+    /// rperf, with --stages, --duration or --scenario: print the drift so far after each
+    /// slice. Default: off.
+    #[arg(long)]
+    pub monitor: bool,
+    /// rperf: run a built-in scenario (smoke, baseline, load, stress, spike, soak; `rperf
+    /// scenarios` lists them). Default: none.
+    #[arg(long, value_name = "NAME")]
+    pub scenario: Option<String>,
+    /// rperf, with --scenario: the users (concurrency or requests/s) it is scaled to.
+    /// Default: 10.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub users: Option<i64>,
 
     // ---- input data ----
     /// zero, random, a JSON file, or a directory; repeatable.

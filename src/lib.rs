@@ -24,6 +24,7 @@ mod noise;
 mod proto;
 mod report;
 mod run;
+mod scenarios;
 mod serve;
 mod server_stats;
 mod sync;
@@ -51,6 +52,15 @@ pub fn main() -> ExitCode {
         Some("demo") => return demo_main(&argv[1..]),
         Some("compare") => {
             return parse_sub::<compare::CompareArgs>(&argv[1..]).map_or_else(|c| c, |a| result(compare::run(a)))
+        }
+        Some("scenarios") => {
+            return parse_sub::<scenarios::ScenariosArgs>(&argv[1..]).map_or_else(
+                |c| c,
+                |a| {
+                    print!("{}", scenarios::listing(a.users));
+                    ExitCode::SUCCESS
+                },
+            )
         }
         Some("merge") => {
             return parse_sub::<merge::MergeArgs>(&argv[1..]).map_or_else(|c| c, |a| result(merge::run(a)))

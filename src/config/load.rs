@@ -47,6 +47,10 @@ pub fn mode(a: &Args, (concurrency, rate): (Range, Option<RateRange>)) -> Result
     })
 }
 
+/// perf_analyzer's --max-threads defaults, by load mode.
+pub const CLOSED_MAX_THREADS: usize = 16;
+pub const OPEN_MAX_THREADS: usize = 4;
+
 pub fn options(a: &Args, mode: LoadMode, warnings: &mut Vec<String>) -> Result<LoadOptions, Error> {
     let distribution = match a.request_distribution.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("constant") => Distribution::Constant,
@@ -65,8 +69,8 @@ pub fn options(a: &Args, mode: LoadMode, warnings: &mut Vec<String>) -> Result<L
     let max_threads = match a.max_threads {
         Some(n) if n <= 0 => return Err(parse_err("--max-threads", "The value must be > 0.")),
         Some(n) => n as usize,
-        None if matches!(mode, LoadMode::Concurrency(_)) => 16,
-        None => 4,
+        None if matches!(mode, LoadMode::Concurrency(_)) => CLOSED_MAX_THREADS,
+        None => OPEN_MAX_THREADS,
     };
     let load_threads = match a.load_threads {
         Some(n) if n <= 0 => return Err(parse_err("--load-threads", "The value must be > 0.")),
@@ -81,6 +85,7 @@ pub fn options(a: &Args, mode: LoadMode, warnings: &mut Vec<String>) -> Result<L
         async_mode: a.async_mode,
         sync: a.sync,
         max_threads,
+        max_threads_given: a.max_threads.is_some(),
         load_threads,
         latency_from_send: a.latency_from_send,
         sequences: sequences(a, warnings)?,

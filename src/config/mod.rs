@@ -1,21 +1,25 @@
 //! The validated configuration of a run, one typed group per concern (the model, the
 //! server, the load, the measurement window, the input data, the outputs), made from the
 //! raw flags by `Config::from_args` with perf_analyzer's checks and wording. Validation
-//! reads no file and prints nothing: warnings are returned, files are read by `run`.
+//! prints nothing (warnings are returned) and reads one file, `--plan`'s; the others are
+//! read by `run`.
 
 mod generative;
 mod input;
 mod load;
 mod output;
+mod per_model;
+mod plan;
 mod server;
 mod stress;
 pub mod threshold;
+mod timeline;
 mod unsupported;
 pub mod values;
 mod window;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -24,7 +28,7 @@ use crate::cli::Args;
 use crate::error::Error;
 pub use generative::{EndpointKind, GenerativeOptions, Goodput, TokenCount};
 pub use output::step_summary;
-#[allow(unused_imports)] // Until the flags are parsed (the next commits).
+#[allow(unused_imports)] // ModelPlan, PlanLoad, Stage: the driver of stress runs (issue 18) takes them.
 pub use stress::{ModelPlan, Plan, PlanLoad, Stage, Stages, Timeline};
 pub use threshold::Threshold;
 
@@ -81,6 +85,8 @@ pub enum RequestParameter {
 pub struct ServerOptions {
     /// host:port, without a scheme.
     pub url: String,
+    /// Whether -u was given: a `--plan` model of the other protocol gets its default port.
+    pub url_given: bool,
     pub protocol: Protocol,
     pub headers: Vec<(String, String)>,
     pub compression: Compression,
@@ -159,6 +165,8 @@ pub struct LoadOptions {
     /// `--sync` given: sequence models are asynchronous unless it is.
     pub sync: bool,
     pub max_threads: usize,
+    /// Whether --max-threads was given (else its default follows each `--plan` model's mode).
+    pub max_threads_given: bool,
     /// Threads that generate the load (rperf's own; see load::threads).
     pub load_threads: usize,
     /// Open loop: report latency from the actual send (perf_analyzer's meaning) instead of
@@ -279,15 +287,18 @@ impl Config {
     /// both object; returns the configuration and the warnings to print.
     pub fn from_args(a: &Args) -> Result<(Config, Vec<String>), Error> {
         let mut warnings = Vec::new();
-        let model = a.model.clone().filter(|m| !m.is_empty());
-        let model = model.ok_or_else(|| parse_err("-m (model name)", "The value must be specified."))?;
+        let plan = a.plan.as_deref().map(|p| plan::read(Path::new(p), a.interference)).transpose()?;
+        let model = model_name(a, plan.as_ref())?;
         let ranges = load::ranges(a)?;
         let server = server::options(a)?;
         let percentile = window::percentile(a)?;
         let data = input::sources(a)?;
         let mode = load::mode(a, ranges)?;
+        let scenario = timeline::scenario(a)?;
+        let timeline = timeline::timeline(a, &mode, scenario)?;
         unsupported::refuse(a)?;
-        let load = load::options(a, mode, &mut warnings)?;
+        let think_time = timeline::think_time(a, &mode, scenario)?;
+        let load = LoadOptions { think_time, ..load::options(a, mode, &mut warnings)? };
         let window = window::policy(a, percentile)?;
         let input = input::options(a, data)?;
         let output = output::options(a)?;
@@ -297,8 +308,34 @@ impl Config {
             version: a.model_version.clone().filter(|v| !v.is_empty()),
             bls_composing: a.bls_composing_models.as_deref().map(values::parse_bls).unwrap_or_default(),
         };
-        Ok((Config { target, server, load, window, input, output, generative, plan: None, timeline: None }, warnings))
+        let config = Config { target, server, load, window, input, output, generative, plan, timeline };
+        if let Some(plan) = &config.plan {
+            per_model::check(plan, &config, a.concurrency_range.is_some() || a.request_rate_range.is_some())?;
+        }
+        Ok((config, warnings))
     }
+}
+
+/// -m, required unless a `--plan` names the models (then the first one's, for the code that
+/// knows of one model only).
+fn model_name(a: &Args, plan: Option<&Plan>) -> Result<String, Error> {
+    let Some(plan) = plan else {
+        if a.interference {
+            return Err(Error::Usage("--interference needs --plan with at least two models.".into()));
+        }
+        let model = a.model.clone().filter(|m| !m.is_empty());
+        return model.ok_or_else(|| parse_err("-m (model name)", "The value must be specified."));
+    };
+    for (flag, given) in [("-m", a.model.is_some()), ("-x", a.model_version.is_some())] {
+        if given {
+            return Err(Error::Usage(format!(
+                "{flag} names the one model of a run without --plan: with --plan, the [[model]] tables of {} do \
+                 (name, version).",
+                plan.path.display()
+            )));
+        }
+    }
+    Ok(plan.models.first().map(|m| m.name.clone()).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ pub fn options(a: &Args) -> Result<ServerOptions, Error> {
     let request_parameters = parse_request_parameters(&a.request_parameter)?;
     Ok(ServerOptions {
         url: url?,
+        url_given: a.url.is_some(),
         protocol,
         headers,
         compression,

@@ -188,6 +188,20 @@ pub fn parse_duration(v: &str) -> Option<Duration> {
     (secs.is_finite() && secs <= LONGEST.as_secs_f64()).then(|| Duration::from_secs_f64(secs))
 }
 
+/// A length of a run or a stage: `500ms`, `30s`, `5m`, `1h`, or bare seconds (`90`); at
+/// most a day.
+pub fn parse_span(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Some(hours) = v.strip_suffix('h') {
+        let secs = hours.parse::<f64>().ok().filter(|h| *h >= 0.0)? * 3600.0;
+        return (secs.is_finite() && secs <= LONGEST.as_secs_f64()).then(|| Duration::from_secs_f64(secs));
+    }
+    if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return parse_duration(&format!("{v}s"));
+    }
+    parse_duration(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +245,12 @@ mod tests {
         assert_eq!(parse_duration("2min"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("1e300s"), None);
         assert_eq!(parse_duration("25h"), None);
+        for (v, secs) in [("90", 90.0), ("1.5", 1.5), ("500ms", 0.5), ("5m", 300.0), ("1h", 3600.0), ("24h", 86400.0)] {
+            assert_eq!(parse_span(v), Some(Duration::from_secs_f64(secs)), "{v}");
+        }
+        for bad in ["", "h", "-1h", "25h", "86401", "1d", "s", "infh"] {
+            assert_eq!(parse_span(bad), None, "{bad}");
+        }
     }
 
     #[test]

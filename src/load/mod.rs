@@ -1,12 +1,16 @@
 //! The loads rperf applies, on load threads of their own (`threads`). Closed loop
 //! (`closed::ConcurrencyLoad`): N requests always in flight. Open loop (`open::RateLoad`):
-//! requests sent on a schedule (`schedule`) whatever the server does, sequence models
-//! through lanes (`lanes`). Both take new sequences from one `sequences::SequenceSource`
-//! and record every request into the measure's recorder; neither drains between levels.
+//! requests sent on a schedule (`schedule`; `ramp` for `--stages`) whatever the server
+//! does, sequence models through lanes (`lanes`). Both take new sequences from one
+//! `sequences::SequenceSource` and record every request into the measure's recorder;
+//! neither drains between levels.
 
 pub mod closed;
+#[cfg(test)]
+mod fake;
 mod lanes;
 pub mod open;
+mod ramp;
 pub mod schedule;
 mod sequences;
 mod threads;

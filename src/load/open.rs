@@ -192,7 +192,8 @@ async fn scheduler<T: Transport>(thread: usize, n: usize, shared: &Arc<Shared<T>
             close_sequences(shared, thread);
             return;
         }
-        let Some(mut schedule) = current.schedule else {
+        // An idle schedule (a rate of 0) sends nothing until the next one.
+        let Some(mut schedule) = current.schedule.filter(|s| !s.is_idle()) else {
             if plan.changed().await.is_err() {
                 return; // the load is gone without a stop: stop too
             }
@@ -365,5 +366,36 @@ impl<T: Transport> Shared<T> {
     fn connection_index(&self, thread: usize) -> usize {
         let local = self.opened[thread].fetch_add(1, Ordering::AcqRel);
         nth_index_on(local, thread, self.transport.workers_per_connection(), self.slots.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fake::Fake;
+    use super::*;
+    use crate::config::Distribution;
+    use crate::measure::RecordOptions;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Stages move the rate up and down, to 0 and back: at 0 nothing is sent.
+    #[tokio::test]
+    async fn the_rate_goes_to_zero_and_back() {
+        let (fake, recorder) = (Fake::new(MS), Recorder::new(RecordOptions::default()));
+        let mut load = RateLoad::new(fake.clone(), vec![vec![(); 3]], (1, None), None, &recorder, 2).unwrap();
+        for rate in [0.0, 200.0, 0.0, 0.0, 400.0, 0.0, 100.0] {
+            let (before, applied) = (fake.sent(), Instant::now());
+            load.apply(Schedule::rate(rate, Distribution::Constant));
+            tokio::time::sleep(100 * MS).await;
+            let (sent, took) = (fake.sent() - before, applied.elapsed());
+            // The time at `rate`, give or take the first send and a late timer.
+            let want = rate * took.as_secs_f64();
+            assert!(sent as f64 <= want + 2.0 && sent as f64 >= want * 0.5, "rate {rate}: {sent} sent in {took:?}");
+            assert!(rate > 0.0 || sent == 0, "a rate of 0 sends nothing, not even a first request");
+        }
+        let stopping = Instant::now();
+        load.stop(Duration::from_secs(5)).await;
+        assert!(stopping.elapsed() < Duration::from_secs(1));
+        assert_eq!(fake.in_flight(), 0);
     }
 }

@@ -1,13 +1,18 @@
 //! When each request of an open-loop load is due: the k-th send is due at the sum of the
 //! first k gaps after the level's start, so the schedule never drifts with the client's
 //! own delays. Constant gaps, exponential (Poisson) gaps from a seeded generator, or a
-//! user's intervals replayed in a loop. Pure: no clock, no I/O.
+//! user's intervals replayed in a loop, or the rate of `--stages` ramping over time
+//! (`ramp`); a rate of 0 (a stage's target) sends nothing. Pure: no clock, no I/O.
 
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 
-use crate::config::Distribution;
+use super::ramp::Ramp;
+use crate::config::{Distribution, Stages};
+
+/// What "never" is due at: far enough, and still an `Instant` plus it on every platform.
+const NEVER: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 #[derive(Clone)]
 pub struct Schedule {
@@ -19,15 +24,36 @@ pub struct Schedule {
 
 #[derive(Clone)]
 enum Kind {
-    Constant { gap_ns: f64 },
-    Poisson { mean_ns: f64, rng: rand::rngs::SmallRng },
-    Intervals { gaps: Vec<Duration>, i: usize },
+    Constant {
+        gap_ns: f64,
+    },
+    Poisson {
+        mean_ns: f64,
+        rng: rand::rngs::SmallRng,
+    },
+    Intervals {
+        gaps: Vec<Duration>,
+        i: usize,
+    },
+    /// No sends at all (a rate of 0).
+    Idle,
+    /// `--stages`: the k-th request is due when the area under the rate reaches `count`.
+    Staged {
+        ramp: Ramp,
+        count: f64,
+        /// Poisson arrivals: `count` grows by exponential draws instead of 1.
+        rng: Option<rand::rngs::SmallRng>,
+    },
 }
 
 impl Schedule {
-    /// `rate` requests per second; the first request is due at once.
+    /// `rate` requests per second; the first request is due at once. A rate of 0 (or one
+    /// so small that its gap is not a number) is idle: nothing is ever due.
     pub fn rate(rate: f64, distribution: Distribution) -> Schedule {
         let gap_ns = 1e9 / rate;
+        if !(rate > 0.0 && gap_ns.is_finite()) {
+            return Schedule { kind: Kind::Idle, next_ns: f64::INFINITY };
+        }
         let kind = match distribution {
             Distribution::Constant => Kind::Constant { gap_ns },
             // A fixed seed, as perf_analyzer's, so runs are comparable.
@@ -50,8 +76,24 @@ impl Schedule {
         s
     }
 
+    /// The whole of `--stages` in one schedule: the rate ramps linearly between the targets
+    /// (from 0), then holds the last one. The first request is due when one is.
+    #[allow(dead_code)] // The driver of stress runs (issue 18) applies it.
+    pub fn stages(stages: &Stages, distribution: Distribution) -> Schedule {
+        let rng = matches!(distribution, Distribution::Poisson).then(|| rand::rngs::SmallRng::seed_from_u64(5489));
+        let mut s = Schedule { kind: Kind::Staged { ramp: Ramp::new(stages), count: 0.0, rng }, next_ns: 0.0 };
+        s.next_ns = s.gap_ns();
+        s
+    }
+
+    /// Whether nothing is ever due: the load waits for the next schedule instead.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.kind, Kind::Idle)
+    }
+
     fn gap_ns(&mut self) -> f64 {
         match &mut self.kind {
+            Kind::Idle => f64::INFINITY,
             Kind::Constant { gap_ns } => *gap_ns,
             Kind::Poisson { mean_ns, rng } => {
                 // Inverse transform sampling; 1 - U is in (0, 1], so ln never sees 0.
@@ -63,12 +105,22 @@ impl Schedule {
                 *i += 1;
                 g.as_nanos() as f64
             }
+            Kind::Staged { ramp, count, rng } => {
+                *count += match rng {
+                    Some(rng) => -(1.0 - rng.random::<f64>()).ln(),
+                    None => 1.0,
+                };
+                ramp.time_of(*count) * 1e9 - self.next_ns
+            }
         }
     }
 
     /// The offset from the level's start at which the next request is due.
     pub fn next_due(&mut self) -> Duration {
-        let due = Duration::from_nanos(self.next_ns as u64);
+        let due = match self.next_ns {
+            ns if ns.is_finite() && ns < NEVER.as_nanos() as f64 => Duration::from_nanos(ns as u64),
+            _ => NEVER,
+        };
         self.next_ns += self.gap_ns();
         due
     }
@@ -93,6 +145,35 @@ mod tests {
         let mut s = Schedule::rate(7000.0, Distribution::Constant);
         let last = (0..=7000).map(|_| s.next_due()).last().unwrap();
         assert!(last.abs_diff(Duration::from_secs(1)) < Duration::from_micros(1), "{last:?}");
+    }
+
+    #[test]
+    fn a_rate_of_zero_is_idle() {
+        for rate in [0.0, -1.0, f64::NAN, 1e-320] {
+            let mut s = Schedule::rate(rate, Distribution::Poisson);
+            assert!(s.is_idle(), "{rate}");
+            assert_eq!((s.next_due(), s.next_due()), (NEVER, NEVER), "never, and no panic");
+        }
+        assert!(!Schedule::rate(0.001, Distribution::Constant).is_idle());
+        assert!(!Schedule::intervals(vec![Duration::from_micros(1)]).is_idle());
+    }
+
+    #[test]
+    fn stages_ramp_the_rate() {
+        let stages = Stages::parse("--stages", "10s:100,5s:100,1s:0", false).unwrap();
+        let mut s = Schedule::stages(&stages, Distribution::Constant);
+        let dues: Vec<Duration> = (0..1100).map(|_| s.next_due()).collect();
+        // 5 t^2 requests by t in the ramp: the first after 1/sqrt(5) s, the 500th at 10 s.
+        assert!(dues[0].abs_diff(Duration::from_secs_f64(0.2f64.sqrt())) < Duration::from_micros(1));
+        assert!(dues[499].abs_diff(Duration::from_secs(10)) < Duration::from_micros(1));
+        assert!(dues[999].abs_diff(Duration::from_secs(15)) < Duration::from_micros(1), "100/s held 5 s");
+        assert!(dues[1049].abs_diff(Duration::from_secs(16)) < Duration::from_micros(1), "down to 0 in 1 s");
+        assert_eq!(dues[1050], NEVER, "then never");
+        assert!(dues.windows(2).all(|w| w[0] <= w[1]));
+        let mut p = Schedule::stages(&stages, Distribution::Poisson);
+        let by_10s = (0..2000).map(|_| p.next_due()).filter(|d| *d <= Duration::from_secs(10)).count();
+        // Poisson with a mean of 500: within 4 standard deviations (sqrt 500 is 22).
+        assert!((412..=588).contains(&by_10s), "{by_10s} by 10 s");
     }
 
     #[test]

@@ -90,7 +90,8 @@ impl<'a> Sweep<'a> {
         let result = match &config.load.mode {
             LoadMode::Concurrency(r) => {
                 let mut load =
-                    ConcurrencyLoad::new(transport, streams, (batch, self.plan.clone()), &self.recorder, threads)?;
+                    ConcurrencyLoad::new(transport, streams, (batch, self.plan.clone()), &self.recorder, threads)?
+                        .with_think_time(config.load.think_time);
                 let walk =
                     Walk { start: r.start as f64, end: r.end as f64, step: r.step as f64, whole: true, binary_search };
                 let result = walk
