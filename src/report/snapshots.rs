@@ -152,8 +152,8 @@ fn snapshots_of_every_format() {
         insta::assert_snapshot!(format!("{name}_text"), transcript(&report, false));
         insta::assert_snapshot!(format!("{name}_text_verbose"), transcript(&report, true));
         insta::assert_snapshot!(format!("{name}_csv"), written(|w| csv::write(&report, true, w)));
-        for model in csv::composing_models(&report) {
-            let text = written(|w| csv::write_composing(&report, &model, w));
+        for model in csv::composing_models(&report.levels) {
+            let text = written(|w| csv::write_composing(&report.settings, &report.levels, &model, w));
             insta::assert_snapshot!(format!("{name}_csv_{}", model.0), text);
         }
         insta::assert_snapshot!(format!("{name}_client_csv"), written(|w| csv::write_client(&report, w)));
