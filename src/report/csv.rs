@@ -305,13 +305,14 @@ pub fn slice_header(models: bool) -> String {
     format!("Slice,Start s,End s,{model}{SLICE_COLUMNS}")
 }
 
-/// A slice's row (`model` for a plan run's rows): empty cells for what is not known.
+/// A slice's row (`model` for a plan run's rows; slices counted from 1, as the text
+/// report counts them): empty cells for what is not known.
 pub fn slice_row(level: &LevelReport, model: Option<&str>) -> String {
     let opt = |v: Option<String>| v.unwrap_or_default();
     let slice = level.slice.as_ref();
     let mut r = format!(
         "{},{},{},",
-        opt(slice.map(|s| s.index.to_string())),
+        opt(slice.map(|s| (s.index + 1).to_string())),
         opt(slice.map(|s| fmt_g(s.start_s))),
         opt(slice.map(|s| fmt_g(s.end_s)))
     );
@@ -359,7 +360,7 @@ mod tests {
         r.levels[2].errors.insert("HTTP 500: \"boom\", said the server".into(), 9);
         let header = slice_header(false);
         let row = slice_row(&r.levels[2], None);
-        assert_eq!(row, "2,120,180,8,22320,372,21539,21421,24160,4,\"HTTP 500: \"\"boom\"\", said the server\",10510,10443,1504000000,31200000,5.0");
+        assert_eq!(row, "3,120,180,8,22320,372,21539,21421,24160,4,\"HTTP 500: \"\"boom\"\", said the server\",10510,10443,1504000000,31200000,5.0");
         assert_eq!(header.split(',').count() + 1, row.split(',').count(), "the quoted message holds a comma");
         assert_eq!(slice_row(&r.levels[0], None).split(',').count(), header.split(',').count());
         assert!(slice_header(true).starts_with("Slice,Start s,End s,Model,Target,"));

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::schema::{DriftReport, InterferenceReport, LevelReport, Outcome, RunOutcome, RunReport, Settings};
-use super::stress::{clock, condensed, MB};
+use super::stress::{clock, condensed, span, MB};
 
 /// Slices a table shows before it keeps only every k-th.
 const MAX_ROWS: usize = 60;
@@ -44,7 +44,7 @@ pub fn render(report: &RunReport, checks: Option<&[(String, Option<String>)]>) -
         crate::config::Protocol::Http => "HTTP",
         crate::config::Protocol::Grpc => "gRPC",
     };
-    let _ = writeln!(m, "{protocol} {}, {} windows{}\n", s.url, window(report), server(report));
+    let _ = writeln!(m, "{protocol} {}, {}{}\n", s.url, window(report), server(report));
     if s.timeline.is_some() {
         slices(&mut m, report);
     } else if report.models.is_empty() {
@@ -170,9 +170,12 @@ pub fn cell(s: &str) -> String {
 }
 
 fn window(r: &RunReport) -> String {
+    if let Some(t) = &r.settings.timeline {
+        return format!("{} slices", span(t.slice_ms));
+    }
     match r.settings.window {
-        super::schema::WindowSetting::TimeMs(ms) => format!("{ms} ms"),
-        super::schema::WindowSetting::RequestCount(n) => format!("{n}-request"),
+        super::schema::WindowSetting::TimeMs(ms) => format!("{ms} ms windows"),
+        super::schema::WindowSetting::RequestCount(n) => format!("{n}-request windows"),
     }
 }
 

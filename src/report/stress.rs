@@ -41,6 +41,17 @@ pub fn clock(seconds: f64, hours: bool) -> String {
     }
 }
 
+/// A duration as the flags write it: "1m", "7h", "90s", "250ms".
+pub fn span(ms: u64) -> String {
+    match ms {
+        0 => "0s".into(),
+        _ if ms.is_multiple_of(3_600_000) => format!("{}h", ms / 3_600_000),
+        _ if ms.is_multiple_of(60_000) => format!("{}m", ms / 60_000),
+        _ if ms.is_multiple_of(1000) => format!("{}s", ms / 1000),
+        _ => format!("{ms}ms"),
+    }
+}
+
 /// Which of `n` rows a condensed table shows, and the step between them: every row up to
 /// `max`, else every k-th (the fewest that keeps at most `max`) and the last.
 pub fn condensed(n: usize, max: usize) -> (usize, Vec<usize>) {
@@ -210,6 +221,7 @@ mod tests {
         assert_eq!(clock(3725.0, false), "62:05");
         assert_eq!(clock(3725.0, true), "1:02:05");
         assert_eq!(clock(-1.0, true), "0:00:00");
+        assert_eq!([span(60_000), span(25_200_000), span(90_000), span(1_500)], ["1m", "7h", "90s", "1500ms"]);
     }
 
     #[test]

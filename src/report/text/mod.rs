@@ -44,6 +44,12 @@ pub fn settings(s: &Settings) -> String {
             let _ = writeln!(out, "  Left out: {what}");
         }
     }
+    if let Some(t) = &s.timeline {
+        // Time slices, not windows that stabilize: what the stabilization lines would say
+        // does not apply.
+        slices::timeline_lines(&mut out, s, t);
+        return out;
+    }
     match s.window {
         WindowSetting::TimeMs(ms) => {
             out.push_str("  Using \"time_windows\" mode for stabilization\n");
@@ -143,7 +149,10 @@ pub fn summary(report: &RunReport) -> String {
     } else {
         levels_summary(report)
     };
-    out.push_str(&plan::interference(&report.interference));
+    if !report.interference.is_empty() {
+        out.push('\n');
+        out.push_str(&plan::interference(&report.interference));
+    }
     out
 }
 

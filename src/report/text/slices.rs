@@ -5,13 +5,35 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::report::schema::{DriftReport, LevelReport, RunReport, Settings};
-use crate::report::stress::{clock, condensed, MB};
+use crate::report::schema::{DriftReport, LevelReport, Mode, RunReport, Settings, TimelineSetting};
+use crate::report::stress::{clock, condensed, span, MB};
 
 /// Rows the summary shows before it keeps only every k-th.
 pub const MAX_ROWS: usize = 60;
 /// The model column's width (longer names push the row right).
 const MODEL: usize = 14;
+
+/// The settings block's lines of a sliced run, in place of the stabilization's.
+pub(super) fn timeline_lines(out: &mut String, s: &Settings, t: &TimelineSetting) {
+    let _ = writeln!(out, "  Time slices: {} each over {}", span(t.slice_ms), span(t.duration_ms));
+    let load = if s.mode == Mode::Concurrency { "concurrency" } else { "request rate" };
+    match &t.stages {
+        Some(stages) => {
+            let _ = writeln!(out, "  Stages ({load}): {stages}");
+        }
+        None => {
+            let _ = writeln!(out, "  Constant {load}");
+        }
+    }
+    if let Some(think) = &t.think_time {
+        let _ = writeln!(out, "  Think time: {think}");
+    }
+    if let Some(scenario) = &t.scenario {
+        let _ = writeln!(out, "  Scenario: {scenario}");
+    }
+    let calls = if s.asynchronous { "asynchronous" } else { "synchronous" };
+    let _ = writeln!(out, "  Using {calls} calls for inference\n");
+}
 
 /// The slice table's header; `models`: a plan run's rows carry the model's name.
 pub fn slice_header(settings: &Settings, models: bool) -> String {
@@ -89,7 +111,7 @@ pub fn summary(report: &RunReport) -> String {
     let s = &report.settings;
     let n = report.levels.len().max(report.models.iter().map(|m| m.levels.len()).max().unwrap_or(0));
     let mut out = match &s.timeline {
-        Some(t) => format!("Time slices ({} s each, {n} slices):\n", crate::report::fmt_g(t.slice_ms as f64 / 1000.0)),
+        Some(t) => format!("Time slices ({} each, {n} slices):\n", span(t.slice_ms)),
         None => format!("Time slices ({n}):\n"),
     };
     out.push_str(&slice_header(s, !report.models.is_empty()));
