@@ -4,8 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::schema::{LevelReport, Settings};
-
 /// How a time-sliced run was driven.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimelineSetting {
@@ -84,33 +82,6 @@ pub struct SliceReport {
     /// The server's memory when the slice ended, from its Prometheus endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_memory_bytes: Option<u64>,
-}
-
-impl LevelReport {
-    /// A latency percentile in microseconds: the reported one, else the histogram's.
-    pub fn latency_percentile(&self, p: u32) -> u64 {
-        self.latency_us.percentile(p).unwrap_or_else(|| self.histogram.percentile(p as f64))
-    }
-
-    /// The most frequent failure message and its count (the first by name of equals).
-    pub fn top_error(&self) -> Option<(&str, u64)> {
-        let mut top: Option<(&str, u64)> = None;
-        for (msg, k) in &self.errors {
-            if top.is_none_or(|(_, n)| *k > n) {
-                top = Some((msg, *k));
-            }
-        }
-        top
-    }
-}
-
-/// One model's own block of a `--plan` run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ModelReport {
-    pub settings: Settings,
-    pub levels: Vec<LevelReport>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub drift: Vec<DriftReport>,
 }
 
 /// `--interference`: what sharing the server cost one model.

@@ -82,20 +82,15 @@ fn hours(settings: &Settings) -> bool {
     settings.timeline.as_ref().is_some_and(|t| t.hours())
 }
 
-/// The drift lines under a heading (`--monitor` prints them after each slice): one block,
-/// or one per model and the combined one.
-pub fn drift_lines(report: &RunReport) -> String {
-    let blocks: Vec<(&str, &[DriftReport])> = if report.models.is_empty() {
-        vec![("", &report.drift)]
-    } else {
-        let models = report.models.iter().map(|m| (m.settings.model.as_str(), m.drift.as_slice()));
-        models.chain([("combined", report.drift.as_slice())]).collect()
-    };
+/// The drift lines under a heading (`--monitor` prints the drift so far after each slice):
+/// `blocks` are `[(None, drift)]` for one model, `[(Some(model), drift)...]` and the
+/// combined one for a plan run. Nothing when no block has a figure.
+pub fn drift_lines(blocks: &[(Option<&str>, &[DriftReport])]) -> String {
     let Some(first) = blocks.iter().find_map(|(_, d)| d.first()) else { return String::new() };
     let mut out = format!("Drift per hour (a linear fit over the slices, {}% interval):\n", first.confidence);
     for (name, drift) in blocks.iter().filter(|(_, d)| !d.is_empty()) {
-        let pad = if name.is_empty() { "  " } else { "    " };
-        if !name.is_empty() {
+        let pad = if name.is_none() { "  " } else { "    " };
+        if let Some(name) = name {
             let _ = writeln!(out, "  {name}:");
         }
         for d in drift.iter() {
@@ -130,7 +125,13 @@ pub fn summary(report: &RunReport) -> String {
         let _ = writeln!(out, "(every {} of {n} slices shown, and the last; the CSV has every slice)", ordinal(step));
     }
     failures(&mut out, report);
-    out.push_str(&drift_lines(report));
+    let blocks: Vec<(Option<&str>, &[DriftReport])> = if report.models.is_empty() {
+        vec![(None, &report.drift)]
+    } else {
+        let models = report.models.iter().map(|m| (Some(m.settings.model.as_str()), m.drift.as_slice()));
+        models.chain([(Some("combined"), report.drift.as_slice())]).collect()
+    };
+    out.push_str(&drift_lines(&blocks));
     out
 }
 
@@ -192,6 +193,21 @@ mod tests {
         let header = slice_header(&plan.settings, true);
         let row = slice_row(&plan.settings, &plan.models[0].levels[0], Some("resnet"));
         assert_eq!(header.len(), row.len(), "{header}{row}");
+    }
+
+    #[test]
+    fn monitor_lines_name_each_block_and_say_nothing_without_a_figure() {
+        let drift = fixture::drift(4, false);
+        assert_eq!(drift_lines(&[(None, &[])]), "");
+        let one = drift_lines(&[(None, &drift)]);
+        assert!(
+            one.starts_with("Drift per hour (a linear fit over the slices, 95% interval):\n  throughput: "),
+            "{one}"
+        );
+        let plan = drift_lines(&[(Some("resnet"), &drift), (Some("bert"), &[]), (Some("combined"), &drift)]);
+        assert!(
+            plan.contains("\n  resnet:\n    throughput:") && !plan.contains("bert") && plan.contains("\n  combined:\n")
+        );
     }
 
     #[test]
