@@ -233,7 +233,7 @@ pub fn write(report: &RunReport, baseline: Option<&Baseline>, w: &mut dyn io::Wr
     );
     let base_report = baseline.map(|b| &b.report);
     let base_levels: Vec<&LevelReport> = base_report.map(|b| stable_levels(b).collect()).unwrap_or_default();
-    if let Some(b) = baseline {
+    if let Some(b) = baseline.filter(|_| settings.timeline.is_none()) {
         let _ = write!(
             s,
             r#"<p class="baseline">Dashed: the baseline {} ({} levels of {}).</p>"#,
