@@ -1,12 +1,13 @@
 //! perf_analyzer's CSV (`-f`): one header and one row per stable level, sorted by throughput
 //! as perf_analyzer sorts them; all times in whole microseconds. Ensembles (and
 //! --bls-composing-models) add one file per direct composing model beside the main one, and
-//! rperf's own cost goes to `<stem>.client.csv`.
+//! rperf's own cost goes to `<stem>.client.csv`. A plan run writes the same layout per model;
+//! a sliced run writes a table of slices instead (`slices`), a row as each slice ends.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::schema::{LevelReport, Mode, RunReport, Settings};
+use super::schema::{LevelReport, Mode, ModelReport, Outcome, RunReport, Settings};
 use super::{fmt_g, ns_of, stable_levels};
 use crate::metrics::MetricsFigures;
 use crate::server_stats::{ModelStats, ServerFigures};
@@ -69,16 +70,28 @@ fn header(s: &Settings, verbose: bool, server: bool, streamed: bool) -> String {
     h
 }
 
-fn by_throughput(report: &RunReport) -> Vec<&LevelReport> {
-    let mut sorted: Vec<&LevelReport> = stable_levels(report).collect();
+fn by_throughput(levels: &[LevelReport]) -> Vec<&LevelReport> {
+    let mut sorted: Vec<&LevelReport> = stable(levels).collect();
     sorted.sort_by(|a, b| a.throughput.total_cmp(&b.throughput));
     sorted
 }
 
-/// The main CSV; `verbose` is --verbose-csv.
+fn stable(levels: &[LevelReport]) -> impl Iterator<Item = &LevelReport> {
+    levels.iter().filter(|l| l.outcome == Outcome::Stable)
+}
+
+/// The main CSV; `verbose` is --verbose-csv. A plan run's is of the combined levels.
 pub fn write(report: &RunReport, verbose: bool, w: &mut dyn Write) -> io::Result<()> {
-    let s = &report.settings;
-    let levels = by_throughput(report);
+    write_levels(&report.settings, &report.levels, verbose, w)
+}
+
+/// The CSV of one model of a plan run, in the same layout.
+pub fn write_model(model: &ModelReport, verbose: bool, w: &mut dyn Write) -> io::Result<()> {
+    write_levels(&model.settings, &model.levels, verbose, w)
+}
+
+fn write_levels(s: &Settings, levels: &[LevelReport], verbose: bool, w: &mut dyn Write) -> io::Result<()> {
+    let levels = by_throughput(levels);
     let server = levels.iter().any(|l| !l.server.is_empty());
     let streamed = levels.iter().any(|l| l.stream.is_some());
     let tokens = levels.iter().any(|l| l.tokens.is_some());
@@ -223,22 +236,26 @@ fn metric_columns(r: &mut String, m: &MetricsFigures) {
 }
 
 /// The direct composing models of the model under test, by name and version: one CSV each.
-pub fn composing_models(report: &RunReport) -> Vec<(String, String)> {
-    let Some(first) = stable_levels(report).find_map(|l| l.server_model()) else { return Vec::new() };
+pub fn composing_models(levels: &[LevelReport]) -> Vec<(String, String)> {
+    let Some(first) = stable(levels).find_map(|l| l.server_model()) else { return Vec::new() };
     first.composing.iter().map(|c| (c.stats.name.clone(), c.stats.version.clone())).collect()
 }
 
-/// The CSV of composing model `(name, version)`: its share of the throughput and its
-/// server-side times per level.
-pub fn write_composing(report: &RunReport, (name, version): &(String, String), w: &mut dyn Write) -> io::Result<()> {
-    let s = &report.settings;
+/// The CSV of composing model `(name, version)` of the model `s` measured over `levels`: its
+/// share of the throughput and its server-side times per level.
+pub fn write_composing(
+    s: &Settings,
+    levels: &[LevelReport],
+    (name, version): &(String, String),
+    w: &mut dyn Write,
+) -> io::Result<()> {
     let mut header = format!("{},Inferences/Second,Client Send,", first_column(s));
     header.push_str(SERVER_COLUMNS);
     if s.response_cache {
         header.push_str(CACHE_COLUMNS);
     }
     writeln!(w, "{header}Client Recv")?;
-    for level in by_throughput(report) {
+    for level in by_throughput(levels) {
         let Some(server) = level.server_model() else { continue };
         let same = |c: &&ServerFigures| (&c.stats.name, &c.stats.version) == (name, version);
         let Some(c) = server.composing.iter().find(same) else { continue };
@@ -276,4 +293,76 @@ pub fn write_client(report: &RunReport, w: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+const SLICE_COLUMNS: &str = "Target,Requests,Inferences/Second,Avg latency,p50 latency,p99 latency,Errors,Top error,\
+Server Queue,Server Compute Infer,Server Memory bytes,rperf Memory bytes,rperf CPU %";
+
+/// The slice table's header (`-f` of a sliced run); `models`: a plan run's rows carry the
+/// model's name. Times in microseconds, memory in bytes, as the rest of the CSV.
+pub fn slice_header(models: bool) -> String {
+    let model = if models { "Model," } else { "" };
+    format!("Slice,Start s,End s,{model}{SLICE_COLUMNS}")
+}
+
+/// A slice's row (`model` for a plan run's rows; slices counted from 1, as the text
+/// report counts them): empty cells for what is not known.
+pub fn slice_row(level: &LevelReport, model: Option<&str>) -> String {
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    let slice = level.slice.as_ref();
+    let mut r = format!(
+        "{},{},{},",
+        opt(slice.map(|s| (s.index + 1).to_string())),
+        opt(slice.map(|s| fmt_g(s.start_s))),
+        opt(slice.map(|s| fmt_g(s.end_s)))
+    );
+    if let Some(name) = model {
+        let _ = write!(r, "{},", field(name));
+    }
+    let server = level.server_model().map(|f| f.request_times());
+    let _ = write!(
+        r,
+        "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+        opt(slice.map(|s| fmt_g(s.target))),
+        level.requests,
+        fmt_g(level.throughput),
+        ns_of(level.latency_us.avg) / 1000,
+        level.latency_percentile(50),
+        level.latency_percentile(99),
+        level.failed,
+        field(level.top_error().map_or("", |(msg, _)| msg)),
+        opt(server.map(|t| t.queue.to_string())),
+        opt(server.map(|t| t.compute_infer.to_string())),
+        opt(slice.and_then(|s| s.server_memory_bytes).map(|b| b.to_string())),
+        opt(slice.map(|s| s.rperf_memory_bytes.to_string())),
+        opt(slice.map(|s| format!("{:.1}", s.rperf_cpu_pct)))
+    );
+    r
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture;
+
+    #[test]
+    fn a_slice_row_has_every_column_of_the_header_and_quotes_its_error() {
+        let mut r = fixture::sliced(3, 60);
+        r.levels[2].errors.insert("HTTP 500: \"boom\", said the server".into(), 9);
+        let header = slice_header(false);
+        let row = slice_row(&r.levels[2], None);
+        assert_eq!(row, "3,120,180,8,22320,372,21539,21421,24160,4,\"HTTP 500: \"\"boom\"\", said the server\",10510,10443,1504000000,31200000,5.0");
+        assert_eq!(header.split(',').count() + 1, row.split(',').count(), "the quoted message holds a comma");
+        assert_eq!(slice_row(&r.levels[0], None).split(',').count(), header.split(',').count());
+        assert!(slice_header(true).starts_with("Slice,Start s,End s,Model,Target,"));
+    }
 }

@@ -1,11 +1,12 @@
 //! Writing the files a run asked for. Each is written to a temporary file beside it and
 //! renamed into place, so a file is either the previous complete one or the new complete
-//! one, never half-written.
+//! one, never half-written; but a sliced run's CSV grows a row per slice, flushed to disk as
+//! each slice ends, so that a run killed on day 6 keeps its first five.
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::schema::RunReport;
+use super::schema::{LevelReport, ModelReport, RunReport};
 use super::{csv, html, json, junit, markdown, profile};
 use crate::config::OutputOptions;
 use crate::error::Error;
@@ -55,6 +56,68 @@ pub fn append_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     f.write_all(bytes).map_err(io)
 }
 
+/// Starts a sliced run's CSV at `path` (`-f`): the header alone, replacing an older file.
+/// `models`: a plan run's rows carry the model's name.
+#[allow(dead_code)] // Until the measurement driver calls it (issue 18).
+pub fn start_slices(path: &Path, models: bool) -> Result<(), Error> {
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let mut f = std::fs::File::create(path).map_err(io)?;
+    writeln!(f, "{}", csv::slice_header(models)).and_then(|_| f.sync_data()).map_err(io)
+}
+
+/// Appends the rows of a slice that ended (`(Some(model), level)` per model of a plan run,
+/// `(None, level)` otherwise) to the CSV `start_slices` began, and flushes them to disk.
+#[allow(dead_code)] // Until the measurement driver calls it (issue 18).
+pub fn append_slices(path: &Path, rows: &[(Option<&str>, &LevelReport)]) -> Result<(), Error> {
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let text: String = rows.iter().map(|(model, level)| csv::slice_row(level, *model) + "\n").collect();
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).map_err(io)?;
+    f.write_all(text.as_bytes()).and_then(|_| f.sync_data()).map_err(io)
+}
+
+/// `MODEL.<main file name>` beside the main CSV, for each model of a plan run (`-2`, `-3`
+/// after a name that comes again), as composing models' files are named.
+fn model_paths(main: &Path, models: &[ModelReport]) -> Vec<PathBuf> {
+    let file_name = main.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut seen: Vec<&str> = Vec::new();
+    models
+        .iter()
+        .map(|m| {
+            let name = m.settings.model.as_str();
+            let again = seen.iter().filter(|n| **n == name).count();
+            seen.push(name);
+            let name = name.replace(['/', '\\'], "_");
+            let name = if again == 0 { name } else { format!("{name}-{}", again + 1) };
+            main.with_file_name(format!("{name}.{file_name}"))
+        })
+        .collect()
+}
+
+/// The CSVs of a run: the main one (a plan run's combined levels), its composing models'
+/// and rperf's cost beside it, then each model's with its composing models'. A sliced
+/// run's CSV is left as its slices' rows made it (`append_slices`).
+fn write_csvs(report: &RunReport, path: &Path, verbose: bool) -> Result<(), Error> {
+    if report.settings.timeline.is_some() {
+        return Ok(());
+    }
+    write_file(path, |w| csv::write(report, verbose, w))?;
+    let (s, levels) = (&report.settings, &report.levels);
+    if report.models.is_empty() {
+        for model in csv::composing_models(levels) {
+            write_file(&composing_path(path, &model), |w| csv::write_composing(s, levels, &model, w))?;
+        }
+    }
+    write_file(&client_path(path), |w| csv::write_client(report, w))?;
+    for (m, model_path) in report.models.iter().zip(model_paths(path, &report.models)) {
+        write_file(&model_path, |w| csv::write_model(m, verbose, w))?;
+        for c in csv::composing_models(&m.levels) {
+            let composing = composing_path(&model_path, &c);
+            write_file(&composing, |w| csv::write_composing(&m.settings, &m.levels, &c, w))?;
+        }
+    }
+    Ok(())
+}
+
 /// `MODEL_vVERSION.<main file name>` beside the main CSV (perf_analyzer glues the prefix to
 /// the whole path instead).
 fn composing_path(main: &Path, (name, version): &(String, String)) -> PathBuf {
@@ -68,7 +131,8 @@ fn client_path(main: &Path) -> PathBuf {
     main.with_file_name(format!("{stem}.client.csv"))
 }
 
-/// Every file the flags asked for, each replaced whole. The CSVs and the HTML page hold
+/// Every file the flags asked for, each replaced whole (but a sliced run's CSV, which
+/// grows a row per slice: see `append_slices`). The CSVs and the HTML page hold
 /// stable levels and are written only when `tables` (perf_analyzer writes no CSV when its
 /// first level failed); `checks` are the thresholds' verdicts for --junit; the page is
 /// drawn over `baseline`. The CI job's summary is `append_summary`'s, once per run.
@@ -81,11 +145,7 @@ pub fn write(
 ) -> Result<(), Error> {
     if tables {
         if let Some(path) = &output.csv {
-            write_file(path, |w| csv::write(report, output.verbose_csv, w))?;
-            for model in csv::composing_models(report) {
-                write_file(&composing_path(path, &model), |w| csv::write_composing(report, &model, w))?;
-            }
-            write_file(&client_path(path), |w| csv::write_client(report, w))?;
+            write_csvs(report, path, output.verbose_csv)?;
         }
         if let Some(path) = &output.html {
             write_file(path, |w| html::write(report, baseline, w))?;
@@ -122,6 +182,86 @@ pub fn append_summary(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::fixture;
+
+    fn csv_only(path: &Path) -> OutputOptions {
+        OutputOptions {
+            csv: Some(path.to_path_buf()),
+            json: None,
+            html: None,
+            baseline: None,
+            profile_export: None,
+            overwrite: false,
+            junit: None,
+            markdown: None,
+            step_summary: None,
+            thresholds: Vec::new(),
+            confidence: None,
+            max_error_rate: 0.0,
+            verbose_csv: false,
+            verbose: 0,
+        }
+    }
+
+    #[test]
+    fn a_sliced_runs_rows_are_on_disk_as_each_slice_ends_and_the_end_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("soak.csv");
+        std::fs::write(&path, "an older run\n").unwrap();
+        let report = fixture::sliced(3, 60);
+        start_slices(&path, false).unwrap();
+        for l in &report.levels[..2] {
+            append_slices(&path, &[(None, l)]).unwrap();
+        }
+        // Killed here: the header and two rows.
+        let partial = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(partial.lines().count(), 3, "{partial}");
+        assert!(partial.starts_with("Slice,Start s,End s,Target,"), "{partial}");
+        append_slices(&path, &[(None, &report.levels[2])]).unwrap();
+        write(&report, &csv_only(&path), true, None, None).unwrap();
+        let all = std::fs::read_to_string(&path).unwrap();
+        assert!(all.starts_with(&partial) && all.lines().count() == 4, "the end leaves the rows as they are: {all}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no other CSV beside it");
+        let plan = fixture::plan_sliced(1);
+        start_slices(&path, true).unwrap();
+        let rows: Vec<(Option<&str>, &LevelReport)> =
+            plan.models.iter().map(|m| (Some(m.settings.model.as_str()), &m.levels[0])).collect();
+        append_slices(&path, &rows).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().map(|l| l.split(',').nth(3).unwrap()).collect::<Vec<_>>(), ["Model", "resnet", "bert"]);
+        assert!(append_slices(&dir.path().join("never-started.csv"), &rows).is_err(), "rows need the header first");
+    }
+
+    #[test]
+    fn a_plan_run_writes_the_combined_csv_and_one_per_model_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut report = fixture::plan();
+        let mut again = report.models[1].clone();
+        again.settings.model = "bert".into();
+        report.models.push(again);
+        write(&report, &csv_only(&path), true, None, None).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["bert-2.out.csv", "bert.out.csv", "out.client.csv", "out.csv", "resnet.out.csv"]);
+        let resnet = std::fs::read_to_string(dir.path().join("resnet.out.csv")).unwrap();
+        assert!(resnet.starts_with("Concurrency,Inferences/Second,") && resnet.lines().count() == 3, "{resnet}");
+        // An ensemble in a plan: its composing models' files beside its own.
+        let mut rich = fixture::rich();
+        rich.models =
+            vec![ModelReport { settings: rich.settings.clone(), levels: rich.levels.clone(), drift: Vec::new() }];
+        rich.models[0].settings.model = "ens".into();
+        assert_eq!(csv::composing_models(&rich.models[0].levels).len(), 2);
+        write(&rich, &csv_only(&path), true, None, None).unwrap();
+        assert!(dir.path().join("preprocess_v1.ens.out.csv").exists());
+        assert!(
+            !dir.path().join("preprocess_v1.out.csv").exists(),
+            "the combined block has no composing models' files"
+        );
+    }
 
     #[test]
     fn a_failed_write_leaves_the_old_file_and_no_temporary() {

@@ -257,3 +257,128 @@ pub fn rich() -> RunReport {
     c150.client_saturated = true;
     report
 }
+
+/// A soak of `n` slices of `slice_s` seconds at concurrency 8 (the reference run's second
+/// level, one window per slice): throughput steady, p99 and the server's memory growing,
+/// failures in the third slice.
+pub fn sliced(n: usize, slice_s: u64) -> RunReport {
+    let mut report = run();
+    let template = report.levels[1].clone();
+    report.settings.timeline = Some(TimelineSetting {
+        slice_ms: slice_s * 1000,
+        duration_ms: n as u64 * slice_s * 1000,
+        stages: None,
+        think_time: None,
+        scenario: None,
+    });
+    report.levels = (0..n).map(|i| slice(&template, i, slice_s, 1.0)).collect();
+    report.drift = drift(n, false);
+    report
+}
+
+/// Slice `i` of a soak made from `template`, its throughput scaled by `share`.
+pub fn slice(template: &LevelReport, i: usize, slice_s: u64, share: f64) -> LevelReport {
+    let mut l = template.clone();
+    let k = i as u64;
+    l.throughput = share * (371.0 - 0.1 * i as f64 + ((i * 7) % 5) as f64 * 0.3);
+    l.requests = (l.throughput * slice_s as f64) as u64;
+    l.duration_us = slice_s * 1_000_000;
+    let points = [(50, 21_411 + 5 * k), (90, 21_856 + 20 * k), (95, 22_060 + 30 * k), (99, 24_080 + 40 * k)];
+    l.latency_us = spread(21_519.5 + 10.0 * i as f64, Some(936.4), &points);
+    l.histogram = hist(l.requests, &points);
+    let start_ns = template.windows[0].start_ns + k * slice_s * 1_000_000_000;
+    l.windows = windows(l.requests * 3, l.throughput, l.latency_us.avg, start_ns);
+    l.windows.truncate(1);
+    l.windows[0].duration_us = l.duration_us;
+    if i == 2 {
+        l.errors = BTreeMap::from([("HTTP 503: unavailable".to_string(), 3), ("connection reset".to_string(), 1)]);
+        l.failed = 4;
+        l.error_rate = 400.0 / l.total_requests() as f64;
+    }
+    l.records.clear();
+    l.slice = Some(SliceReport {
+        index: i,
+        start_s: (k * slice_s) as f64,
+        end_s: ((k + 1) * slice_s) as f64,
+        target: 8.0,
+        rperf_memory_bytes: 31_000_000 + k % 3 * 100_000,
+        rperf_cpu_pct: 4.5 + (i % 4) as f64 * 0.25,
+        server_memory_bytes: Some(1_500_000_000 + k * 2_000_000),
+    });
+    l
+}
+
+/// The drift of a soak of `n` slices: p99 and the server's memory drifting (or nothing, `steady`).
+pub fn drift(n: usize, steady: bool) -> Vec<DriftReport> {
+    let figure = |figure: &str, per_hour: f64, pct: f64, (low, high): (f64, f64), drifting: bool| DriftReport {
+        figure: figure.into(),
+        per_hour,
+        per_hour_low: low,
+        per_hour_high: high,
+        per_hour_pct: pct,
+        confidence: 95.0,
+        slices: n,
+        drifting: drifting && !steady,
+    };
+    vec![
+        figure("throughput", -1.1, -0.3, (-4.0, 1.9), false),
+        figure("p99", 2_400.0, 10.0, (2_000.0, 2_800.0), true),
+        figure("server_memory", 120e6, 8.0, (110e6, 130e6), true),
+        figure("rperf_memory", 0.2e6, 0.6, (-0.5e6, 0.9e6), false),
+    ]
+}
+
+/// Two models at once (`--plan`): resnet over gRPC and bert over HTTP at concurrency 1 and 8,
+/// each with its own block, and the combined one.
+pub fn plan() -> RunReport {
+    let mut report = run();
+    let block = |name: &str, protocol: Protocol, share: f64| {
+        let mut settings = settings();
+        (settings.model, settings.protocol) = (name.to_string(), protocol);
+        let mut levels = run().levels;
+        for l in &mut levels {
+            l.throughput *= share;
+            l.requests = (l.requests as f64 * share) as u64;
+            l.server[0].stats.name = name.into();
+            l.records.clear();
+        }
+        ModelReport { settings, levels, drift: Vec::new() }
+    };
+    report.models = vec![block("resnet", Protocol::Grpc, 0.75), block("bert", Protocol::Http, 0.25)];
+    report.settings.model = "resnet, bert".into();
+    for (i, l) in report.levels.iter_mut().enumerate() {
+        l.server = report.models.iter().map(|m| m.levels[i].server[0].clone()).collect();
+    }
+    report
+}
+
+/// `plan()` with `--interference`: each model alone, then together.
+pub fn interference() -> RunReport {
+    let mut report = plan();
+    let row = |model: &str, alone: f64, together: f64, p99: (u64, u64)| InterferenceReport {
+        model: model.into(),
+        alone_throughput: alone,
+        together_throughput: together,
+        alone_p99_us: p99.0,
+        together_p99_us: p99.1,
+    };
+    report.interference =
+        vec![row("resnet", 402.5, 278.3, (18_200, 24_080)), row("bert", 120.0, 92.8, (9_100, 13_421))];
+    report
+}
+
+/// `plan()` cut in `n` slices of a minute: each model's slices, and the combined ones.
+pub fn plan_sliced(n: usize) -> RunReport {
+    let mut report = plan();
+    let template = report.levels[1].clone();
+    report.settings.timeline = sliced(n, 60).settings.timeline;
+    report.levels = (0..n).map(|i| slice(&template, i, 60, 1.0)).collect();
+    for (m, share) in report.models.iter_mut().zip([0.75, 0.25]) {
+        let template = m.levels[1].clone();
+        m.settings.timeline.clone_from(&report.settings.timeline);
+        m.levels = (0..n).map(|i| slice(&template, i, 60, share)).collect();
+        m.drift = drift(n, share < 0.5);
+    }
+    report.drift = drift(n, false);
+    report
+}

@@ -1,11 +1,16 @@
 //! `--markdown FILE` (and `$GITHUB_STEP_SUMMARY` when a CI job sets it): the levels table
-//! and the thresholds' verdicts as Markdown, for a CI job's summary or a merge-request
-//! comment.
+//! (one per model and the combined one for a plan run, the slices and their drift for a
+//! sliced run, the interference table) and the thresholds' verdicts as Markdown, for a CI
+//! job's summary or a merge-request comment.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::schema::{Outcome, RunOutcome, RunReport};
+use super::schema::{DriftReport, InterferenceReport, LevelReport, Outcome, RunOutcome, RunReport, Settings};
+use super::stress::{clock, condensed, span, MB};
+
+/// Slices a table shows before it keeps only every k-th.
+const MAX_ROWS: usize = 60;
 
 /// A level's outcome in words.
 pub fn outcome(o: Outcome) -> &'static str {
@@ -39,11 +44,38 @@ pub fn render(report: &RunReport, checks: Option<&[(String, Option<String>)]>) -
         crate::config::Protocol::Http => "HTTP",
         crate::config::Protocol::Grpc => "gRPC",
     };
-    let _ = writeln!(m, "{protocol} {}, {} windows{}\n", s.url, window(report), server(report));
+    let _ = writeln!(m, "{protocol} {}, {}{}\n", s.url, window(report), server(report));
+    if s.timeline.is_some() {
+        slices(&mut m, report);
+    } else if report.models.is_empty() {
+        levels_table(&mut m, s, &report.levels);
+    } else {
+        for model in &report.models {
+            let _ = writeln!(m, "#### Model: {}\n", cell(&model.settings.model));
+            levels_table(&mut m, &model.settings, &model.levels);
+            m.push('\n');
+        }
+        m.push_str("#### Combined\n\n");
+        levels_table(&mut m, s, &report.levels);
+    }
+    interference(&mut m, &report.interference);
+    if let Some(checks) = checks {
+        let _ = writeln!(m, "\n| threshold | result |\n|---|---|");
+        for (name, failure) in checks {
+            let result = failure.as_deref().map_or("ok".to_string(), |f| format!("**failed**: {f}"));
+            let _ = writeln!(m, "| {} | {} |", cell(name), cell(&result));
+        }
+    }
+    m.push('\n');
+    m
+}
+
+/// One block's levels: outcome, throughput, latencies, failures.
+fn levels_table(m: &mut String, s: &Settings, levels: &[LevelReport]) {
     let ps: Vec<String> = s.percentiles.iter().map(|p| format!("p{p} ms")).collect();
     let _ = writeln!(m, "| level | outcome | infer/s | avg ms | {} | errors | client saturated |", ps.join(" | "));
     let _ = writeln!(m, "|---|---|---:|---:|{}---:|---|", "---:|".repeat(ps.len()));
-    for l in &report.levels {
+    for l in levels {
         let pcts: Vec<String> =
             s.percentiles.iter().map(|p| l.latency_us.percentile(*p).map_or("–".into(), |v| ms(v as f64))).collect();
         let _ = writeln!(
@@ -58,15 +90,78 @@ pub fn render(report: &RunReport, checks: Option<&[(String, Option<String>)]>) -
             if l.client_saturated { "**yes**" } else { "no" }
         );
     }
-    if let Some(checks) = checks {
-        let _ = writeln!(m, "\n| threshold | result |\n|---|---|");
-        for (name, failure) in checks {
-            let result = failure.as_deref().map_or("ok".to_string(), |f| format!("**failed**: {f}"));
-            let _ = writeln!(m, "| {} | {} |", cell(name), cell(&result));
+}
+
+/// A sliced run: a row per slice (per model of a plan run; every k-th of a long soak, and
+/// the last), then the drift per hour.
+fn slices(m: &mut String, report: &RunReport) {
+    let s = &report.settings;
+    let hours = s.timeline.as_ref().is_some_and(|t| t.hours());
+    let blocks: Vec<(Option<&str>, &[LevelReport])> = if report.models.is_empty() {
+        vec![(None, &report.levels)]
+    } else {
+        report.models.iter().map(|b| (Some(b.settings.model.as_str()), b.levels.as_slice())).collect()
+    };
+    let model = if report.models.is_empty() { "" } else { " model |" };
+    let _ = writeln!(m, "| slice | time |{model} target | infer/s | p50 ms | p99 ms | errors | server MB | rperf MB |");
+    let _ = writeln!(m, "|---:|---:|{}---:|---:|---:|---:|---:|---:|---:|", if model.is_empty() { "" } else { "---|" });
+    let n = blocks.iter().map(|(_, levels)| levels.len()).max().unwrap_or(0);
+    let (step, shown) = condensed(n, MAX_ROWS);
+    for (name, l) in shown.into_iter().flat_map(|i| blocks.iter().filter_map(move |(n, ls)| ls.get(i).map(|l| (n, l))))
+    {
+        let slice = l.slice.as_ref();
+        let mb = |b: Option<u64>| b.map_or("–".to_string(), |b| format!("{:.1}", b as f64 / MB));
+        let _ = writeln!(
+            m,
+            "| {} | {} |{} {} | {:.1} | {} | {} | {} | {} | {} |",
+            slice.map_or("–".to_string(), |s| (s.index + 1).to_string()),
+            slice.map_or("–".to_string(), |s| clock(s.end_s, hours)),
+            name.map_or(String::new(), |n| format!(" {} |", cell(n))),
+            slice.map_or("–".to_string(), |s| format!("{:.1}", s.target)),
+            l.throughput,
+            ms(l.latency_percentile(50) as f64),
+            ms(l.latency_percentile(99) as f64),
+            l.failed,
+            mb(slice.and_then(|s| s.server_memory_bytes)),
+            mb(slice.map(|s| s.rperf_memory_bytes)),
+        );
+    }
+    if step > 1 {
+        let _ = writeln!(m, "\nEvery {step} slices of {n}, and the last; the CSV has every slice.");
+    }
+    let mut drift: Vec<(&str, &[DriftReport])> =
+        report.models.iter().map(|b| (b.settings.model.as_str(), b.drift.as_slice())).collect();
+    drift.push((if report.models.is_empty() { "" } else { "combined" }, &report.drift));
+    for (name, lines) in drift.into_iter().filter(|(_, d)| !d.is_empty()) {
+        let of = if name.is_empty() { String::new() } else { format!(" of {}", cell(name)) };
+        let _ = writeln!(m, "\nDrift per hour{of} ({}% interval):\n", lines[0].confidence);
+        for d in lines {
+            let line = d.line().replace("DRIFTING", "**DRIFTING**");
+            let _ = writeln!(m, "- {}", cell(&line));
         }
     }
-    m.push('\n');
-    m
+}
+
+/// `--interference`: each model alone against together.
+fn interference(m: &mut String, rows: &[InterferenceReport]) {
+    if rows.is_empty() {
+        return;
+    }
+    m.push_str("\n| model | alone infer/s | together infer/s | change | alone p99 ms | together p99 ms | change |\n");
+    m.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        let _ = writeln!(
+            m,
+            "| {} | {:.1} | {:.1} | {:+.1}% | {} | {} | {:+.1}% |",
+            cell(&r.model),
+            r.alone_throughput,
+            r.together_throughput,
+            r.throughput_change_pct(),
+            ms(r.alone_p99_us as f64),
+            ms(r.together_p99_us as f64),
+            r.p99_change_pct()
+        );
+    }
 }
 
 /// Text for a table cell: no `|` or line break breaks the row.
@@ -75,9 +170,12 @@ pub fn cell(s: &str) -> String {
 }
 
 fn window(r: &RunReport) -> String {
+    if let Some(t) = &r.settings.timeline {
+        return format!("{} slices", span(t.slice_ms));
+    }
     match r.settings.window {
-        super::schema::WindowSetting::TimeMs(ms) => format!("{ms} ms"),
-        super::schema::WindowSetting::RequestCount(n) => format!("{n}-request"),
+        super::schema::WindowSetting::TimeMs(ms) => format!("{ms} ms windows"),
+        super::schema::WindowSetting::RequestCount(n) => format!("{n}-request windows"),
     }
 }
 
@@ -116,5 +214,27 @@ mod tests {
         );
         assert!(m.contains("| p99<20ms at concurrency 8 | **failed**: threshold 'p99<20ms' breached"), "{m}");
         assert!(render(&fixture::run(), None).starts_with("### rperf: slow (measured)\n"));
+    }
+
+    #[test]
+    fn a_plan_run_has_a_table_per_model_and_the_interference() {
+        let m = render(&fixture::interference(), None);
+        assert_eq!(m.matches("| level | outcome |").count(), 3, "{m}");
+        assert!(
+            m.contains("#### Model: resnet\n") && m.contains("#### Model: bert\n") && m.contains("#### Combined\n")
+        );
+        assert!(m.contains("| resnet | 402.5 | 278.3 | -30.9% | 18.20 | 24.08 | +32.3% |"), "{m}");
+    }
+
+    #[test]
+    fn a_sliced_run_has_its_slices_condensed_and_the_drift() {
+        let m = render(&fixture::sliced(130, 180), None);
+        assert!(m.contains("| 130 | 6:30:00 | 8.0 | 359.0 | 22.06 | 29.24 | 0 | 1758.0 | 31.0 |"), "{m}");
+        assert_eq!(m.matches("| 8.0 |").count(), 44, "{m}");
+        assert!(m.contains("Every 3 slices of 130, and the last; the CSV has every slice."), "{m}");
+        assert!(m.contains("- p99: +10.0%/h [+8.3%, +11.7%] over 130 slices  **DRIFTING**\n"), "{m}");
+        let plan = render(&fixture::plan_sliced(2), None);
+        assert!(plan.contains("| 2 | 02:00 | bert | 8.0 |"), "{plan}");
+        assert!(plan.contains("Drift per hour of bert (95% interval):") && plan.contains("Drift per hour of combined"));
     }
 }

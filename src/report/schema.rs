@@ -36,7 +36,8 @@ pub struct RunReport {
     pub drift: Vec<DriftReport>,
 }
 
-/// One model's own block of a `--plan` run.
+/// One model's own block of a `--plan` run (here rather than in `stress`: `RunReport`
+/// holds it, and it holds `Settings` and `LevelReport`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelReport {
     pub settings: Settings,
@@ -397,5 +398,21 @@ impl LevelReport {
     /// The level's model figures on the server.
     pub fn server_model(&self) -> Option<&ServerFigures> {
         self.server.first()
+    }
+
+    /// A latency percentile in microseconds: the reported one, else the histogram's.
+    pub fn latency_percentile(&self, p: u32) -> u64 {
+        self.latency_us.percentile(p).unwrap_or_else(|| self.histogram.percentile(p as f64))
+    }
+
+    /// The most frequent failure message and its count (the first by name of equals).
+    pub fn top_error(&self) -> Option<(&str, u64)> {
+        let mut top: Option<(&str, u64)> = None;
+        for (msg, k) in &self.errors {
+            if top.is_none_or(|(_, n)| *k > n) {
+                top = Some((msg, *k));
+            }
+        }
+        top
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::fixture;
 use super::schema::{LevelReport, Mode, Outcome, RangeSetting, RunReport, WindowSetting};
-use super::{csv, files, html, json, junit, profile, text};
+use super::{csv, files, html, json, junit, markdown, profile, text};
 use crate::config::Protocol;
 
 /// What a run prints on stdout and stderr, in order.
@@ -152,8 +152,8 @@ fn snapshots_of_every_format() {
         insta::assert_snapshot!(format!("{name}_text"), transcript(&report, false));
         insta::assert_snapshot!(format!("{name}_text_verbose"), transcript(&report, true));
         insta::assert_snapshot!(format!("{name}_csv"), written(|w| csv::write(&report, true, w)));
-        for model in csv::composing_models(&report) {
-            let text = written(|w| csv::write_composing(&report, &model, w));
+        for model in csv::composing_models(&report.levels) {
+            let text = written(|w| csv::write_composing(&report.settings, &report.levels, &model, w));
             insta::assert_snapshot!(format!("{name}_csv_{}", model.0), text);
         }
         insta::assert_snapshot!(format!("{name}_client_csv"), written(|w| csv::write_client(&report, w)));
@@ -214,4 +214,82 @@ fn a_report_with_a_missing_or_mistyped_field_is_refused_by_name() {
     std::fs::write(&path, v.to_string()).expect("written");
     assert!(json::read(&path).expect_err("refused").to_string().contains("unknown variant `sideways`"));
     assert_eq!(Mode::RequestRate.name(), "request_rate");
+}
+
+/// What a plan run prints: each level's block per model and the combined one, then the summary.
+fn plan_transcript(report: &RunReport) -> String {
+    let mut out = text::settings(&report.settings);
+    let mut style = text::Style::default();
+    for (i, l) in report.levels.iter().enumerate() {
+        out.push_str(&text::level_header(l.mode, l.value, &style));
+        for m in &report.models {
+            out.push_str(&text::model_level(&m.settings, &m.levels[i], false, &mut style));
+        }
+        out.push_str(&text::combined_level(&report.settings, l, &style));
+    }
+    out + &text::summary(report)
+}
+
+/// What a sliced run prints: the header, a row per slice (per model) as it ends, the summary.
+fn sliced_transcript(report: &RunReport) -> String {
+    let s = &report.settings;
+    let mut out = text::settings(s) + &text::slice_header(s, !report.models.is_empty());
+    for (i, l) in report.levels.iter().enumerate() {
+        if report.models.is_empty() {
+            out.push_str(&text::slice_row(s, l, None));
+        }
+        for m in &report.models {
+            out.push_str(&text::slice_row(s, &m.levels[i], Some(&m.settings.model)));
+        }
+    }
+    out + "\n" + &text::summary(report)
+}
+
+/// The slice CSV as the driver writes it: started, then a slice's rows at a time.
+fn slice_csv(report: &RunReport) -> String {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("slices.csv");
+    files::start_slices(&path, !report.models.is_empty()).expect("started");
+    for (i, l) in report.levels.iter().enumerate() {
+        let rows: Vec<(Option<&str>, &LevelReport)> = if report.models.is_empty() {
+            vec![(None, l)]
+        } else {
+            report.models.iter().map(|m| (Some(m.settings.model.as_str()), &m.levels[i])).collect()
+        };
+        files::append_slices(&path, &rows).expect("appended");
+    }
+    std::fs::read_to_string(&path).expect("read back")
+}
+
+#[test]
+fn snapshots_of_stress_runs() {
+    let plan = fixture::interference();
+    insta::assert_snapshot!("plan_text", plan_transcript(&plan));
+    insta::assert_snapshot!("plan_markdown", markdown::render(&plan, None));
+    for (name, report) in [("sliced", fixture::sliced(5, 60)), ("plan_sliced", fixture::plan_sliced(3))] {
+        insta::assert_snapshot!(format!("{name}_text"), sliced_transcript(&report));
+        insta::assert_snapshot!(format!("{name}_csv"), slice_csv(&report));
+        insta::assert_snapshot!(format!("{name}_markdown"), markdown::render(&report, None));
+    }
+    insta::assert_snapshot!("soak_summary", text::summary(&fixture::sliced(130, 180)));
+}
+
+#[test]
+fn a_stress_report_reads_back_as_written() {
+    let mut report = fixture::plan_sliced(3);
+    report.interference = fixture::interference().interference;
+    report.levels.iter_mut().for_each(|l| l.records.clear());
+    assert!(report.models.iter().all(|m| !m.drift.is_empty() && m.levels.iter().all(|l| l.slice.is_some())));
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("stress.json");
+    files::write_file(&path, |w| json::write(&report, w)).expect("written");
+    assert_eq!(json::read(&path).expect("read back"), report);
+    // A report of before issue 18 has none of these, and reads as a plain one.
+    let v = serde_json::to_value(fixture::run()).expect("serializes");
+    assert!(
+        v.get("models").is_none() && v["settings"].get("timeline").is_none() && v["levels"][0].get("slice").is_none()
+    );
+    std::fs::write(&path, v.to_string()).expect("written");
+    let back = json::read(&path).expect("read back");
+    assert!(back.models.is_empty() && back.interference.is_empty() && back.drift.is_empty());
 }

@@ -2,16 +2,19 @@
 //! from a CI job's artifacts: latency (average, p50, p99) against throughput over the levels,
 //! and per level the server's breakdown (`bars`) and the latency by percentile (`plots`). With
 //! `--baseline`, the base run's lines are drawn dashed beneath and each level is compared.
+//! A plan run has these per model too, and the interference table; a sliced run has its
+//! figures over one time axis instead (`timeline`).
 
 mod bars;
 mod plots;
+mod timeline;
 
 use std::fmt::Write;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use super::hist::Hist;
-use super::schema::{LevelReport, Mode, RunReport, Spread, TokenReport};
+use super::schema::{InterferenceReport, LevelReport, Mode, Outcome, RunReport, Spread, TokenReport};
 use super::{fmt_g, json, stable_levels, usec_of};
 use crate::config::Protocol;
 use crate::error::Error;
@@ -221,15 +224,16 @@ pub fn write(report: &RunReport, baseline: Option<&Baseline>, w: &mut dyn io::Wr
     s.push_str("<style>body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}h4{margin:12px 0 4px;font-weight:normal}td.verdict{text-align:left;font-size:90%}</style></head><body>");
     let _ = write!(
         s,
-        "<h1>rperf: {}</h1><p>{} levels, {} over {}.</p>",
+        "<h1>rperf: {}</h1><p>{} {}, {} over {}.</p>",
         escape(&settings.model),
-        levels.len(),
+        if settings.timeline.is_some() { report.levels.len() } else { levels.len() },
+        if settings.timeline.is_some() { "slices" } else { "levels" },
         escape(&settings.url),
         if settings.protocol == Protocol::Http { "HTTP" } else { "gRPC" }
     );
     let base_report = baseline.map(|b| &b.report);
     let base_levels: Vec<&LevelReport> = base_report.map(|b| stable_levels(b).collect()).unwrap_or_default();
-    if let Some(b) = baseline {
+    if let Some(b) = baseline.filter(|_| settings.timeline.is_none()) {
         let _ = write!(
             s,
             r#"<p class="baseline">Dashed: the baseline {} ({} levels of {}).</p>"#,
@@ -238,18 +242,66 @@ pub fn write(report: &RunReport, baseline: Option<&Baseline>, w: &mut dyn io::Wr
             escape(&b.report.settings.model)
         );
     }
-    s.push_str("<h2>Latency versus throughput</h2>");
-    let names: Vec<String> = levels.iter().map(|l| level_name(l)).collect();
-    let new = latency_series(&levels, settings.percentile);
-    let base = if base_levels.is_empty() { Vec::new() } else { latency_series(&base_levels, settings.percentile) };
-    let labels = ("throughput (infer/sec)", "latency (ms)");
-    s.push_str(&plots::curves(&new, &base, &names, labels, "throughput versus latency"));
-    let verdicts = base_report.map(|b| verdict_cells(b, report)).unwrap_or_default();
-    table(&mut s, &levels, &verdicts);
-    level_sections(&mut s, &levels, base_report);
-    tokens(&mut s, &levels, base_report);
+    if settings.timeline.is_some() {
+        s.push_str(&timeline::section(report));
+    } else {
+        let verdicts = base_report.map(|b| verdict_cells(b, report)).unwrap_or_default();
+        if !report.models.is_empty() {
+            s.push_str("<h2 class=\"model\">Combined</h2>");
+        }
+        block(&mut s, settings.percentile, &levels, (&base_levels, base_report), &verdicts);
+        for m in &report.models {
+            let _ = write!(s, "<h2 class=\"model\">Model: {}</h2>", escape(&m.settings.model));
+            let levels: Vec<&LevelReport> = m.levels.iter().filter(|l| l.outcome == Outcome::Stable).collect();
+            block(&mut s, m.settings.percentile, &levels, (&[], None), &[]);
+        }
+    }
+    interference(&mut s, &report.interference);
     s.push_str("</body></html>\n");
     w.write_all(s.as_bytes())
+}
+
+/// One block's levels: the latency curve over `base` when there is one, the table, and
+/// each level's breakdown, percentiles and tokens.
+fn block(
+    s: &mut String,
+    percentile: Option<u32>,
+    levels: &[&LevelReport],
+    (base_levels, base_report): (&[&LevelReport], Option<&RunReport>),
+    verdicts: &[(String, String)],
+) {
+    s.push_str("<h2>Latency versus throughput</h2>");
+    let names: Vec<String> = levels.iter().map(|l| level_name(l)).collect();
+    let new = latency_series(levels, percentile);
+    let base = if base_levels.is_empty() { Vec::new() } else { latency_series(base_levels, percentile) };
+    let labels = ("throughput (infer/sec)", "latency (ms)");
+    s.push_str(&plots::curves(&new, &base, &names, labels, "throughput versus latency"));
+    table(s, levels, verdicts);
+    level_sections(s, levels, base_report);
+    tokens(s, levels, base_report);
+}
+
+/// `--interference`: each model's throughput and p99 alone and together, with the change.
+fn interference(s: &mut String, rows: &[InterferenceReport]) {
+    if rows.is_empty() {
+        return;
+    }
+    s.push_str("<h2>Interference: each model alone, then all together</h2>");
+    s.push_str("<table class=\"interference\"><tr><th>model</th><th>alone infer/sec</th><th>together infer/sec</th><th>change</th><th>alone p99 (ms)</th><th>together p99 (ms)</th><th>change</th></tr>");
+    for r in rows {
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:+.1}%</td><td>{:.2}</td><td>{:.2}</td><td>{:+.1}%</td></tr>",
+            escape(&r.model),
+            r.alone_throughput,
+            r.together_throughput,
+            r.throughput_change_pct(),
+            r.alone_p99_us as f64 / 1000.0,
+            r.together_p99_us as f64 / 1000.0,
+            r.p99_change_pct()
+        );
+    }
+    s.push_str("</table>");
 }
 
 #[cfg(test)]
@@ -279,6 +331,23 @@ mod tests {
         assert!(rich.contains("<title>preprocess: compute infer 700 usec</title>"));
         // It stabilizes on p97: that is the first series, beside p50 and p99.
         assert!(rich.contains(r#"<polyline class="curve p97""#) && !rich.contains(r#"class="curve avg""#));
+    }
+
+    #[test]
+    fn a_plan_run_has_the_combined_block_one_per_model_and_the_interference() {
+        let page = page(&fixture::interference(), None);
+        assert!(
+            page.contains(r#"<h2 class="model">Combined</h2>"#)
+                && page.contains(r#"<h2 class="model">Model: bert</h2>"#)
+        );
+        assert_eq!(page.matches(r#"<polyline class="curve avg""#).count(), 3, "a curve per block");
+        assert!(page.contains("<tr><td>resnet</td><td>402.5</td><td>278.3</td><td>-30.9%</td><td>18.20</td><td>24.08</td><td>+32.3%</td></tr>"));
+        let sliced = self::page(&fixture::plan_sliced(3), None);
+        assert!(
+            sliced.contains("<p>3 slices, ")
+                && sliced.contains("<h2>Over time</h2>")
+                && !sliced.contains("Latency versus")
+        );
     }
 
     #[test]

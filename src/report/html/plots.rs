@@ -26,14 +26,14 @@ pub struct Series {
 }
 
 /// A plot's data ranges, mapped onto the plotting area.
-struct Frame {
+pub(super) struct Frame {
     x: (f64, f64),
     y_max: f64,
 }
 
 impl Frame {
     /// Ranges that cannot divide by zero, whatever the data.
-    fn new(x: (f64, f64), y_max: f64) -> Frame {
+    pub(super) fn new(x: (f64, f64), y_max: f64) -> Frame {
         let x = if x.1 > x.0 { x } else { (x.0, x.0 + 1.0) };
         Frame { x, y_max: if y_max > 0.0 { y_max } else { 1.0 } }
     }
@@ -44,7 +44,7 @@ impl Frame {
     }
 
     /// The opening tag and the axes: x ticks where given, y ticks at the quarters.
-    fn open(&self, aria: &str, x_ticks: &[(f64, String)], (x_label, y_label): (&str, &str)) -> String {
+    pub(super) fn open(&self, aria: &str, x_ticks: &[(f64, String)], (x_label, y_label): (&str, &str)) -> String {
         let mut s = format!(
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" role="img" aria-label="{}">"#,
             escape(aria)
@@ -86,7 +86,7 @@ impl Frame {
         s
     }
 
-    fn line(&self, s: &mut String, series: &Series, class: &str, dashed: bool) {
+    pub(super) fn line(&self, s: &mut String, series: &Series, class: &str, dashed: bool) {
         let points: Vec<String> =
             series.points.iter().map(|(x, y)| self.at(*x, *y)).map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
         let _ = write!(
@@ -103,7 +103,7 @@ impl Frame {
 }
 
 /// The series' names in the plot's top left corner, the baseline's dashed.
-fn legend(s: &mut String, entries: &[(&str, &str, bool)]) {
+pub(super) fn legend(s: &mut String, entries: &[(&str, &str, bool)]) {
     for (i, (what, colour, dashed)) in entries.iter().enumerate() {
         let (x, y) = (PAD + 12.0, 28.0 + i as f64 * 15.0);
         let _ = write!(

@@ -86,7 +86,7 @@ fn delays(out: &mut String, s: &Settings, l: &LevelReport, o: &OpenLoopReport) {
     }
 }
 
-fn latency_lines(out: &mut String, s: &Settings, latency: &Spread) {
+pub(super) fn latency_lines(out: &mut String, s: &Settings, latency: &Spread) {
     if s.percentile.is_none() {
         let sd = latency.std_dev.map_or(u64::MAX as u128, usec_of);
         let _ = writeln!(out, "    Avg latency: {} usec (standard deviation {sd} usec)", usec_of(latency.avg));
@@ -171,7 +171,7 @@ fn client_cost(out: &mut String, l: &LevelReport) {
 }
 
 /// rperf's addition: failed requests of the level, grouped by message, most frequent first.
-fn failures(out: &mut String, l: &LevelReport) {
+pub(super) fn failures(out: &mut String, l: &LevelReport) {
     if l.failed == 0 {
         return;
     }

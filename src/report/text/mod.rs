@@ -1,14 +1,22 @@
 //! perf_analyzer's text report, line for line (trailing spaces included, since scripts grep
 //! these lines), plus rperf's own lines after perf_analyzer's: the settings block, one
-//! block per level (`level`, with the server's part in `server`), and the summary.
+//! block per level (`level`, with the server's part in `server`), and the summary. Stress
+//! runs (issue 18) have their own blocks: several models (`plan`), time slices (`slices`).
 
 mod level;
+mod plan;
 mod server;
+mod slices;
 mod tokens;
 
 use std::fmt::Write;
 
 pub use level::level;
+// The measurement driver prints these live (issue 18): until it does, nothing outside calls them.
+#[allow(unused_imports)]
+pub use plan::{combined_level, model_level};
+#[allow(unused_imports)]
+pub use slices::{drift_lines, slice_header, slice_row};
 
 use super::schema::{LevelReport, Mode, RunReport, Settings, WindowSetting};
 use super::{fmt_g, usec_of};
@@ -35,6 +43,12 @@ pub fn settings(s: &Settings) -> String {
         for what in &s.left_out {
             let _ = writeln!(out, "  Left out: {what}");
         }
+    }
+    if let Some(t) = &s.timeline {
+        // Time slices, not windows that stabilize: what the stabilization lines would say
+        // does not apply.
+        slices::timeline_lines(&mut out, s, t);
+        return out;
     }
     match s.window {
         WindowSetting::TimeMs(ms) => {
@@ -124,8 +138,25 @@ fn level_name(l: &LevelReport, style: &Style) -> String {
     }
 }
 
-/// The closing "Inferences/Second vs. Client ... Batch Latency" table of the stable levels.
+/// The closing "Inferences/Second vs. Client ... Batch Latency" table of the stable levels;
+/// a sliced run's table of slices and drift; a plan run's levels per model and combined,
+/// and the interference table.
 pub fn summary(report: &RunReport) -> String {
+    let mut out = if report.settings.timeline.is_some() {
+        slices::summary(report)
+    } else if !report.models.is_empty() {
+        plan::summary(report)
+    } else {
+        levels_summary(report)
+    };
+    if !report.interference.is_empty() {
+        out.push('\n');
+        out.push_str(&plan::interference(&report.interference));
+    }
+    out
+}
+
+fn levels_summary(report: &RunReport) -> String {
     let s = &report.settings;
     let style = Style::after(&report.levels);
     let what = match s.percentile {

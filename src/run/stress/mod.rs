@@ -5,7 +5,6 @@
 //! A single model without a plan is a plan of one.
 
 mod loads;
-mod stand_in;
 mod timeline;
 mod together;
 
@@ -21,8 +20,7 @@ use crate::merge;
 use crate::report::schema::{LevelReport, ModelReport, RunReport, Settings};
 use crate::report::{build, text};
 use loads::ModelLoad;
-#[allow(unused_imports)]
-use stand_in::ForModel;
+
 
 /// How long stopping a load waits for the requests in flight.
 const GRACE: Duration = Duration::from_secs(2);

@@ -6,8 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-#[allow(unused_imports)]
-use super::stand_in::TargetAt;
+
 use super::{checkpoint, reports, Measured, Models};
 use crate::config::{Config, LoadMode, Timeline};
 use crate::error::Error;
