@@ -4,7 +4,6 @@
 //! their merge and the server's statistics around them. Loads only record into it.
 
 pub mod clock;
-#[allow(dead_code)] // rperf serve's metrics and the soak's slices use it (next commits).
 pub mod memory;
 mod meter;
 mod probe;
