@@ -116,4 +116,4 @@ pub fn drifts(levels: &[LevelReport], confidence: f64) -> Vec<DriftReport> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -12,8 +12,6 @@ mod client;
 mod compare;
 mod config;
 mod demo;
-// Thresholds and the soak driver use it (next commits).
-#[allow(dead_code)]
 mod drift;
 mod error;
 pub mod fuzzing;

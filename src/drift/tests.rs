@@ -118,8 +118,8 @@ fn a_leak_is_flagged_and_a_sawtooth_is_not() {
     assert_eq!(flagged, 0);
 }
 
-/// A slice level: `i`-th of one minute, with a throughput, a p99 and memory figures.
-fn slice(i: usize, throughput: f64, p99: u64, server: Option<u64>) -> LevelReport {
+/// A slice level: `i`-th of one minute, with a throughput, a p99 and the server's memory.
+pub(crate) fn slice(i: usize, throughput: f64, p99: u64, server: Option<u64>) -> LevelReport {
     let mut l = fixture::run().levels[0].clone();
     l.throughput = throughput;
     l.latency_us.percentiles.insert("p99".into(), p99);
