@@ -12,6 +12,7 @@ mod client;
 mod compare;
 mod config;
 mod demo;
+mod drift;
 mod error;
 pub mod fuzzing;
 mod input;

@@ -118,6 +118,42 @@ pub fn summarize(scrapes: &[Scrape], baseline: Option<&Scrape>) -> MetricsFigure
     }
 }
 
+/// The server's memory in bytes, from a scrape's text: `process_resident_memory_bytes` when
+/// the server exports it (the resident memory of the server's own process, as Prometheus
+/// client libraries export it: rperf serve, MLServer, KServe), else Triton's
+/// `nv_cpu_memory_used_bytes`. That one is not Triton's own: it is the whole machine's used
+/// RAM (MemTotal - MemAvailable of /proc/meminfo, refreshed every --metrics-interval-ms), so
+/// it also counts the Python backend's stub processes, where a Python model's leak shows, and
+/// everything else that runs on the machine.
+pub fn server_memory(text: &str) -> Option<u64> {
+    let value = |wanted: &str| {
+        text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let name = series.split('{').next()?;
+            let v = value.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)?;
+            (name == wanted).then_some(v as u64)
+        })
+    };
+    value("process_resident_memory_bytes").or_else(|| value("nv_cpu_memory_used_bytes"))
+}
+
+/// A soak reads the server's memory once per slice: an endpoint that does not answer within
+/// this is no figure for the slice, not a held run.
+const MEMORY_SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The server's memory (see `server_memory`) from one GET of the Prometheus endpoint at `url`
+/// (`host:port[/path]`, path /metrics by default); None when it does not answer in 2 s, or
+/// has no memory figure.
+// The soak's run driver scrapes it after each slice (issue 18, next commits).
+#[allow(dead_code)]
+pub async fn scrape_server_memory(url: &str) -> Option<u64> {
+    let (addr, path) = split_url(url);
+    let mut conn = h1::Conn::new(addr.as_str().into());
+    let response = tokio::time::timeout(MEMORY_SCRAPE_TIMEOUT, conn.get(&path)).await.ok()?.ok()?;
+    conn.close();
+    (response.status == 200).then(|| server_memory(&String::from_utf8_lossy(&response.body)))?
+}
+
 /// `host:port/path` (or with http://) split into the address and the path.
 fn split_url(url: &str) -> (String, String) {
     let bare = url.strip_prefix("http://").unwrap_or(url);
@@ -257,6 +293,26 @@ mod tests {
         // From the scrape before the window; a series not there yet counts from 0.
         assert_eq!(summarize(std::slice::from_ref(&later), Some(&parse(kserve, "echo"))).model_requests, Some(6.0));
         assert_eq!(summarize(&[later], Some(&parse("", "echo"))).model_requests, Some(10.0));
+    }
+
+    #[test]
+    fn the_server_memory_is_its_process_rss_else_the_machines_used_ram() {
+        let triton = "# HELP nv_cpu_memory_used_bytes x\nnv_cpu_memory_used_bytes 3.5e+09\nnv_cpu_utilization 0.5\n";
+        assert_eq!(server_memory(triton), Some(3_500_000_000));
+        let both =
+            format!("{triton}# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 123456789\n");
+        assert_eq!(server_memory(&both), Some(123_456_789));
+        assert_eq!(server_memory("process_resident_memory_bytes{pid=\"7\"} 4096\n"), Some(4096));
+        assert_eq!(server_memory(TEXT), Some(100));
+        for none in ["", "process_resident_memory_bytes_total 5\n", "process_resident_memory_bytes NaN\n", "#x 1"] {
+            assert_eq!(server_memory(none), None, "{none}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dead_endpoint_gives_no_memory_figure() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        assert_eq!(scrape_server_memory(&format!("127.0.0.1:{port}")).await, None);
     }
 
     #[test]

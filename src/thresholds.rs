@@ -1,12 +1,16 @@
 //! `--fail-if`: pass/fail thresholds such as `p99<50ms`, `errors[timeout]==0`,
 //! `batching_saved>=50%` or `server_queue<2ms@model=pre`, for every reported level or one
-//! (`p99<50ms@4`), judged against the run's report, so a run and a saved report judge
-//! alike. A figure the report lacks is a named failure, never a zero.
+//! (`p99<50ms@4`), of the run or of a `--plan` model (`p99<50ms@model=resnet`), and a soak's
+//! drift over the whole run (`p99_drift<5%/h`, `soak`), judged against the run's report, so
+//! a run and a saved report judge alike. A figure the report lacks is a named failure, never
+//! a zero.
+
+mod soak;
 
 use crate::config::threshold::{token_time, Op, LATENCIES, SERVER_METRICS};
 pub use crate::config::Threshold;
 use crate::noise::{interval, Noise};
-use crate::report::schema::LevelReport;
+use crate::report::schema::{LevelReport, Outcome};
 use crate::report::{stable_levels, RunReport};
 use crate::server_stats::ServerFigures;
 
@@ -136,10 +140,20 @@ fn judged(t: &Threshold, level: &LevelReport, v: f64, confidence: Option<f64>) -
 /// Checks every threshold against the reported (stable) levels of a report; with
 /// `confidence`, against the bound of each figure's interval.
 pub fn check(thresholds: &[Threshold], report: &RunReport, confidence: Option<f64>) -> Vec<Check> {
-    let levels: Vec<&LevelReport> = stable_levels(report).collect();
     let mut checks = Vec::new();
     for t in thresholds {
-        let chosen: Vec<&&LevelReport> = levels.iter().filter(|l| t.level.is_none_or(|v| l.value == v)).collect();
+        if t.kind.is_drift() {
+            checks.push(soak::check(t, report, confidence));
+            continue;
+        }
+        let levels = match levels_of(t, report) {
+            Ok(levels) => levels,
+            Err(why) => {
+                checks.push(Check { name: t.text.clone(), failure: Some(format!("threshold '{}': {why}", t.text)) });
+                continue;
+            }
+        };
+        let chosen: Vec<&LevelReport> = levels.into_iter().filter(|l| t.level.is_none_or(|v| l.value == v)).collect();
         if chosen.is_empty() {
             let which = t.level.map_or("no level".to_string(), |v| format!("level {v}"));
             checks.push(Check {
@@ -165,11 +179,33 @@ pub fn check(thresholds: &[Threshold], report: &RunReport, confidence: Option<f6
     checks
 }
 
+/// The stable levels a threshold judges: with `@model=NAME`, that model's own block when the
+/// report has one (a `--plan` run), else the run's (where NAME picks a composing model in the
+/// server's statistics, which only the server's figures have).
+fn levels_of<'a>(t: &Threshold, report: &'a RunReport) -> Result<Vec<&'a LevelReport>, String> {
+    let block = t.model.as_ref().and_then(|name| report.models.iter().find(|m| &m.settings.model == name));
+    match (block, &t.model) {
+        (Some(m), _) => Ok(m.levels.iter().filter(|l| l.outcome == Outcome::Stable).collect()),
+        (None, Some(name)) if !SERVER_METRICS.contains(&t.metric.as_str()) => {
+            let names: Vec<&str> = report.models.iter().map(|m| m.settings.model.as_str()).collect();
+            let blocks = match names.is_empty() {
+                true => "the run has no --plan models".to_string(),
+                false => format!("the report has no model '{name}' of a --plan run (it has: {})", names.join(", ")),
+            };
+            Err(format!(
+                "{blocks}, and {} is not one of the server's figures ({}), where @model= names a composing model",
+                t.metric,
+                SERVER_METRICS.join(", ")
+            ))
+        }
+        _ => Ok(stable_levels(report).collect()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::report::fixture;
-    use crate::report::schema::Outcome;
 
     fn failures(t: &str) -> Vec<String> {
         let mut report = fixture::run();
@@ -264,6 +300,42 @@ mod tests {
         assert_eq!(
             check(&[t], &report, None)[0].failure.as_deref(),
             Some("threshold 'server_queue<2ms@model=preprocess@50': request rate 50 has no server_queue figure: model 'preprocess' served no requests")
+        );
+    }
+
+    #[test]
+    fn a_plan_models_own_levels_by_name() {
+        use crate::report::schema::ModelReport;
+        let mut report = fixture::run();
+        let mut resnet = ModelReport { settings: fixture::settings(), levels: report.levels.clone(), drift: vec![] };
+        resnet.settings.model = "resnet".into();
+        for l in &mut resnet.levels {
+            l.latency_us.percentiles.insert("p99".into(), 60_000);
+            l.server[0].stats.name = "resnet".into();
+        }
+        report.models = vec![resnet];
+        let judge = |t: &str| {
+            check(&[Threshold::parse(t).unwrap()], &report, None)
+                .into_iter()
+                .filter_map(|c| c.failure)
+                .collect::<Vec<_>>()
+        };
+        assert!(judge("p99<50ms").is_empty(), "the combined levels");
+        assert_eq!(
+            judge("p99<50ms@model=resnet@8"),
+            ["threshold 'p99<50ms@model=resnet@8' breached at concurrency 8: p99 of model 'resnet' was 60.00 ms"]
+        );
+        assert_eq!(judge("server_queue<2ms@model=resnet").len(), 2, "its own server figures");
+        // No block of that name: a composing model of the server's figures, as before...
+        assert_eq!(
+            judge("server_queue<2ms@model=pre@1"),
+            ["threshold 'server_queue<2ms@model=pre@1': concurrency 1 has no model 'pre' in the server's statistics"]
+        );
+        // ...which the client's figures do not have.
+        let missing = judge("p99<50ms@model=bert");
+        assert!(
+            missing[0].starts_with("threshold 'p99<50ms@model=bert': the report has no model 'bert' of a --plan run (it has: resnet), and p99 is not one of the server's figures (server_request, "),
+            "{missing:?}"
         );
     }
 

@@ -1,6 +1,7 @@
 //! `--fail-if` expressions such as `p99<50ms`, `errors==0`, `server_queue<2ms@model=pre`,
-//! `error_rate[busy]<1%` or `p95<20ms@8`: parsed and checked for units here, judged against
-//! a report by `thresholds`. `--fail-if help` prints the table of metrics below.
+//! `error_rate[busy]<1%`, `p95<20ms@8` or a soak's `p99_drift<5%/h`: parsed and checked for
+//! units here, judged against a report by `thresholds`. `--fail-if help` prints the table of
+//! metrics below.
 
 use std::fmt::Write;
 
@@ -27,6 +28,13 @@ pub enum Kind {
     Number,
     /// A yes/no figure as 1/0.
     Flag,
+    /// A soak's latency drift: %/h, or us/h, ms/h, s/h (microseconds per hour inside).
+    LatencyDrift,
+    /// A soak's throughput drift: %/h, or /h (infer/sec per hour).
+    ThroughputDrift,
+    /// A soak's memory growth: %/h, or B/h, KB/h, MB/h, GB/h (powers of 1000), KiB/h, MiB/h,
+    /// GiB/h (of 1024); bytes per hour inside.
+    MemoryGrowth,
 }
 
 impl Kind {
@@ -37,13 +45,21 @@ impl Kind {
             Kind::Fraction => "0..1, or %",
             Kind::Number => "no unit",
             Kind::Flag => "0 or 1",
+            Kind::LatencyDrift => "%/h, or us/h, ms/h, s/h",
+            Kind::ThroughputDrift => "%/h, or /h",
+            Kind::MemoryGrowth => "%/h, or B/h..GB/h",
         }
+    }
+
+    /// A soak's drift, judged on the whole run rather than per level.
+    pub fn is_drift(self) -> bool {
+        matches!(self, Kind::LatencyDrift | Kind::ThroughputDrift | Kind::MemoryGrowth)
     }
 }
 
 /// Every metric, its kind and meaning: `STAT` stands for avg, p50, p90, p95 or p99, `TEXT`
 /// for a part of an error message.
-const METRICS: [(&str, Kind, &str); 23] = [
+const METRICS: [(&str, Kind, &str); 27] = [
     ("STAT", Kind::Duration, "the client's request latency: avg, p50, p90, p95 or p99"),
     ("throughput", Kind::Number, "successful requests (inferences with -b) per second"),
     ("errors", Kind::Number, "failed requests, over every window of the level"),
@@ -67,12 +83,16 @@ const METRICS: [(&str, Kind, &str); 23] = [
     ("input_tokens_avg", Kind::Number, "input tokens per request"),
     ("goodput_per_s", Kind::Number, "requests per second that met every --goodput objective"),
     ("goodput_fraction", Kind::Fraction, "requests that met every --goodput objective over all requests"),
+    ("p99_drift", Kind::LatencyDrift, "soak (--duration with --slice): p99's fitted change per hour"),
+    ("throughput_drift", Kind::ThroughputDrift, "soak: the throughput's fitted change per hour"),
+    ("server_memory_growth", Kind::MemoryGrowth, "soak: the server's memory's change per hour (metrics endpoint)"),
+    ("rperf_memory_growth", Kind::MemoryGrowth, "soak: rperf's own resident memory's change per hour"),
 ];
 
 /// What may follow the limit, in either order.
 const QUALIFIERS: [(&str, &str); 2] = [
     ("@N", "judge only the level N (a concurrency or request rate) instead of every level"),
-    ("@model=NAME", "the server's figures of model NAME: the one tested or a composing model"),
+    ("@model=NAME", "model NAME's block of a --plan run, else its server figures (tested or composing)"),
 ];
 
 /// Metrics of the server's statistics, which `@model=NAME` can point at a composing model.
@@ -103,8 +123,11 @@ pub fn help() -> String {
     s.push_str(
         "\nTEXT is any part of an error message as the report prints it (case-sensitive). The server's\n\
          figures are the tested model's unless @model= names another, in whole microseconds as the\n\
-         text report prints them.\n\nExamples: p99<50ms  throughput>=400  errors[timeout]==0  error_rate[HTTP 503]<1%\n          \
-         batching_saved>=50%  server_queue<2ms@8@model=preprocess  client_saturated==0\n",
+         text report prints them. Drifts and growths are a soak's, of the whole run (no @N); with\n\
+         --confidence, the bound of their interval is judged.\n\n\
+         Examples: p99<50ms  throughput>=400  errors[timeout]==0  error_rate[HTTP 503]<1%\n          \
+         batching_saved>=50%  server_queue<2ms@8@model=preprocess  client_saturated==0\n          \
+         p99_drift<5%/h  throughput_drift>-5%/h  server_memory_growth<50MB/h  p99<50ms@model=resnet\n",
     );
     s
 }
@@ -141,8 +164,11 @@ pub struct Threshold {
     pub value: f64,
     /// `@N`: one level only.
     pub level: Option<f64>,
-    /// `@model=NAME`: the server's figures of this model (the top one or a composing one).
+    /// `@model=NAME`: the block of this model in a `--plan` run's report, else the server's
+    /// figures of this model (the top one or a composing one).
     pub model: Option<String>,
+    /// A drift's limit in percent per hour (`%/h`) rather than in the figure's unit.
+    pub pct: bool,
 }
 
 impl Threshold {
@@ -196,11 +222,14 @@ impl Threshold {
             let what = if message.is_some() { format!("{metric}[...]") } else { format!("'{metric}'") };
             return Err(bad(&format!("unknown metric {what}; --fail-if help lists them")));
         };
-        if model.is_some() && !SERVER_METRICS.contains(&metric.as_str()) {
-            return Err(bad(&format!(
-                "@model= applies to the server's figures ({}), not {metric}",
-                SERVER_METRICS.join(", ")
-            )));
+        if kind.is_drift() && level.is_some() {
+            return Err(bad(&format!("{metric} is a drift over the whole run: it takes no @N")));
+        }
+        if let Some(per_hour) = unit.strip_suffix("/h").filter(|_| kind.is_drift()) {
+            let scale = drift_scale(kind, per_hour).ok_or_else(|| bad(&format!("{metric} takes {}", kind.unit())))?;
+            let (metric, pct) = (metric.clone(), per_hour == "%");
+            let value = number * scale;
+            return Ok(Threshold { text: text.to_string(), metric, kind, message, op, value, level, model, pct });
         }
         let value = match (kind, unit) {
             (Kind::Duration, "" | "ms") => number * 1000.0,
@@ -210,15 +239,20 @@ impl Threshold {
             (Kind::Percent, "" | "%") | (Kind::Number | Kind::Flag | Kind::Fraction, "") => number,
             (Kind::Fraction, "%") => number / 100.0,
             (Kind::Percent, _) => return Err(bad(&format!("{metric} is a percentage: its unit is %"))),
+            (k, _) if k.is_drift() => return Err(bad(&format!("{metric} is per hour: it takes {}", k.unit()))),
             _ => return Err(bad(&format!("{metric} takes no unit"))),
         };
-        Ok(Threshold { text: text.to_string(), metric, kind, message, op, value, level, model })
+        Ok(Threshold { text: text.to_string(), metric, kind, message, op, value, level, model, pct: false })
     }
 
     pub fn show(&self, v: f64) -> String {
         match self.kind {
+            _ if self.pct => format!("{v:+.2}%/h"),
             Kind::Duration => format!("{:.2} ms", v / 1000.0),
             Kind::Percent => format!("{v:.2}%"),
+            Kind::LatencyDrift => format!("{:+.3} ms/h", v / 1000.0),
+            Kind::ThroughputDrift => format!("{v:+.2}/h"),
+            Kind::MemoryGrowth => format!("{:+.2} MB/h", v / 1e6),
             _ => format!("{v}"),
         }
     }
@@ -242,6 +276,27 @@ impl Threshold {
             Op::Ne => v != self.value,
         }
     }
+}
+
+/// What one unit of a drift's limit (before `/h`) is in the figure's base unit per hour; 1
+/// for `%`. None for a unit the figure does not take.
+fn drift_scale(kind: Kind, unit: &str) -> Option<f64> {
+    let scale = match (kind, unit) {
+        (_, "%") => 1.0,
+        (Kind::LatencyDrift, "us") => 1.0,
+        (Kind::LatencyDrift, "ms") => 1e3,
+        (Kind::LatencyDrift, "s") => 1e6,
+        (Kind::ThroughputDrift, "") => 1.0,
+        (Kind::MemoryGrowth, "B") => 1.0,
+        (Kind::MemoryGrowth, "KB") => 1e3,
+        (Kind::MemoryGrowth, "MB") => 1e6,
+        (Kind::MemoryGrowth, "GB") => 1e9,
+        (Kind::MemoryGrowth, "KiB") => 1024.0,
+        (Kind::MemoryGrowth, "MiB") => 1024.0 * 1024.0,
+        (Kind::MemoryGrowth, "GiB") => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some(scale)
 }
 
 #[cfg(test)]
@@ -289,7 +344,7 @@ mod tests {
             assert_eq!((t.model.as_deref(), t.level, t.value), (Some("pre"), Some(8.0), 2000.0), "{text}");
         }
         assert_eq!(Threshold::parse("batching_saved>=50%@model=Gen_2").unwrap().model.as_deref(), Some("Gen_2"));
-        assert!(Threshold::parse("p99<5ms@model=pre").unwrap_err().contains("applies to the server's figures"));
+        assert_eq!(Threshold::parse("p99<5ms@model=resnet").unwrap().model.as_deref(), Some("resnet"));
         assert!(Threshold::parse("server_queue<2ms@4@8").unwrap_err().contains("one level"));
         assert!(Threshold::parse("server_queue<2ms@model=a@model=b").unwrap_err().contains("once"));
         assert!(Threshold::parse("server_queue<2ms@model=").unwrap_err().contains("once"));
@@ -310,14 +365,43 @@ mod tests {
         assert!(Threshold::parse("errors[]==0").unwrap_err().contains("empty"));
         assert!(Threshold::parse("errors[busy==0").unwrap_err().contains("between [ and ]"));
         assert!(Threshold::parse("p99[busy]<1ms").unwrap_err().contains("unknown metric p99[...]"));
-        assert!(Threshold::parse("errors[busy]==0@model=m").unwrap_err().contains("applies to the server's"));
+        assert_eq!(Threshold::parse("errors[busy]==0@model=m").unwrap().model.as_deref(), Some("m"));
+    }
+
+    #[test]
+    fn drifts_are_per_hour_in_percent_or_in_the_figures_unit() {
+        let t = |text: &str| Threshold::parse(text).map(|t| (t.value, t.pct));
+        assert_eq!(t("p99_drift<5%/h"), Ok((5.0, true)));
+        assert_eq!(t("p99_drift < 2ms/h"), Ok((2000.0, false)));
+        assert_eq!(t("throughput_drift>-5%/h"), Ok((-5.0, true)));
+        assert_eq!(t("throughput_drift>=-20/h"), Ok((-20.0, false)));
+        assert_eq!(t("server_memory_growth<50MB/h"), Ok((5e7, false)));
+        assert_eq!(t("server_memory_growth<1GiB/h"), Ok((1073741824.0, false)));
+        assert_eq!(t("rperf_memory_growth<=512KB/h@model=a"), Ok((512e3, false)));
+        assert_eq!(t("rperf_memory_growth<2%/h"), Ok((2.0, true)));
+        let err = |text: &str| Threshold::parse(text).unwrap_err();
+        assert!(
+            err("p99_drift<5%").contains("p99_drift is per hour: it takes %/h, or us/h"),
+            "{}",
+            err("p99_drift<5%")
+        );
+        assert!(err("p99_drift<5").contains("is per hour"));
+        assert!(err("server_memory_growth<50MB").contains("is per hour"));
+        assert!(err("server_memory_growth<50mb/h").contains("server_memory_growth takes %/h, or B/h..GB/h"));
+        assert!(err("throughput_drift>-5ms/h").contains("throughput_drift takes %/h, or /h"));
+        assert!(err("p99_drift<5%/h@8").contains("a drift over the whole run: it takes no @N"));
+        let t = Threshold::parse("server_memory_growth<50MB/h").unwrap();
+        assert_eq!((t.show(12_345_678.0), t.kind.is_drift()), ("+12.35 MB/h".to_string(), true));
+        assert_eq!(Threshold::parse("p99_drift<5%/h").unwrap().show(2.5), "+2.50%/h");
+        assert_eq!(Threshold::parse("p99_drift<5ms/h").unwrap().show(-1500.0), "-1.500 ms/h");
     }
 
     #[test]
     fn help_lists_every_metric_with_its_unit() {
         let help = help();
-        for name in SERVER_METRICS.iter().chain(&["client_saturated", "errors[TEXT]", "error_rate[TEXT]", "ttft_STAT"])
-        {
+        let more =
+            ["client_saturated", "errors[TEXT]", "error_rate[TEXT]", "ttft_STAT", "p99_drift", "throughput_drift"];
+        for name in SERVER_METRICS.iter().chain(&more).chain(&["server_memory_growth", "rperf_memory_growth"]) {
             assert!(help.lines().any(|l| l.trim_start().starts_with(name)), "{name} missing from:\n{help}");
         }
         assert!(help.contains("@model=NAME") && help.contains("@N"), "{help}");
@@ -326,8 +410,22 @@ mod tests {
 
     #[test]
     fn no_input_panics() {
-        for text in ["", "@", "[", "]", "][", "<", "errors[x]", "@model=", "p99<", "p99<1e", "p99<-", "é<1", "[é]<1@é"]
-        {
+        for text in [
+            "",
+            "@",
+            "[",
+            "]",
+            "][",
+            "<",
+            "errors[x]",
+            "@model=",
+            "p99<",
+            "p99<1e",
+            "p99<-",
+            "é<1",
+            "[é]<1@é",
+            "p99_drift</h",
+        ] {
             let _ = Threshold::parse(text);
         }
     }

@@ -4,6 +4,7 @@
 //! their merge and the server's statistics around them. Loads only record into it.
 
 pub mod clock;
+pub mod memory;
 mod meter;
 mod probe;
 mod recorder;

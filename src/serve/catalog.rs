@@ -182,6 +182,13 @@ pub struct ModelDef {
     pub steps: Vec<Step>,
     pub decoupled: Option<Decoupled>,
     pub generate: Option<Generate>,
+    /// Each 1000 requests served add this to the compute time of the executions after them:
+    /// a model that degrades with use, for soak tests (identity and accumulator models).
+    #[serde(default)]
+    pub latency_growth_us_per_1000: u64,
+    /// Bytes each request served leaves allocated for good, up to 1 GiB: a leak, likewise.
+    #[serde(default)]
+    pub leak_bytes_per_request: u64,
 }
 
 fn all() -> f64 {
@@ -283,6 +290,12 @@ fn check(models: &[ModelDef]) -> Result<(), String> {
             }
             _ => {}
         }
+        let wears = m.latency_growth_us_per_1000 > 0 || m.leak_bytes_per_request > 0;
+        if wears && !matches!(m.kind, Kind::Identity | Kind::Accumulator) {
+            return Err(format!(
+                "{at}: latency_growth_us_per_1000 and leak_bytes_per_request apply to identity and accumulator models"
+            ));
+        }
         for rate in [m.faults.error_rate, m.faults.drop_rate, m.faults.slow_rate, m.faults.wire_rate] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{at}: fault rates are fractions from 0 to 1"));
@@ -344,6 +357,9 @@ mod tests {
             "[[model]]\nname = \"g\"\nkind = \"generative\"\ninputs = []\noutputs = []\ngenerate = { token_us = 1 }\n",
         );
         assert!(e.contains("first_token_us"), "{e}");
+        let e = bad("[[model]]\nname = \"d\"\nkind = \"decoupled\"\ninputs = []\noutputs = []\n\
+                     decoupled = { responses = 2 }\nleak_bytes_per_request = 1\n");
+        assert!(e.contains("model 'd': latency_growth_us_per_1000 and leak_bytes_per_request apply to"), "{e}");
     }
 
     #[test]

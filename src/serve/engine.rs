@@ -81,6 +81,7 @@ pub struct ModelRuntime {
     rng: Mutex<rand::rngs::SmallRng>,
     /// When the first inference request arrived: faults begin `faults.after_ms` later.
     first_request: OnceLock<Instant>,
+    wear: super::wear::Wear,
 }
 
 impl ModelRuntime {
@@ -126,6 +127,7 @@ impl Engine {
                 sequences: Mutex::new(HashMap::new()),
                 rng: Mutex::new(rand::rngs::SmallRng::seed_from_u64(0xfa17 + i as u64)),
                 first_request: OnceLock::new(),
+                wear: Default::default(),
                 def,
             });
             if schedules {
@@ -389,10 +391,7 @@ fn select_outputs(outputs: Vec<Tensor>, wanted: &[String]) -> Result<Vec<Tensor>
 /// One instance: takes a batch, waits out any injected stall, computes, replies.
 fn instance(rt: &ModelRuntime, queue: &Mutex<Queue>, started: Instant) {
     loop {
-        let batch = match next_batch(&rt.def, &mut lock(queue)) {
-            Some(b) => b,
-            None => return,
-        };
+        let Some(batch) = next_batch(&rt.def, &mut lock(queue)) else { return };
         execute(rt, batch, started);
     }
 }
@@ -437,7 +436,7 @@ fn execute(rt: &ModelRuntime, batch: Vec<Job>, started: Instant) {
     let exec_start = Instant::now();
     let items: u64 = batch.iter().map(|j| j.items).sum();
     let input_done = Instant::now();
-    std::thread::sleep(rt.def.compute_time(items, rt.roll()));
+    std::thread::sleep(rt.def.compute_time(items, rt.roll()) + rt.wear.execution(&rt.def, batch.len() as u64));
     let infer_done = Instant::now();
     let mut replies = Vec::with_capacity(batch.len());
     for job in batch {

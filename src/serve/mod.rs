@@ -14,6 +14,7 @@ mod http;
 mod prometheus;
 mod reply;
 mod stats;
+mod wear;
 mod wire;
 
 use std::net::SocketAddr;

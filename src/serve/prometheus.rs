@@ -1,5 +1,7 @@
 //! The metrics endpoint of `rperf serve`: Triton's metric names for the counters it keeps
-//! (requests, inferences, executions, durations) and the machine's CPU and memory.
+//! (requests, inferences, executions, durations), the machine's CPU and memory, and the
+//! server process's own resident memory (`process_resident_memory_bytes`, as Prometheus
+//! client libraries name it), whose growth a soak watches.
 
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
@@ -14,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use super::engine::Engine;
+use crate::measure::memory::rss_bytes;
 use crate::sync::lock;
 
 pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
@@ -116,5 +119,35 @@ fn render(engine: &Engine, cpu: &Mutex<(u64, u64)>) -> String {
         );
         let _ = writeln!(s, "nv_cpu_memory_used_bytes {}", total.saturating_sub(available));
     }
+    if let Some(rss) = rss_bytes() {
+        let _ = writeln!(
+            s,
+            "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge"
+        );
+        let _ = writeln!(s, "process_resident_memory_bytes {rss}");
+    }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::metrics::scrape_server_memory;
+    use crate::serve::{ServeArgs, Server};
+
+    #[tokio::test]
+    async fn the_endpoint_reports_the_servers_resident_memory() {
+        let args = ServeArgs {
+            host: "127.0.0.1".into(),
+            http_port: 0,
+            grpc_port: 0,
+            metrics_port: 0,
+            models: None,
+            plain_kserve: false,
+        };
+        let server = Server::start(&args).await.unwrap();
+        let rss = scrape_server_memory(&server.metrics.to_string()).await.unwrap();
+        // The server runs in this test's process: the endpoint's figure is this process's RSS.
+        let own = crate::measure::memory::rss_bytes().unwrap();
+        assert!(rss > 1 << 20 && rss.abs_diff(own) < 64 << 20, "served {rss}, read {own}");
+    }
 }

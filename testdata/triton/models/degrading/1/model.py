@@ -1,0 +1,1 @@
+../../../python/degrading.py
