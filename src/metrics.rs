@@ -144,8 +144,6 @@ const MEMORY_SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The server's memory (see `server_memory`) from one GET of the Prometheus endpoint at `url`
 /// (`host:port[/path]`, path /metrics by default); None when it does not answer in 2 s, or
 /// has no memory figure.
-// The soak's run driver scrapes it after each slice (issue 18, next commits).
-#[allow(dead_code)]
 pub async fn scrape_server_memory(url: &str) -> Option<u64> {
     let (addr, path) = split_url(url);
     let mut conn = h1::Conn::new(addr.as_str().into());

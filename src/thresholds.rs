@@ -307,7 +307,8 @@ mod tests {
     fn a_plan_models_own_levels_by_name() {
         use crate::report::schema::ModelReport;
         let mut report = fixture::run();
-        let mut resnet = ModelReport { settings: fixture::settings(), levels: report.levels.clone(), drift: vec![] };
+        let mut resnet =
+            ModelReport { settings: fixture::settings(), sent: 0, levels: report.levels.clone(), drift: vec![] };
         resnet.settings.model = "resnet".into();
         for l in &mut resnet.levels {
             l.latency_us.percentiles.insert("p99".into(), 60_000);

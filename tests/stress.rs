@@ -110,13 +110,14 @@ fn weights_share_each_level_and_the_server_counts_what_was_sent() {
     };
     assert_eq!(values(0), [3.0, 6.0], "three quarters of 4 and 8");
     assert_eq!(values(1), [1.0, 2.0]);
-    let combined: Vec<f64> = report["levels"].as_array().unwrap().iter().map(|l| l["value"].as_f64().unwrap()).collect();
+    let combined: Vec<f64> =
+        report["levels"].as_array().unwrap().iter().map(|l| l["value"].as_f64().unwrap()).collect();
     assert_eq!(combined, [4.0, 8.0]);
     for (i, model) in ["simple", "preprocess"].iter().enumerate() {
         let sent = report["models"][i]["sent"].as_u64().unwrap();
         assert_eq!(inferences(port, model) - before[i], sent, "{model}");
     }
-    assert!(run.stdout.contains("Model simple"), "{}", run.stdout);
+    assert!(run.stdout.contains("Model: simple"), "{}", run.stdout);
 }
 
 #[test]

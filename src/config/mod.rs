@@ -28,8 +28,7 @@ use crate::cli::Args;
 use crate::error::Error;
 pub use generative::{EndpointKind, GenerativeOptions, Goodput, TokenCount};
 pub use output::step_summary;
-#[allow(unused_imports)] // ModelPlan, PlanLoad, Stage: the driver of stress runs (issue 18) takes them.
-pub use stress::{ModelPlan, Plan, PlanLoad, Stage, Stages, Timeline};
+pub use stress::{Plan, PlanLoad, Stage, Stages, Timeline};
 pub use threshold::Threshold;
 
 /// The model under test, and the models a BLS model calls.

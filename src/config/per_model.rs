@@ -12,7 +12,6 @@ impl Config {
     /// The configuration of one model of the plan: the command line's, with what the entry
     /// sets. A `weight` keeps the command line's load (the driver gives each level's share);
     /// the copy has no plan.
-    #[allow(dead_code)] // The driver of stress runs (issue 18) calls it.
     pub fn for_model(&self, m: &ModelPlan) -> Config {
         let mut c = self.clone();
         c.plan = None;

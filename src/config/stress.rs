@@ -118,7 +118,6 @@ impl Stages {
 
     /// The target `elapsed` after the start: on the line from the previous stage's target
     /// (0 before the first) to this stage's; past the end, the last target.
-    #[allow(dead_code)] // The driver of stress runs (issue 18) calls it.
     pub fn target_at(&self, elapsed: Duration) -> f64 {
         let (mut from, mut start) = (0.0, Duration::ZERO);
         for s in &self.stages {
@@ -134,7 +133,6 @@ impl Stages {
 
     /// The average target from `from` to `to` (a slice's, for its report row): the area
     /// under the ramp over the time between.
-    #[allow(dead_code)] // The driver of stress runs (issue 18) calls it.
     pub fn average(&self, from: Duration, to: Duration) -> f64 {
         if to <= from {
             return self.target_at(from);

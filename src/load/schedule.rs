@@ -78,7 +78,6 @@ impl Schedule {
 
     /// The whole of `--stages` in one schedule: the rate ramps linearly between the targets
     /// (from 0), then holds the last one. The first request is due when one is.
-    #[allow(dead_code)] // The driver of stress runs (issue 18) applies it.
     pub fn stages(stages: &Stages, distribution: Distribution) -> Schedule {
         let rng = matches!(distribution, Distribution::Poisson).then(|| rand::rngs::SmallRng::seed_from_u64(5489));
         let mut s = Schedule { kind: Kind::Staged { ramp: Ramp::new(stages), count: 0.0, rng }, next_ns: 0.0 };

@@ -58,7 +58,6 @@ pub fn append_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 
 /// Starts a sliced run's CSV at `path` (`-f`): the header alone, replacing an older file.
 /// `models`: a plan run's rows carry the model's name.
-#[allow(dead_code)] // Until the measurement driver calls it (issue 18).
 pub fn start_slices(path: &Path, models: bool) -> Result<(), Error> {
     let io = |source| Error::Io { path: path.to_path_buf(), source };
     let mut f = std::fs::File::create(path).map_err(io)?;
@@ -67,7 +66,6 @@ pub fn start_slices(path: &Path, models: bool) -> Result<(), Error> {
 
 /// Appends the rows of a slice that ended (`(Some(model), level)` per model of a plan run,
 /// `(None, level)` otherwise) to the CSV `start_slices` began, and flushes them to disk.
-#[allow(dead_code)] // Until the measurement driver calls it (issue 18).
 pub fn append_slices(path: &Path, rows: &[(Option<&str>, &LevelReport)]) -> Result<(), Error> {
     let io = |source| Error::Io { path: path.to_path_buf(), source };
     let text: String = rows.iter().map(|(model, level)| csv::slice_row(level, *model) + "\n").collect();
@@ -251,8 +249,12 @@ mod tests {
         assert!(resnet.starts_with("Concurrency,Inferences/Second,") && resnet.lines().count() == 3, "{resnet}");
         // An ensemble in a plan: its composing models' files beside its own.
         let mut rich = fixture::rich();
-        rich.models =
-            vec![ModelReport { settings: rich.settings.clone(), levels: rich.levels.clone(), drift: Vec::new() }];
+        rich.models = vec![ModelReport {
+            settings: rich.settings.clone(),
+            sent: 0,
+            levels: rich.levels.clone(),
+            drift: Vec::new(),
+        }];
         rich.models[0].settings.model = "ens".into();
         assert_eq!(csv::composing_models(&rich.models[0].levels).len(), 2);
         write(&rich, &csv_only(&path), true, None, None).unwrap();

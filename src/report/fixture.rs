@@ -342,7 +342,7 @@ pub fn plan() -> RunReport {
             l.server[0].stats.name = name.into();
             l.records.clear();
         }
-        ModelReport { settings, levels, drift: Vec::new() }
+        ModelReport { settings, sent: 0, levels, drift: Vec::new() }
     };
     report.models = vec![block("resnet", Protocol::Grpc, 0.75), block("bert", Protocol::Http, 0.25)];
     report.settings.model = "resnet, bert".into();

@@ -150,7 +150,8 @@ mod tests {
         let soaked = soak();
         let mut settings = soaked.settings.clone();
         settings.model = "resnet".into();
-        report.models = vec![ModelReport { settings, levels: soaked.levels.clone(), drift: soaked.drift.clone() }];
+        report.models =
+            vec![ModelReport { settings, sent: 0, levels: soaked.levels.clone(), drift: soaked.drift.clone() }];
         assert!(failure("p99_drift<5%/h@model=resnet", &report, None)
             .unwrap()
             .contains("p99_drift of model 'resnet' was"));

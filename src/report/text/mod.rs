@@ -12,10 +12,7 @@ mod tokens;
 use std::fmt::Write;
 
 pub use level::level;
-// The measurement driver prints these live (issue 18): until it does, nothing outside calls them.
-#[allow(unused_imports)]
 pub use plan::{combined_level, model_level};
-#[allow(unused_imports)]
 pub use slices::{drift_lines, slice_header, slice_row};
 
 use super::schema::{LevelReport, Mode, RunReport, Settings, WindowSetting};

@@ -10,7 +10,6 @@ use crate::report::schema::{InterferenceReport, LevelReport, Outcome, RunReport,
 
 /// One model's block of a level, under `Model: NAME`: the figures of a stable level, or
 /// why it is not; `model` is the model's own settings (`ModelReport::settings`).
-#[allow(dead_code)] // Until the measurement driver calls it (issue 18).
 pub fn model_level(model: &Settings, l: &LevelReport, verbose: bool, style: &mut Style) -> String {
     let mut out = format!("Model: {}\n", model.model);
     match l.outcome {
@@ -24,7 +23,6 @@ pub fn model_level(model: &Settings, l: &LevelReport, verbose: bool, style: &mut
 
 /// The `Combined` block of a level: every model's requests together (each model's server
 /// figures are in its own block).
-#[allow(dead_code)] // Until the measurement driver calls it (issue 18).
 pub fn combined_level(settings: &Settings, l: &LevelReport, style: &Style) -> String {
     let mut out = String::from("Combined\n  Client: \n");
     let _ = writeln!(out, "    Request count: {}", l.requests);

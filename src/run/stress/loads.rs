@@ -12,7 +12,7 @@ use crate::client::grpc::{Channels, GrpcTransport};
 use crate::client::http::HttpTransport;
 use crate::client::stream::StreamTransport;
 use crate::client::Transport;
-use crate::config::{Config, Distribution, LoadMode, Protocol};
+use crate::config::{Config, Distribution, LoadMode, Protocol, Stage, Stages};
 use crate::error::Error;
 use crate::input::RequestData;
 use crate::load::closed::ConcurrencyLoad;
@@ -29,6 +29,12 @@ pub trait ModelLoad {
     /// What the report calls the level at `target`.
     fn value(&self, target: f64) -> LoadValue;
     fn stop(self: Box<Self>, grace: Duration) -> Pin<Box<dyn Future<Output = ()>>>;
+    /// Follows `stages` (scaled by `share`) by itself from now on, if this load can: an
+    /// open loop ramps its rate request by request; false for a closed loop, which the
+    /// driver moves at each tick.
+    fn ramp(&mut self, _stages: &Stages, _share: f64) -> bool {
+        false
+    }
 }
 
 struct Closed<T: Transport>(ConcurrencyLoad<T>);
@@ -87,6 +93,16 @@ impl<T: Transport> ModelLoad for Open<T> {
     fn stop(self: Box<Self>, grace: Duration) -> Pin<Box<dyn Future<Output = ()>>> {
         Box::pin(self.load.stop(grace))
     }
+
+    fn ramp(&mut self, stages: &Stages, share: f64) -> bool {
+        let scaled = Stages {
+            stages: stages.stages.iter().map(|s| Stage { target: s.target * share, ..*s }).collect(),
+            text: stages.text.clone(),
+        };
+        self.applied = None;
+        self.load.apply(Schedule::stages(&scaled, self.distribution));
+        true
+    }
 }
 
 /// Starts (idle, at no level yet) the load `config` asks for on the prepared model,
@@ -131,7 +147,7 @@ fn make<T: Transport<Input = RequestData>>(
                 recorder,
                 load.load_threads,
             )?;
-            Box::new(Closed(l))
+            Box::new(Closed(l.with_think_time(load.think_time)))
         }
         LoadMode::RequestRate(_) | LoadMode::Intervals(_) => {
             let load = open_loop(config, p.plan.as_ref(), transport, streams, recorder)?;

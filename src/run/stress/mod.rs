@@ -21,7 +21,6 @@ use crate::report::schema::{LevelReport, ModelReport, RunReport, Settings};
 use crate::report::{build, text};
 use loads::ModelLoad;
 
-
 /// How long stopping a load waits for the requests in flight.
 const GRACE: Duration = Duration::from_secs(2);
 

@@ -6,14 +6,14 @@
 
 use std::time::{Duration, Instant};
 
-
 use super::{checkpoint, reports, Measured, Models};
 use crate::config::{Config, LoadMode, Timeline};
 use crate::error::Error;
 use crate::measure::clock::SystemClock;
 use crate::measure::{Level, LoadValue, Meter, Outcome, ServerProbe};
 use crate::report::schema::{LevelReport, RunReport, SliceReport, TimelineSetting};
-use crate::report::text;
+use crate::report::{files, text};
+use crate::{drift, measure, metrics};
 
 type Probe<'a> = Option<ServerProbe<'a>>;
 
@@ -31,8 +31,19 @@ pub fn setting(config: &Config, t: &Timeline) -> TimelineSetting {
     }
 }
 
+/// The confidence of the drift intervals, in percent.
+const DRIFT_CONFIDENCE: f64 = 95.0;
+
 /// The drift of each figure over the slices, in the combined block and each model's.
-pub fn add_drift(_config: &Config, _report: &mut RunReport) {}
+pub fn add_drift(config: &Config, report: &mut RunReport) {
+    if config.timeline.is_none() {
+        return;
+    }
+    report.drift = drift::drifts(&report.levels, DRIFT_CONFIDENCE);
+    for m in &mut report.models {
+        m.drift = drift::drifts(&m.levels, DRIFT_CONFIDENCE);
+    }
+}
 
 /// What one slice is being measured at: when it began, and each model's target integrated
 /// over time (for its average).
@@ -59,6 +70,26 @@ pub async fn run(
     };
     let target_at = |elapsed: Duration| t.stages.as_ref().map_or(held, |s| s.target_at(elapsed));
     let n = models.loads.len();
+    let plan = n > 1;
+    print!("{}", text::slice_header(&models.settings[0], plan));
+    if let Some(csv) = &config.output.csv {
+        files::start_slices(csv, plan)?;
+    }
+    // Open loops follow the stages by themselves; closed loops are moved at each tick.
+    let ramped: Vec<bool> = match &t.stages {
+        Some(stages) => {
+            let shares = models.targets(1.0);
+            let weighted: Vec<bool> = models.shares.iter().map(|s| matches!(s, super::Share::Weight(_))).collect();
+            models
+                .loads
+                .iter_mut()
+                .zip(shares)
+                .zip(weighted)
+                .map(|((load, share), weighted)| weighted && load.ramp(stages, share))
+                .collect()
+        }
+        None => vec![false; n],
+    };
     let mut cursor = meter.start().await?;
     let start = cursor.boundary();
     let end = start + t.duration;
@@ -70,7 +101,11 @@ pub async fn run(
         let now = Instant::now();
         let targets = models.targets(target_at(now.saturating_duration_since(start)));
         if targets != applied {
-            models.apply(&targets, None);
+            for ((load, target), ramped) in models.loads.iter_mut().zip(&targets).zip(&ramped) {
+                if !ramped {
+                    load.set(*target);
+                }
+            }
             applied = targets;
         }
         let awake = meter.wait_until((now + TICK).min(next).min(end)).await;
@@ -82,7 +117,17 @@ pub async fn run(
             continue;
         }
         let secs = later.saturating_duration_since(slice.began).as_secs_f64().max(1e-9);
-        let averages: Vec<f64> = slice.target_secs.iter().map(|s| s / secs).collect();
+        let mut averages: Vec<f64> = slice.target_secs.iter().map(|s| s / secs).collect();
+        if let Some(stages) = &t.stages {
+            // A ramped open loop's rate is the stages' own, exactly.
+            let (from, to) = (slice.began.saturating_duration_since(start), later.saturating_duration_since(start));
+            let exact = stages.average(from, to);
+            for ((a, ramped), share) in averages.iter_mut().zip(&ramped).zip(models.targets(1.0)) {
+                if *ramped {
+                    *a = exact * share;
+                }
+            }
+        }
         let values: Vec<LoadValue> = models.loads.iter().zip(&averages).map(|(l, a)| l.value(*a)).collect();
         let mut levels = meter.slice(&mut cursor, &values).await?;
         if !awake {
@@ -123,42 +168,61 @@ async fn record(
         start_s: at.began.saturating_duration_since(at.start).as_secs_f64(),
         end_s: at.ended.saturating_duration_since(at.start).as_secs_f64(),
         target: 0.0,
-        rperf_memory_bytes: 0,
+        rperf_memory_bytes: measure::memory::rss_bytes().unwrap_or(0),
         rperf_cpu_pct: cpu.as_secs_f64() * 100.0 / secs,
-        server_memory_bytes: None,
+        server_memory_bytes: metrics::scrape_server_memory(&metrics_url(config)).await,
     };
     let (mut per_model, mut combined) = reports(models, levels)?;
     for (l, target) in per_model.iter_mut().zip(averages) {
         l.slice = Some(SliceReport { target: *target, ..slice.clone() });
     }
     combined.slice = Some(SliceReport { target: averages.iter().sum(), ..slice });
-    print_slice(models, &per_model, &combined);
+    let plan = per_model.len() > 1;
+    let mut rows: Vec<(Option<&str>, &LevelReport)> = Vec::new();
+    if plan {
+        rows.extend(models.settings.iter().zip(&per_model).map(|(s, l)| (Some(s.model.as_str()), l)));
+    }
+    let mut out = String::new();
+    for (name, l) in &rows {
+        out.push_str(&text::slice_row(&models.settings[0], l, *name));
+    }
+    out.push_str(&text::slice_row(&models.settings[0], &combined, plan.then_some("combined")));
+    print!("{out}");
+    if let Some(csv) = &config.output.csv {
+        let rows = if plan { rows } else { vec![(None, &combined)] };
+        files::append_slices(csv, &rows)?;
+    }
     for (all, l) in measured.models.iter_mut().zip(per_model) {
         all.push(l);
     }
     measured.combined.push(combined);
+    if config.timeline.as_ref().is_some_and(|t| t.monitor) {
+        print!("{}", monitor(models, measured));
+    }
     checkpoint(config, models, measured)
 }
 
-fn print_slice(models: &Models, per_model: &[LevelReport], combined: &LevelReport) {
-    let row = |name: &str, l: &LevelReport| {
-        let s = l.slice.as_ref();
-        println!(
-            "slice {:>4} {:>8.1}s {name:>12} target {:>8.1} {:>10.1} infer/sec p50 {:>8} p99 {:>8} usec errors {}",
-            s.map_or(0, |s| s.index),
-            s.map_or(0.0, |s| s.end_s),
-            s.map_or(0.0, |s| s.target),
-            l.throughput,
-            l.latency_us.percentile(50).unwrap_or(0),
-            l.latency_us.percentile(99).unwrap_or(0),
-            l.failed
-        )
-    };
-    if per_model.len() > 1 {
-        for (s, l) in models.settings.iter().zip(per_model) {
-            row(&s.model, l);
+/// The drift so far, for `--monitor`.
+fn monitor(models: &Models, measured: &Measured) -> String {
+    let combined = drift::drifts(&measured.combined, DRIFT_CONFIDENCE);
+    if models.settings.len() == 1 {
+        return text::drift_lines(&[(None, &combined)]);
+    }
+    let per_model: Vec<_> = measured.models.iter().map(|levels| drift::drifts(levels, DRIFT_CONFIDENCE)).collect();
+    let mut blocks: Vec<(Option<&str>, &[crate::report::schema::DriftReport])> =
+        models.settings.iter().zip(&per_model).map(|(s, d)| (Some(s.model.as_str()), d.as_slice())).collect();
+    blocks.push((Some("combined"), &combined));
+    text::drift_lines(&blocks)
+}
+
+/// Where the server's memory is read: `--metrics-url` with `--collect-metrics`, else port
+/// 8002 of the server's host (Triton's metrics port).
+fn metrics_url(config: &Config) -> String {
+    match &config.server.metrics {
+        Some((url, _)) => url.clone(),
+        None => {
+            let host = config.server.url.rsplit_once(':').map_or(config.server.url.as_str(), |(h, _)| h);
+            format!("{host}:8002/metrics")
         }
     }
-    row("all", combined);
-    let _ = text::Style::default();
 }

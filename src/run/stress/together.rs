@@ -133,14 +133,13 @@ async fn measure(
 
 fn print_level(config: &Config, models: &Models, per_model: &[LevelReport], combined: &LevelReport) {
     let verbose = config.output.verbose > 0;
+    let style = &mut text::Style::default();
     if per_model.len() == 1 {
-        print!("{}", text::level(&models.settings[0], combined, verbose, &mut text::Style::default()));
+        print!("{}", text::level(&models.settings[0], combined, verbose, style));
         return;
     }
     for (s, l) in models.settings.iter().zip(per_model) {
-        println!("  Model {} ({}):", s.model, l.name());
-        print!("{}", text::level(s, l, verbose, &mut text::Style::default()));
+        print!("{}", text::model_level(s, l, verbose, style));
     }
-    println!("  Combined:");
-    print!("{}", text::level(&models.settings[0], combined, verbose, &mut text::Style::default()));
+    print!("{}", text::combined_level(&models.settings[0], combined, style));
 }
