@@ -153,3 +153,38 @@ fn a_staged_ramp_is_reported_in_slices_that_follow_the_stages() {
     let rows = read(&csv);
     assert_eq!(rows.lines().count(), 8, "a header and a row per slice:\n{rows}");
 }
+
+#[test]
+fn a_short_soak_flags_the_model_that_slows_with_use_and_not_a_steady_one() {
+    let t = triton();
+    let soak = |model: &str, extra: &[&str]| -> (common::Run, Value) {
+        let out = temp_path(&format!("soak_{model}.json"));
+        let args = ["-m", model, "-u", &t.http_url(), "--duration", "12s", "--slice", "1s"];
+        let run = rperf(&[&args[..], extra, &["--json", &out.to_string_lossy()]].concat());
+        let report = if out.exists() { json(&out) } else { Value::Null };
+        (run, report)
+    };
+    let drift = |report: &Value, figure: &str| -> Value {
+        let all = report["drift"].as_array().expect("drift figures");
+        all.iter().find(|d| d["figure"] == figure).cloned().unwrap_or_else(|| panic!("no {figure} drift: {report}"))
+    };
+    // Triton's `degrading` takes 0.2 ms longer every 100 requests.
+    let (run, report) = soak("degrading", &["--fail-if", "p99_drift<5%/h"]);
+    assert_eq!(run.code, 4, "the drift threshold is breached: {}", run.all());
+    assert!(run.stderr.contains("p99_drift"), "{}", run.stderr);
+    assert_eq!(report["levels"].as_array().unwrap().len(), 12, "a slice a second");
+    let p99 = drift(&report, "p99");
+    assert_eq!(p99["drifting"], true, "{p99}");
+    assert!(p99["per_hour_low"].as_f64().unwrap() > 0.0, "{p99}");
+    assert!(
+        run.stdout.lines().any(|l| l.trim_start().starts_with("p99:") && l.ends_with("DRIFTING")),
+        "{}",
+        run.stdout
+    );
+    let (run, report) = soak("slow", &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    for figure in ["throughput", "p99"] {
+        assert_eq!(drift(&report, figure)["drifting"], false, "{}", drift(&report, figure));
+    }
+    assert!(report["levels"][0]["slice"]["rperf_memory_bytes"].as_u64().unwrap() > 0);
+}

@@ -192,9 +192,14 @@ async fn record(
         let rows = if plan { rows } else { vec![(None, &combined)] };
         files::append_slices(csv, &rows)?;
     }
-    for (all, l) in measured.models.iter_mut().zip(per_model) {
-        all.push(l);
+    // What a soak keeps per slice stays small: its figures are computed, its row written.
+    if plan {
+        for (all, mut l) in measured.models.iter_mut().zip(per_model) {
+            l.histogram = l.histogram.compact();
+            all.push(l);
+        }
     }
+    combined.histogram = combined.histogram.compact();
     measured.combined.push(combined);
     if config.timeline.as_ref().is_some_and(|t| t.monitor) {
         print!("{}", monitor(models, measured));
