@@ -188,3 +188,25 @@ fn a_short_soak_flags_the_model_that_slows_with_use_and_not_a_steady_one() {
     }
     assert!(report["levels"][0]["slice"]["rperf_memory_bytes"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn a_soak_whose_server_dies_keeps_every_finished_slice() {
+    let mut serve = Serve::start(&[]);
+    let (out, csv) = (temp_path("dead_soak.json"), temp_path("dead_soak.csv"));
+    let args = ["-m", "simple", "-u", &serve.http, "--duration", "60s", "--slice", "1s", "--request-timeout", "2s"];
+    let files = ["--json", &out.to_string_lossy(), "-f", &csv.to_string_lossy()];
+    let child = common::spawn_rperf(&[&args[..], &files[..]].concat());
+    // Three slices or so, then the server is gone.
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    serve.kill();
+    let started = std::time::Instant::now();
+    let output = child.wait_with_output().expect("rperf ends");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "rperf ended soon after the server died");
+    assert_eq!(output.status.code(), Some(99), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = json(&out);
+    assert_eq!(report["outcome"], "failed");
+    let slices = report["levels"].as_array().unwrap().len();
+    assert!(slices >= 2, "the slices before the server died: {slices}");
+    let rows = read(&csv).lines().count();
+    assert!(rows > slices, "a header and every finished slice's row: {rows} lines for {slices} slices");
+}

@@ -113,7 +113,8 @@ pub async fn run(config: &Config, interrupted: &AtomicBool) -> Result<(), Error>
     for (c, _) in &entries {
         prepared.push(Prepared::new(c).await?);
     }
-    for p in &prepared {
+    for p in &mut prepared {
+        p.settings.timeline = config.timeline.as_ref().map(|t| timeline::setting(config, t));
         if entries.len() > 1 {
             println!("*** Model: {} ***", p.model.name);
         }

@@ -97,6 +97,7 @@ pub async fn run(
     let mut next = start + t.slice;
     let mut applied: Vec<f64> = Vec::new();
     let mut index = 0;
+    let mut failing = 0;
     loop {
         let now = Instant::now();
         let targets = models.targets(target_at(now.saturating_duration_since(start)));
@@ -134,6 +135,11 @@ pub async fn run(
             levels.iter_mut().for_each(|l| l.outcome = Outcome::Interrupted);
         }
         let ended = Times { start, began: slice.began, ended: cursor.boundary(), index };
+        failing = match all_failed(&levels) {
+            Some(message) if failing + 1 >= FAILING_SLICES => return Err(Error::AllFailed(message)),
+            Some(_) => failing + 1,
+            None => 0,
+        };
         record(config, models, measured, levels, &averages, ended).await?;
         if !awake || later >= end {
             return Ok(());
@@ -141,6 +147,25 @@ pub async fn run(
         index += 1;
         slice = SliceClock { began: cursor.boundary(), target_secs: vec![0.0; n] };
         next = start + t.slice * (index as u32 + 1);
+    }
+}
+
+/// This many slices in a row in which every request failed end the run (a dead server
+/// without the statistics extension would otherwise be "measured" for hours).
+const FAILING_SLICES: usize = 3;
+
+/// The most frequent message, when every request of the slice (over every model) failed.
+fn all_failed(levels: &[Level]) -> Option<String> {
+    let ok: u64 = levels.iter().map(|l| l.merged.ok).sum();
+    let mut errors = std::collections::BTreeMap::<&str, u64>::new();
+    for (message, n) in levels.iter().flat_map(|l| &l.merged.errors) {
+        *errors.entry(message.as_str()).or_default() += n;
+    }
+    let most = errors.into_iter().max_by_key(|(_, n)| *n).map(|(m, _)| m.to_string());
+    if ok == 0 {
+        most
+    } else {
+        None
     }
 }
 
