@@ -301,3 +301,19 @@ pub fn flags(data: &[u8]) {
         },
     };
 }
+
+/// A `--plan` file and a `--stages` list: a one-line error or a value, never a panic; what
+/// parses is valid (a model has a name, a stage a target that is a number).
+pub fn plan(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    match crate::config::plan::parse(Path::new("fuzz.toml"), &text, false) {
+        Ok(plan) => assert!(plan.models.iter().all(|m| !m.name.is_empty()), "a model without a name: {plan:?}"),
+        Err(e) => assert!(!e.to_string().contains('\n'), "a plan error on more than one line: {e}"),
+    }
+    for whole in [true, false] {
+        match crate::config::Stages::parse("--stages", &text, whole) {
+            Ok(s) => assert!(s.stages.iter().all(|s| s.target.is_finite() && s.target >= 0.0), "{s:?}"),
+            Err(e) => assert!(!e.to_string().contains('\n'), "a stages error on more than one line: {e}"),
+        }
+    }
+}

@@ -9,7 +9,7 @@ mod input;
 mod load;
 mod output;
 mod per_model;
-mod plan;
+pub mod plan;
 mod server;
 mod stress;
 pub mod threshold;
@@ -295,6 +295,11 @@ impl Config {
         let mode = load::mode(a, ranges)?;
         let scenario = timeline::scenario(a)?;
         let timeline = timeline::timeline(a, &mode, scenario)?;
+        if a.interference && timeline.is_some() {
+            return Err(Error::Usage(
+                "--interference measures each model alone at a stabilized level: it cannot go with --stages, --duration or --scenario.".into(),
+            ));
+        }
         unsupported::refuse(a)?;
         let think_time = timeline::think_time(a, &mode, scenario)?;
         let load = LoadOptions { think_time, ..load::options(a, mode, &mut warnings)? };

@@ -53,6 +53,9 @@ impl<T: Transport> ModelLoad for Closed<T> {
     }
 }
 
+/// A day, in seconds.
+const DAY: f64 = 86_400.0;
+
 struct Open<T: Transport> {
     load: RateLoad<T>,
     distribution: Distribution,
@@ -60,21 +63,18 @@ struct Open<T: Transport> {
     applied: Option<(f64, Instant)>,
 }
 
-/// A rate closer than this (relative) to the one applied is not applied again: a ramp
-/// moves the rate in steps, not at every tick.
-const RATE_STEP: f64 = 0.02;
-
 impl<T: Transport> ModelLoad for Open<T> {
     fn set(&mut self, target: f64) {
         let rate = target.max(0.0);
         let now = Instant::now();
         let first = match self.applied {
-            Some((old, _)) if (rate - old).abs() <= old * RATE_STEP => return,
-            // The next send of the old rate's schedule, if sooner than the new rate's first.
+            Some((old, _)) if rate == old => return,
+            // The next send of the old rate's schedule, if sooner than the new rate's first
+            // (a gap of more than a day is no send to wait for).
             Some((old, at)) if old > 0.0 && rate > 0.0 => {
-                let gap = 1.0 / old;
+                let gap = (1.0 / old).min(DAY);
                 let into = now.saturating_duration_since(at).as_secs_f64() % gap;
-                Duration::from_secs_f64((gap - into).min(1.0 / rate))
+                Duration::try_from_secs_f64((gap - into).min(1.0 / rate).min(DAY)).unwrap_or(Duration::ZERO)
             }
             _ => Duration::ZERO,
         };

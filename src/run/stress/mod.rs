@@ -42,26 +42,38 @@ struct Models {
 }
 
 impl Models {
-    /// Each model's target at level `level` of the command line's load.
+    /// Each model's target at level `level` of the command line's load: the weights' shares
+    /// of it; in a closed loop, whole users that add up to the level (largest remainders
+    /// first), at least one for each model while the level is above 0.
     fn targets(&self, level: f64) -> Vec<f64> {
         let weights: f64 = self.shares.iter().map(|s| if let Share::Weight(w) = s { *w } else { 0.0 }).sum();
-        let closed: Vec<bool> = self.configs.iter().map(|c| matches!(c.load.mode, LoadMode::Concurrency(_))).collect();
-        self.shares
+        let mut targets: Vec<f64> = self
+            .shares
             .iter()
-            .zip(closed)
-            .map(|(share, closed)| match *share {
+            .map(|share| match *share {
                 Share::Fixed(t) => t,
-                Share::Weight(w) => {
-                    let t = level * w / weights.max(f64::MIN_POSITIVE);
-                    // A user is whole, and a model with a share gets at least one.
-                    if closed && level > 0.0 {
-                        t.round().max(1.0)
-                    } else {
-                        t
-                    }
-                }
+                Share::Weight(w) => level * w / weights.max(f64::MIN_POSITIVE),
             })
-            .collect()
+            .collect();
+        let weighted: Vec<usize> = (0..targets.len()).filter(|i| matches!(self.shares[*i], Share::Weight(_))).collect();
+        // The weighted models take the command line's mode.
+        let closed = weighted.first().is_some_and(|i| matches!(self.configs[*i].load.mode, LoadMode::Concurrency(_)));
+        if closed && level > 0.0 {
+            let mut left = level.round() - weighted.iter().map(|i| targets[*i].floor()).sum::<f64>();
+            let mut by_remainder = weighted.clone();
+            by_remainder.sort_by(|a, b| (targets[*b].fract()).total_cmp(&targets[*a].fract()));
+            for i in &weighted {
+                targets[*i] = targets[*i].floor();
+            }
+            for i in by_remainder {
+                if left >= 1.0 {
+                    targets[i] += 1.0;
+                    left -= 1.0;
+                }
+                targets[i] = targets[i].max(1.0);
+            }
+        }
+        targets
     }
 
     fn any_weight(&self) -> bool {
@@ -169,6 +181,11 @@ fn reports(models: &Models, levels: Vec<Level>) -> Result<(Vec<LevelReport>, Lev
     };
     combined.outcome = worst(reports.iter().map(|r| r.outcome));
     combined.merged_levels = None;
+    if reports.len() > 1 {
+        // The server's figures and sequences are each model's own, in its block.
+        combined.server = Vec::new();
+        combined.sequences = None;
+    }
     Ok((reports, combined))
 }
 
@@ -230,4 +247,27 @@ fn outcome_of(levels: &[Level]) -> Outcome {
         .into_iter()
         .find(|o| all.contains(o))
         .unwrap_or(Outcome::Stable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn models(shares: &[Share], args: &[&str]) -> Models {
+        let config = crate::config::tests::config(args).unwrap();
+        Models { configs: vec![config; shares.len()], settings: Vec::new(), shares: shares.to_vec(), loads: Vec::new() }
+    }
+
+    #[test]
+    fn weighted_users_add_up_to_the_level_and_each_model_has_one() {
+        let thirds = models(&[Share::Weight(1.0); 3], &["-m", "a"]);
+        assert_eq!(thirds.targets(8.0), [3.0, 3.0, 2.0]);
+        assert_eq!(thirds.targets(10.0), [4.0, 3.0, 3.0]);
+        assert_eq!(thirds.targets(0.4), [1.0, 1.0, 1.0], "a ramp's first users");
+        assert_eq!(thirds.targets(0.0), [0.0, 0.0, 0.0]);
+        let mixed = models(&[Share::Weight(3.0), Share::Fixed(5.0), Share::Weight(1.0)], &["-m", "a"]);
+        assert_eq!(mixed.targets(4.0), [3.0, 5.0, 1.0]);
+        let rates = models(&[Share::Weight(1.0), Share::Weight(3.0)], &["-m", "a", "--request-rate-range", "10"]);
+        assert_eq!(rates.targets(10.0), [2.5, 7.5], "rates are not whole");
+    }
 }
