@@ -126,30 +126,36 @@ pub fn summarize(scrapes: &[Scrape], baseline: Option<&Scrape>) -> MetricsFigure
 /// it also counts the Python backend's stub processes, where a Python model's leak shows, and
 /// everything else that runs on the machine.
 pub fn server_memory(text: &str) -> Option<u64> {
-    let value = |wanted: &str| {
-        text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            let name = series.split('{').next()?;
-            let v = value.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)?;
-            (name == wanted).then_some(v as u64)
-        })
-    };
-    value("process_resident_memory_bytes").or_else(|| value("nv_cpu_memory_used_bytes"))
+    process_memory(text).or_else(|| gauge(text, "nv_cpu_memory_used_bytes"))
+}
+
+/// `process_resident_memory_bytes` alone: the server's own process, when it says it.
+pub fn process_memory(text: &str) -> Option<u64> {
+    gauge(text, "process_resident_memory_bytes")
+}
+
+/// The first sample of the series `wanted`, a whole non-negative number.
+fn gauge(text: &str, wanted: &str) -> Option<u64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let name = series.split('{').next()?;
+        let v = value.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)?;
+        (name == wanted).then_some(v as u64)
+    })
 }
 
 /// A soak reads the server's memory once per slice: an endpoint that does not answer within
 /// this is no figure for the slice, not a held run.
 const MEMORY_SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The server's memory (see `server_memory`) from one GET of the Prometheus endpoint at `url`
-/// (`host:port[/path]`, path /metrics by default); None when it does not answer in 2 s, or
-/// has no memory figure.
-pub async fn scrape_server_memory(url: &str) -> Option<u64> {
+/// The text of one GET of the Prometheus endpoint at `url` (`host:port[/path]`, path
+/// /metrics by default); None when it does not answer 200 within 2 s.
+pub async fn scrape_text(url: &str) -> Option<String> {
     let (addr, path) = split_url(url);
     let mut conn = h1::Conn::new(addr.as_str().into());
     let response = tokio::time::timeout(MEMORY_SCRAPE_TIMEOUT, conn.get(&path)).await.ok()?.ok()?;
     conn.close();
-    (response.status == 200).then(|| server_memory(&String::from_utf8_lossy(&response.body)))?
+    (response.status == 200).then(|| String::from_utf8_lossy(&response.body).into_owned())
 }
 
 /// `host:port/path` (or with http://) split into the address and the path.
@@ -310,7 +316,7 @@ mod tests {
     #[tokio::test]
     async fn a_dead_endpoint_gives_no_memory_figure() {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        assert_eq!(scrape_server_memory(&format!("127.0.0.1:{port}")).await, None);
+        assert_eq!(scrape_text(&format!("127.0.0.1:{port}")).await, None);
     }
 
     #[test]

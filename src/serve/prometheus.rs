@@ -131,7 +131,7 @@ fn render(engine: &Engine, cpu: &Mutex<(u64, u64)>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::metrics::scrape_server_memory;
+    use crate::metrics::{process_memory, scrape_text};
     use crate::serve::{ServeArgs, Server};
 
     #[tokio::test]
@@ -145,7 +145,8 @@ mod tests {
             plain_kserve: false,
         };
         let server = Server::start(&args).await.unwrap();
-        let rss = scrape_server_memory(&server.metrics.to_string()).await.unwrap();
+        let text = scrape_text(&server.metrics.to_string()).await.unwrap();
+        let rss = process_memory(&text).unwrap();
         // The server runs in this test's process: the endpoint's figure is this process's RSS.
         let own = crate::measure::memory::rss_bytes().unwrap();
         assert!(rss > 1 << 20 && rss.abs_diff(own) < 64 << 20, "served {rss}, read {own}");

@@ -92,6 +92,7 @@ pub async fn run(
         }
         None => vec![false; n],
     };
+    let mut memory = ServerMemory::new(config);
     let mut cursor = meter.start().await?;
     let start = cursor.boundary();
     let end = start + t.duration;
@@ -141,7 +142,7 @@ pub async fn run(
         }
         let ended = Times { start, began: slice.began, ended: cursor.boundary(), index };
         let failed = all_failed(&levels);
-        record(config, models, measured, levels, &averages, ended).await?;
+        record(config, &mut memory, models, measured, levels, &averages, ended).await?;
         failing = match failed {
             Some(message) if failing + 1 >= FAILING_SLICES => return Err(Error::AllFailed(message)),
             Some(_) => failing + 1,
@@ -186,6 +187,7 @@ struct Times {
 /// Reports one slice of every model: the rows printed, the files written.
 async fn record(
     config: &Config,
+    memory: &mut ServerMemory,
     models: &Models,
     measured: &mut Measured,
     levels: Vec<Level>,
@@ -201,7 +203,7 @@ async fn record(
         target: 0.0,
         rperf_memory_bytes: measure::memory::rss_bytes().unwrap_or(0),
         rperf_cpu_pct: cpu.as_secs_f64() * 100.0 / secs,
-        server_memory_bytes: metrics::scrape_server_memory(&metrics_url(config)).await,
+        server_memory_bytes: memory.read().await,
     };
     let (mut per_model, mut combined) = reports(models, levels)?;
     for (l, target) in per_model.iter_mut().zip(averages) {
@@ -259,14 +261,61 @@ fn monitor(models: &Models, measured: &Measured) -> String {
     text::drift_lines(&blocks)
 }
 
-/// Where the server's memory is read: `--metrics-url` with `--collect-metrics`, else port
-/// 8002 of the server's host (Triton's metrics port).
-fn metrics_url(config: &Config) -> String {
-    match &config.server.metrics {
-        Some((url, _)) => url.clone(),
-        None => {
-            let host = config.server.url.rsplit_once(':').map_or(config.server.url.as_str(), |(h, _)| h);
-            format!("{host}:8002/metrics")
+/// Where the server's memory is read, best first: the server's own
+/// `process_resident_memory_bytes` on its Prometheus endpoint (`--metrics-url` with
+/// `--collect-metrics`, else port 8002 of its host); for a server on this machine, the
+/// resident memory of the process listening on its port and every process under it; else
+/// Triton's `nv_cpu_memory_used_bytes`, the machine's used memory. Said once, when first read.
+struct ServerMemory {
+    url: String,
+    /// The server's port, when it runs on this machine.
+    local: Option<u16>,
+    pid: Option<u32>,
+    said: bool,
+}
+
+impl ServerMemory {
+    fn new(config: &Config) -> ServerMemory {
+        let server = &config.server.url;
+        let (host, port) = server.rsplit_once(':').unwrap_or((server.as_str(), ""));
+        let url = match &config.server.metrics {
+            Some((url, _)) => url.clone(),
+            None => format!("{host}:8002/metrics"),
+        };
+        let here = ["127.0.0.1", "localhost", "[::1]", "0.0.0.0"].contains(&host);
+        ServerMemory { url, local: port.parse().ok().filter(|_| here), pid: None, said: false }
+    }
+
+    async fn read(&mut self) -> Option<u64> {
+        let text = metrics::scrape_text(&self.url).await;
+        if let Some(bytes) = text.as_deref().and_then(metrics::process_memory) {
+            self.say(|| "process_resident_memory_bytes of its metrics endpoint".into());
+            return Some(bytes);
+        }
+        if let Some(port) = self.local {
+            let pid = match self.pid.filter(|p| measure::memory::tree_rss(*p).is_some()) {
+                Some(pid) => Some((pid, String::new())),
+                None => measure::memory::listener(port),
+            };
+            if let Some((pid, name)) = pid {
+                self.pid = Some(pid);
+                if let Some((bytes, processes)) = measure::memory::tree_rss(pid) {
+                    self.say(|| {
+                        format!("resident memory of process {pid} ({name}) and the {} under it", processes - 1)
+                    });
+                    return Some(bytes);
+                }
+            }
+        }
+        let bytes = text.as_deref().and_then(metrics::server_memory)?;
+        self.say(|| "nv_cpu_memory_used_bytes, the machine's used memory".into());
+        Some(bytes)
+    }
+
+    fn say(&mut self, what: impl FnOnce() -> String) {
+        if !self.said {
+            self.said = true;
+            println!("  Server memory: {}", what());
         }
     }
 }
