@@ -5,8 +5,17 @@
 
 mod common;
 
+use std::sync::{Mutex, MutexGuard};
+
 use common::{http_get, read, rperf, temp_path, testdata, triton, Serve};
 use serde_json::Value;
+
+/// One test at a time: a soak judges drift, and another test's load ending midway would be
+/// one (the machine has two cores).
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The server's inference count for `model` now.
 fn inferences(port: u16, model: &str) -> u64 {
@@ -22,6 +31,7 @@ fn json(path: &std::path::Path) -> Value {
 
 #[test]
 fn three_models_on_triton_each_counted_as_the_server_counts_them_and_alone_against_together() {
+    let _one = serial();
     let t = triton();
     let plan = temp_path("three_models.toml");
     std::fs::write(
@@ -82,6 +92,7 @@ concurrency = 2
 
 #[test]
 fn weights_share_each_level_and_the_server_counts_what_was_sent() {
+    let _one = serial();
     let serve = Serve::start(&[]);
     let plan = temp_path("weights.toml");
     std::fs::write(&plan, "[[model]]\nname = \"simple\"\nweight = 3\n\n[[model]]\nname = \"preprocess\"\nweight = 1\n")
@@ -122,6 +133,7 @@ fn weights_share_each_level_and_the_server_counts_what_was_sent() {
 
 #[test]
 fn a_staged_ramp_is_reported_in_slices_that_follow_the_stages() {
+    let _one = serial();
     let serve = Serve::start(&[]);
     let (out, csv) = (temp_path("stages.json"), temp_path("stages.csv"));
     let run = rperf(&[
@@ -156,6 +168,7 @@ fn a_staged_ramp_is_reported_in_slices_that_follow_the_stages() {
 
 #[test]
 fn a_short_soak_flags_the_model_that_slows_with_use_and_not_a_steady_one() {
+    let _one = serial();
     let t = triton();
     let soak = |model: &str, extra: &[&str]| -> (common::Run, Value) {
         let out = temp_path(&format!("soak_{model}.json"));
@@ -191,6 +204,7 @@ fn a_short_soak_flags_the_model_that_slows_with_use_and_not_a_steady_one() {
 
 #[test]
 fn a_soak_whose_server_dies_keeps_every_finished_slice() {
+    let _one = serial();
     let mut serve = Serve::start(&[]);
     let (out, csv) = (temp_path("dead_soak.json"), temp_path("dead_soak.csv"));
     let args = ["-m", "simple", "-u", &serve.http, "--duration", "60s", "--slice", "1s", "--request-timeout", "2s"];

@@ -101,7 +101,8 @@ fn key(value: LoadValue) -> (Mode, f64) {
     }
 }
 
-fn outcome(o: measure::Outcome) -> Outcome {
+/// The report's name for how a level ended.
+pub fn outcome(o: measure::Outcome) -> Outcome {
     match o {
         measure::Outcome::Stable => Outcome::Stable,
         measure::Outcome::OverLimit => Outcome::OverLatencyLimit,

@@ -10,7 +10,9 @@ mod server_fit;
 mod stress;
 mod sweep;
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +20,7 @@ use std::time::Duration;
 use crate::client::grpc::{Channels, GrpcTransport};
 use crate::client::http::HttpTransport;
 use crate::client::stream::StreamTransport;
-use crate::client::{Control, ServerInfo};
+use crate::client::{Control, ServerInfo, Transport};
 use crate::config::{parse_err, values, Config, LoadMode, OutputOptions, Protocol, SequenceConfig, ServerOptions};
 use crate::error::Error;
 use crate::input::{Dataset, RequestData, Source};
@@ -45,24 +47,53 @@ pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Er
     };
     let prepared = Prepared::new(config).await?;
     print!("{}", text::settings(&prepared.settings));
-    let Prepared { control, model, server, settings, streams, plan, statistics } = prepared;
-    let probe = statistics.then_some(ServerProbe { control: &control, model: &model });
-    let sweep = Sweep::new(config, settings, probe, &interrupted, (plan, intervals), baseline).await?;
-    let target = &config.target;
+    let p = &prepared;
+    let probe = p.statistics.then_some(ServerProbe { control: &p.control, model: &p.model });
+    let sweep =
+        Sweep::new(config, p.settings.clone(), probe, &interrupted, (p.plan.clone(), intervals), baseline).await?;
+    let drive = with_transport(config, p, Drive { sweep, streams: &p.streams })?;
+    drive.await
+}
+
+/// What is done with the transport a model's protocol calls for (a sweep drives it, a
+/// stress run starts a load on it), whichever transport that is.
+pub trait WithTransport {
+    type Output;
+    fn with<T: Transport<Input = RequestData>>(self, transport: T) -> Result<Self::Output, Error>;
+}
+
+/// Builds the transport the fitted server options call for (HTTP, gRPC, or gRPC streaming)
+/// and hands it to `user`.
+pub fn with_transport<U: WithTransport>(config: &Config, p: &Prepared, user: U) -> Result<U::Output, Error> {
+    let (target, server, model) = (&config.target, &p.server, &p.model);
     match server.protocol {
         Protocol::Http => {
             let outputs = model.outputs.iter().map(|o| (o.name.clone(), o.datatype)).collect();
-            sweep.drive(HttpTransport::new(target, &server, outputs)?, &streams).await
+            user.with(HttpTransport::new(target, server, outputs)?)
         }
         Protocol::Grpc => {
             let outputs = model.outputs.iter().map(|o| o.name.clone()).collect();
-            let grpc = GrpcTransport::new(target, &server, outputs)?;
+            let grpc = GrpcTransport::new(target, server, outputs)?;
             if server.streaming {
-                sweep.drive(StreamTransport::new(grpc, Channels::new(&server)?), &streams).await
+                user.with(StreamTransport::new(grpc, Channels::new(server)?))
             } else {
-                sweep.drive(grpc, &streams).await
+                user.with(grpc)
             }
         }
+    }
+}
+
+/// A sweep to drive over the transport, with the requests.
+struct Drive<'a> {
+    sweep: Sweep<'a>,
+    streams: &'a [Vec<RequestData>],
+}
+
+impl<'a> WithTransport for Drive<'a> {
+    type Output = Pin<Box<dyn Future<Output = Result<(), Error>> + 'a>>;
+
+    fn with<T: Transport<Input = RequestData>>(self, transport: T) -> Result<Self::Output, Error> {
+        Ok(Box::pin(self.sweep.drive(transport, self.streams)))
     }
 }
 

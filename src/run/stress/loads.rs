@@ -7,12 +7,9 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use super::super::sweep::open_loop;
-use super::super::Prepared;
-use crate::client::grpc::{Channels, GrpcTransport};
-use crate::client::http::HttpTransport;
-use crate::client::stream::StreamTransport;
+use super::super::{with_transport, Prepared, WithTransport};
 use crate::client::Transport;
-use crate::config::{Config, Distribution, LoadMode, Protocol, Stage, Stages};
+use crate::config::{Config, Distribution, LoadMode, Stage, Stages};
 use crate::error::Error;
 use crate::input::RequestData;
 use crate::load::closed::ConcurrencyLoad;
@@ -108,21 +105,21 @@ impl<T: Transport> ModelLoad for Open<T> {
 /// Starts (idle, at no level yet) the load `config` asks for on the prepared model,
 /// recording into `recorder`.
 pub fn start(config: &Config, p: &Prepared, recorder: &Recorder) -> Result<Box<dyn ModelLoad>, Error> {
-    let (target, server, model) = (&config.target, &p.server, &p.model);
-    match server.protocol {
-        Protocol::Http => {
-            let outputs = model.outputs.iter().map(|o| (o.name.clone(), o.datatype)).collect();
-            make(config, p, HttpTransport::new(target, server, outputs)?, recorder)
-        }
-        Protocol::Grpc => {
-            let outputs = model.outputs.iter().map(|o| o.name.clone()).collect();
-            let grpc = GrpcTransport::new(target, server, outputs)?;
-            if server.streaming {
-                make(config, p, StreamTransport::new(grpc, Channels::new(server)?), recorder)
-            } else {
-                make(config, p, grpc, recorder)
-            }
-        }
+    with_transport(config, p, Start { config, p, recorder })
+}
+
+/// A load to start over the transport.
+struct Start<'a> {
+    config: &'a Config,
+    p: &'a Prepared,
+    recorder: &'a Recorder,
+}
+
+impl WithTransport for Start<'_> {
+    type Output = Box<dyn ModelLoad>;
+
+    fn with<T: Transport<Input = RequestData>>(self, transport: T) -> Result<Box<dyn ModelLoad>, Error> {
+        make(self.config, self.p, transport, self.recorder)
     }
 }
 

@@ -172,6 +172,7 @@ fn record_options(config: &Config) -> RecordOptions {
 /// Each model's level reports, and the combined one (the models' levels merged: counts and
 /// throughputs added, histograms added).
 fn reports(models: &Models, levels: Vec<Level>) -> Result<(Vec<LevelReport>, LevelReport), Error> {
+    let outcome = build::outcome(outcome_of(&levels));
     let reports: Vec<LevelReport> = models.settings.iter().zip(levels).map(|(s, l)| build::level(s, l)).collect();
     let names: Vec<std::path::PathBuf> = models.settings.iter().map(|s| s.model.clone().into()).collect();
     let pairs: Vec<_> = reports.iter().zip(&names).collect();
@@ -179,7 +180,7 @@ fn reports(models: &Models, levels: Vec<Level>) -> Result<(Vec<LevelReport>, Lev
         1 => reports[0].clone(),
         _ => merge::merge_level(&pairs, &models.settings[0].percentiles)?,
     };
-    combined.outcome = worst(reports.iter().map(|r| r.outcome));
+    combined.outcome = outcome;
     combined.merged_levels = None;
     if reports.len() > 1 {
         // The server's figures and sequences are each model's own, in its block.
@@ -187,14 +188,6 @@ fn reports(models: &Models, levels: Vec<Level>) -> Result<(Vec<LevelReport>, Lev
         combined.sequences = None;
     }
     Ok((reports, combined))
-}
-
-/// The combined outcome of the models' levels: the first of interrupted, unstable, over
-/// the limit, stable that any model has.
-fn worst(outcomes: impl Iterator<Item = crate::report::schema::Outcome>) -> crate::report::schema::Outcome {
-    use crate::report::schema::Outcome as O;
-    let all: Vec<O> = outcomes.collect();
-    [O::Interrupted, O::Unstable, O::OverLatencyLimit].into_iter().find(|o| all.contains(o)).unwrap_or(O::Stable)
 }
 
 /// The run's report so far: the combined block as its levels, each model's block.
@@ -240,7 +233,8 @@ fn finish(config: &Config, models: &Models, measured: Measured, result: Result<(
     sweep::conclude(config, report, result, None)
 }
 
-/// The outcome the walk goes on with.
+/// The outcome of the models' levels together (the walk goes on with it): the first of
+/// interrupted, unstable, over the limit, stable that any model has.
 fn outcome_of(levels: &[Level]) -> Outcome {
     let all: Vec<Outcome> = levels.iter().map(|l| l.outcome).collect();
     [Outcome::Interrupted, Outcome::Unstable, Outcome::OverLimit]

@@ -39,10 +39,27 @@ pub fn add_drift(config: &Config, report: &mut RunReport) {
     if config.timeline.is_none() {
         return;
     }
-    report.drift = drift::drifts(&report.levels, DRIFT_CONFIDENCE);
+    report.drift = drift::drifts(held(&report.levels), DRIFT_CONFIDENCE);
     for m in &mut report.models {
-        m.drift = drift::drifts(&m.levels, DRIFT_CONFIDENCE);
+        m.drift = drift::drifts(held(&m.levels), DRIFT_CONFIDENCE);
     }
+}
+
+/// The slices a drift is fitted over: a soak's all; a staged run's longest stretch at one
+/// target (a ramp's changes are the stages', not the server's drift).
+fn held(slices: &[LevelReport]) -> &[LevelReport] {
+    let target = |l: &LevelReport| l.slice.as_ref().map_or(0.0, |s| s.target);
+    let same = |a: f64, b: f64| (a - b).abs() <= 0.01 * a.abs().max(b.abs()).max(1.0);
+    let (mut best, mut from) = (0..0, 0);
+    for i in 1..=slices.len() {
+        if i == slices.len() || !same(target(&slices[i]), target(&slices[from])) {
+            if i - from > best.len() {
+                best = from..i;
+            }
+            from = i;
+        }
+    }
+    &slices[best]
 }
 
 /// What one slice is being measured at: when it began, and each model's target integrated
@@ -250,11 +267,12 @@ const EVERY_SLICE_UNTIL: usize = 120;
 
 /// The drift so far, for `--monitor`.
 fn monitor(models: &Models, measured: &Measured) -> String {
-    let combined = drift::drifts(&measured.combined, DRIFT_CONFIDENCE);
+    let combined = drift::drifts(held(&measured.combined), DRIFT_CONFIDENCE);
     if models.settings.len() == 1 {
         return text::drift_lines(&[(None, &combined)]);
     }
-    let per_model: Vec<_> = measured.models.iter().map(|levels| drift::drifts(levels, DRIFT_CONFIDENCE)).collect();
+    let per_model: Vec<_> =
+        measured.models.iter().map(|levels| drift::drifts(held(levels), DRIFT_CONFIDENCE)).collect();
     let mut blocks: Vec<(Option<&str>, &[crate::report::schema::DriftReport])> =
         models.settings.iter().zip(&per_model).map(|(s, d)| (Some(s.model.as_str()), d.as_slice())).collect();
     blocks.push((Some("combined"), &combined));
@@ -317,5 +335,35 @@ impl ServerMemory {
             self.said = true;
             println!("  Server memory: {}", what());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture;
+
+    #[test]
+    fn a_staged_runs_drift_is_fitted_over_its_longest_hold() {
+        let slice = |target: f64| {
+            let mut l = fixture::run().levels[0].clone();
+            l.slice = Some(SliceReport {
+                index: 0,
+                start_s: 0.0,
+                end_s: 1.0,
+                target,
+                rperf_memory_bytes: 0,
+                rperf_cpu_pct: 0.0,
+                server_memory_bytes: None,
+            });
+            l
+        };
+        let ramp: Vec<LevelReport> = [1.0, 4.0, 8.0, 8.0, 8.0, 8.0, 4.0, 8.0, 8.0, 0.0].map(slice).to_vec();
+        let hold = held(&ramp);
+        assert_eq!(hold.len(), 4);
+        assert!(std::ptr::eq(&hold[0], &ramp[2]));
+        let soak: Vec<LevelReport> = [2.0; 5].map(slice).to_vec();
+        assert_eq!(held(&soak).len(), 5);
+        assert!(held(&[]).is_empty());
     }
 }
