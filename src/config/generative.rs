@@ -210,6 +210,9 @@ mod tests {
         assert_eq!((g.endpoint.as_str(), g.kind), ("v2/models/llm/generate_stream", EndpointKind::Generate));
         let c = config(&["-m", "x", "--service-kind", "openai", "--endpoint", "predict"]).unwrap();
         assert_eq!(c.generative.unwrap().kind, EndpointKind::Json);
+        // Time slices are not built for these endpoints yet: refused, never ignored.
+        let sliced = ["-m", "x", "--service-kind", "openai", "--endpoint", "predict", "--duration", "10s"];
+        assert!(usage_msg(&sliced).contains("not supported yet with --service-kind openai"));
     }
 
     #[test]

@@ -307,6 +307,13 @@ impl Config {
         let input = input::options(a, data)?;
         let output = output::options(a)?;
         let generative = generative::options(a, &model, server.protocol)?;
+        if generative.is_some() && timeline.is_some() {
+            return Err(Error::Unsupported(
+                "--stages, --duration and --scenario are not supported yet with --service-kind openai: its runs are \
+                 sweeps of stabilized levels."
+                    .into(),
+            ));
+        }
         let target = Target {
             model,
             version: a.model_version.clone().filter(|v| !v.is_empty()),

@@ -180,20 +180,25 @@ fn count_windows_last_a_second_and_until_enough_requests() {
     assert!(quick.windows.iter().all(|w| w.duration == Duration::from_secs(1)));
 }
 
-/// Time slices of two lanes, the second one idle: `slices` windows of one second each.
-fn slices(feeds: &[Feed], slices: usize) -> Vec<Vec<Level>> {
-    let (busy, idle) = (Recorder::default(), Recorder::default());
-    let interrupted = AtomicBool::new(false);
+/// A script of one-second windows recording into `recorder`.
+fn seconds<'a>(feeds: &[Feed], recorder: &Recorder, interrupted: &'a AtomicBool) -> Script<'a> {
     let start = Instant::now();
-    let clock = Script {
+    Script {
         start,
         now: Cell::new(start),
         cpu: Cell::new(Duration::ZERO),
         window: Duration::from_secs(1),
         feeds: feeds.to_vec(),
-        slot: busy.add_slot(),
-        interrupted: &interrupted,
-    };
+        slot: recorder.add_slot(),
+        interrupted,
+    }
+}
+
+/// Time slices of two lanes, the second one idle: `slices` windows of one second each.
+fn slices(feeds: &[Feed], slices: usize) -> Vec<Vec<Level>> {
+    let (busy, idle) = (Recorder::default(), Recorder::default());
+    let interrupted = AtomicBool::new(false);
+    let clock = seconds(feeds, &busy, &interrupted);
     let (a, b) = (Counting(Cell::new(0)), Counting(Cell::new(0)));
     let lanes =
         [Lane { recorder: &busy, batch_size: 2, probe: &a }, Lane { recorder: &idle, batch_size: 1, probe: &b }];
@@ -239,16 +244,7 @@ fn a_level_of_two_lanes_is_stable_when_both_are() {
     // The second lane records nothing: it never stabilizes, so neither does the level.
     let (busy, idle) = (Recorder::default(), Recorder::default());
     let interrupted = AtomicBool::new(false);
-    let start = Instant::now();
-    let clock = Script {
-        start,
-        now: Cell::new(start),
-        cpu: Cell::new(Duration::ZERO),
-        window: Duration::from_secs(1),
-        feeds: vec![ok(10, 1)],
-        slot: busy.add_slot(),
-        interrupted: &interrupted,
-    };
+    let clock = seconds(&[ok(10, 1)], &busy, &interrupted);
     let probe = Counting(Cell::new(0));
     let lanes = [
         Lane { recorder: &busy, batch_size: 1, probe: &probe },
