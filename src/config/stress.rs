@@ -87,7 +87,9 @@ impl Stages {
         let what = if whole { "a whole number of users >= 0" } else { "a number of requests/s >= 0" };
         let mut stages = Vec::new();
         for (i, item) in text.split(',').enumerate() {
-            let bad = |msg: String| parse_err(flag, &format!("Stage {} ('{}'): {msg}", i + 1, item.trim()));
+            // Escaped: a control character or a newline in the flag stays on the error's one line.
+            let shown = item.trim().escape_debug();
+            let bad = |msg: String| parse_err(flag, &format!("Stage {} ('{shown}'): {msg}", i + 1));
             let (duration, target) =
                 item.split_once(':').ok_or_else(|| bad("expected DURATION:TARGET, e.g. 30s:10".into()))?;
             let duration = parse_span(duration)
@@ -221,6 +223,11 @@ mod tests {
         assert!(err("2d:1", false).contains("Stage 1 ('2d:1'): the duration must be"));
         assert!(err("0s:1", false).contains("more than 0s"));
         assert!(err("20h:1,5h:1", false).contains("at most a day"));
+        // Found by the fuzz target `plan`: a newline in the flag stayed in the error.
+        assert_eq!(
+            err("\0\u{11}\nd", true),
+            "Failed to parse --stages. Stage 1 ('\\0\\u{11}\\nd'): expected DURATION:TARGET, e.g. 30s:10"
+        );
         assert!(err("", false).contains("Stage 1 (''): expected DURATION:TARGET"));
     }
 }
