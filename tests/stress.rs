@@ -186,11 +186,14 @@ fn a_short_soak_flags_the_model_that_slows_with_use_and_not_a_steady_one() {
     assert_eq!(run.code, 4, "the drift threshold is breached: {}", run.all());
     assert!(run.stderr.contains("p99_drift"), "{}", run.stderr);
     assert_eq!(report["levels"].as_array().unwrap().len(), 12, "a slice a second");
-    let p99 = drift(&report, "p99");
-    assert_eq!(p99["drifting"], true, "{p99}");
-    assert!(p99["per_hour_low"].as_f64().unwrap() > 0.0, "{p99}");
+    // Its throughput falls steadily; p99 rises too, though a busy machine's spikes can widen
+    // its interval past 0 in 12 s, so only its fitted slope is asserted.
+    let throughput = drift(&report, "throughput");
+    assert_eq!(throughput["drifting"], true, "{throughput}");
+    assert!(throughput["per_hour_high"].as_f64().unwrap() < 0.0, "{throughput}");
+    assert!(drift(&report, "p99")["per_hour"].as_f64().unwrap() > 0.0, "{report}");
     assert!(
-        run.stdout.lines().any(|l| l.trim_start().starts_with("p99:") && l.ends_with("DRIFTING")),
+        run.stdout.lines().any(|l| l.trim_start().starts_with("throughput:") && l.ends_with("DRIFTING")),
         "{}",
         run.stdout
     );
