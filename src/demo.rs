@@ -34,14 +34,7 @@ pub struct DemoArgs {
 }
 
 pub async fn run(args: DemoArgs, interrupted: Arc<AtomicBool>) -> Result<(), Error> {
-    let serve = ServeArgs {
-        host: "127.0.0.1".into(),
-        http_port: 0,
-        grpc_port: 0,
-        metrics_port: 0,
-        models: None,
-        plain_kserve: false,
-    };
+    let serve = ServeArgs::loopback();
     let server = Server::start(&serve).await?;
     println!(
         "rperf demo: embedded server on HTTP {} and gRPC {} (models: {})\n",

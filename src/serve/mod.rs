@@ -56,6 +56,20 @@ pub struct ServeArgs {
     pub plain_kserve: bool,
 }
 
+impl ServeArgs {
+    /// The built-in models on free loopback ports (the demo's server, and tests').
+    pub fn loopback() -> ServeArgs {
+        ServeArgs {
+            host: "127.0.0.1".into(),
+            http_port: 0,
+            grpc_port: 0,
+            metrics_port: 0,
+            models: None,
+            plain_kserve: false,
+        }
+    }
+}
+
 /// A running server; dropping it stops every listener.
 pub struct Server {
     pub http: SocketAddr,

@@ -136,14 +136,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_endpoint_reports_the_servers_resident_memory() {
-        let args = ServeArgs {
-            host: "127.0.0.1".into(),
-            http_port: 0,
-            grpc_port: 0,
-            metrics_port: 0,
-            models: None,
-            plain_kserve: false,
-        };
+        let args = ServeArgs::loopback();
         let server = Server::start(&args).await.unwrap();
         let text = scrape_text(&server.metrics.to_string()).await.unwrap();
         let rss = process_memory(&text).unwrap();
