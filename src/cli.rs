@@ -303,16 +303,16 @@ pub struct Args {
     pub trace_file: Option<String>,
     #[arg(long, value_name = "LEVEL")]
     pub trace_level: Option<String>,
-    #[arg(long, value_name = "RATE")]
+    #[arg(long, value_name = "RATE", allow_negative_numbers = true)]
     pub trace_rate: Option<String>,
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub trace_count: Option<String>,
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub log_frequency: Option<String>,
     #[arg(long)]
     pub enable_mpi: bool,
     /// Deprecated: concurrency (start).
-    #[arg(short = 't', value_name = "N")]
+    #[arg(short = 't', value_name = "N", allow_negative_numbers = true)]
     pub deprecated_concurrency: Option<String>,
     /// Deprecated: maximum concurrency.
     #[arg(short = 'c', value_name = "N")]

@@ -33,9 +33,13 @@ fn unknown_flags_and_unimplemented_ones_exit_99() {
     let run = rperf(&["-m", "simple", "--no-such-flag"]);
     assert_eq!(run.code, 99);
     assert!(run.stderr.contains("--no-such-flag"));
+    let run = rperf(&["-m", "simple", "--model-repository", "/models"]);
+    assert_eq!(run.code, 99);
+    assert!(run.stderr.contains("--model-repository is not supported yet"), "{}", run.stderr);
     let run = rperf(&["-m", "simple", "--periodic-concurrency-range", "1:4"]);
     assert_eq!(run.code, 99);
-    assert!(run.stderr.contains("--periodic-concurrency-range is not supported yet"), "{}", run.stderr);
+    let want = "The --periodic-concurrency-range option requires bi-directional gRPC streaming.";
+    assert!(run.stderr.contains(want), "{}", run.stderr);
     let run = rperf(&["--concurrency-range", "2"]);
     assert_eq!(run.code, 99);
     assert!(run.stderr.contains("Failed to parse -m (model name). The value must be specified."));

@@ -360,6 +360,17 @@ impl GrpcControl {
         })
     }
 
+    /// The trace settings of `model_name` ("" for the server's) after applying `settings`
+    /// (none: a read).
+    pub(super) async fn trace_setting(
+        &self,
+        req: pb::TraceSettingRequest,
+        what: &str,
+    ) -> Result<pb::TraceSettingResponse, Error> {
+        let r = self.client.clone().trace_setting(req).await.map_err(|s| self.fail(what, s))?;
+        Ok(r.into_inner())
+    }
+
     pub async fn model_stats(&self, name: Option<&str>, version: Option<&str>) -> Result<Vec<ModelStats>, Error> {
         let req = pb::ModelStatisticsRequest {
             name: name.unwrap_or_default().into(),

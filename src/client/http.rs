@@ -364,6 +364,21 @@ impl HttpControl {
         Ok(rest::config(&self.get_extension(&path, "failed to get model config").await?))
     }
 
+    /// A model's trace settings (GET), or with a JSON `body` their update (POST); the
+    /// server's answer either way.
+    pub(super) async fn trace_setting(&self, path: &str, body: Option<&str>, what: &str) -> Result<Value, Error> {
+        let Some(body) = body else { return self.get_extension(path, what).await };
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nhost: rperf\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let response = self.conn.lock().await.exchange(request.as_bytes()).await.map_err(|m| Error::server(what, m))?;
+        if response.status != 200 {
+            return Err(Error::server(what, error_text(response.status, &response.body)));
+        }
+        serde_json::from_slice(&response.body).map_err(|e| Error::server(what, format!("unreadable JSON: {e}")))
+    }
+
     pub async fn model_stats(&self, name: Option<&str>, version: Option<&str>) -> Result<Vec<ModelStats>, Error> {
         let path = match name {
             Some(n) => format!("{}/stats", model_path(n, version)),

@@ -15,6 +15,7 @@ pub mod openai;
 pub(crate) mod rest;
 pub(crate) mod sse;
 pub mod stream;
+pub mod trace;
 
 #[cfg(test)]
 pub use rest::{config as rest_config, metadata as rest_metadata, stats as rest_stats};
@@ -101,6 +102,24 @@ pub trait Transport: Send + Sync + 'static {
         req: &Self::Prepared,
         sequence: Option<Sequence>,
     ) -> impl Future<Output = InferResult> + Send;
+    /// `infer`, telling `seen` how many responses arrived so far each time one does: a
+    /// streamed request as they come, any other once, when it ended (periodic concurrency
+    /// steps on them).
+    fn infer_observed(
+        &self,
+        conn: &mut Self::Conn,
+        req: &Self::Prepared,
+        sequence: Option<Sequence>,
+        seen: &(dyn Fn(usize) + Sync),
+    ) -> impl Future<Output = InferResult> + Send {
+        async move {
+            let result = self.infer(conn, req, sequence).await;
+            if let Ok(t) = &result {
+                (1..=t.responses.as_ref().map_or(1, Vec::len)).for_each(seen);
+            }
+            result
+        }
+    }
     /// How long a request may wait for its complete response (`--request-timeout`).
     fn request_timeout(&self) -> Duration;
     /// Forgets what `conn` has in flight after a request was given up, so that a late

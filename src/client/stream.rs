@@ -57,7 +57,12 @@ impl StreamConn {
     }
 
     /// Reads responses until the final one; returns the arrival times of the non-empty ones.
-    async fn responses(&mut self, start: Instant, expected: &[(String, Bytes)]) -> InferResult {
+    async fn responses(
+        &mut self,
+        start: Instant,
+        expected: &[(String, Bytes)],
+        seen: &(dyn Fn(usize) + Sync),
+    ) -> InferResult {
         let Some((_, rx)) = self.open.as_mut() else { return Err("no gRPC stream".into()) };
         let mut arrivals = Vec::new();
         loop {
@@ -70,6 +75,7 @@ impl StreamConn {
             let (outputs, last) = stream_response(msg, expected)?;
             if outputs {
                 arrivals.push(at);
+                seen(arrivals.len());
             }
             if last {
                 return Ok(Timing {
@@ -134,13 +140,24 @@ impl Transport for StreamTransport {
     }
 
     async fn infer(&self, conn: &mut StreamConn, req: &GrpcRequest, sequence: Option<Sequence>) -> InferResult {
+        self.infer_observed(conn, req, sequence, &|_| {}).await
+    }
+
+    /// Tells `seen` of each non-empty response as it arrives.
+    async fn infer_observed(
+        &self,
+        conn: &mut StreamConn,
+        req: &GrpcRequest,
+        sequence: Option<Sequence>,
+        seen: &(dyn Fn(usize) + Sync),
+    ) -> InferResult {
         let start = Instant::now();
         let msg = match sequence {
             Some(seq) => with_sequence(&req.encoded, seq),
             None => req.encoded.clone(),
         };
         let result = match conn.send(msg, &self.channels.metadata).await {
-            Ok(()) => conn.responses(start, &req.expected).await,
+            Ok(()) => conn.responses(start, &req.expected, seen).await,
             Err(e) => Err(e),
         };
         if result.is_err() {

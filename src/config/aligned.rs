@@ -50,6 +50,7 @@ pub fn start_at(a: &Args) -> Result<Option<StartAt>, Error> {
         return Ok(None);
     };
     for (other, on) in [
+        ("--periodic-concurrency-range", a.periodic_concurrency_range.is_some()),
         ("--plan", a.plan.is_some()),
         ("--stages", a.stages.is_some()),
         ("--duration", a.duration.is_some()),
@@ -105,6 +106,7 @@ pub fn fixed_levels(a: &Args, mode: WindowMode) -> Result<Option<FixedLevels>, E
     };
     for (other, on) in [
         ("--binary-search", a.binary_search),
+        ("--periodic-concurrency-range", a.periodic_concurrency_range.is_some()),
         ("--plan", a.plan.is_some()),
         ("--stages", a.stages.is_some()),
         ("--duration", a.duration.is_some()),

@@ -7,11 +7,25 @@ use crate::cli::Args;
 use crate::error::Error;
 
 /// The concurrency range (or its default) and the request-rate range, if given.
-pub fn ranges(a: &Args) -> Result<(Range, Option<RateRange>), Error> {
-    let concurrency = match &a.concurrency_range {
-        Some(text) => parse_range("--concurrency-range", text)?,
-        None => Range { start: 1, end: 1, step: 1 },
+pub fn ranges(a: &Args, warnings: &mut Vec<String>) -> Result<(Range, Option<RateRange>), Error> {
+    let concurrency = match (&a.concurrency_range, deprecated(a, warnings)?) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage("Cannot use deprecated options with --concurrency-range.".into()))
+        }
+        (Some(text), None) => parse_range("--concurrency-range", text)?,
+        (None, Some(range)) => range,
+        (None, None) => Range { start: 1, end: 1, step: 1 },
     };
+    if a.request_rate_range.is_some()
+        && (a.deprecated_concurrency.is_some() || a.deprecated_max_concurrency.is_some() || a.deprecated_dynamic)
+    {
+        return Err(Error::Usage("Cannot use concurrency options with --request-rate-range.".into()));
+    }
+    if a.request_intervals.is_some()
+        && (a.deprecated_concurrency.is_some() || a.deprecated_max_concurrency.is_some() || a.deprecated_dynamic)
+    {
+        return Err(Error::Usage("Cannot use deprecated options with --request-intervals.".into()));
+    }
     if concurrency.start == 0 {
         return Err(Error::Usage("The start of the search range must be > 0".into()));
     }
@@ -20,6 +34,45 @@ pub fn ranges(a: &Args) -> Result<(Range, Option<RateRange>), Error> {
         return Err(parse_err("--request-rate-range", "The start of the search range must be > 0."));
     }
     Ok((concurrency, rate))
+}
+
+/// perf_analyzer's deprecated `-t N` (the concurrency), `-c N` (the highest concurrency)
+/// and `-d` (a sweep from -t to -c, or to the latency limit without -c): the concurrency
+/// range they mean, each with a warning naming the flag to use instead.
+fn deprecated(a: &Args, warnings: &mut Vec<String>) -> Result<Option<Range>, Error> {
+    let (t, c, d) = (&a.deprecated_concurrency, &a.deprecated_max_concurrency, a.deprecated_dynamic);
+    if t.is_none() && c.is_none() && !d {
+        return Ok(None);
+    }
+    let count = |flag: &str, text: &str| match text.trim().parse::<i64>() {
+        Ok(n) if n >= 0 => Ok(n as u64),
+        Ok(_) if flag == "-t" => Err(Error::Usage("The start of the search range must be > 0".into())),
+        Ok(_) => Err(parse_err(flag, "The value must be >= 0.")),
+        Err(_) => Err(parse_err(flag, &format!("Invalid value provided: {text}"))),
+    };
+    let start = t.as_deref().map(|t| count("-t", t)).transpose()?.unwrap_or(1);
+    let max = c.as_deref().map(|c| count("-c", c)).transpose()?.unwrap_or(0);
+    let range = if d { Range { start, end: max, step: 1 } } else { Range { start, end: 1, step: 1 } };
+    let instead = match (d, range.end) {
+        (true, 0) => format!("--concurrency-range {start}:0 with -l"),
+        (true, end) => format!("--concurrency-range {start}:{end}"),
+        (false, _) => format!("--concurrency-range {start}"),
+    };
+    let given: Vec<&str> = [("-t", t.is_some()), ("-c", c.is_some()), ("-d", d)]
+        .into_iter()
+        .filter_map(|(f, on)| on.then_some(f))
+        .collect();
+    warnings.push(format!(
+        "WARNING: {} deprecated: use {instead}.",
+        match given.len() {
+            1 => format!("{} is", given[0]),
+            _ => format!("{} are", given.join(", ")),
+        }
+    ));
+    if c.is_some() && !d {
+        warnings.push("WARNING: -c (maximum concurrency) has no effect without -d, as in perf_analyzer.".into());
+    }
+    Ok(Some(range))
 }
 
 /// The one load mode given (perf_analyzer refuses two).
@@ -101,6 +154,7 @@ pub fn options(a: &Args, mode: LoadMode, warnings: &mut Vec<String>) -> Result<L
         .collect(),
         think_time: None,
         start_at: None,
+        periodic: None,
     })
 }
 
@@ -216,8 +270,45 @@ mod tests {
     fn two_load_modes_are_refused() {
         let m = usage_msg(&["-m", "a", "--concurrency-range", "1", "--request-rate-range", "10"]);
         assert!(m.contains("more then one inference load mode"), "{m}");
-        let m = usage_msg(&["-m", "a", "--periodic-concurrency-range", "1:2"]);
-        assert!(m.contains("--periodic-concurrency-range is not supported yet"), "{m}");
+    }
+
+    /// `-t`, `-c` and `-d` as perf_analyzer reads them, each with a warning.
+    #[test]
+    fn deprecated_concurrency_flags() {
+        use clap::Parser;
+        let parsed = |args: &[&str]| {
+            let mut argv = vec!["rperf", "-m", "a"];
+            argv.extend_from_slice(args);
+            let (c, w) = crate::config::Config::from_args(&Args::try_parse_from(argv).unwrap()).unwrap();
+            (c.load.mode, w)
+        };
+        let range = |start, end| LoadMode::Concurrency(Range { start, end, step: 1 });
+        assert_eq!(
+            parsed(&["-t", "4"]),
+            (range(4, 1), vec!["WARNING: -t is deprecated: use --concurrency-range 4.".into()])
+        );
+        let (mode, w) = parsed(&["-d", "-t", "2", "-c", "8"]);
+        assert_eq!(
+            (mode, w[0].as_str()),
+            (range(2, 8), "WARNING: -t, -c, -d are deprecated: use --concurrency-range 2:8.")
+        );
+        let (mode, w) = parsed(&["-d", "-l", "50"]);
+        assert_eq!(
+            (mode, w[0].as_str()),
+            (range(1, 0), "WARNING: -d is deprecated: use --concurrency-range 1:0 with -l.")
+        );
+        let (mode, w) = parsed(&["-c", "8"]);
+        assert_eq!(mode, range(1, 1));
+        assert!(w[1].contains("-c (maximum concurrency) has no effect without -d"), "{w:?}");
+        assert!(usage_msg(&["-m", "a", "-d"]).contains("can not be both 0"));
+        assert!(usage_msg(&["-m", "a", "-t", "-1"]).contains("The start of the search range must be > 0"));
+        assert!(usage_msg(&["-m", "a", "-t", "x"]).contains("Failed to parse -t. Invalid value provided: x"));
+        assert!(usage_msg(&["-m", "a", "-t", "2", "--concurrency-range", "4"])
+            .contains("Cannot use deprecated options with --concurrency-range."));
+        assert!(usage_msg(&["-m", "a", "-t", "2", "--request-rate-range", "4"])
+            .contains("Cannot use concurrency options with --request-rate-range."));
+        assert!(usage_msg(&["-m", "a", "-d", "--request-intervals", "f"])
+            .contains("Cannot use deprecated options with --request-intervals."));
     }
 
     #[test]

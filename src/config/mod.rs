@@ -10,11 +10,13 @@ mod input;
 mod load;
 mod output;
 mod per_model;
+mod periodic;
 pub mod plan;
 mod server;
 mod stress;
 pub mod threshold;
 mod timeline;
+mod trace;
 mod unsupported;
 pub mod values;
 mod window;
@@ -103,7 +105,14 @@ pub struct ServerOptions {
     pub metrics: Option<(String, Duration)>,
     /// `--request-timeout`: how long a request may wait for its complete response.
     pub request_timeout: Duration,
+    /// `--trace-level` and the other trace flags: the model's trace settings for the run.
+    pub trace: Option<TraceSettings>,
 }
+
+/// Trace settings to set on the server, by the trace extension's names (`trace_level`,
+/// `trace_rate`, `trace_count`, `log_frequency`, `trace_file`), each with its values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceSettings(pub Vec<(&'static str, Vec<String>)>);
 
 /// A sweep `start:end:step`; `end == 0` means unbounded (the latency limit ends it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +138,17 @@ pub enum LoadMode {
     /// A file of gaps between sends (read by `run`), replayed in a loop; a single
     /// measurement, no sweep.
     Intervals(PathBuf),
+}
+
+/// `--periodic-concurrency-range` with `--request-period`: `start` streamed requests, then
+/// `step` more each time every request of the latest step got `period` responses, until
+/// `end` were sent; each request is sent once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Periodic {
+    pub start: u64,
+    pub end: u64,
+    pub step: u64,
+    pub period: u64,
 }
 
 /// How open-loop sends are spread in time.
@@ -181,6 +201,8 @@ pub struct LoadOptions {
     pub think_time: Option<(Duration, Duration)>,
     /// `--start-at`: the instant the first request leaves.
     pub start_at: Option<aligned::StartAt>,
+    /// `--periodic-concurrency-range`: this mode instead of `mode`'s sweep.
+    pub periodic: Option<Periodic>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -294,7 +316,7 @@ impl Config {
         let mut warnings = Vec::new();
         let plan = a.plan.as_deref().map(|p| plan::read(Path::new(p), a.interference)).transpose()?;
         let model = model_name(a, plan.as_ref())?;
-        let ranges = load::ranges(a)?;
+        let ranges = load::ranges(a, &mut warnings)?;
         let server = server::options(a)?;
         let percentile = window::percentile(a)?;
         let data = input::sources(a)?;
@@ -308,12 +330,24 @@ impl Config {
         }
         unsupported::refuse(a)?;
         let think_time = timeline::think_time(a, &mode, scenario)?;
-        let load =
-            LoadOptions { think_time, start_at: aligned::start_at(a)?, ..load::options(a, mode, &mut warnings)? };
+        let periodic = periodic::periodic(a, &mut warnings)?;
+        let load = LoadOptions {
+            think_time,
+            periodic,
+            start_at: aligned::start_at(a)?,
+            ..load::options(a, mode, &mut warnings)?
+        };
         let window = window::policy(a, percentile)?;
         let input = input::options(a, data)?;
         let output = output::options(a)?;
         let generative = generative::options(a, &model, server.protocol)?;
+        if generative.is_some() && load.periodic.is_some() {
+            return Err(Error::Unsupported(
+                "--periodic-concurrency-range is not supported yet with --service-kind openai: use -i grpc \
+                 --streaming with the model's Triton endpoint."
+                    .into(),
+            ));
+        }
         if generative.is_some() && timeline.is_some() {
             return Err(Error::Unsupported(
                 "--stages, --duration and --scenario are not supported yet with --service-kind openai: its runs are \

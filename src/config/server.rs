@@ -38,6 +38,7 @@ pub fn options(a: &Args) -> Result<ServerOptions, Error> {
         request_parameters,
         metrics,
         request_timeout: request_timeout(a)?,
+        trace: super::trace::settings(a)?,
     })
 }
 

@@ -3,13 +3,15 @@
 //! requests sent on a schedule (`schedule`; `ramp` for `--stages`) whatever the server
 //! does, sequence models through lanes (`lanes`). Both take new sequences from one
 //! `sequences::SequenceSource` and record every request into the measure's recorder;
-//! neither drains between levels.
+//! neither drains between levels. Periodic concurrency (`periodic`) sends each request
+//! once, in steps paced by the responses.
 
 pub mod closed;
 #[cfg(test)]
 mod fake;
 mod lanes;
 pub mod open;
+pub mod periodic;
 mod ramp;
 pub mod schedule;
 mod sequences;

@@ -11,6 +11,7 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 mod number;
+pub mod periodic;
 pub mod profile;
 pub mod schema;
 mod stress;

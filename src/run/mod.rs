@@ -5,10 +5,12 @@
 
 mod generative;
 mod levels;
+mod periodic;
 mod progress;
 mod server_fit;
 mod stress;
 mod sweep;
+mod traces;
 
 use std::future::Future;
 use std::path::Path;
@@ -46,11 +48,27 @@ pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Er
         _ => None,
     };
     let prepared = Prepared::new(config).await?;
-    print!("{}", text::settings(&prepared.settings));
-    let p = &prepared;
+    // The trace settings are the server's for the run only: put back however the run ends.
+    let traced = traces::set(config, &prepared.control, &prepared.model.name).await?;
+    let result = measure(config, &prepared, &interrupted, (intervals, baseline)).await;
+    traces::restore(traced, &prepared.control, result).await
+}
+
+/// The measurement of a prepared model: a periodic run, or a sweep.
+async fn measure(
+    config: &Config,
+    p: &Prepared,
+    interrupted: &AtomicBool,
+    (intervals, baseline): (Option<Vec<Duration>>, Option<Baseline>),
+) -> Result<(), Error> {
+    print!("{}", text::settings(&p.settings));
+    if let Some(periodic) = config.load.periodic {
+        let drive = periodic::Drive { config, prepared: p, periodic, interrupted };
+        return with_transport(config, p, drive)?.await;
+    }
     let probe = p.statistics.then_some(ServerProbe { control: &p.control, model: &p.model });
     let sweep =
-        Sweep::new(config, p.settings.clone(), probe, &interrupted, (p.plan.clone(), intervals), baseline).await?;
+        Sweep::new(config, p.settings.clone(), probe, interrupted, (p.plan.clone(), intervals), baseline).await?;
     let drive = with_transport(config, p, Drive { sweep, streams: &p.streams })?;
     drive.await
 }

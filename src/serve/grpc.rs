@@ -207,6 +207,14 @@ impl GrpcInferenceService for Service {
         let model_stats = models.into_iter().map(|m| lock(&m.counters).proto(&m.def.name)).collect();
         Ok(Response::new(pb::ModelStatisticsResponse { model_stats }))
     }
+
+    /// No trace extension here (it is not in the server's list): tests of traces use Triton.
+    async fn trace_setting(
+        &self,
+        _: Request<pb::TraceSettingRequest>,
+    ) -> Result<Response<pb::TraceSettingResponse>, Status> {
+        Err(Status::unimplemented("rperf serve has no trace extension"))
+    }
 }
 
 /// Every response of one streamed request, in order, then the empty final response.
