@@ -12,7 +12,7 @@ use crate::config::EndpointKind;
 #[derive(Deserialize, Default)]
 struct Reply<'a> {
     #[serde(borrow, default)]
-    choices: Option<Vec<Choice<'a>>>,
+    choices: Option<Choices<'a>>,
     #[serde(default)]
     usage: Option<Usage>,
     #[serde(borrow, default)]
@@ -29,6 +29,45 @@ struct Choice<'a> {
     message: Option<Message<'a>>,
     #[serde(borrow, default)]
     text: Option<Cow<'a, str>>,
+}
+
+/// A chat choice's content: the delta's (streams) or the message's, else its reasoning.
+fn chat<'a>(delta: Option<Message<'a>>, message: Option<Message<'a>>) -> Option<Cow<'a, str>> {
+    let m = delta.or(message)?;
+    nonempty(m.content).or(nonempty(m.reasoning_content))
+}
+
+/// What rperf reads of `choices`: the first non-empty content of each shape, read as the
+/// array goes by (no vector of choices per event).
+#[derive(Default)]
+struct Choices<'a> {
+    chat: Option<Cow<'a, str>>,
+    text: Option<Cow<'a, str>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Choices<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Choices<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of choices")
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Choices<'a>, S::Error> {
+                let mut found = Choices::default();
+                while let Some(Choice { delta, message, text }) = seq.next_element::<Choice<'a>>()? {
+                    if found.text.is_none() {
+                        found.text = nonempty(text);
+                    }
+                    if found.chat.is_none() {
+                        found.chat = chat(delta, message);
+                    }
+                }
+                Ok(found)
+            }
+        }
+        d.deserialize_seq(Visit(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
@@ -97,11 +136,8 @@ pub fn read(kind: EndpointKind, json: &str) -> Result<Read<'_>, String> {
     };
     let usage = reply.usage.as_ref();
     let content = match kind {
-        EndpointKind::Chat => reply.choices.into_iter().flatten().find_map(|c| {
-            let m = c.delta.or(c.message)?;
-            nonempty(m.content).or(nonempty(m.reasoning_content))
-        }),
-        EndpointKind::Completions => reply.choices.into_iter().flatten().find_map(|c| nonempty(c.text)),
+        EndpointKind::Chat => reply.choices.and_then(|c| c.chat),
+        EndpointKind::Completions => reply.choices.and_then(|c| c.text),
         EndpointKind::Generate => match reply.text_output {
             Some(Text::One(t)) => nonempty(Some(t)),
             Some(Text::Many(ts)) => nonempty(Some(Cow::Owned(ts.concat()))),
@@ -140,6 +176,11 @@ mod tests {
         let many = r#"{"text_output":["a","b"]}"#;
         assert_eq!(read(EndpointKind::Generate, many).unwrap().content.as_deref(), Some("ab"));
         assert_eq!(read(EndpointKind::Generate, r#"{"text_output":3}"#).unwrap().content, None);
+        // The first choice with content, of the endpoint's shape, whatever comes before it.
+        let later = r#"{"choices":[{"delta":{"content":""}},{"text":"t"},{"delta":{"reasoning_content":"r"}},{"delta":{"content":"c"}}]}"#;
+        assert_eq!(read(EndpointKind::Chat, later).unwrap().content.as_deref(), Some("r"));
+        assert_eq!(read(EndpointKind::Completions, later).unwrap().content.as_deref(), Some("t"));
+        assert_eq!(read(EndpointKind::Chat, r#"{"choices":null}"#).unwrap().content, None);
     }
 
     #[test]

@@ -104,7 +104,8 @@ impl State {
         if self.error.is_some() || data.is_empty() {
             return;
         }
-        if data.trim() == "[DONE]" {
+        // JSON starts with `{`: only what starts with `[` is trimmed and compared.
+        if data.trim_start().starts_with('[') && data.trim() == "[DONE]" {
             self.done = true;
             return;
         }

@@ -54,9 +54,7 @@ impl Framing {
             match state {
                 Chunk::Size => {
                     let Some(eol) = line_end(buf)? else { return Ok(false) };
-                    let line = std::str::from_utf8(&buf[..eol]).map_err(|_| "bad chunk size line".to_string())?;
-                    let hex = line.split(';').next().unwrap_or("").trim();
-                    let size = usize::from_str_radix(hex, 16).map_err(|_| format!("bad chunk size '{hex}'"))?;
+                    let size = chunk_size(&buf[..eol])?;
                     buf.advance(eol + 2);
                     *state = if size == 0 { Chunk::Trailers } else { Chunk::Data(size) };
                 }
@@ -92,6 +90,20 @@ impl Framing {
             }
         }
     }
+}
+
+/// The size a chunk-size line gives (its extensions ignored). Streams send one chunk per
+/// event, so the plain line (a few hex digits) is read without the general path's steps.
+fn chunk_size(line: &[u8]) -> Result<usize, String> {
+    if (1..=8).contains(&line.len()) {
+        let plain = line.iter().try_fold(0usize, |size, b| Some(size * 16 + (*b as char).to_digit(16)? as usize));
+        if let Some(size) = plain {
+            return Ok(size);
+        }
+    }
+    let line = std::str::from_utf8(line).map_err(|_| "bad chunk size line".to_string())?;
+    let hex = line.split(';').next().unwrap_or("").trim();
+    usize::from_str_radix(hex, 16).map_err(|_| format!("bad chunk size '{hex}'"))
 }
 
 /// Where the CRLF of the line at the start of `buf` is; None while it has not come. Only
@@ -143,6 +155,15 @@ mod tests {
         assert_eq!(decode(Framing::Length(3), b"abcdef", 2).unwrap(), (b"abc".to_vec(), true, 1));
         let empty = decode(Framing::Length(0), b"x", 1).unwrap();
         assert_eq!(empty, (vec![], true, 1));
+    }
+
+    #[test]
+    fn plain_and_general_chunk_size_lines_agree() {
+        for (line, size) in [("a", 10), ("FF", 255), ("0", 0), ("ffffffff", 0xffff_ffff), ("1a;x=y", 26), (" 3 ", 3)] {
+            assert_eq!(chunk_size(line.as_bytes()), Ok(size), "{line:?}");
+        }
+        assert_eq!(chunk_size(b"1g"), Err("bad chunk size '1g'".to_string()));
+        assert_eq!(chunk_size(b"\xff"), Err("bad chunk size line".to_string()));
     }
 
     #[test]
