@@ -176,6 +176,23 @@ pub struct Args {
     /// slice. Default: off.
     #[arg(long)]
     pub monitor: bool,
+    /// rperf: wait for this instant (Unix seconds, or RFC 3339 such as 2026-12-01T18:00:00Z)
+    /// after connecting and loading the data, before the first request: workers on several
+    /// machines start together. Default: at once.
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<String>,
+    /// rperf, with --start-at: a time already past starts the run at once instead of being
+    /// an error. Default: off.
+    #[arg(long)]
+    pub start_late_ok: bool,
+    /// rperf: every level lasts exactly this long (in windows of about -p) from the start,
+    /// with no stabilization of its own, so that level k of every worker covers the same
+    /// interval; `rperf merge` judges stability on the merged windows. Default: none.
+    #[arg(long, value_name = "DURATION")]
+    pub level_duration: Option<String>,
+    /// rperf: as --level-duration, a level of N windows of -p. Default: none.
+    #[arg(long, value_name = "N")]
+    pub windows_per_level: Option<u32>,
     /// rperf: run a built-in scenario (smoke, baseline, load, stress, spike, soak; `rperf
     /// scenarios` lists them). Default: none.
     #[arg(long, value_name = "NAME")]

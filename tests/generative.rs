@@ -197,7 +197,9 @@ fn merged_runs_add_their_token_figures() {
     let out = temp_path("merged_tokens.json");
     let out_s = out.to_string_lossy().into_owned();
     let (a_s, b_s) = (temp_path("merge_a.json"), temp_path("merge_b.json"));
-    let run = rperf(&["merge", &a_s.to_string_lossy(), &b_s.to_string_lossy(), "-o", &out_s]);
+    // The two runs came one after the other: merged without matching their times.
+    let (a_s, b_s) = (a_s.to_string_lossy(), b_s.to_string_lossy());
+    let run = rperf(&["merge", &a_s, &b_s, "-o", &out_s, "--overlap-tolerance", "100%"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let m: Value = serde_json::from_str(&read(&out)).unwrap();
     let (ta, tb, tm) = (tokens(&a), tokens(&b), tokens(&m));

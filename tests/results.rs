@@ -1,6 +1,6 @@
 //! CI-grade results against `rperf serve`: the JSON report, --fail-if thresholds with exit
 //! 4 and JUnit (also on the server's and a composing model's figures), `rperf compare` on a server made twice as slow, and `rperf merge` of two runs
-//! taken at the same time.
+//! taken at the same time (`--start-at`, levels of a fixed length), refusing a late one.
 
 mod common;
 
@@ -184,15 +184,18 @@ fn compare_flags_a_server_made_twice_as_slow() {
     assert!(read(&junit).contains("failures=\"2\""), "{}", read(&junit));
 }
 
-#[test]
-fn merged_runs_are_one_histogram_of_all_requests() {
-    let s = Serve::start(&[]);
-    let files = [temp_path("a.json"), temp_path("b.json")];
+/// Starts rperf workers against `s` with one `--start-at` (`ahead` from now, plus each
+/// worker's own delay), two levels of three windows each, and waits for them.
+fn aligned_workers(s: &Serve, files: &[std::path::PathBuf], delays: &[f64]) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     let children: Vec<_> = files
         .iter()
-        .map(|f| {
+        .zip(delays)
+        .map(|(f, delay)| {
+            let at = format!("{:.3}", now + 2.0 + delay);
             Command::new(env!("CARGO_BIN_EXE_rperf"))
-                .args(["-m", "simple", "-u", &s.http, "--concurrency-range", "2", "-p", "500", "-s", "100", "--json"])
+                .args(["-m", "simple", "-u", &s.http, "--concurrency-range", "1:2", "-p", "400"])
+                .args(["--windows-per-level", "3", "--start-at", &at, "--json"])
                 .arg(f)
                 .current_dir(root())
                 .stdout(Stdio::null())
@@ -203,6 +206,13 @@ fn merged_runs_are_one_histogram_of_all_requests() {
     for mut c in children {
         assert!(c.wait().unwrap().success());
     }
+}
+
+#[test]
+fn merged_runs_are_one_histogram_of_all_requests_over_their_common_interval() {
+    let s = Serve::start(&[]);
+    let files = [temp_path("a.json"), temp_path("b.json")];
+    aligned_workers(&s, &files, &[0.0, 0.0]);
     let out = temp_path("merged.json");
     let args: Vec<String> = [
         "merge".into(),
@@ -213,12 +223,23 @@ fn merged_runs_are_one_histogram_of_all_requests() {
     ]
     .to_vec();
     let run = rperf(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 0, "{}", run.all());
     let (a, b, m) = (report(&files[0]), report(&files[1]), report(&out));
+    assert_eq!(m["levels"].as_array().unwrap().len(), 2, "both levels of a fixed length are merged");
     let (la, lb, lm) = (&a["levels"][0], &b["levels"][0], &m["levels"][0]);
     assert_eq!(lm["requests"].as_u64(), Some(la["requests"].as_u64().unwrap() + lb["requests"].as_u64().unwrap()));
-    let sum = la["throughput"].as_f64().unwrap() + lb["throughput"].as_f64().unwrap();
+    // Each worker's windows begin at the same instants of the common clock (start-at + k
+    // windows), so the common interval is nearly the whole level and the shares add up.
+    let workers = lm["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 2);
+    let share: f64 = workers.iter().map(|w| w["share_pct"].as_f64().unwrap()).sum();
+    assert!((share - 100.0).abs() < 1e-6, "{workers:?}");
+    let sum: f64 = workers.iter().map(|w| w["throughput"].as_f64().unwrap()).sum();
     assert!((lm["throughput"].as_f64().unwrap() - sum).abs() < 1e-6);
+    assert!(workers.iter().all(|w| w["inside_pct"].as_f64().unwrap() >= 90.0), "{workers:?}");
+    assert_eq!(lm["windows"].as_array().unwrap().len(), 3, "the merged windows");
+    assert!(run.stdout.contains("concurrency 1: throughput") && run.stdout.contains("clock offset"), "{}", run.stdout);
+    assert!(lm["outcome"] == "stable" || run.stdout.contains("NOT stable"), "{}", run.stdout);
     // Each machine's own cost is kept, in input order, never passed off as the merge's.
     assert_eq!(lm["clients"], serde_json::json!([la["client"], lb["client"]]));
     assert!(lm.get("client").is_none() && lm["client_saturated"].is_boolean());
@@ -240,6 +261,39 @@ fn merged_runs_are_one_histogram_of_all_requests() {
     let run = rperf(&["merge", &files[0].to_string_lossy(), &bad.to_string_lossy(), "-o", &out.to_string_lossy()]);
     assert_eq!(run.code, 99);
     assert!(run.stderr.contains("not an rperf JSON report"), "{}", run.stderr);
+}
+
+#[test]
+fn a_worker_a_level_late_is_refused_by_merge_naming_the_level() {
+    let s = Serve::start(&[]);
+    let files = [temp_path("on_time.json"), temp_path("late.json")];
+    // A level is 3 windows of 400 ms: the late worker starts exactly one level later.
+    aligned_workers(&s, &files, &[0.0, 1.2]);
+    let out = temp_path("late_merged.json");
+    let (a, b, o) = (files[0].to_string_lossy(), files[1].to_string_lossy(), out.to_string_lossy());
+    let run = rperf(&["merge", &a, &b, "-o", &o]);
+    assert_eq!(run.code, 99, "{}", run.all());
+    let first = run.stderr.lines().next().unwrap_or("");
+    assert!(first.contains("concurrency 1: ") && first.contains("late.json's windows"), "{}", run.stderr);
+    assert!(first.contains("did not measure this level at the same time"), "{}", run.stderr);
+    assert!(!out.exists(), "nothing merged is written");
+    // Told not to match times, merge adds them as before.
+    let run = rperf(&["merge", &a, &b, "-o", &o, "--overlap-tolerance", "100%"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let run = rperf(&["merge", &a, &b, "-o", &o, "--overlap-tolerance", "150"]);
+    assert!(run.code == 99 && run.stderr.contains("--overlap-tolerance"), "{}", run.all());
+}
+
+#[test]
+fn a_start_in_the_past_is_refused_unless_late_is_ok() {
+    let s = Serve::start(&[]);
+    let base = ["-m", "simple", "-u", &s.http, "--concurrency-range", "1", "-p", "200", "-s", "100"];
+    let run = rperf(&[&base[..], &["--start-at", "1700000000"]].concat());
+    assert_eq!(run.code, 99, "{}", run.all());
+    assert!(run.stderr.contains("--start-at is") && run.stderr.contains("in the past"), "{}", run.stderr);
+    let run = rperf(&[&base[..], &["--start-at", "2023-11-14T22:13:20Z", "--start-late-ok"]].concat());
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("starting now (--start-late-ok)"), "{}", run.stdout);
 }
 
 /// Headless Chromium, which scripts/test.sh installs from Debian.

@@ -100,6 +100,7 @@ pub fn options(a: &Args, mode: LoadMode, warnings: &mut Vec<String>) -> Result<L
         .filter_map(|(flag, given)| given.then_some(flag))
         .collect(),
         think_time: None,
+        start_at: None,
     })
 }
 

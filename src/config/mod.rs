@@ -4,6 +4,7 @@
 //! prints nothing (warnings are returned) and reads one file, `--plan`'s; the others are
 //! read by `run`.
 
+pub mod aligned;
 mod generative;
 mod input;
 mod load;
@@ -178,6 +179,8 @@ pub struct LoadOptions {
     /// `--think-time MIN:MAX`: a closed-loop user pauses a random time in this range
     /// between its requests (Locust's `wait_time`).
     pub think_time: Option<(Duration, Duration)>,
+    /// `--start-at`: the instant the first request leaves.
+    pub start_at: Option<aligned::StartAt>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,6 +202,9 @@ pub struct WindowPolicy {
     /// Stabilize on this percentile instead of the average.
     pub percentile: Option<u32>,
     pub latency_limit: Option<Duration>,
+    /// `--level-duration` / `--windows-per-level`: every level this many windows, no
+    /// stabilization (runs from several machines that must line up in time).
+    pub fixed: Option<aligned::FixedLevels>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -302,7 +308,8 @@ impl Config {
         }
         unsupported::refuse(a)?;
         let think_time = timeline::think_time(a, &mode, scenario)?;
-        let load = LoadOptions { think_time, ..load::options(a, mode, &mut warnings)? };
+        let load =
+            LoadOptions { think_time, start_at: aligned::start_at(a)?, ..load::options(a, mode, &mut warnings)? };
         let window = window::policy(a, percentile)?;
         let input = input::options(a, data)?;
         let output = output::options(a)?;

@@ -59,6 +59,7 @@ pub fn policy(a: &Args, percentile: Option<u32>) -> Result<WindowPolicy, Error> 
         max_trials: a.max_trials.min(u32::MAX as i64) as u32,
         percentile,
         latency_limit: latency_limit(a)?,
+        fixed: super::aligned::fixed_levels(a, mode)?,
     })
 }
 

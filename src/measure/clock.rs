@@ -40,6 +40,23 @@ pub fn epoch_ns(t: Instant) -> u64 {
     }
 }
 
+/// Nanoseconds since the Unix epoch of a wall-clock time (0 before it).
+pub fn system_ns(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// The monotonic instant of a wall-clock time (`--start-at`), on the same pairing as
+/// `epoch_ns`.
+pub fn instant_of(t: SystemTime) -> Instant {
+    let (i, ns) = *base();
+    let at = system_ns(t);
+    if at >= ns {
+        i + Duration::from_nanos(at - ns)
+    } else {
+        i.checked_sub(Duration::from_nanos(ns - at)).unwrap_or(i)
+    }
+}
+
 /// What the level loop needs of time: now, the process's CPU time, and a sleep.
 pub trait Clock {
     fn now(&self) -> Instant;

@@ -16,6 +16,7 @@ use super::recorder::Recorder;
 use super::stability::{is_stable, over_limit, WindowFigures};
 use super::window::WindowStats;
 use super::{stabilizing, throughput, Level, LoadValue, Outcome, WindowRecord};
+use crate::config::aligned::FixedLevels;
 use crate::config::{WindowMode, WindowPolicy};
 use crate::error::Error;
 use crate::server_stats::ModelStats;
@@ -66,10 +67,37 @@ impl Cursor {
 impl<C: Clock, P: Probe> Meter<'_, C, P> {
     /// Measures the loads currently applied as level `values` (one per lane).
     pub async fn level(&self, values: &[LoadValue], observer: &mut dyn Observer) -> Result<Vec<Level>, Error> {
+        self.measure(values, None, observer).await
+    }
+
+    /// `--level-duration`: measures the level that began at `start` in exactly
+    /// `fixed.windows` windows ending on the common clock (`start` + k windows), whatever
+    /// they hold, so that workers on several machines measure the same intervals. The
+    /// outcome is judged by the same rule, and a Ctrl-C still ends the level at once.
+    pub async fn fixed_level(
+        &self,
+        values: &[LoadValue],
+        (start, fixed): (Instant, FixedLevels),
+        observer: &mut dyn Observer,
+    ) -> Result<Vec<Level>, Error> {
+        self.measure(values, Some((start, fixed)), observer).await
+    }
+
+    async fn measure(
+        &self,
+        values: &[LoadValue],
+        fixed: Option<(Instant, FixedLevels)>,
+        observer: &mut dyn Observer,
+    ) -> Result<Vec<Level>, Error> {
         let mut cursor = self.start().await?;
         let mut outcome = Outcome::Unstable;
-        for trial in 0..self.policy.max_trials as usize {
-            if !self.wait_window(cursor.boundary).await {
+        let trials = fixed.map_or(self.policy.max_trials, |(_, f)| f.windows) as usize;
+        for trial in 0..trials {
+            let waited = match fixed {
+                Some((start, f)) => self.wait_until(f.window_end(start, trial as u32 + 1)).await,
+                None => self.wait_window(cursor.boundary).await,
+            };
+            if !waited {
                 outcome = Outcome::Interrupted;
                 break;
             }
@@ -79,7 +107,13 @@ impl<C: Clock, P: Probe> Meter<'_, C, P> {
             }
             let histories: Vec<Vec<WindowFigures>> =
                 cursor.lanes.iter().map(|l| l.windows.iter().map(|w| w.figures).collect()).collect();
-            if histories.iter().all(|h| is_stable(h, self.policy.stability)) {
+            let stable = histories.iter().all(|h| is_stable(h, self.policy.stability));
+            if fixed.is_some() {
+                // A level of fixed length never ends early: its last windows are judged.
+                outcome = if stable { Outcome::Stable } else { Outcome::Unstable };
+                continue;
+            }
+            if stable {
                 outcome = Outcome::Stable;
                 break;
             }

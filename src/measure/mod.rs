@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 pub use meter::{Lane, Meter, Observer};
 pub use probe::{Probe, ServerProbe};
 pub use recorder::{Completion, RecordOptions, Recorder, Slot};
-pub use stability::{instability, WindowFigures};
+pub use stability::{instability, is_stable, WindowFigures};
 pub use window::{percentile_us, LatencySummary, Record, WindowStats, DELAY_TOLERANCE};
 
 /// A level reports the merge of its last windows, this many (perf_analyzer's rule).

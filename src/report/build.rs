@@ -48,9 +48,10 @@ pub fn settings(config: &Config, model: &Model) -> Settings {
         distribution: config.load.distribution,
         binary_search: config.load.binary_search,
         batch_size: config.load.batch_size,
-        window: match config.window.mode {
-            WindowMode::Time(d) => WindowSetting::TimeMs(d.as_millis() as u64),
-            WindowMode::Count(n) => WindowSetting::RequestCount(n),
+        window: match (config.window.mode, config.window.fixed) {
+            (_, Some(f)) => WindowSetting::TimeMs(f.window().as_millis() as u64),
+            (WindowMode::Time(d), None) => WindowSetting::TimeMs(d.as_millis() as u64),
+            (WindowMode::Count(n), None) => WindowSetting::RequestCount(n),
         },
         stability_percentage: config.window.stability * 100.0,
         max_trials: config.window.max_trials,
@@ -70,6 +71,8 @@ pub fn settings(config: &Config, model: &Model) -> Settings {
         server: String::new(),
         left_out: Vec::new(),
         timeline: None,
+        level_duration_ms: config.window.fixed.map(|f| f.level.as_millis() as u64),
+        start_at_ns: config.load.start_at.map(|s| crate::measure::clock::system_ns(s.at)),
     }
 }
 
@@ -269,6 +272,7 @@ pub fn level(s: &Settings, mut level: Level) -> LevelReport {
             .sequence_model
             .then(|| SequenceReport { count: level.merged.sequences, per_sec: level.sequence_rate() }),
         merged_levels: None,
+        workers: Vec::new(),
         slice: None,
         records,
     }
@@ -280,7 +284,12 @@ pub fn run(settings: Settings, levels: Vec<LevelReport>, result: &Result<(), cra
         Err(crate::error::Error::Unstable) => RunOutcome::Unstable,
         Err(_) => RunOutcome::Failed,
         Ok(()) if levels.iter().any(|l| l.outcome == Outcome::Interrupted) => RunOutcome::Interrupted,
-        Ok(()) if levels.last().is_some_and(|l| l.outcome != Outcome::Stable) => RunOutcome::EndedEarly,
+        // Levels of a fixed length are all measured whatever their stability.
+        Ok(())
+            if settings.level_duration_ms.is_none() && levels.last().is_some_and(|l| l.outcome != Outcome::Stable) =>
+        {
+            RunOutcome::EndedEarly
+        }
         Ok(()) => RunOutcome::Complete,
     };
     RunReport {

@@ -43,6 +43,8 @@ pub fn settings() -> Settings {
         server: String::new(),
         left_out: Vec::new(),
         timeline: None,
+        level_duration_ms: None,
+        start_at_ns: None,
     }
 }
 
@@ -149,6 +151,7 @@ pub fn level(
         tokens: None,
         sequences: None,
         merged_levels: None,
+        workers: Vec::new(),
         slice: None,
         records: vec![
             Record::unary(start_ns + 1_000, start_ns + 13_001_000),

@@ -146,6 +146,13 @@ pub struct Settings {
     /// `--stages`, `--duration` with `--slice`: time slices instead of stabilized levels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeline: Option<TimelineSetting>,
+    /// `--level-duration`: every level lasted exactly this long, in windows of
+    /// `window.duration`, from `--start-at` when given; `rperf merge` matches them by time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_duration_ms: Option<u64>,
+    /// `--start-at`, in nanoseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at_ns: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,6 +182,23 @@ impl Spread {
     pub fn percentile(&self, p: u32) -> Option<u64> {
         self.percentiles.get(&format!("p{p}")).copied()
     }
+}
+
+/// One report's part of a merged level, over the interval every report covers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkerShare {
+    pub report: String,
+    /// Its requests over its own reported windows.
+    pub requests: u64,
+    /// Its throughput over the common interval.
+    pub throughput: f64,
+    pub share_pct: f64,
+    /// When its windows began after the earliest report's: with `--start-at` and
+    /// `--level-duration` every worker schedules the same instants on its own clock, so
+    /// this is that clock's offset, plus a millisecond or so of scheduling.
+    pub clock_offset_ms: f64,
+    /// The share of its windows' time inside the common interval.
+    pub inside_pct: f64,
 }
 
 /// One measurement window.
@@ -350,6 +374,9 @@ pub struct LevelReport {
     /// `rperf merge`: how many reports' levels this one adds up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_levels: Option<usize>,
+    /// `rperf merge`: each report's part of the level, in input order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<WorkerShare>,
     /// Time-sliced runs: which slice this level is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slice: Option<SliceReport>,

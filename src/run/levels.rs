@@ -13,6 +13,9 @@ pub struct Walk {
     pub step: f64,
     pub whole: bool,
     pub binary_search: bool,
+    /// Levels of a fixed length (`--level-duration`): every level is measured, whatever the
+    /// stability of the one before; only Ctrl-C ends the walk early.
+    pub fixed: bool,
 }
 
 impl Walk {
@@ -28,6 +31,8 @@ impl Walk {
         loop {
             match measure(v).await? {
                 Outcome::Stable => {}
+                Outcome::Interrupted => return Ok(()),
+                _ if self.fixed => {}
                 Outcome::Unstable if first => return Err(Error::Unstable),
                 _ => return Ok(()),
             }
@@ -75,7 +80,7 @@ mod tests {
     }
 
     fn linear(start: f64, end: f64, step: f64) -> Walk {
-        Walk { start, end, step, whole: true, binary_search: false }
+        Walk { start, end, step, whole: true, binary_search: false, fixed: false }
     }
 
     #[test]
@@ -98,6 +103,13 @@ mod tests {
             linear(1.0, 4.0, 1.0).run(async |v| Ok(if v < 2.0 { Outcome::Stable } else { Outcome::Unstable })),
         );
         assert!(r.is_ok(), "a later unstable level only ends the walk");
+        let mut seen = 0;
+        let fixed = Walk { fixed: true, ..linear(1.0, 4.0, 1.0) };
+        let r = runtime.block_on(fixed.run(async |_| {
+            seen += 1;
+            Ok(Outcome::Unstable)
+        }));
+        assert!(r.is_ok() && seen == 4, "levels of a fixed length are all measured: {seen}");
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub struct Sweep<'a> {
     style: text::Style,
     /// `--baseline`: the report the HTML page is drawn over.
     baseline: Option<Baseline>,
+    /// `--level-duration`: when level 0 began (`--start-at`, else its first window).
+    origin: Option<Instant>,
 }
 
 impl<'a> Sweep<'a> {
@@ -74,6 +76,7 @@ impl<'a> Sweep<'a> {
             levels: Vec::new(),
             style: text::Style::default(),
             baseline,
+            origin: None,
         })
     }
 
@@ -87,13 +90,24 @@ impl<'a> Sweep<'a> {
         let batch = config.load.batch_size;
         let threads = config.load.load_threads;
         let binary_search = config.load.binary_search;
+        let fixed = config.window.fixed.is_some();
+        if !self.wait_for_start().await? {
+            eprintln!("Received exit signal.");
+            return finish(config, self.settings, self.levels, Ok(()), self.baseline.as_ref());
+        }
         let result = match &config.load.mode {
             LoadMode::Concurrency(r) => {
                 let mut load =
                     ConcurrencyLoad::new(transport, streams, (batch, self.plan.clone()), &self.recorder, threads)?
                         .with_think_time(config.load.think_time);
-                let walk =
-                    Walk { start: r.start as f64, end: r.end as f64, step: r.step as f64, whole: true, binary_search };
+                let walk = Walk {
+                    start: r.start as f64,
+                    end: r.end as f64,
+                    step: r.step as f64,
+                    whole: true,
+                    binary_search,
+                    fixed,
+                };
                 let result = walk
                     .run(async |c: f64| {
                         let value = LoadValue::Concurrency(c as u64);
@@ -107,7 +121,7 @@ impl<'a> Sweep<'a> {
             }
             LoadMode::RequestRate(r) => {
                 let mut load = open_loop(config, self.plan.as_ref(), transport, streams, &self.recorder)?;
-                let walk = Walk { start: r.start, end: r.end, step: r.step, whole: false, binary_search };
+                let walk = Walk { start: r.start, end: r.end, step: r.step, whole: false, binary_search, fixed };
                 let result = walk
                     .run(async |rate: f64| {
                         let value = LoadValue::RequestRate(rate);
@@ -133,13 +147,53 @@ impl<'a> Sweep<'a> {
         finish(config, self.settings, self.levels, result, self.baseline.as_ref())
     }
 
+    /// `--start-at`: waits for the instant (the data is loaded and the requests built), and
+    /// makes it the origin of levels of a fixed length. False when Ctrl-C came first.
+    async fn wait_for_start(&mut self) -> Result<bool, Error> {
+        let Some(start) = self.config.load.start_at else { return Ok(true) };
+        let now = std::time::SystemTime::now();
+        let at = start.at;
+        match at.duration_since(now) {
+            Ok(wait) => println!("Waiting {:.1} s for --start-at before the first request.", wait.as_secs_f64()),
+            Err(late) if start.late_ok => {
+                println!("--start-at was {:.1} s ago: starting now (--start-late-ok).", late.duration().as_secs_f64());
+            }
+            Err(late) => {
+                return Err(Error::Usage(format!(
+                    "--start-at is {:.1} s in the past once the data is loaded: give a later time, or --start-late-ok \
+                     to start at once.",
+                    late.duration().as_secs_f64()
+                )))
+            }
+        }
+        // A late worker starts now: its levels are then off the others', which `merge` catches.
+        let origin = crate::measure::clock::instant_of(at).max(Instant::now());
+        self.origin = Some(origin);
+        let meter = Meter {
+            policy: &self.config.window,
+            lanes: &[] as &[Lane<'_, ServerProbe<'_>>],
+            clock: &SystemClock,
+            interrupted: self.interrupted,
+        };
+        Ok(meter.wait_until(origin).await)
+    }
+
     /// Measures the load already applied as level `value`, and prints it.
     async fn measure(&mut self, value: LoadValue) -> Result<Outcome, Error> {
         let started = Instant::now();
         let lanes = [Lane { recorder: &self.recorder, batch_size: self.config.load.batch_size, probe: &self.probe }];
         let meter =
             Meter { policy: &self.config.window, lanes: &lanes, clock: &SystemClock, interrupted: self.interrupted };
-        let levels = meter.level(&[value], &mut Progress::new(self.config, value)).await?;
+        let mut progress = Progress::new(self.config, value);
+        let levels = match self.config.window.fixed {
+            Some(fixed) => {
+                // Level k lasts from origin + k levels to origin + k + 1, on every worker alike.
+                let origin = *self.origin.get_or_insert(started);
+                let start = origin + fixed.level * self.levels.len() as u32;
+                meter.fixed_level(&[value], (start, fixed), &mut progress).await?
+            }
+            None => meter.level(&[value], &mut progress).await?,
+        };
         let mut level = levels.into_iter().next().ok_or(Error::EmptyWindow)?;
         if let Some(collector) = &self.collector {
             level.metrics = Some(collector.figures_since(started, level.reported_since().unwrap_or(started)));
@@ -150,6 +204,14 @@ impl<'a> Sweep<'a> {
         match outcome {
             Outcome::Stable => print!("{}", text::level(s, &level, self.config.output.verbose > 0, &mut self.style)),
             Outcome::OverLimit => eprintln!("{}", text::over_limit_message(s)),
+            Outcome::Unstable if self.config.window.fixed.is_some() => {
+                print!("{}", text::level(s, &level, self.config.output.verbose > 0, &mut self.style));
+                eprintln!(
+                    "  Not stable within {}% over its last windows: kept, as every level of a fixed length is; \
+                     `rperf merge` judges the merged windows.",
+                    s.stability_percentage
+                );
+            }
             Outcome::Unstable => eprintln!("{}", text::unstable_message(s, &level)),
             Outcome::Interrupted => eprintln!("Received exit signal."),
         }

@@ -97,6 +97,7 @@ fn policy(mode: WindowMode, max_trials: u32, limit_ms: Option<u64>) -> WindowPol
         max_trials,
         percentile: None,
         latency_limit: limit_ms.map(Duration::from_millis),
+        fixed: None,
     }
 }
 
@@ -122,7 +123,13 @@ fn measure(policy: WindowPolicy, feeds: &[Feed]) -> Result<Level, Error> {
     let lanes = [Lane { recorder: &recorder, batch_size: 1, probe: &probe }];
     let meter = Meter { policy: &policy, lanes: &lanes, clock: &clock, interrupted: &interrupted };
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    runtime.block_on(meter.level(&[LoadValue::Concurrency(1)], &mut Quiet)).map(|mut l| l.remove(0))
+    let value = [LoadValue::Concurrency(1)];
+    let level = match policy.fixed {
+        // The level begins on the common clock a little before its first window does.
+        Some(f) => runtime.block_on(meter.fixed_level(&value, (start, f), &mut Quiet)),
+        None => runtime.block_on(meter.level(&value, &mut Quiet)),
+    };
+    level.map(|mut l| l.remove(0))
 }
 
 const SECOND: WindowMode = WindowMode::Time(Duration::from_secs(1));
@@ -146,6 +153,27 @@ fn outcomes_of_window_sequences() {
         let level = measure(policy(SECOND, trials, limit), feeds).unwrap();
         assert_eq!((level.outcome, level.windows.len()), (outcome, windows), "case {i}");
     }
+}
+
+#[test]
+fn a_level_of_fixed_length_measures_all_its_windows_whatever_their_stability() {
+    let steady = ok(10, 1);
+    let fixed = |windows| WindowPolicy {
+        fixed: Some(crate::config::aligned::FixedLevels { level: Duration::from_secs(windows as u64), windows }),
+        ..policy(SECOND, 10, Some(20))
+    };
+    // Stable from the third window: still five windows, ending a level after the start.
+    let level = measure(fixed(5), &[steady]).unwrap();
+    assert_eq!((level.outcome, level.windows.len()), (Outcome::Stable, 5));
+    let end = level.windows[4].start + level.windows[4].duration;
+    assert_eq!(end - level.windows[0].start, Duration::from_secs(5));
+    // Over the latency limit, or never stable: neither ends it early.
+    let level = measure(fixed(4), &[steady, ok(20, 30)]).unwrap();
+    assert_eq!((level.outcome, level.windows.len()), (Outcome::OverLimit, 4));
+    let level = measure(fixed(4), &[steady, ok(20, 30), steady, ok(20, 30)]).unwrap();
+    assert_eq!((level.outcome, level.windows.len()), (Outcome::Unstable, 4));
+    let level = measure(fixed(6), &[steady, steady, Feed { interrupt: true, ..steady }]).unwrap();
+    assert_eq!((level.outcome, level.windows.len()), (Outcome::Interrupted, 2));
 }
 
 #[test]

@@ -29,10 +29,16 @@ pub async fn run(
             step: r.step as f64,
             whole: true,
             binary_search: config.load.binary_search,
+            fixed: false,
         },
-        LoadMode::RequestRate(r) => {
-            Walk { start: r.start, end: r.end, step: r.step, whole: false, binary_search: config.load.binary_search }
-        }
+        LoadMode::RequestRate(r) => Walk {
+            start: r.start,
+            end: r.end,
+            step: r.step,
+            whole: false,
+            binary_search: config.load.binary_search,
+            fixed: false,
+        },
         LoadMode::Intervals(_) => {
             return Err(Error::Usage(
                 "Failed to parse --request-intervals. A --plan takes a concurrency or a request rate.".into(),

@@ -2,15 +2,21 @@
 //! load machines, at the same levels, become one result. Latency histograms are added (so
 //! percentiles are those of all requests, not an average of percentiles), counts and
 //! throughputs summed, and the server's figures taken once (every client saw the same server).
+//! The levels must have been measured at the same time (`timing`): the merged throughput is
+//! the workers' over the interval they all cover.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Parser;
 
+mod timing;
+
 use crate::error::Error;
 use crate::report::hist::Hist;
-use crate::report::schema::{GoodputReport, LevelReport, RunReport, Spread, StreamReport, TokenReport, UsageMismatch};
+use crate::report::schema::{
+    GoodputReport, LevelReport, Outcome, RunReport, Spread, StreamReport, TokenReport, UsageMismatch,
+};
 use crate::report::{files, fmt_g, json, stable_levels};
 
 #[derive(Parser, Debug)]
@@ -22,6 +28,11 @@ pub struct MergeArgs {
     /// Where to write the merged report.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: PathBuf,
+    /// The share of a report's windows that may lie outside the interval every report
+    /// covers; a level past it is refused by name. 100% merges without matching times
+    /// (throughputs summed over each report's own windows). Default: 10%.
+    #[arg(long, value_name = "PCT", default_value = "10%")]
+    overlap_tolerance: String,
 }
 
 /// The sum of `hists`; histograms that cannot be added are an error naming the file.
@@ -173,6 +184,7 @@ pub fn merge_level(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> 
         errors,
         histogram: hist,
         merged_levels: Some(levels.len()),
+        workers: Vec::new(),
         client_saturated: clients.iter().any(|c| c.saturated),
         // Each machine's own cost, in input order; one saturated client taints the merge.
         clients,
@@ -188,22 +200,67 @@ pub fn merge_level(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> 
 }
 
 pub fn run(args: MergeArgs) -> Result<(), Error> {
+    let tolerance = overlap_tolerance(&args.overlap_tolerance)?;
     let reports = args.inputs.iter().map(|p| json::read(p)).collect::<Result<Vec<RunReport>, _>>()?;
-    let percentiles = &reports[0].settings.percentiles;
+    let settings = &reports[0].settings;
+    let percentiles = &settings.percentiles;
+    // Levels of a fixed length are merged whatever each worker thought of their stability:
+    // stability is judged here, on the merged windows.
+    let fixed = reports.iter().all(|r| r.settings.level_duration_ms.is_some());
+    let candidates = |r: &RunReport| -> Vec<LevelReport> {
+        match fixed {
+            true => r.levels.iter().filter(|l| l.outcome != Outcome::Interrupted).cloned().collect(),
+            false => stable_levels(r).cloned().collect(),
+        }
+    };
+    let per_report: Vec<Vec<LevelReport>> = reports.iter().map(candidates).collect();
     let mut merged = Vec::new();
-    for level in stable_levels(&reports[0]) {
-        let same: Vec<(&LevelReport, &PathBuf)> = reports
+    let mut refused = Vec::new();
+    for level in &per_report[0] {
+        let same: Vec<(&LevelReport, &PathBuf)> = per_report
             .iter()
             .zip(&args.inputs)
-            .filter_map(|(r, f)| {
-                stable_levels(r).find(|l| (l.mode, l.value) == (level.mode, level.value)).map(|l| (l, f))
+            .filter_map(|(levels, f)| {
+                levels.iter().find(|l| (l.mode, l.value) == (level.mode, level.value)).map(|l| (l, f))
             })
             .collect();
         if same.len() != reports.len() {
             eprintln!("WARNING: {} is not reported by every run: left out", level.name());
             continue;
         }
-        merged.push(merge_level(&same, percentiles)?);
+        let placed = match tolerance {
+            Some(t) => match timing::place(&same, t) {
+                Ok(p) => Some(p),
+                Err(why) => {
+                    refused.push(why);
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let mut m = merge_level(&same, percentiles)?;
+        if let Some(p) = placed {
+            m.throughput = p.throughput;
+            m.duration_us = (p.common.end_ns - p.common.start_ns) / 1000;
+            m.workers = p.workers;
+            if let Some(windows) = timing::merged_windows(&same) {
+                if fixed {
+                    let stable = timing::stable(&windows, settings.stability_percentage / 100.0);
+                    m.outcome = if stable { Outcome::Stable } else { Outcome::Unstable };
+                    let over = settings
+                        .latency_limit_us
+                        .is_some_and(|l| m.stabilizing_latency_us(settings.percentile) >= l as f64);
+                    if stable && over {
+                        m.outcome = Outcome::OverLatencyLimit;
+                    }
+                }
+                m.windows = windows;
+            }
+        }
+        merged.push(m);
+    }
+    if !refused.is_empty() {
+        return Err(Error::Report(refused.join("; ")));
     }
     if merged.is_empty() {
         return Err(Error::Report("no level is reported by every run: nothing to merge".into()));
@@ -216,16 +273,49 @@ pub fn run(args: MergeArgs) -> Result<(), Error> {
     };
     files::write_file(&args.output, |w| json::write(&out, w))?;
     for l in &out.levels {
+        let verdict = match (fixed, l.outcome) {
+            (false, _) => "",
+            (true, Outcome::Stable) => ", stable",
+            (true, Outcome::OverLatencyLimit) => ", stable, over the latency limit",
+            (true, _) => ", NOT stable (merged windows)",
+        };
         println!(
-            "{}: throughput {} infer/sec, p50 {} usec, p99 {} usec, {} requests",
+            "{}: throughput {} infer/sec, p50 {} usec, p99 {} usec, {} requests{verdict}",
             l.name(),
             fmt_g(l.throughput),
             l.latency_us.percentile(50).unwrap_or(0),
             l.latency_us.percentile(99).unwrap_or(0),
             l.requests
         );
+        for w in &l.workers {
+            println!(
+                "  {}: {} infer/sec ({:.1}%), {} requests, clock offset {:+.1} ms, {:.1}% inside the common interval",
+                w.report,
+                fmt_g(w.throughput),
+                w.share_pct,
+                w.requests,
+                w.clock_offset_ms,
+                w.inside_pct
+            );
+        }
     }
     Ok(())
+}
+
+/// `--overlap-tolerance PCT`: the share of a worker's windows allowed outside the interval
+/// every report covers; None at 100% (no matching by time).
+fn overlap_tolerance(text: &str) -> Result<Option<f64>, Error> {
+    let bad = || {
+        Error::Usage(format!(
+            "Failed to parse --overlap-tolerance. The value must be a percentage from 0% to 100%, got '{}'.",
+            text.escape_debug()
+        ))
+    };
+    let pct: f64 = text.trim().trim_end_matches('%').parse().map_err(|_| bad())?;
+    if !(0.0..=100.0).contains(&pct) {
+        return Err(bad());
+    }
+    Ok((pct < 100.0).then_some(pct / 100.0))
 }
 
 #[cfg(test)]
