@@ -14,6 +14,7 @@ mod server;
 mod stress;
 pub mod threshold;
 mod timeline;
+mod tls;
 mod unsupported;
 pub mod values;
 mod window;
@@ -30,6 +31,7 @@ pub use generative::{EndpointKind, GenerativeOptions, Goodput, TokenCount};
 pub use output::step_summary;
 pub use stress::{Plan, PlanLoad, Stage, Stages, Timeline};
 pub use threshold::Threshold;
+pub use tls::{FileKind, Tls, TlsFile, TlsOptions};
 
 /// The model under test, and the models a BLS model calls.
 #[derive(Clone, Debug, PartialEq)]
@@ -102,6 +104,15 @@ pub struct ServerOptions {
     pub metrics: Option<(String, Duration)>,
     /// `--request-timeout`: how long a request may wait for its complete response.
     pub request_timeout: Duration,
+    /// TLS per protocol: `-u https://...`, `--ssl-grpc-use-ssl` (see `tls_of`).
+    pub tls: Tls,
+}
+
+impl ServerOptions {
+    /// The TLS of this server's protocol, if it uses TLS.
+    pub fn tls_of(&self) -> Option<&TlsOptions> {
+        self.tls.of(self.protocol)
+    }
 }
 
 /// A sweep `start:end:step`; `end == 0` means unbounded (the latency limit ends it).
@@ -289,7 +300,7 @@ impl Config {
         let plan = a.plan.as_deref().map(|p| plan::read(Path::new(p), a.interference)).transpose()?;
         let model = model_name(a, plan.as_ref())?;
         let ranges = load::ranges(a)?;
-        let server = server::options(a)?;
+        let server = server::options(a, &mut warnings)?;
         let percentile = window::percentile(a)?;
         let data = input::sources(a)?;
         let mode = load::mode(a, ranges)?;
