@@ -165,10 +165,6 @@ pub async fn run(args: ServeArgs) -> Result<(), Error> {
     println!("HTTP listening on {}", server.http);
     println!("gRPC listening on {}", server.grpc);
     println!("metrics listening on {}", server.metrics);
-    if let Some(cert) = &args.tls_cert {
-        let mutual = args.tls_client_ca.as_ref().map(|ca| format!(", client certificates of {}", ca.display()));
-        println!("HTTP and gRPC over TLS: {}{}", cert.display(), mutual.unwrap_or_default());
-    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::Usage(format!("cannot watch for SIGTERM: {e}")))?;
     tokio::select! {
