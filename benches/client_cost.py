@@ -14,13 +14,16 @@ Beside them, for HTTP at concurrency 1 and in request-rate mode, "floor": exampl
 least any client can do per request (one write, one read, one sleep; no measuring at all). Its
 ratio to perf_analyzer shows which targets no client can meet on the machine at hand.
 
+With --https, also rperf and wrk over HTTPS against `rperf serve --tls-cert --tls-key` (a CA and
+its certificate for 127.0.0.1 made with openssl), at each concurrency: protocol "https" rows.
+
 Usage: benches/client_cost.py [--server serve,triton] [--protocol http,grpc]
-                              [--concurrency 1,16,256] [--seconds 8] [--rate] [--soak SECONDS]
+                              [--concurrency 1,16,256] [--seconds 8] [--rate] [--soak SECONDS] [--https]
 wrk and h2load come from Debian's packages (wrk, nghttp2-client): the script installs them with
 apt-get when they are missing and it runs as root. perf_analyzer is used when installed
 (../shared/tools/install-perf-analyzer.sh). Figures are printed, never asserted.
 """
-import argparse, json, math, os, re, shutil, struct, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, math, os, re, shutil, ssl, struct, subprocess, sys, tempfile, time, urllib.request
 
 import clients
 from clients import free_port
@@ -32,8 +35,9 @@ MODEL = "identity"
 TARGETS = {"http": {"wrk": 1.3, "perf_analyzer": 0.25}, "grpc": {"h2load": 2.5, "perf_analyzer": 0.3}}
 
 
-def http_json(port, path):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+def http_json(port, path, ca=None):
+    scheme, context = ("https", ssl.create_default_context(cafile=ca)) if ca else ("http", None)
+    with urllib.request.urlopen(f"{scheme}://127.0.0.1:{port}{path}", timeout=10, context=context) as r:
         return json.load(r)
 
 
@@ -75,18 +79,37 @@ def ensure_tools():
         subprocess.run(["apt-get", "install", "-y", "-q", *missing], stdout=subprocess.DEVNULL, check=False)
 
 
-def run_client(cmd, port):
-    return clients.run_client(cmd, port, MODEL)
+def run_client(cmd, port, ca=None):
+    return clients.run_client(cmd, port, MODEL, ca)
+
+
+def make_certs(tmp):
+    """A CA and, signed by it, a certificate for 127.0.0.1 and its key (openssl): (ca, cert, key)."""
+    ca_key, ca, key, csr, cert, ext = (os.path.join(tmp, n) for n in
+                                       ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem", "san.ext"))
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for cmd in (["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=rperf bench CA"],
+                ["req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=localhost"],
+                ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
+                 "-days", "2", "-extfile", ext]):
+        subprocess.run(["openssl", *cmd], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return ca, cert, key
 
 
 class Server:
-    def __init__(self, kind, log_dir):
+    def __init__(self, kind, log_dir, tls=None):
+        """`tls`: (ca, cert, key) for an `rperf serve` over TLS."""
         self.kind = kind
+        self.ca = tls[0] if tls else None
         self.http, self.grpc, self.metrics = free_port(), free_port(), free_port()
-        log = open(os.path.join(log_dir, f"{kind}.log"), "w")
+        log = open(os.path.join(log_dir, f"{kind}{'-tls' if tls else ''}.log"), "w")
         if kind == "serve":
             cmd = [RPERF, "serve", "--models", os.path.join(ROOT, "benches/identity.toml"),
                    "--http-port", str(self.http), "--grpc-port", str(self.grpc), "--metrics-port", str(self.metrics)]
+            if tls:
+                cmd += ["--tls-cert", tls[1], "--tls-key", tls[2]]
         else:
             cmd = [os.path.join(ROOT, "scripts/triton.sh"), "run", "--model-repository",
                    os.path.join(ROOT, "testdata/triton/models"), "--http-port", str(self.http),
@@ -94,7 +117,7 @@ class Server:
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         for _ in range(3000):
             try:
-                if http_json(self.http, f"/v2/models/{MODEL}")["name"] == MODEL:
+                if http_json(self.http, f"/v2/models/{MODEL}", self.ca)["name"] == MODEL:
                     return
             except (OSError, ValueError, KeyError):
                 if self.proc.poll() is not None:
@@ -169,6 +192,8 @@ def main():
     ap.add_argument("--baseline-rperf", default="",
                     help="another rperf binary (an older build) run beside this one in every case: before/after")
     ap.add_argument("--rperf-args", default="", help="extra flags for rperf (A/B runs)")
+    ap.add_argument("--https", action="store_true",
+                    help="also rperf and wrk over HTTPS against rperf serve --tls-cert/--tls-key")
     ap.add_argument("--perf-analyzer", default=os.environ.get("PERF_ANALYZER", "/opt/perf-analyzer/perf_analyzer"))
     args = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
@@ -275,9 +300,43 @@ def main():
                 export(args, server, tmp, pa)
         finally:
             server.stop()
+    if args.https:
+        rows += https(args, tmp, files)
     print()
     summary(rows)
     return 0
+
+
+def https(args, tmp, files):
+    """rperf and wrk over HTTPS (TLS 1.3, keep-alive: one handshake per connection) against
+    rperf serve over TLS, at each concurrency: protocol "https" rows."""
+    ca, cert, key = make_certs(tmp)
+    server, rows = Server("serve", tmp, (ca, cert, key)), []
+    window_ms = str(int(args.seconds * 1000 / 3))
+    try:
+        for conc in map(int, args.concurrency.split(",")):
+            url = f"https://127.0.0.1:{server.http}"
+            cases = [("rperf", [RPERF, "-m", MODEL, "-u", url, "--ssl-https-ca-certificates-file", ca,
+                                "--concurrency-range", str(conc), "-p", window_ms, "-s", "100", "--max-threads", "16"])]
+            if shutil.which("wrk"):
+                cases.append(("wrk", ["wrk", "-t", str(min(conc, 2)), "-c", str(conc), "-d", f"{int(args.seconds)}s",
+                                      "-s", files["lua"], f"{url}/v2/models/{MODEL}/infer"]))
+            got = {}
+            for name, cmd in cases:
+                code, out, cpu, rss, n, wall = run_client(cmd, server.http, ca)
+                if code not in (0, 2) or n == 0:
+                    print(f"<!-- {name} https c={conc}: exit {code}, {n} inferences: {out.strip()[-300:]} -->")
+                    continue
+                got[name] = (n / wall, cpu / n * 1e6, rss)
+            r = got.get("rperf")
+            for name, (tput, us, rss) in got.items():
+                ratio = "" if name == "rperf" or not r else f"{r[1] / us:.2f}"
+                print(f"| serve | https | c={conc} | {name} | {tput:.0f} | {us:.1f} | {rss:.1f} | {ratio} |")
+                rows.append(("serve", "https", f"c={conc}", name, tput, us, rss))
+            sys.stdout.flush()
+    finally:
+        server.stop()
+    return rows
 
 
 def summary(rows):

@@ -1,6 +1,6 @@
 """What the benchmarks share: free ports and running one client while counting, from the
 server's own statistics, what it got done."""
-import json, os, socket, subprocess, tempfile, time, urllib.request
+import json, os, socket, ssl, subprocess, tempfile, time, urllib.request
 
 
 def free_port():
@@ -9,8 +9,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def server_inferences(http_port, model):
-    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/v2/models/{model}/stats", timeout=10) as r:
+def server_inferences(http_port, model, ca=None):
+    """The server's inference count; over HTTPS, trusting the CA file `ca`, when given."""
+    scheme, context = ("https", ssl.create_default_context(cafile=ca)) if ca else ("http", None)
+    url = f"{scheme}://127.0.0.1:{http_port}/v2/models/{model}/stats"
+    with urllib.request.urlopen(url, timeout=10, context=context) as r:
         stats = json.load(r)["model_stats"]
     return sum(int(m["inference_count"]) for m in stats)
 
@@ -42,17 +45,17 @@ def watch(proc, timeout=None):
         raise
 
 
-def run_client(cmd, http_port, model):
+def run_client(cmd, http_port, model, ca=None):
     """Runs one client to completion: (exit code, output, cpu seconds, peak RSS MB,
-    inferences the server counted meanwhile, wall seconds)."""
-    before = server_inferences(http_port, model)
+    inferences the server counted meanwhile, wall seconds). `ca`: the server is HTTPS."""
+    before = server_inferences(http_port, model, ca)
     out = tempfile.TemporaryFile(mode="w+")
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     status, usage, peak_kb, _ = watch(proc)
     wall = time.monotonic() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
-    after = server_inferences(http_port, model)
+    after = server_inferences(http_port, model, ca)
     out.seek(0)
     return proc.returncode, out.read(), usage.ru_utime + usage.ru_stime, peak_kb / 1024, after - before, wall
 

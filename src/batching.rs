@@ -61,7 +61,7 @@ pub async fn run(args: BatchingArgs) -> Result<(), Error> {
         .clone()
         .unwrap_or_else(|| if protocol == Protocol::Http { "localhost:8000" } else { "localhost:8001" }.to_string());
     let url = url.strip_prefix("http://").unwrap_or(&url).trim_end_matches('/').to_string();
-    let control = Control::connect(protocol, &url).await?;
+    let control = Control::connect(protocol, &url, None).await?;
     let model = control.model(&args.model, args.version.as_deref(), &[]).await?.0;
     let snapshot = || async {
         let all = if model.has_composing() {

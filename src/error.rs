@@ -29,6 +29,9 @@ pub enum Error {
     /// Bad input data: names the file, entry, input and what was expected.
     #[error("Failed to init manager inputs: {0}")]
     Input(String),
+    /// A certificate or key file that cannot be used: names the flag, the file and why.
+    #[error("{0}")]
+    Tls(String),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     /// The first level of a linear sweep never stabilized (exit 2).

@@ -30,6 +30,7 @@ mod serve;
 mod server_stats;
 mod sync;
 mod thresholds;
+mod tls;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -24,6 +24,7 @@ use crate::proto::inference as pb;
 use crate::proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
 use crate::server_stats::{BatchCount, ModelStats, Stat};
 use crate::sync::lock;
+use crate::tls::{ClientTls, Connector};
 
 const INFER_PATH: &str = "/inference.GRPCInferenceService/ModelInfer";
 /// Requests in flight per HTTP/2 connection before another connection is opened.
@@ -71,9 +72,12 @@ impl Decoder for RawDecoder {
     }
 }
 
-fn endpoint(url: &str) -> Result<Endpoint, Error> {
-    Endpoint::from_shared(format!("http://{url}"))
-        .map(|e| e.tcp_nodelay(true))
+/// The endpoint of `url`; with TLS, its connections are made by `tls::Connector`.
+fn endpoint(url: &str, tls: &Option<Arc<ClientTls>>) -> Result<(Endpoint, Option<Connector>), Error> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let connector = tls.clone().map(|tls| Connector { addr: url.into(), tls });
+    Endpoint::from_shared(format!("{scheme}://{url}"))
+        .map(|e| (e.tcp_nodelay(true), connector))
         .map_err(|e| Error::Usage(format!("Failed to parse -u. '{url}' is not a valid gRPC address: {e}")))
 }
 
@@ -100,15 +104,18 @@ fn metadata(server: &ServerOptions) -> Result<MetadataMap, Error> {
 pub struct Channels {
     list: std::sync::Mutex<Vec<tonic::client::Grpc<Channel>>>,
     endpoint: Endpoint,
+    connector: Option<Connector>,
     compression: Option<CompressionEncoding>,
     pub metadata: MetadataMap,
 }
 
 impl Channels {
     pub fn new(server: &ServerOptions) -> Result<Channels, Error> {
+        let (endpoint, connector) = endpoint(&server.url, &crate::tls::client_of(server)?)?;
         Ok(Channels {
             list: std::sync::Mutex::new(Vec::new()),
-            endpoint: endpoint(&server.url)?,
+            endpoint,
+            connector,
             compression: compression(server),
             metadata: metadata(server)?,
         })
@@ -116,7 +123,11 @@ impl Channels {
 
     pub fn get(&self, worker: usize) -> tonic::client::Grpc<Channel> {
         connection_of(&self.list, worker, || {
-            let grpc = tonic::client::Grpc::new(self.endpoint.connect_lazy())
+            let channel = match &self.connector {
+                Some(c) => self.endpoint.connect_with_connector_lazy(c.clone()),
+                None => self.endpoint.connect_lazy(),
+            };
+            let grpc = tonic::client::Grpc::new(channel)
                 .max_decoding_message_size(usize::MAX)
                 .max_encoding_message_size(usize::MAX);
             match self.compression {
@@ -161,13 +172,15 @@ pub struct GrpcRequest {
 
 impl GrpcTransport {
     pub fn new(target: &Target, server: &ServerOptions, outputs: Vec<String>) -> Result<GrpcTransport, Error> {
-        let uri = format!("http://{}{INFER_PATH}", server.url).parse().map_err(|e| {
+        let tls = crate::tls::client_of(server)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let uri = format!("{scheme}://{}{INFER_PATH}", server.url).parse().map_err(|e| {
             Error::Usage(format!("Failed to parse -u. '{}' is not a valid gRPC address: {e}", server.url))
         })?;
         // The same validated metadata as the streaming calls', as plain HTTP/2 headers.
         let metadata = metadata(server)?.into_headers();
         Ok(GrpcTransport {
-            call: h2::Call::new(server.url.clone(), uri, server.compression, &metadata),
+            call: h2::Call::new(server.url.clone(), uri, server.compression, &metadata, tls),
             groups: std::sync::Mutex::new(Vec::new()),
             model: target.model.clone(),
             version: target.version.clone().unwrap_or_default(),
@@ -301,8 +314,12 @@ pub struct GrpcControl {
 }
 
 impl GrpcControl {
-    pub async fn connect(url: &str) -> Result<GrpcControl, Error> {
-        let channel = endpoint(url)?.connect().await.map_err(|e| {
+    pub async fn connect(url: &str, tls: Option<Arc<ClientTls>>) -> Result<GrpcControl, Error> {
+        let channel = match endpoint(url, &tls)? {
+            (endpoint, Some(connector)) => endpoint.connect_with_connector(connector).await,
+            (endpoint, None) => endpoint.connect().await,
+        };
+        let channel = channel.map_err(|e| {
             Error::server(
                 "failed to get model metadata",
                 format!("cannot connect to {url} over gRPC: {}", source_text(&e)),

@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::h1_body::{line_end, Framing};
+use crate::tls::{ClientTls, Stream};
 
 /// Headers read at most in a response.
 const MAX_HEADERS: usize = 32;
@@ -38,32 +38,32 @@ pub struct Streamed {
     pub event_stream: bool,
 }
 
-/// One worker's keep-alive connection; it reconnects on its next use after a failure or
-/// after the server asked to close.
+/// One worker's keep-alive connection (over TLS if `tls`); it reconnects on its next use
+/// after a failure or after the server asked to close.
 pub struct Conn {
     addr: Arc<str>,
-    stream: Option<TcpStream>,
+    tls: Option<Arc<ClientTls>>,
+    stream: Option<Stream>,
     buf: BytesMut,
     last_used: Instant,
 }
 
 impl Conn {
     pub fn new(addr: Arc<str>) -> Conn {
-        Conn { addr, stream: None, buf: BytesMut::new(), last_used: Instant::now() }
+        Conn::with_tls(addr, None)
+    }
+
+    pub fn with_tls(addr: Arc<str>, tls: Option<Arc<ClientTls>>) -> Conn {
+        Conn { addr, tls, stream: None, buf: BytesMut::new(), last_used: Instant::now() }
     }
 
     /// Drops a connection that sat idle and was closed by the server meanwhile (a worker
     /// parked by a lower level, say), so that its next request is not lost to the close.
     fn drop_if_closed(&mut self, now: Instant) {
-        let Some(stream) = &self.stream else { return };
-        if now.saturating_duration_since(self.last_used) < IDLE_CHECK {
-            return;
-        }
-        let mut probe = [0u8; 1];
-        match stream.try_read(&mut probe) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            // End of stream, an error, or bytes nobody asked for: start afresh.
-            _ => self.stream = None,
+        let Some(stream) = &mut self.stream else { return };
+        // End of stream, an error, or bytes nobody asked for: start afresh.
+        if now.saturating_duration_since(self.last_used) >= IDLE_CHECK && stream.closed_while_idle() {
+            self.stream = None;
         }
     }
 
@@ -199,10 +199,7 @@ impl Conn {
     }
 
     async fn connect(&mut self) -> Result<(), Failure> {
-        let stream = TcpStream::connect(&*self.addr)
-            .await
-            .map_err(|e| Failure::Other(format!("cannot connect to {} over HTTP: {e}", self.addr)))?;
-        let _ = stream.set_nodelay(true);
+        let stream = crate::tls::connect(&self.addr, self.tls.as_deref(), "HTTP").await.map_err(Failure::Other)?;
         self.stream = Some(stream);
         self.buf.clear();
         Ok(())

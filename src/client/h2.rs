@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method, Request, Uri};
-use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 use crate::config::Compression;
+use crate::tls::ClientTls;
 
 /// HTTP/2 flow-control windows, as hyper's client sets them: large tensors flow without
 /// waiting for WINDOW_UPDATE frames.
@@ -44,14 +44,14 @@ impl Conn {
         Conn { shared, sender: None }
     }
 
-    async fn sender(&mut self, addr: &str) -> Result<&mut Sender, String> {
+    async fn sender(&mut self, addr: &str, tls: Option<&ClientTls>) -> Result<&mut Sender, String> {
         if self.sender.as_ref().is_some_and(|(g, _)| *g != self.shared.generation.load(Ordering::Acquire)) {
             self.sender = None;
         }
         if self.sender.is_none() {
             let mut current = self.shared.current.lock().await;
             if current.1.is_none() {
-                current.1 = Some(connect(addr).await?);
+                current.1 = Some(connect(addr, tls).await?);
                 current.0 += 1;
                 self.shared.generation.store(current.0, Ordering::Release);
             }
@@ -72,9 +72,8 @@ impl Conn {
     }
 }
 
-async fn connect(addr: &str) -> Result<Sender, String> {
-    let tcp = TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr} over gRPC: {e}"))?;
-    let _ = tcp.set_nodelay(true);
+async fn connect(addr: &str, tls: Option<&ClientTls>) -> Result<Sender, String> {
+    let tcp = crate::tls::connect(addr, tls, "gRPC").await?;
     let (sender, connection) = h2::client::Builder::new()
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
@@ -92,12 +91,20 @@ pub struct Call {
     pub addr: String,
     pub uri: Uri,
     pub compression: Compression,
+    /// `--ssl-grpc-use-ssl`: the connection is a TLS session (ALPN h2).
+    tls: Option<Arc<ClientTls>>,
     /// Every call's headers, built once: content type, trailers, compression, metadata.
     headers: HeaderMap,
 }
 
 impl Call {
-    pub fn new(addr: String, uri: Uri, compression: Compression, metadata: &HeaderMap) -> Call {
+    pub fn new(
+        addr: String,
+        uri: Uri,
+        compression: Compression,
+        metadata: &HeaderMap,
+        tls: Option<Arc<ClientTls>>,
+    ) -> Call {
         let mut headers = HeaderMap::new();
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
@@ -108,7 +115,7 @@ impl Call {
         for (n, v) in metadata {
             headers.append(n.clone(), v.clone());
         }
-        Call { addr, uri, compression, headers }
+        Call { addr, uri, compression, tls, headers }
     }
 
     fn request(&self) -> Request<()> {
@@ -130,7 +137,7 @@ impl Call {
 
     /// Opens the call's stream: nothing is on the wire until this succeeds.
     async fn open(&self, conn: &mut Conn) -> Result<(h2::client::ResponseFuture, h2::SendStream<Bytes>), Failure> {
-        let sender = conn.sender(&self.addr).await.map_err(Failure::Connection)?;
+        let sender = conn.sender(&self.addr, self.tls.as_deref()).await.map_err(Failure::Connection)?;
         std::future::poll_fn(|cx| sender.poll_ready(cx)).await.map_err(|e| failure("connection", e))?;
         sender.send_request(self.request(), false).map_err(|e| failure("request", e))
     }

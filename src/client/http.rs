@@ -86,6 +86,8 @@ pub struct HttpTransport {
     /// `--request-parameter`s as the members of a JSON object, without its braces.
     parameters: Option<String>,
     addr: Arc<str>,
+    /// `-u https://...`: each worker's connection is a TLS session.
+    tls: Option<Arc<crate::tls::ClientTls>>,
     host: HeaderValue,
     path: http::Uri,
     headers: Vec<(HeaderName, HeaderValue)>,
@@ -147,6 +149,7 @@ impl HttpTransport {
         Ok(HttpTransport {
             parameters: json_parameters(&server.request_parameters),
             addr: server.url.as_str().into(),
+            tls: crate::tls::client_of(server)?,
             host: HeaderValue::try_from(server.url.as_str()).map_err(|_| bad("-u"))?,
             path: path.parse().map_err(|_| bad("-m"))?,
             headers,
@@ -225,7 +228,7 @@ impl Transport for HttpTransport {
     }
 
     fn connection(&self, _worker: usize) -> h1::Conn {
-        h1::Conn::new(self.addr.clone())
+        h1::Conn::with_tls(self.addr.clone(), self.tls.clone())
     }
 
     fn request_timeout(&self) -> Duration {
@@ -317,8 +320,8 @@ pub struct HttpControl {
 }
 
 impl HttpControl {
-    pub fn new(url: &str) -> HttpControl {
-        HttpControl { conn: Mutex::new(h1::Conn::new(url.into())) }
+    pub fn new(url: &str, tls: Option<Arc<crate::tls::ClientTls>>) -> HttpControl {
+        HttpControl { conn: Mutex::new(h1::Conn::with_tls(url.into(), tls)) }
     }
 
     async fn get(&self, path: &str, what: &str) -> Result<Value, Error> {

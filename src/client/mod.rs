@@ -21,12 +21,14 @@ pub mod trace;
 pub use rest::{config as rest_config, metadata as rest_metadata, stats as rest_stats};
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Protocol;
 use crate::error::Error;
 use crate::model::{RawConfig, RawMetadata};
 use crate::server_stats::ModelStats;
+use crate::tls::ClientTls;
 
 /// The client-side split of one successful request.
 #[derive(Clone, Debug, Default)]
@@ -175,10 +177,11 @@ pub enum Control {
 }
 
 impl Control {
-    pub async fn connect(protocol: Protocol, url: &str) -> Result<Control, Error> {
+    /// A control connection to `url`, over TLS if `tls`.
+    pub async fn connect(protocol: Protocol, url: &str, tls: Option<Arc<ClientTls>>) -> Result<Control, Error> {
         Ok(match protocol {
-            Protocol::Http => Control::Http(http::HttpControl::new(url)),
-            Protocol::Grpc => Control::Grpc(grpc::GrpcControl::connect(url).await?),
+            Protocol::Http => Control::Http(http::HttpControl::new(url, tls)),
+            Protocol::Grpc => Control::Grpc(grpc::GrpcControl::connect(url, tls).await?),
         })
     }
 

@@ -19,6 +19,8 @@ use crate::sync::lock;
 
 pub struct OpenAiTransport {
     addr: Arc<str>,
+    /// `-u https://...`: each connection is a TLS session.
+    tls: Option<Arc<crate::tls::ClientTls>>,
     /// The request line and headers, up to the Content-Length.
     head: String,
     kind: EndpointKind,
@@ -37,7 +39,7 @@ pub struct Prepared {
 }
 
 impl OpenAiTransport {
-    pub fn new(server: &ServerOptions, options: &GenerativeOptions) -> OpenAiTransport {
+    pub fn new(server: &ServerOptions, options: &GenerativeOptions) -> Result<OpenAiTransport, Error> {
         let mut head = format!(
             "POST /{} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\n",
             options.endpoint, server.url
@@ -45,13 +47,14 @@ impl OpenAiTransport {
         for (name, value) in &server.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
-        OpenAiTransport {
+        Ok(OpenAiTransport {
             addr: server.url.as_str().into(),
+            tls: crate::tls::client_of(server)?,
             head,
             kind: options.kind,
             history: Mutex::new(HashMap::new()),
             request_timeout: server.request_timeout,
-        }
+        })
     }
 
     fn request(&self, body: &Map<String, Value>) -> Result<Bytes, Error> {
@@ -110,7 +113,7 @@ impl Transport for OpenAiTransport {
     }
 
     fn connection(&self, _worker: usize) -> Conn {
-        Conn::new(self.addr.clone())
+        Conn::with_tls(self.addr.clone(), self.tls.clone())
     }
 
     fn request_timeout(&self) -> Duration {

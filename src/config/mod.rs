@@ -16,6 +16,7 @@ mod server;
 mod stress;
 pub mod threshold;
 mod timeline;
+mod tls;
 mod trace;
 mod unsupported;
 pub mod values;
@@ -33,6 +34,7 @@ pub use generative::{EndpointKind, GenerativeOptions, Goodput, TokenCount};
 pub use output::step_summary;
 pub use stress::{Plan, PlanLoad, Stage, Stages, Timeline};
 pub use threshold::Threshold;
+pub use tls::{FileKind, Tls, TlsFile, TlsOptions};
 
 /// The model under test, and the models a BLS model calls.
 #[derive(Clone, Debug, PartialEq)]
@@ -107,6 +109,15 @@ pub struct ServerOptions {
     pub request_timeout: Duration,
     /// `--trace-level` and the other trace flags: the model's trace settings for the run.
     pub trace: Option<TraceSettings>,
+    /// TLS per protocol: `-u https://...`, `--ssl-grpc-use-ssl` (see `tls_of`).
+    pub tls: Tls,
+}
+
+impl ServerOptions {
+    /// The TLS of this server's protocol, if it uses TLS.
+    pub fn tls_of(&self) -> Option<&TlsOptions> {
+        self.tls.of(self.protocol)
+    }
 }
 
 /// Trace settings to set on the server, by the trace extension's names (`trace_level`,
@@ -317,7 +328,7 @@ impl Config {
         let plan = a.plan.as_deref().map(|p| plan::read(Path::new(p), a.interference)).transpose()?;
         let model = model_name(a, plan.as_ref())?;
         let ranges = load::ranges(a, &mut warnings)?;
-        let server = server::options(a)?;
+        let server = server::options(a, &mut warnings)?;
         let percentile = window::percentile(a)?;
         let data = input::sources(a)?;
         let mode = load::mode(a, ranges)?;

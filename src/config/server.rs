@@ -8,7 +8,7 @@ use super::{parse_err, Compression, Protocol, ServerOptions, TensorFormat};
 use crate::cli::Args;
 use crate::error::Error;
 
-pub fn options(a: &Args) -> Result<ServerOptions, Error> {
+pub fn options(a: &Args, warnings: &mut Vec<String>) -> Result<ServerOptions, Error> {
     let protocol = match a.protocol.to_ascii_lowercase().as_str() {
         "http" => Protocol::Http,
         "grpc" => Protocol::Grpc,
@@ -22,7 +22,13 @@ pub fn options(a: &Args) -> Result<ServerOptions, Error> {
     let input_format = tensor_format("--input-tensor-format", &given(&a.input_tensor_format))?;
     let output_format = tensor_format("--output-tensor-format", &given(&a.output_tensor_format))?;
     let headers = a.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
-    let url = normalize_url(a.url.as_deref(), protocol);
+    let https = a.url.as_deref().and_then(|u| u.get(..8)).is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    let given_url = a.url.as_deref().map(|u| if https { &u[8..] } else { u });
+    if https && protocol == Protocol::Grpc {
+        return Err(parse_err("-u", "https:// is for -i http; gRPC over TLS is --ssl-grpc-use-ssl with HOST:PORT."));
+    }
+    let tls = super::tls::options(a, protocol, https, warnings)?;
+    let url = normalize_url(given_url, protocol);
     let metrics = metrics(a, url.as_deref().unwrap_or_default())?;
     let request_parameters = parse_request_parameters(&a.request_parameter)?;
     Ok(ServerOptions {
@@ -39,6 +45,7 @@ pub fn options(a: &Args) -> Result<ServerOptions, Error> {
         metrics,
         request_timeout: request_timeout(a)?,
         trace: super::trace::settings(a)?,
+        tls,
     })
 }
 

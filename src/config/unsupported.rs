@@ -12,23 +12,12 @@ fn unsupported(flag: &str) -> Error {
 /// Flags that perf_analyzer has and a later piece of rperf implements: refused, never ignored.
 pub fn refuse(a: &Args) -> Result<(), Error> {
     not_planned(a)?;
-    let given: [(&str, bool); 16] = [
+    let given: [(&str, bool); 5] = [
         ("--shared-memory", a.shared_memory.as_deref().is_some_and(|m| m != "none")),
         ("--output-shared-memory-size", a.output_shared_memory_size.is_some()),
         ("--model-signature-name", a.model_signature_name.is_some()),
         ("--triton-server-directory", a.triton_server_directory.is_some()),
         ("--model-repository", a.model_repository.is_some()),
-        ("--ssl-grpc-use-ssl", a.ssl_grpc_use_ssl),
-        ("--ssl-grpc-root-certifications-file", a.ssl_grpc_root_certifications_file.is_some()),
-        ("--ssl-grpc-private-key-file", a.ssl_grpc_private_key_file.is_some()),
-        ("--ssl-grpc-certificate-chain-file", a.ssl_grpc_certificate_chain_file.is_some()),
-        ("--ssl-https-verify-peer", a.ssl_https_verify_peer.is_some()),
-        ("--ssl-https-verify-host", a.ssl_https_verify_host.is_some()),
-        ("--ssl-https-ca-certificates-file", a.ssl_https_ca_certificates_file.is_some()),
-        ("--ssl-https-client-certificate-file", a.ssl_https_client_certificate_file.is_some()),
-        ("--ssl-https-client-certificate-type", a.ssl_https_client_certificate_type.is_some()),
-        ("--ssl-https-private-key-file", a.ssl_https_private_key_file.is_some()),
-        ("--ssl-https-private-key-type", a.ssl_https_private_key_type.is_some()),
     ];
     match given.iter().find(|(_, on)| *on) {
         Some((flag, _)) => Err(unsupported(flag)),

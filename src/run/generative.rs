@@ -58,5 +58,5 @@ pub async fn run(config: &Config, g: &GenerativeOptions, interrupted: &AtomicBoo
     // A conversation is a sequence: its turns in order, on one worker, each after the last.
     let plan = sessions.then(|| SequenceConfig { length: None, ..config.load.sequences.clone() });
     let sweep = Sweep::new(config, settings, None, interrupted, (plan, intervals), baseline).await?;
-    sweep.drive(OpenAiTransport::new(&config.server, g), &streams).await
+    sweep.drive(OpenAiTransport::new(&config.server, g)?, &streams).await
 }

@@ -135,7 +135,8 @@ impl Prepared {
     /// Discovers the model, checks the flags against it, and loads the input data.
     pub async fn new(config: &Config) -> Result<Prepared, Error> {
         let sources = Source::resolve(&config.input.data)?;
-        let control = Control::connect(config.server.protocol, &config.server.url).await?;
+        let tls = crate::tls::client_of(&config.server)?;
+        let control = Control::connect(config.server.protocol, &config.server.url, tls).await?;
         let target = &config.target;
         let (model, info) = control.model(&target.model, target.version.as_deref(), &target.bls_composing).await?;
         let fit = server_fit::fit(config, &info)?;

@@ -14,6 +14,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use super::broken::{self, Resettable};
 use super::describe;
@@ -26,16 +27,23 @@ use crate::sync::lock;
 
 const HEADER_LENGTH: &str = "inference-header-content-length";
 
-/// Serves connections until the task is dropped.
-pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
+/// Serves connections until the task is dropped; over TLS with `tls`.
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>, tls: Option<TlsAcceptor>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         let _ = stream.set_nodelay(true);
-        let engine = engine.clone();
+        let (engine, tls) = (engine.clone(), tls.clone());
         tokio::spawn(async move {
             let (stream, reset) = Resettable::new(stream);
             let service = service_fn(move |req| handle(engine.clone(), req, reset.clone()));
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let http = http1::Builder::new();
+            let _ = match tls {
+                None => http.serve_connection(TokioIo::new(stream), service).await,
+                Some(tls) => match tls.accept(stream).await {
+                    Ok(stream) => http.serve_connection(TokioIo::new(stream), service).await,
+                    Err(_) => return,
+                },
+            };
         });
     }
 }

@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::Error;
 use crate::proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
+use crate::tls::ServerTls;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,6 +55,15 @@ pub struct ServeArgs {
     /// model configuration, statistics, binary tensor data, sequence or parameters extension.
     #[arg(long)]
     pub plain_kserve: bool,
+    /// Serve HTTP and gRPC over TLS with this certificate (chain), PEM; needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert, PEM.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: clients must present a certificate signed by a CA of this PEM file.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -66,6 +76,9 @@ impl ServeArgs {
             metrics_port: 0,
             models: None,
             plain_kserve: false,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }
@@ -94,6 +107,10 @@ async fn bind(host: &str, port: u16, what: &str) -> Result<TcpListener, Error> {
 impl Server {
     /// Binds the three listeners and serves on the current tokio runtime.
     pub async fn start(args: &ServeArgs) -> Result<Server, Error> {
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(ServerTls::new(cert, key, args.tls_client_ca.as_deref())?),
+            _ => None,
+        };
         let defs = catalog::load(args.models.as_deref())?;
         let models = defs.iter().map(|d| d.name.clone()).collect();
         let engine = engine::Engine::start(defs, args.plain_kserve);
@@ -107,26 +124,38 @@ impl Server {
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX);
         let service = broken::Grpc { inner: service, engine: engine.clone() };
-        // The builder's tcp_nodelay only covers listeners it binds itself: without it,
-        // Nagle's algorithm holds streamed responses back until the client's delayed ACK.
-        let incoming = tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(grpc), |s| {
-            s.inspect(|s| {
-                let _ = s.set_nodelay(true);
-            })
-        });
-        let tasks = vec![
-            tokio::spawn(http::serve(http, engine.clone())),
-            tokio::spawn(async move {
-                let _ = tonic::transport::Server::builder()
-                    .tcp_nodelay(true)
-                    .add_service(service)
-                    .serve_with_incoming(incoming)
-                    .await;
-            }),
+        let builder = tonic::transport::Server::builder().tcp_nodelay(true).add_service(service);
+        let mut tasks = vec![
+            tokio::spawn(http::serve(http, engine.clone(), tls.as_ref().map(|t| t.http.clone()))),
             tokio::spawn(prometheus::serve(metrics, engine)),
         ];
+        match &tls {
+            None => tasks.push(tokio::spawn(async move {
+                let _ = builder.serve_with_incoming(incoming(grpc)).await;
+            })),
+            Some(tls) => {
+                let (handshaken, accepting) = tls.grpc_incoming(grpc);
+                tasks.push(accepting);
+                tasks.push(tokio::spawn(async move {
+                    let _ = builder.serve_with_incoming(handshaken).await;
+                }));
+            }
+        }
         Ok(Server { http: http_addr, grpc: grpc_addr, metrics: metrics_addr, models, tasks })
     }
+}
+
+/// The plain gRPC listener's connections. The builder's tcp_nodelay only covers listeners it
+/// binds itself: without it, Nagle's algorithm holds streamed responses back until the
+/// client's delayed ACK.
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send + 'static {
+    tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(listener), |s| {
+        s.inspect(|s| {
+            let _ = s.set_nodelay(true);
+        })
+    })
 }
 
 /// `rperf serve`: runs until Ctrl-C or SIGTERM.

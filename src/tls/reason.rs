@@ -1,0 +1,103 @@
+//! Why a TLS handshake failed, in the user's terms: which file or flag is concerned, and
+//! whether the server's certificate expired, names another host, comes from an unknown CA,
+//! or the server refused ours.
+
+use rustls::{AlertDescription, CertificateError, Error};
+
+use crate::config::{Protocol, TlsOptions};
+
+/// The names the explanations use.
+pub struct Words {
+    /// The trusted CAs: "--ssl-https-ca-certificates-file ca.pem" or "the system's CA store".
+    pub trust: String,
+    /// The client certificate given, or the flag that gives one.
+    identity: Option<String>,
+    identity_flag: &'static str,
+    host: String,
+    /// How the host check is turned off, where it can be.
+    host_hint: &'static str,
+}
+
+impl Words {
+    pub fn new(options: &TlsOptions, protocol: Protocol, host: &str) -> Words {
+        let (ca_flag, identity_flag, host_hint) = match protocol {
+            Protocol::Http => (
+                "--ssl-https-ca-certificates-file",
+                "--ssl-https-client-certificate-file",
+                " (--ssl-https-verify-host 0 skips this check)",
+            ),
+            Protocol::Grpc => ("--ssl-grpc-root-certifications-file", "--ssl-grpc-certificate-chain-file", ""),
+        };
+        let trust = match &options.ca {
+            Some(f) => format!("{} {}", f.flag, f.path.display()),
+            None => format!("the system's CA store (no {ca_flag})"),
+        };
+        let identity = options.identity.as_ref().map(|(c, _)| format!("{} {}", c.flag, c.path.display()));
+        Words { trust, identity, identity_flag, host: host.to_string(), host_hint }
+    }
+
+    /// A failed handshake's reason.
+    pub fn explain(&self, e: &std::io::Error) -> String {
+        match e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
+            Some(tls) => self.tls(tls),
+            None if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                "the server closed the connection during the handshake (is it serving TLS?)".into()
+            }
+            None => e.to_string(),
+        }
+    }
+
+    /// A read error of an established session: a refusal alert is explained, the rest kept.
+    pub fn after_handshake(&self, e: std::io::Error) -> std::io::Error {
+        match e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
+            Some(Error::AlertReceived(alert)) => std::io::Error::other(self.alert(*alert)),
+            _ => e,
+        }
+    }
+
+    fn tls(&self, e: &Error) -> String {
+        match e {
+            Error::InvalidCertificate(c) => self.certificate(c),
+            Error::AlertReceived(alert) => self.alert(*alert),
+            Error::InvalidMessage(_) => "the server did not answer in TLS (is it serving without TLS?)".into(),
+            other => other.to_string(),
+        }
+    }
+
+    fn certificate(&self, c: &CertificateError) -> String {
+        match c {
+            CertificateError::UnknownIssuer => {
+                format!("the server's certificate is not signed by a CA of {} (unknown CA)", self.trust)
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "the server's certificate has expired".into()
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "the server's certificate is not valid yet".into()
+            }
+            CertificateError::NotValidForName => {
+                format!("the server's certificate is not valid for host '{}'{}", self.host, self.host_hint)
+            }
+            CertificateError::NotValidForNameContext { presented, .. } => format!(
+                "the server's certificate is not valid for host '{}' (it names {}){}",
+                self.host,
+                presented.join(", "),
+                self.host_hint
+            ),
+            other => format!("the server's certificate was refused: {other:?}, checked against {}", self.trust),
+        }
+    }
+
+    fn alert(&self, alert: AlertDescription) -> String {
+        use AlertDescription::*;
+        match (&self.identity, alert) {
+            (None, CertificateRequired | HandshakeFailure) => {
+                format!("the server requires a client certificate ({} and its key)", self.identity_flag)
+            }
+            (Some(mine), BadCertificate | UnknownCA | CertificateUnknown | DecryptError | AccessDenied) => {
+                format!("the server refused the client certificate {mine} ({alert:?})")
+            }
+            _ => format!("the server ended the handshake with the alert {alert:?}"),
+        }
+    }
+}
