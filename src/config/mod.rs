@@ -79,6 +79,15 @@ pub enum RequestParameter {
     Str(String),
 }
 
+/// `--shared-memory system`: tensors pass through system shared-memory regions registered
+/// with the server (Triton's shared-memory extension) instead of the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SharedMemory {
+    /// `--output-shared-memory-size`: bytes per batch item of an output whose size the
+    /// model does not fix (variable dimensions, BYTES).
+    pub output_size: usize,
+}
+
 /// How rperf talks to the server.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServerOptions {
@@ -102,6 +111,8 @@ pub struct ServerOptions {
     pub metrics: Option<(String, Duration)>,
     /// `--request-timeout`: how long a request may wait for its complete response.
     pub request_timeout: Duration,
+    /// `--shared-memory system`.
+    pub shared_memory: Option<SharedMemory>,
 }
 
 /// A sweep `start:end:step`; `end == 0` means unbounded (the latency limit ends it).
@@ -320,6 +331,7 @@ impl Config {
             bls_composing: a.bls_composing_models.as_deref().map(values::parse_bls).unwrap_or_default(),
         };
         let config = Config { target, server, load, window, input, output, generative, plan, timeline };
+        server::shared_memory_fits(&config)?;
         if let Some(plan) = &config.plan {
             per_model::check(plan, &config, a.concurrency_range.is_some() || a.request_rate_range.is_some())?;
         }

@@ -7,6 +7,7 @@ mod generative;
 mod levels;
 mod progress;
 mod server_fit;
+mod shared_memory;
 mod stress;
 mod sweep;
 
@@ -29,6 +30,7 @@ use crate::model::Model;
 use crate::report::html::Baseline;
 use crate::report::schema::Settings;
 use crate::report::{self, files, text};
+pub use shared_memory::release_before_exit;
 use sweep::Sweep;
 
 pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Error> {
@@ -45,14 +47,29 @@ pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Er
         LoadMode::Intervals(path) => Some(read_intervals(path)?),
         _ => None,
     };
-    let prepared = Prepared::new(config).await?;
+    let mut prepared = Prepared::new(config).await?;
     print!("{}", text::settings(&prepared.settings));
+    let regions = match config.server.shared_memory {
+        Some(shared) => {
+            let p = &mut prepared;
+            let regions = shared_memory::Regions::setup(config, shared, &p.control, &p.model, &mut p.streams).await?;
+            p.shm_outputs = Some(regions.outputs.clone());
+            Some(regions)
+        }
+        None => None,
+    };
     let p = &prepared;
-    let probe = p.statistics.then_some(ServerProbe { control: &p.control, model: &p.model });
-    let sweep =
-        Sweep::new(config, p.settings.clone(), probe, &interrupted, (p.plan.clone(), intervals), baseline).await?;
-    let drive = with_transport(config, p, Drive { sweep, streams: &p.streams })?;
-    drive.await
+    let result = async {
+        let probe = p.statistics.then_some(ServerProbe { control: &p.control, model: &p.model });
+        let sweep =
+            Sweep::new(config, p.settings.clone(), probe, &interrupted, (p.plan.clone(), intervals), baseline).await?;
+        with_transport(config, p, Drive { sweep, streams: &p.streams })?.await
+    }
+    .await;
+    if let Some(regions) = regions {
+        regions.release(&p.control).await;
+    }
+    result
 }
 
 /// What is done with the transport a model's protocol calls for (a sweep drives it, a
@@ -69,11 +86,18 @@ pub fn with_transport<U: WithTransport>(config: &Config, p: &Prepared, user: U) 
     match server.protocol {
         Protocol::Http => {
             let outputs = model.outputs.iter().map(|o| (o.name.clone(), o.datatype)).collect();
-            user.with(HttpTransport::new(target, server, outputs)?)
+            let http = HttpTransport::new(target, server, outputs)?;
+            match &p.shm_outputs {
+                Some(slots) => user.with(http.with_shared_memory(slots.clone())),
+                None => user.with(http),
+            }
         }
         Protocol::Grpc => {
             let outputs = model.outputs.iter().map(|o| o.name.clone()).collect();
-            let grpc = GrpcTransport::new(target, server, outputs)?;
+            let mut grpc = GrpcTransport::new(target, server, outputs)?;
+            if let Some(slots) = &p.shm_outputs {
+                grpc = grpc.with_shared_memory(slots.clone());
+            }
             if server.streaming {
                 user.with(StreamTransport::new(grpc, Channels::new(server)?))
             } else {
@@ -111,6 +135,8 @@ pub struct Prepared {
     pub plan: Option<SequenceConfig>,
     /// Whether the server has statistics for the model.
     pub statistics: bool,
+    /// `--shared-memory system`: the output regions requests write to.
+    pub shm_outputs: Option<Arc<crate::shm::OutputSlots>>,
 }
 
 impl Prepared {
@@ -153,7 +179,7 @@ impl Prepared {
         let mut settings = report::build::settings(config, &model);
         settings.server = server_fit::describe(&info);
         settings.left_out = left_out;
-        Ok(Prepared { control, model, server, settings, streams, plan, statistics })
+        Ok(Prepared { control, model, server, settings, streams, plan, statistics, shm_outputs: None })
     }
 }
 
