@@ -183,7 +183,7 @@ mod tests {
         let cuda = usage_msg(&["-m", "a", "--shared-memory", "cuda"]);
         assert!(cuda.contains("needs a GPU build of Triton") && !cuda.contains('\n'), "{cuda}");
         assert!(usage_msg(&["-m", "a", "--shared-memory", "disk"]).contains("'system', 'cuda', or 'none'"));
-        assert!(usage_msg(&["-m", "a", "--output-shared-memory-size", "-1"]).contains("--output-shared-memory-size"));
+        assert!(usage_msg(&["-m", "a", "--output-shared-memory-size", "12x"]).contains("--output-shared-memory-size"));
         let streaming = usage_msg(&["-m", "a", "-i", "grpc", "--streaming", "--shared-memory", "system"]);
         assert!(streaming.contains("not supported yet with --streaming"), "{streaming}");
         let soak = usage_msg(&["-m", "a", "--duration", "5s", "--shared-memory", "system"]);
