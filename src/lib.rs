@@ -28,6 +28,7 @@ mod run;
 mod scenarios;
 mod serve;
 mod server_stats;
+mod shm;
 mod sync;
 mod thresholds;
 mod tls;
@@ -138,6 +139,8 @@ async fn watch_signals(interrupted: Arc<AtomicBool>) {
         }
         println!("Exiting immediately; the report files hold the levels measured so far.");
         let _ = std::io::stdout().flush();
+        // The exit skips every drop: shared-memory regions are unregistered and removed first.
+        run::release_before_exit().await;
         std::process::exit(128 + number);
     }
 }

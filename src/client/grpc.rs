@@ -15,6 +15,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
 use super::h2::{self, status_text};
+use super::shm_request::{self, SharedOutputs};
 use super::{InferResult, Sequence, ServerInfo, Timing, Transport};
 use crate::config::{Compression, RequestParameter, ServerOptions, Target};
 use crate::error::Error;
@@ -160,6 +161,8 @@ pub struct GrpcTransport {
     /// `--request-parameter`s, sent in every request.
     parameters: Vec<(String, RequestParameter)>,
     request_timeout: Duration,
+    /// `--shared-memory system`: where outputs go, and each area's encoded outputs.
+    shm: Option<SharedOutputs<Bytes>>,
 }
 
 pub struct GrpcRequest {
@@ -187,7 +190,15 @@ impl GrpcTransport {
             outputs,
             parameters: server.request_parameters.clone(),
             request_timeout: server.request_timeout,
+            shm: None,
         })
+    }
+
+    /// Requests name the inputs' regions, and outputs go to areas of `slots`.
+    pub fn with_shared_memory(mut self, slots: Arc<crate::shm::OutputSlots>) -> GrpcTransport {
+        let names = self.outputs.clone();
+        self.shm = Some(SharedOutputs::new(slots, |areas| shm_request::grpc_outputs(&names, areas)));
+        self
     }
 }
 
@@ -214,7 +225,8 @@ impl Transport for GrpcTransport {
             "triton_enable_empty_final_response".to_string(),
             pb::InferParameter { parameter_choice: Some(BoolParam(true)) },
         );
-        let request = pb::ModelInferRequest {
+        let shm = self.shm.is_some();
+        let mut request = pb::ModelInferRequest {
             model_name: self.model.clone(),
             model_version: self.version.clone(),
             id: String::new(),
@@ -236,6 +248,11 @@ impl Transport for GrpcTransport {
                 .collect(),
             raw_input_contents: data.inputs.iter().map(|t| t.data.clone()).collect(),
         };
+        if shm {
+            // Outputs are added per request (see infer), inputs are in their regions.
+            request.inputs = shm_request::grpc_inputs(data).map_err(Error::Input)?;
+            (request.outputs, request.raw_input_contents) = (Vec::new(), Vec::new());
+        }
         let encoded = request.encode_to_vec();
         let framed = h2::frame(&encoded, self.call.compression).map_err(Error::Input)?;
         // Uncompressed, the message is the frame after its 5-byte header: kept once, not twice.
@@ -261,14 +278,23 @@ impl Transport for GrpcTransport {
 
     async fn infer(&self, conn: &mut h2::Conn, req: &GrpcRequest, sequence: Option<Sequence>) -> InferResult {
         let start = Instant::now();
-        let framed = match sequence {
-            Some(seq) => h2::frame(&with_sequence(&req.encoded, seq), self.call.compression)?,
-            None => req.framed.clone(),
+        let slot = self.shm.as_ref().and_then(|s| s.slots.take());
+        let framed = match (&self.shm, sequence) {
+            (Some(shm), sequence) => {
+                let message = Bytes::from([&req.encoded[..], shm.naming(slot.as_ref())].concat());
+                let message = sequence.map_or(message.clone(), |seq| with_sequence(&message, seq));
+                h2::frame(&message, self.call.compression)?
+            }
+            (None, Some(seq)) => h2::frame(&with_sequence(&req.encoded, seq), self.call.compression)?,
+            (None, None) => req.framed.clone(),
         };
         let sent = Instant::now();
         let response = self.call.unary(conn, framed).await?;
         let received = Instant::now();
-        unary_response(response, &req.expected)?;
+        match (&self.shm, &slot) {
+            (Some(shm), Some(slot)) => shm_request::grpc_check(response, &req.expected, &shm.slots, slot)?,
+            _ => unary_response(response, &req.expected)?,
+        }
         Ok(Timing { send: sent - start, recv: received.elapsed(), responses: None, tokens: None })
     }
 }
@@ -329,7 +355,12 @@ impl GrpcControl {
         Ok(GrpcControl { client })
     }
 
-    fn fail(&self, what: &str, s: Status) -> Error {
+    /// The generated client, for calls made elsewhere in `client` (shared memory).
+    pub(super) fn client(&self) -> GrpcInferenceServiceClient<Channel> {
+        self.client.clone()
+    }
+
+    pub(super) fn fail(&self, what: &str, s: Status) -> Error {
         if s.code() == tonic::Code::Unimplemented {
             return Error::NotImplemented { what: what.into(), message: status_text(&s) };
         }

@@ -10,6 +10,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
+use super::shm_request::{self, SharedOutputs};
 use super::{h1, model_path, rest, InferResult, Sequence, ServerInfo, Timing, Transport};
 use crate::config::{RequestParameter, ServerOptions, Target, TensorFormat};
 use crate::error::Error;
@@ -95,6 +96,8 @@ pub struct HttpTransport {
     output_format: TensorFormat,
     outputs: Vec<(String, DataType)>,
     request_timeout: Duration,
+    /// `--shared-memory system`: where outputs go, and each area's `"outputs"` member.
+    shm: Option<SharedOutputs<String>>,
 }
 
 /// A prepared request: the whole body and, for validation, the expected outputs. The JSON
@@ -157,7 +160,15 @@ impl HttpTransport {
             output_format: server.output_format,
             outputs,
             request_timeout: server.request_timeout,
+            shm: None,
         })
+    }
+
+    /// Requests name the inputs' regions, and outputs go to areas of `slots`.
+    pub fn with_shared_memory(mut self, slots: Arc<crate::shm::OutputSlots>) -> HttpTransport {
+        let names: Vec<String> = self.outputs.iter().map(|(n, _)| n.clone()).collect();
+        self.shm = Some(SharedOutputs::new(slots, |areas| shm_request::http_outputs(&names, areas)));
+        self
     }
 
     /// A whole HTTP/1.1 request: the head, then `body`.
@@ -194,6 +205,11 @@ impl Transport for HttpTransport {
     type Conn = h1::Conn;
 
     fn prepare(&self, data: &RequestData) -> Result<HttpRequest, Error> {
+        if self.shm.is_some() {
+            let body = shm_request::http_body(self.parameters.as_deref(), data).map_err(Error::Input)?;
+            let (json_len, expected) = (body.len(), data.expected.clone());
+            return Ok(HttpRequest { wire: Bytes::new(), body, header_len: None, json_len, expected });
+        }
         let binary_out = self.output_format == TensorFormat::Binary;
         let outputs: Vec<Value> =
             self.outputs.iter().map(|(n, _)| json!({"name": n, "parameters": {"binary_data": binary_out}})).collect();
@@ -241,12 +257,20 @@ impl Transport for HttpTransport {
 
     async fn infer(&self, conn: &mut h1::Conn, req: &HttpRequest, sequence: Option<Sequence>) -> InferResult {
         let start = Instant::now();
-        let wire = match sequence {
-            Some(seq) => {
+        let slot = self.shm.as_ref().and_then(|s| s.slots.take());
+        let wire = match (&self.shm, sequence) {
+            (Some(shm), sequence) => {
+                let body = shm_request::with_outputs(&req.body, shm.naming(slot.as_ref()));
+                let json_len = body.len();
+                let whole = HttpRequest { wire: Bytes::new(), body, header_len: None, json_len, expected: Vec::new() };
+                let body = sequence.map_or_else(|| whole.body.clone(), |seq| whole.with_sequence(seq).0);
+                self.wire(&body, None)
+            }
+            (None, Some(seq)) => {
                 let (body, header_len) = req.with_sequence(seq);
                 self.wire(&body, header_len.as_ref())
             }
-            None => req.wire.clone(),
+            (None, None) => req.wire.clone(),
         };
         let sent = Instant::now();
         let h1::Response { status, header_len, body, first_byte } = conn.exchange_at(&wire, sent).await?;
@@ -255,7 +279,16 @@ impl Transport for HttpTransport {
         }
         let head_at = first_byte;
         check_head(&body, header_len)?;
-        if !req.expected.is_empty() {
+        if let (Some(shm), Some(slot), false) = (&self.shm, &slot, req.expected.is_empty()) {
+            let json_len = header_len.unwrap_or(body.len()).min(body.len());
+            let wanted = super::json_outputs::Wanted { specs: &self.outputs, outputs: &[] };
+            let outs = super::json_outputs::read(&body[..json_len], wanted)?;
+            let datatype = |name: &str| self.outputs.iter().find(|(n, _)| n == name).map(|(_, d)| *d);
+            shm_request::check_in_slot(&req.expected, &shm.slots, slot, |name| {
+                let o = outs.iter().find(|o| o.name == name)?;
+                Some((datatype(name), o.shape.as_deref().unwrap_or_default()))
+            })?;
+        } else if !req.expected.is_empty() {
             let outputs = response_outputs(&body, header_len, &self.outputs, &req.expected)?;
             super::check_outputs(&req.expected, |name| outputs.iter().find(|(n, _)| n == name).map(|(_, b)| &b[..]))?;
         }
@@ -316,15 +349,17 @@ pub(crate) fn response_outputs(
 
 /// Control-plane calls over HTTP on one shared keep-alive connection.
 pub struct HttpControl {
-    conn: Mutex<h1::Conn>,
+    pub(super) conn: Mutex<h1::Conn>,
+    /// host:port, for the host header of POSTs.
+    pub(super) url: String,
 }
 
 impl HttpControl {
     pub fn new(url: &str, tls: Option<Arc<crate::tls::ClientTls>>) -> HttpControl {
-        HttpControl { conn: Mutex::new(h1::Conn::with_tls(url.into(), tls)) }
+        HttpControl { conn: Mutex::new(h1::Conn::with_tls(url.into(), tls)), url: url.to_string() }
     }
 
-    async fn get(&self, path: &str, what: &str) -> Result<Value, Error> {
+    pub(super) async fn get(&self, path: &str, what: &str) -> Result<Value, Error> {
         self.get_or(path, what, false).await
     }
 
@@ -416,6 +451,7 @@ mod tests {
                 datatype: crate::model::DataType::Fp32,
                 shape: vec![1],
                 data: Bytes::from_static(&[0, 0, 128, 63]),
+                region: None,
             }],
             expected: vec![],
         };

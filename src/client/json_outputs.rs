@@ -20,6 +20,8 @@ pub struct Output {
     pub binary_size: Option<u64>,
     /// JSON tensor: its elements as raw little-endian bytes.
     pub data: Option<Bytes>,
+    /// The shape the response gives (outputs in shared memory are checked against it).
+    pub shape: Option<Vec<i64>>,
 }
 
 /// What is read of the outputs: each one's datatype by name, and the outputs whose data is
@@ -53,6 +55,7 @@ enum Key {
     Outputs,
     Name,
     Datatype,
+    Shape,
     Parameters,
     Data,
     BinaryDataSize,
@@ -72,6 +75,7 @@ impl<'de> serde::Deserialize<'de> for Key {
                     "outputs" => Key::Outputs,
                     "name" => Key::Name,
                     "datatype" => Key::Datatype,
+                    "shape" => Key::Shape,
                     "parameters" => Key::Parameters,
                     "data" => Key::Data,
                     "binary_data_size" => Key::BinaryDataSize,
@@ -149,7 +153,7 @@ impl<'de> Visitor<'de> for OneOutput<'_> {
         f.write_str("an output object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Output, A::Error> {
-        let (mut name, mut datatype, mut binary_size) = (None::<String>, None, None);
+        let (mut name, mut datatype, mut binary_size, mut shape) = (None::<String>, None, None, None);
         let mut data = None;
         // `data` before `name`: kept as a tree, encoded at the end.
         let mut early: Option<Value> = None;
@@ -164,6 +168,7 @@ impl<'de> Visitor<'de> for OneOutput<'_> {
                 Key::Name => name = map.next_value::<Option<String>>()?,
                 Key::Datatype => datatype = map.next_value::<Option<String>>()?.as_deref().and_then(DataType::parse),
                 Key::Parameters => binary_size = map.next_value::<Parameters>()?.0,
+                Key::Shape => shape = map.next_value::<Option<Vec<i64>>>()?,
                 Key::Data => match &name {
                     Some(name) if self.wanted.room(name).is_none() => drop(map.next_value::<IgnoredAny>()?),
                     Some(name) => {
@@ -187,7 +192,7 @@ impl<'de> Visitor<'de> for OneOutput<'_> {
                 .map_err(|e| de::Error::custom(format!("output '{name}': {e}")))?;
             data = Some(bytes);
         }
-        Ok(Output { name, binary_size, data })
+        Ok(Output { name, binary_size, data, shape })
     }
 }
 
@@ -295,7 +300,9 @@ mod tests {
             {"name":"C","parameters":{"binary_data_size":3,"other":{"x":[1]}}}]}"#;
         let outs = read(head, Wanted { specs: &specs, outputs: &[] }).unwrap();
         let floats: Vec<u8> = [1.5f32, 2.0, 3.0, 4.0].iter().flat_map(|f| f.to_le_bytes()).collect();
-        assert_eq!(outs[0], Output { name: "A".into(), binary_size: None, data: Some(Bytes::from(floats)) });
+        let a =
+            Output { name: "A".into(), binary_size: None, data: Some(Bytes::from(floats)), shape: Some(vec![2, 2]) };
+        assert_eq!(outs[0], a);
         assert_eq!(outs[1].data.as_deref(), Some(&[7, 0, 0, 0, 8, 0, 0, 0][..]), "datatype from the metadata");
         assert_eq!(outs[2].data.as_deref(), Some(&[2, 0, 0, 0, b'h', b'i'][..]));
         assert_eq!((outs[3].binary_size, outs[3].data.is_none()), (Some(3), true));

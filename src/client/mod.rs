@@ -13,6 +13,8 @@ pub mod http;
 mod json_outputs;
 pub mod openai;
 pub(crate) mod rest;
+mod shm_control;
+pub(crate) mod shm_request;
 pub(crate) mod sse;
 pub mod stream;
 pub mod trace;

@@ -84,6 +84,15 @@ pub enum RequestParameter {
     Str(String),
 }
 
+/// `--shared-memory system`: tensors pass through system shared-memory regions registered
+/// with the server (Triton's shared-memory extension) instead of the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SharedMemory {
+    /// `--output-shared-memory-size`: bytes per batch item of an output whose size the
+    /// model does not fix (variable dimensions, BYTES).
+    pub output_size: usize,
+}
+
 /// How rperf talks to the server.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServerOptions {
@@ -111,6 +120,8 @@ pub struct ServerOptions {
     pub trace: Option<TraceSettings>,
     /// TLS per protocol: `-u https://...`, `--ssl-grpc-use-ssl` (see `tls_of`).
     pub tls: Tls,
+    /// `--shared-memory system`.
+    pub shared_memory: Option<SharedMemory>,
 }
 
 impl ServerOptions {
@@ -372,6 +383,7 @@ impl Config {
             bls_composing: a.bls_composing_models.as_deref().map(values::parse_bls).unwrap_or_default(),
         };
         let config = Config { target, server, load, window, input, output, generative, plan, timeline };
+        server::shared_memory_fits(&config)?;
         if let Some(plan) = &config.plan {
             per_model::check(plan, &config, a.concurrency_range.is_some() || a.request_rate_range.is_some())?;
         }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::values::{normalize_url, parse_duration, parse_header, parse_request_parameters};
-use super::{parse_err, Compression, Protocol, ServerOptions, TensorFormat};
+use super::{parse_err, Compression, Protocol, ServerOptions, SharedMemory, TensorFormat};
 use crate::cli::Args;
 use crate::error::Error;
 
@@ -46,7 +46,55 @@ pub fn options(a: &Args, warnings: &mut Vec<String>) -> Result<ServerOptions, Er
         request_timeout: request_timeout(a)?,
         trace: super::trace::settings(a)?,
         tls,
+        shared_memory: shared_memory(a)?,
     })
+}
+
+/// `--shared-memory system` drives the sweeps of one model (HTTP and unary gRPC): the other
+/// kinds of run are refused by name rather than run without it.
+pub fn shared_memory_fits(c: &super::Config) -> Result<(), Error> {
+    if c.server.shared_memory.is_none() {
+        return Ok(());
+    }
+    let other = [
+        ("--service-kind openai", c.generative.is_some()),
+        ("--plan", c.plan.is_some()),
+        ("--stages, --duration or --scenario", c.timeline.is_some()),
+        ("--streaming", c.server.streaming),
+    ];
+    match other.iter().find(|(_, on)| *on) {
+        Some((flag, _)) => Err(Error::Unsupported(format!(
+            "--shared-memory system is not supported yet with {flag}: it drives sweeps of one model over HTTP or \
+             unary gRPC."
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// perf_analyzer's default `--output-shared-memory-size`: 100 KiB.
+const DEFAULT_OUTPUT_SHM_SIZE: usize = 102_400;
+
+/// `--shared-memory none|system|cuda` and `--output-shared-memory-size`.
+fn shared_memory(a: &Args) -> Result<Option<SharedMemory>, Error> {
+    let output_size = match a.output_shared_memory_size.as_deref().map(str::trim) {
+        None => DEFAULT_OUTPUT_SHM_SIZE,
+        Some(v) => v.parse::<usize>().map_err(|_| {
+            parse_err("--output-shared-memory-size", &format!("Invalid value provided: '{v}' (expected bytes, >= 0)."))
+        })?,
+    };
+    match a.shared_memory.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("none") => Ok(None),
+        Some("system") => Ok(Some(SharedMemory { output_size })),
+        Some("cuda") => Err(Error::Unsupported(
+            "--shared-memory cuda needs a GPU build of Triton and of perf_analyzer with CUDA; rperf has no CUDA \
+             (use --shared-memory system)."
+                .into(),
+        )),
+        Some(other) => Err(parse_err(
+            "--shared-memory",
+            &format!("Unsupported type provided: '{other}'. The available options are 'system', 'cuda', or 'none'."),
+        )),
+    }
 }
 
 /// Generous by default: only a server that stopped answering reaches it.
@@ -130,6 +178,24 @@ mod tests {
         assert!(usage_msg(&["-m", "a", "--streaming"]).contains("only allowed with gRPC"));
         assert!(config(&["-m", "a", "-i", "grpc", "--streaming"]).unwrap().server.streaming);
         assert_eq!(config(&["-m", "a", "-u", "http://127.0.0.1:9/"]).unwrap().server.url, "127.0.0.1:9");
+    }
+
+    #[test]
+    fn shared_memory_flags() {
+        assert_eq!(config(&["-m", "a"]).unwrap().server.shared_memory, None);
+        assert_eq!(config(&["-m", "a", "--shared-memory", "none"]).unwrap().server.shared_memory, None);
+        let c = config(&["-m", "a", "--shared-memory", "system"]).unwrap();
+        assert_eq!(c.server.shared_memory, Some(super::SharedMemory { output_size: 102_400 }));
+        let c = config(&["-m", "a", "--shared-memory", "System", "--output-shared-memory-size", "8388608"]).unwrap();
+        assert_eq!(c.server.shared_memory, Some(super::SharedMemory { output_size: 8_388_608 }));
+        let cuda = usage_msg(&["-m", "a", "--shared-memory", "cuda"]);
+        assert!(cuda.contains("needs a GPU build of Triton") && !cuda.contains('\n'), "{cuda}");
+        assert!(usage_msg(&["-m", "a", "--shared-memory", "disk"]).contains("'system', 'cuda', or 'none'"));
+        assert!(usage_msg(&["-m", "a", "--output-shared-memory-size", "12x"]).contains("--output-shared-memory-size"));
+        let streaming = usage_msg(&["-m", "a", "-i", "grpc", "--streaming", "--shared-memory", "system"]);
+        assert!(streaming.contains("not supported yet with --streaming"), "{streaming}");
+        let soak = usage_msg(&["-m", "a", "--duration", "5s", "--shared-memory", "system"]);
+        assert!(soak.contains("--stages, --duration or --scenario"), "{soak}");
     }
 
     #[test]

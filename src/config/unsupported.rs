@@ -12,9 +12,7 @@ fn unsupported(flag: &str) -> Error {
 /// Flags that perf_analyzer has and a later piece of rperf implements: refused, never ignored.
 pub fn refuse(a: &Args) -> Result<(), Error> {
     not_planned(a)?;
-    let given: [(&str, bool); 5] = [
-        ("--shared-memory", a.shared_memory.as_deref().is_some_and(|m| m != "none")),
-        ("--output-shared-memory-size", a.output_shared_memory_size.is_some()),
+    let given: [(&str, bool); 3] = [
         ("--model-signature-name", a.model_signature_name.is_some()),
         ("--triton-server-directory", a.triton_server_directory.is_some()),
         ("--model-repository", a.model_repository.is_some()),

@@ -45,6 +45,8 @@ pub struct InputTensor {
     pub datatype: DataType,
     pub shape: Vec<i64>,
     pub data: Bytes,
+    /// `--shared-memory system`: the region holding `data`, which requests name instead.
+    pub region: Option<String>,
 }
 
 /// Everything one request needs, built once per entry before the load starts.
@@ -202,7 +204,7 @@ fn batch_request(model: &Model, group: &[&Entry], entry: usize, batch_size: usiz
         if batching {
             shape.insert(0, batch_size as i64);
         }
-        inputs.push(InputTensor { name: spec.name.clone(), datatype: spec.datatype, shape, data });
+        inputs.push(InputTensor { name: spec.name.clone(), datatype: spec.datatype, shape, data, region: None });
     }
     let mut expected = Vec::new();
     for out in &model.outputs {

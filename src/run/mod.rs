@@ -8,6 +8,7 @@ mod levels;
 mod periodic;
 mod progress;
 mod server_fit;
+mod shared_memory;
 mod stress;
 mod sweep;
 mod traces;
@@ -31,6 +32,7 @@ use crate::model::Model;
 use crate::report::html::Baseline;
 use crate::report::schema::Settings;
 use crate::report::{self, files, text};
+pub use shared_memory::release_before_exit;
 use sweep::Sweep;
 
 pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Error> {
@@ -47,11 +49,29 @@ pub async fn run(config: &Config, interrupted: Arc<AtomicBool>) -> Result<(), Er
         LoadMode::Intervals(path) => Some(read_intervals(path)?),
         _ => None,
     };
-    let prepared = Prepared::new(config).await?;
-    // The trace settings are the server's for the run only: put back however the run ends.
-    let traced = traces::set(config, &prepared.control, &prepared.model.name).await?;
-    let result = measure(config, &prepared, &interrupted, (intervals, baseline)).await;
-    traces::restore(traced, &prepared.control, result).await
+    let mut prepared = Prepared::new(config).await?;
+    let regions = match config.server.shared_memory {
+        Some(shared) => {
+            let p = &mut prepared;
+            let regions = shared_memory::Regions::setup(config, shared, &p.control, &p.model, &mut p.streams).await?;
+            p.shm_outputs = Some(regions.outputs.clone());
+            Some(regions)
+        }
+        None => None,
+    };
+    let p = &prepared;
+    let result = async {
+        // The trace settings are the server's for the run only: put back however the run ends.
+        let traced = traces::set(config, &p.control, &p.model.name).await?;
+        let result = measure(config, p, &interrupted, (intervals, baseline)).await;
+        traces::restore(traced, &p.control, result).await
+    }
+    .await;
+    // Shared-memory regions are released whatever ended the run.
+    if let Some(regions) = regions {
+        regions.release(&p.control).await;
+    }
+    result
 }
 
 /// The measurement of a prepared model: a periodic run, or a sweep.
@@ -87,11 +107,18 @@ pub fn with_transport<U: WithTransport>(config: &Config, p: &Prepared, user: U) 
     match server.protocol {
         Protocol::Http => {
             let outputs = model.outputs.iter().map(|o| (o.name.clone(), o.datatype)).collect();
-            user.with(HttpTransport::new(target, server, outputs)?)
+            let http = HttpTransport::new(target, server, outputs)?;
+            match &p.shm_outputs {
+                Some(slots) => user.with(http.with_shared_memory(slots.clone())),
+                None => user.with(http),
+            }
         }
         Protocol::Grpc => {
             let outputs = model.outputs.iter().map(|o| o.name.clone()).collect();
-            let grpc = GrpcTransport::new(target, server, outputs)?;
+            let mut grpc = GrpcTransport::new(target, server, outputs)?;
+            if let Some(slots) = &p.shm_outputs {
+                grpc = grpc.with_shared_memory(slots.clone());
+            }
             if server.streaming {
                 user.with(StreamTransport::new(grpc, Channels::new(server)?))
             } else {
@@ -129,6 +156,8 @@ pub struct Prepared {
     pub plan: Option<SequenceConfig>,
     /// Whether the server has statistics for the model.
     pub statistics: bool,
+    /// `--shared-memory system`: the output regions requests write to.
+    pub shm_outputs: Option<Arc<crate::shm::OutputSlots>>,
 }
 
 impl Prepared {
@@ -172,7 +201,7 @@ impl Prepared {
         let mut settings = report::build::settings(config, &model);
         settings.server = server_fit::describe(&info);
         settings.left_out = left_out;
-        Ok(Prepared { control, model, server, settings, streams, plan, statistics })
+        Ok(Prepared { control, model, server, settings, streams, plan, statistics, shm_outputs: None })
     }
 }
 

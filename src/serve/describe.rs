@@ -7,8 +7,15 @@ use serde_json::{json, Value};
 use super::catalog::{Kind, ModelDef, TensorDef};
 use crate::proto::inference as pb;
 
-pub const EXTENSIONS: [&str; 6] =
-    ["binary_tensor_data", "statistics", "sequence", "model_configuration", "parameters", "schedule_policy"];
+pub const EXTENSIONS: [&str; 7] = [
+    "binary_tensor_data",
+    "statistics",
+    "sequence",
+    "model_configuration",
+    "parameters",
+    "schedule_policy",
+    "system_shared_memory",
+];
 
 pub fn server_metadata_json(extensions: &[&str]) -> Value {
     json!({"name": "rperf", "version": env!("CARGO_PKG_VERSION"), "extensions": extensions})

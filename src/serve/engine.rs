@@ -109,6 +109,8 @@ pub struct Engine {
     pub models: BTreeMap<String, Arc<ModelRuntime>>,
     /// Only the required KServe v2 API: no Triton extension is offered.
     pub plain: bool,
+    /// The system shared-memory regions clients registered.
+    pub shm: super::shm::Registry,
 }
 
 impl Engine {
@@ -139,15 +141,13 @@ impl Engine {
             let queue = Arc::new(Mutex::new(Queue { rx, carry: None }));
             for i in 0..rt.def.instances {
                 let (rt, queue) = (rt.clone(), queue.clone());
-                let spawned = std::thread::Builder::new()
-                    .name(format!("{}_{i}", rt.def.name))
-                    .spawn(move || instance(&rt, &queue, started));
-                if let Err(e) = spawned {
+                let thread = std::thread::Builder::new().name(format!("{}_{i}", rt.def.name));
+                if let Err(e) = thread.spawn(move || instance(&rt, &queue, started)) {
                     eprintln!("rperf serve: cannot start an instance thread: {e}");
                 }
             }
         }
-        Arc::new(Engine { models, plain })
+        Arc::new(Engine { models, plain, shm: Default::default() })
     }
 
     /// The extensions this server offers (none when plain).
@@ -403,8 +403,7 @@ fn next_batch(def: &ModelDef, q: &mut Queue) -> Option<Vec<Job>> {
         Some(j) => j,
         None => q.rx.recv().ok()?,
     };
-    let mut items = first.items;
-    let deadline = first.enqueued;
+    let (mut items, deadline) = (first.items, first.enqueued);
     let mut batch = vec![first];
     let Some(db) = def.dynamic_batching.as_ref().filter(|_| def.max_batch_size > 0) else { return Some(batch) };
     let deadline = deadline + Duration::from_micros(db.max_queue_delay_us);

@@ -12,6 +12,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::describe;
 use super::engine::{self, Engine, Failure, Sequence, Tensor};
+use super::shm::{Place, Registry};
 use crate::model::DataType;
 use crate::proto::inference as pb;
 use crate::sync::lock;
@@ -53,25 +54,39 @@ fn param_bool(p: &HashMap<String, pb::InferParameter>, key: &str) -> bool {
     matches!(p.get(key).and_then(|v| v.parameter_choice.as_ref()), Some(ParameterChoice::BoolParam(true)))
 }
 
-fn request(r: pb::ModelInferRequest) -> Result<engine::Request, Status> {
-    if r.raw_input_contents.len() != r.inputs.len() {
-        return Err(Status::invalid_argument(format!(
-            "expected raw_input_contents for each of the {} inputs, got {}",
-            r.inputs.len(),
-            r.raw_input_contents.len()
-        )));
+/// A tensor's shared-memory parameters, if it has them.
+fn place(p: &HashMap<String, pb::InferParameter>, name: &str) -> Result<Option<Place>, Status> {
+    let Some(region) = p.get("shared_memory_region").and_then(|v| v.parameter_choice.as_ref()) else {
+        return Ok(None);
+    };
+    let region = match region {
+        ParameterChoice::StringParam(s) => s.clone(),
+        _ => return Err(Status::invalid_argument(format!("'{name}': shared_memory_region must be a string"))),
+    };
+    let byte_size = param_u64(p, "shared_memory_byte_size").ok_or_else(|| {
+        Status::invalid_argument(format!("'{name}': shared_memory_region needs shared_memory_byte_size"))
+    })?;
+    Ok(Some(Place { region, byte_size, offset: param_u64(p, "shared_memory_offset").unwrap_or(0) }))
+}
+
+/// The request; inputs in shared memory are read from their regions, the others take the
+/// raw contents in order.
+fn request(r: pb::ModelInferRequest, shm: &Registry) -> Result<engine::Request, Status> {
+    let given = r.raw_input_contents.len();
+    let mut raw = r.raw_input_contents.into_iter();
+    let mut inputs = Vec::with_capacity(r.inputs.len());
+    for t in r.inputs {
+        let datatype = DataType::parse(&t.datatype).ok_or_else(|| {
+            Status::invalid_argument(format!("input '{}' has an unknown datatype '{}'", t.name, t.datatype))
+        })?;
+        let data = match place(&t.parameters, &t.name)? {
+            Some(p) => shm.input(&t.name, &p).map_err(Status::invalid_argument)?,
+            None => raw.next().ok_or_else(|| {
+                Status::invalid_argument(format!("expected raw_input_contents for input '{}', got {given}", t.name))
+            })?,
+        };
+        inputs.push(Tensor { name: t.name, datatype, shape: t.shape, data });
     }
-    let inputs = r
-        .inputs
-        .into_iter()
-        .zip(r.raw_input_contents)
-        .map(|(t, data)| {
-            let datatype = DataType::parse(&t.datatype).ok_or_else(|| {
-                Status::invalid_argument(format!("input '{}' has an unknown datatype '{}'", t.name, t.datatype))
-            })?;
-            Ok(Tensor { name: t.name, datatype, shape: t.shape, data })
-        })
-        .collect::<Result<Vec<_>, Status>>()?;
     let sequence = param_u64(&r.parameters, "sequence_id").map(|id| Sequence {
         id,
         start: param_bool(&r.parameters, "sequence_start"),
@@ -85,6 +100,35 @@ fn request(r: pb::ModelInferRequest) -> Result<engine::Request, Status> {
         outputs: r.outputs.into_iter().map(|o| o.name).collect(),
         sequence,
     })
+}
+
+/// The outputs a request wants in shared memory.
+fn placed_outputs(r: &pb::ModelInferRequest) -> Result<Vec<(String, Place)>, Status> {
+    let mut placed = Vec::new();
+    for o in &r.outputs {
+        if let Some(p) = place(&o.parameters, &o.name)? {
+            placed.push((o.name.clone(), p));
+        }
+    }
+    Ok(placed)
+}
+
+/// `r` with the outputs in `placed` written to their regions and left out of the raw contents.
+fn response_placed(
+    shm: &Registry,
+    r: engine::Response,
+    placed: &[(String, Place)],
+) -> Result<pb::ModelInferResponse, Status> {
+    for (name, p) in placed {
+        if let Some(t) = r.outputs.iter().find(|t| &t.name == name) {
+            shm.output(&t.name, &t.data, p).map_err(Status::invalid_argument)?;
+        }
+    }
+    let mut resp = response(r, None);
+    let keep: Vec<bool> = resp.outputs.iter().map(|o| !placed.iter().any(|(n, _)| n == &o.name)).collect();
+    let mut keep_it = keep.iter();
+    resp.raw_output_contents.retain(|_| keep_it.next().copied().unwrap_or(true));
+    Ok(resp)
 }
 
 fn response(r: engine::Response, final_flag: Option<bool>) -> pb::ModelInferResponse {
@@ -154,12 +198,14 @@ impl GrpcInferenceService for Service {
     }
 
     async fn model_infer(&self, r: Request<pb::ModelInferRequest>) -> Result<Response<pb::ModelInferResponse>, Status> {
-        let req = request(r.into_inner())?;
+        let r = r.into_inner();
+        let placed = placed_outputs(&r)?;
+        let req = request(r, &self.engine.shm)?;
         if self.engine.plain && req.sequence.is_some() {
             return Err(Status::invalid_argument("sequence parameters need the sequence extension"));
         }
         let resp = self.engine.infer(req).await.map_err(status)?;
-        Ok(Response::new(response(resp, None)))
+        Ok(Response::new(response_placed(&self.engine.shm, resp, &placed)?))
     }
 
     type ModelStreamInferStream = ReceiverStream<Result<pb::ModelStreamInferResponse, Status>>;
@@ -215,6 +261,46 @@ impl GrpcInferenceService for Service {
     ) -> Result<Response<pb::TraceSettingResponse>, Status> {
         Err(Status::unimplemented("rperf serve has no trace extension"))
     }
+
+    async fn system_shared_memory_status(
+        &self,
+        r: Request<pb::SystemSharedMemoryStatusRequest>,
+    ) -> Result<Response<pb::SystemSharedMemoryStatusResponse>, Status> {
+        self.extension()?;
+        let list = self.engine.shm.status(&r.into_inner().name).map_err(Status::not_found)?;
+        let regions = list
+            .into_iter()
+            .map(|s| {
+                let status = pb::system_shared_memory_status_response::RegionStatus {
+                    name: s.name.clone(),
+                    key: s.key,
+                    offset: s.offset,
+                    byte_size: s.byte_size,
+                };
+                (s.name, status)
+            })
+            .collect();
+        Ok(Response::new(pb::SystemSharedMemoryStatusResponse { regions }))
+    }
+
+    async fn system_shared_memory_register(
+        &self,
+        r: Request<pb::SystemSharedMemoryRegisterRequest>,
+    ) -> Result<Response<pb::SystemSharedMemoryRegisterResponse>, Status> {
+        self.extension()?;
+        let r = r.into_inner();
+        self.engine.shm.register(&r.name, &r.key, r.offset, r.byte_size).map_err(Status::invalid_argument)?;
+        Ok(Response::new(pb::SystemSharedMemoryRegisterResponse {}))
+    }
+
+    async fn system_shared_memory_unregister(
+        &self,
+        r: Request<pb::SystemSharedMemoryUnregisterRequest>,
+    ) -> Result<Response<pb::SystemSharedMemoryUnregisterResponse>, Status> {
+        self.extension()?;
+        self.engine.shm.unregister(&r.into_inner().name);
+        Ok(Response::new(pb::SystemSharedMemoryUnregisterResponse {}))
+    }
 }
 
 /// Every response of one streamed request, in order, then the empty final response.
@@ -224,7 +310,7 @@ async fn answer_stream(
     tx: mpsc::Sender<Result<pb::ModelStreamInferResponse, Status>>,
 ) {
     let error = |m: String| pb::ModelStreamInferResponse { error_message: m, infer_response: None };
-    let req = match request(msg) {
+    let req = match request(msg, &engine.shm) {
         Ok(r) => r,
         Err(s) => {
             let _ = tx.send(Ok(error(s.message().to_string()))).await;

@@ -22,6 +22,7 @@ use super::engine::{self, Engine, Failure, Sequence, Tensor};
 use super::generation::Api;
 use super::generative;
 use super::reply::{empty, error, full, json_reply, Reply};
+use super::shm::{Place, Registry};
 use crate::model::DataType;
 use crate::sync::lock;
 
@@ -66,6 +67,9 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>, reset: Arc<AtomicBo
         (Method::GET, ["v2", "models", "stats"]) if !engine.plain => {
             let all: Vec<Value> = engine.models.values().map(|m| lock_json(m)).collect();
             json_reply(StatusCode::OK, &json!({ "model_stats": all }))
+        }
+        (method, ["v2", "systemsharedmemory", rest @ ..]) if !engine.plain => {
+            shared_memory(&engine.shm, method, rest, req).await
         }
         (method, ["v2", "models", name, rest @ ..]) => {
             let (version, rest) = match rest {
@@ -118,11 +122,11 @@ async fn infer(
         let msg = "binary tensor data is not supported: this server has no binary_tensor_data extension";
         return Ok(error(StatusCode::BAD_REQUEST, msg));
     }
-    let parsed = match parse_request(&body, header_len) {
+    let parsed = match parse_request(&body, header_len, &engine.shm) {
         Ok(p) => p,
         Err(msg) => return Ok(error(StatusCode::BAD_REQUEST, &msg)),
     };
-    let (mut request, mut binary_out) = parsed;
+    let (mut request, mut binary_out, placed) = parsed;
     if engine.plain {
         // Without the extension, outputs asked for as binary come back as JSON, as MLServer does.
         binary_out.iter_mut().for_each(|(_, b)| *b = false);
@@ -133,14 +137,79 @@ async fn infer(
     request.model = model.to_string();
     request.version = version.to_string();
     match engine.infer(request).await {
-        Ok(resp) => Ok(response(resp, &binary_out)),
+        Ok(resp) => Ok(match place_outputs(&engine.shm, &resp, &placed) {
+            Ok(()) => response(resp, &binary_out, &placed),
+            Err(msg) => error(StatusCode::BAD_REQUEST, &msg),
+        }),
         Err(Failure::Error(msg)) => Ok(error(StatusCode::BAD_REQUEST, &msg)),
         Err(Failure::Drop) => Err(std::io::Error::other("injected connection drop")),
     }
 }
 
-/// The request and, per requested output, whether it goes back as binary data.
-fn parse_request(body: &Bytes, header_len: Option<usize>) -> Result<(engine::Request, Vec<(String, bool)>), String> {
+/// The request, per requested output whether it goes back as binary data, and the outputs
+/// to be written to shared memory.
+type Parsed = (engine::Request, Vec<(String, bool)>, Vec<(String, Place)>);
+
+/// The system shared-memory extension's routes (status, register, unregister).
+async fn shared_memory(r: &Registry, method: Method, rest: &[&str], req: Request<Incoming>) -> Reply {
+    let status = |list: Result<Vec<super::shm::Status>, String>| match list {
+        Ok(list) => {
+            let each = list
+                .iter()
+                .map(|s| json!({"name": s.name, "key": s.key, "offset": s.offset, "byte_size": s.byte_size}));
+            json_reply(StatusCode::OK, &Value::Array(each.collect()))
+        }
+        Err(msg) => error(StatusCode::BAD_REQUEST, &msg),
+    };
+    match (method, rest) {
+        (Method::GET, ["status"]) => status(r.status("")),
+        (Method::GET, ["region", name, "status"]) => status(r.status(name)),
+        (Method::POST, ["unregister"]) => {
+            r.unregister("");
+            empty()
+        }
+        (Method::POST, ["region", name, "unregister"]) => {
+            r.unregister(name);
+            empty()
+        }
+        (Method::POST, ["region", name, "register"]) => {
+            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let key = v.get("key").and_then(Value::as_str);
+            let (offset, size) = (v.get("offset").and_then(Value::as_u64), v.get("byte_size").and_then(Value::as_u64));
+            let Some((key, size)) = key.zip(size) else {
+                return error(StatusCode::BAD_REQUEST, "a register request needs \"key\" and \"byte_size\"");
+            };
+            match r.register(name, key, offset.unwrap_or(0), size) {
+                Ok(()) => empty(),
+                Err(msg) => error(StatusCode::BAD_REQUEST, &msg),
+            }
+        }
+        _ => error(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
+/// A tensor's shared-memory parameters, if it has them.
+fn place(t: &Value, name: &str) -> Option<Result<Place, String>> {
+    let region = t.pointer("/parameters/shared_memory_region")?.as_str().unwrap_or_default().to_string();
+    let Some(byte_size) = t.pointer("/parameters/shared_memory_byte_size").and_then(Value::as_u64) else {
+        return Some(Err(format!("'{name}': shared_memory_region needs shared_memory_byte_size")));
+    };
+    let offset = t.pointer("/parameters/shared_memory_offset").and_then(Value::as_u64).unwrap_or(0);
+    Some(Ok(Place { region, byte_size, offset }))
+}
+
+/// Writes each output a request placed in shared memory.
+fn place_outputs(r: &Registry, resp: &engine::Response, placed: &[(String, Place)]) -> Result<(), String> {
+    for (name, place) in placed {
+        if let Some(t) = resp.outputs.iter().find(|t| &t.name == name) {
+            r.output(&t.name, &t.data, place)?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_request(body: &Bytes, header_len: Option<usize>, shm: &Registry) -> Result<Parsed, String> {
     let json_len = header_len.unwrap_or(body.len());
     if json_len > body.len() {
         return Err(format!("Inference-Header-Content-Length {json_len} is larger than the body ({})", body.len()));
@@ -158,8 +227,9 @@ fn parse_request(body: &Bytes, header_len: Option<usize>) -> Result<(engine::Req
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_i64).collect())
             .unwrap_or_default();
-        let data = match t.pointer("/parameters/binary_data_size").and_then(Value::as_u64) {
-            Some(n) => {
+        let data = match (place(t, &name), t.pointer("/parameters/binary_data_size").and_then(Value::as_u64)) {
+            (Some(p), _) => shm.input(&name, &p?)?,
+            (None, Some(n)) => {
                 let end = offset.checked_add(n as usize).filter(|e| *e <= body.len());
                 let Some(end) = end else {
                     return Err(format!("input '{name}' claims {n} binary bytes beyond the end of the body"));
@@ -168,7 +238,7 @@ fn parse_request(body: &Bytes, header_len: Option<usize>) -> Result<(engine::Req
                 offset = end;
                 d
             }
-            None => {
+            (None, None) => {
                 let mut els = Vec::new();
                 crate::input::flatten_json(
                     t.get("data").ok_or_else(|| format!("input '{name}' has no data"))?,
@@ -209,19 +279,29 @@ fn parse_request(body: &Bytes, header_len: Option<usize>) -> Result<(engine::Req
         sequence,
         ..Default::default()
     };
+    let mut placed = Vec::new();
+    for o in head.get("outputs").and_then(Value::as_array).into_iter().flatten() {
+        let name = o.get("name").and_then(Value::as_str).unwrap_or_default();
+        if let Some(p) = place(o, name) {
+            placed.push((name.to_string(), p?));
+        }
+    }
     let binary = if outputs.is_empty() { Vec::new() } else { outputs };
-    Ok((request, binary))
+    Ok((request, binary, placed))
 }
 
-fn response(resp: engine::Response, binary_out: &[(String, bool)]) -> Reply {
+fn response(resp: engine::Response, binary_out: &[(String, bool)], placed: &[(String, Place)]) -> Reply {
     let binary = |name: &str| binary_out.iter().any(|(n, b)| n == name && *b);
+    let in_shm = |name: &str| placed.iter().any(|(n, _)| n == name);
     let mut tail = BytesMut::new();
     let outputs: Vec<Value> = resp
         .outputs
         .iter()
         .map(|t| {
             let mut o = json!({"name": t.name, "datatype": t.datatype.name(), "shape": t.shape});
-            if binary(&t.name) {
+            if in_shm(&t.name) {
+                // Written to its region: the response carries no data, as Triton's.
+            } else if binary(&t.name) {
                 o["parameters"] = json!({"binary_data_size": t.data.len()});
                 tail.put_slice(&t.data);
             } else {

@@ -13,6 +13,7 @@ mod grpc;
 mod http;
 mod prometheus;
 mod reply;
+mod shm;
 mod stats;
 mod wear;
 mod wire;

@@ -1,0 +1,1 @@
+../../../python/identity.py
