@@ -10,6 +10,7 @@ pub mod h1;
 mod h1_body;
 pub(crate) mod h2;
 pub mod http;
+mod http_control;
 mod json_outputs;
 pub mod openai;
 pub(crate) mod rest;
@@ -174,7 +175,7 @@ impl ServerInfo {
 
 /// Control-plane calls over the chosen protocol.
 pub enum Control {
-    Http(http::HttpControl),
+    Http(http_control::HttpControl),
     Grpc(grpc::GrpcControl),
 }
 
@@ -182,7 +183,7 @@ impl Control {
     /// A control connection to `url`, over TLS if `tls`.
     pub async fn connect(protocol: Protocol, url: &str, tls: Option<Arc<ClientTls>>) -> Result<Control, Error> {
         Ok(match protocol {
-            Protocol::Http => Control::Http(http::HttpControl::new(url, tls)),
+            Protocol::Http => Control::Http(http_control::HttpControl::new(url, tls)),
             Protocol::Grpc => Control::Grpc(grpc::GrpcControl::connect(url, tls).await?),
         })
     }

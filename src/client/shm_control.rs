@@ -5,7 +5,8 @@
 use serde_json::{json, Value};
 
 use super::grpc::GrpcControl;
-use super::http::{error_text, HttpControl};
+use super::http::error_text;
+use super::http_control::HttpControl;
 use super::{deadline, Control};
 use crate::error::Error;
 use crate::proto::inference as pb;
