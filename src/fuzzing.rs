@@ -178,7 +178,8 @@ pub fn grpc_frames(data: &[u8]) {
         let _ = grpc::unary_response(message.clone(), &[]);
         let _ = stream::stream_response(message.clone(), &expected);
         if let Ok(stats) = pb::ModelStatisticsResponse::decode(message) {
-            let stats: Vec<ModelStats> = stats.model_stats.into_iter().map(grpc::stats_of).collect();
+            let stats: Vec<ModelStats> =
+                stats.model_stats.into_iter().map(crate::client::grpc_control::stats_of).collect();
             server_figures(&stats);
         }
     }

@@ -15,6 +15,7 @@ mod demo;
 mod drift;
 mod error;
 pub mod fuzzing;
+mod help;
 mod input;
 mod load;
 mod measure;
@@ -68,6 +69,8 @@ pub fn main() -> ExitCode {
         Some("merge") => {
             return parse_sub::<merge::MergeArgs>(&argv[1..]).map_or_else(|c| c, |a| result(merge::run(a)))
         }
+        Some("completions") => return help::completions_main(&argv[1..]),
+        Some("man") => return help::man_main(&argv[1..]),
         _ => {}
     }
     let args = match Args::try_parse_from(&argv) {
@@ -157,7 +160,7 @@ fn raise_open_files_limit() {
 
 /// Parses a subcommand's flags; usage errors exit 99 as everywhere in rperf.
 fn parse_sub<P: Parser>(argv: &[std::ffi::OsString]) -> Result<P, ExitCode> {
-    P::try_parse_from(argv).map_err(|e| {
+    help::parse::<P>(argv).map_err(|e| {
         let _ = e.print();
         let help = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
         if help {

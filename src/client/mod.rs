@@ -6,6 +6,7 @@ mod discover;
 pub(crate) mod event_json;
 pub(crate) mod events;
 pub mod grpc;
+pub(crate) mod grpc_control;
 pub mod h1;
 mod h1_body;
 pub(crate) mod h2;
@@ -176,7 +177,7 @@ impl ServerInfo {
 /// Control-plane calls over the chosen protocol.
 pub enum Control {
     Http(http_control::HttpControl),
-    Grpc(grpc::GrpcControl),
+    Grpc(grpc_control::GrpcControl),
 }
 
 impl Control {
@@ -184,7 +185,7 @@ impl Control {
     pub async fn connect(protocol: Protocol, url: &str, tls: Option<Arc<ClientTls>>) -> Result<Control, Error> {
         Ok(match protocol {
             Protocol::Http => Control::Http(http_control::HttpControl::new(url, tls)),
-            Protocol::Grpc => Control::Grpc(grpc::GrpcControl::connect(url, tls).await?),
+            Protocol::Grpc => Control::Grpc(grpc_control::GrpcControl::connect(url, tls).await?),
         })
     }
 

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::grpc::GrpcControl;
+use super::grpc_control::GrpcControl;
 use super::http::error_text;
 use super::http_control::HttpControl;
 use super::{deadline, Control};

@@ -47,10 +47,12 @@ pub struct CompareArgs {
     /// Confidence of the intervals, in percent.
     #[arg(long, value_name = "PERCENT", default_value = "95")]
     confidence: String,
-    /// Write the checks as JUnit XML.
+    /// Write the checks as JUnit XML to FILE. Default: none.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
-    /// Write the comparison as a Markdown table (also appended to $GITHUB_STEP_SUMMARY when set).
+    /// Write the comparison as a Markdown table to FILE. Default: none.
+    ///
+    /// Also appended to $GITHUB_STEP_SUMMARY when that is set.
     #[arg(long, value_name = "FILE")]
     markdown: Option<PathBuf>,
 }
