@@ -56,13 +56,13 @@ pub struct ServeArgs {
     /// model configuration, statistics, binary tensor data, sequence or parameters extension.
     #[arg(long)]
     pub plain_kserve: bool,
-    /// Serve HTTP and gRPC over TLS with this certificate (chain), PEM; needs --tls-key.
+    /// Serve HTTP and gRPC over TLS with this certificate (chain), PEM; needs --tls-key. Default: none (plain).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
-    /// The private key of --tls-cert, PEM.
+    /// The private key of --tls-cert, PEM. Default: none.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Mutual TLS: clients must present a certificate signed by a CA of this PEM file.
+    /// Mutual TLS: clients must present a certificate signed by a CA of this PEM file. Default: none (no client certificate asked).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
 }
