@@ -49,19 +49,11 @@ pub fn start_at(a: &Args) -> Result<Option<StartAt>, Error> {
         }
         return Ok(None);
     };
-    for (other, on) in [
-        ("--periodic-concurrency-range", a.periodic_concurrency_range.is_some()),
-        ("--plan", a.plan.is_some()),
-        ("--stages", a.stages.is_some()),
-        ("--duration", a.duration.is_some()),
-        ("--scenario", a.scenario.is_some()),
-    ] {
-        if on {
-            return Err(Error::Unsupported(format!(
-                "--start-at is not supported yet with {other}: it starts sweeps (-m with --concurrency-range or \
-                 --request-rate-range)."
-            )));
-        }
+    if let Some(other) = not_a_sweep(a) {
+        return Err(Error::Unsupported(format!(
+            "--start-at is not supported yet with {other}: it starts sweeps (-m with --concurrency-range or \
+             --request-rate-range)."
+        )));
     }
     let at = parse_instant(text.trim()).ok_or_else(|| {
         parse_err(
@@ -73,6 +65,19 @@ pub fn start_at(a: &Args) -> Result<Option<StartAt>, Error> {
         )
     })?;
     Ok(Some(StartAt { at, late_ok: a.start_late_ok }))
+}
+
+/// The first flag given that makes the run something other than a sweep of levels in order.
+fn not_a_sweep(a: &Args) -> Option<&'static str> {
+    [
+        ("--periodic-concurrency-range", a.periodic_concurrency_range.is_some()),
+        ("--plan", a.plan.is_some()),
+        ("--stages", a.stages.is_some()),
+        ("--duration", a.duration.is_some()),
+        ("--scenario", a.scenario.is_some()),
+    ]
+    .into_iter()
+    .find_map(|(flag, on)| on.then_some(flag))
 }
 
 fn parse_instant(text: &str) -> Option<SystemTime> {
@@ -104,19 +109,11 @@ pub fn fixed_levels(a: &Args, mode: WindowMode) -> Result<Option<FixedLevels>, E
             "{flag} needs time windows: it cannot go with --measurement-mode count_windows."
         )));
     };
-    for (other, on) in [
-        ("--binary-search", a.binary_search),
-        ("--periodic-concurrency-range", a.periodic_concurrency_range.is_some()),
-        ("--plan", a.plan.is_some()),
-        ("--stages", a.stages.is_some()),
-        ("--duration", a.duration.is_some()),
-        ("--scenario", a.scenario.is_some()),
-    ] {
-        if on {
-            return Err(Error::Usage(format!(
-                "{flag} cannot go with {other}: levels of a fixed length are a sweep's, walked in order."
-            )));
-        }
+    let search = a.binary_search.then_some("--binary-search");
+    if let Some(other) = search.or_else(|| not_a_sweep(a)) {
+        return Err(Error::Usage(format!(
+            "{flag} cannot go with {other}: levels of a fixed length are a sweep's, walked in order."
+        )));
     }
     let fixed = match (&a.level_duration, a.windows_per_level) {
         (Some(text), _) => {

@@ -68,11 +68,10 @@ pub fn place(levels: &[(&LevelReport, &PathBuf)], tolerance: f64) -> Result<Plac
     // The one named is the report farthest in time from the others (the later on a tie).
     let mut starts: Vec<u64> = spans.iter().map(|s| s.start_ns).collect();
     starts.sort_unstable();
-    let median = starts[starts.len() / 2] as f64 / 2.0 + starts[(starts.len() - 1) / 2] as f64 / 2.0;
-    let off = |i: usize| ((spans[i].start_ns as f64 - median).abs(), spans[i].start_ns);
-    let outside = (0..spans.len())
-        .filter(|i| inside[*i] < 1.0 - tolerance)
-        .max_by(|a, b| off(*a).partial_cmp(&off(*b)).unwrap_or(std::cmp::Ordering::Equal));
+    // Twice the median and twice each distance from it, in whole nanoseconds: a tie stays a tie.
+    let median2 = starts[starts.len() / 2] as i128 + starts[(starts.len() - 1) / 2] as i128;
+    let off = |i: usize| ((2 * spans[i].start_ns as i128 - median2).abs(), spans[i].start_ns);
+    let outside = (0..spans.len()).filter(|i| inside[*i] < 1.0 - tolerance).max_by_key(|i| off(*i));
     if let Some(i) = outside {
         let (span, file) = (spans[i], levels[i].1);
         let offset = (span.start_ns as f64 - first as f64) / 1e9;
