@@ -3,7 +3,8 @@
 //! step has received N responses, until END requests were sent in all; each request is sent
 //! once. perf_analyzer's parsing rules and wording, and its need of gRPC streaming.
 
-use super::{parse_err, Periodic};
+use super::values::parse_range;
+use super::{parse_err, Periodic, Range};
 use crate::cli::Args;
 use crate::error::Error;
 
@@ -67,20 +68,10 @@ pub fn periodic(a: &Args, warnings: &mut Vec<String>) -> Result<Option<Periodic>
 /// period): refused.
 fn parse(text: &str, period: u64) -> Result<Periodic, Error> {
     let flag = "--periodic-concurrency-range";
-    let parts: Vec<&str> = text.split(':').collect();
-    if parts.len() < 2 {
+    if !text.contains(':') {
         return Err(parse_err(flag, "Both <start> and <end> values must be provided."));
     }
-    if parts.len() > 3 {
-        return Err(parse_err(flag, "The value does not match <start:end:step>."));
-    }
-    let mut vals = [1u64, 1, 1];
-    for (i, p) in parts.iter().enumerate() {
-        vals[i] = p.trim().parse().map_err(|_| {
-            parse_err(flag, &format!("Invalid value provided: {text} (expected unsigned integers start:end:step)"))
-        })?;
-    }
-    let [start, end, step] = vals;
+    let Range { start, end, step } = parse_range(flag, text)?;
     if step == 0 {
         return Err(parse_err(flag, "The <step> value must be > 0."));
     }
