@@ -182,16 +182,21 @@ fn a_short_soak_flags_the_model_that_slows_with_use_and_not_a_steady_one() {
         all.iter().find(|d| d["figure"] == figure).cloned().unwrap_or_else(|| panic!("no {figure} drift: {report}"))
     };
     // Triton's `degrading` takes 0.2 ms longer every 100 requests.
-    let (run, report) = soak("degrading", &["--fail-if", "p99_drift<5%/h"]);
+    let (run, report) = soak("degrading", &["--fail-if", "throughput_drift>-5%/h"]);
     assert_eq!(run.code, 4, "the drift threshold is breached: {}", run.all());
-    assert!(run.stderr.contains("p99_drift"), "{}", run.stderr);
-    assert_eq!(report["levels"].as_array().unwrap().len(), 12, "a slice a second");
-    // Its throughput falls steadily; p99 rises too, though a busy machine's spikes can widen
-    // its interval past 0 in 12 s, so only its fitted slope is asserted.
+    assert!(run.stderr.contains("throughput_drift"), "{}", run.stderr);
+    let slices = report["levels"].as_array().unwrap();
+    assert_eq!(slices.len(), 12, "a slice a second");
+    // Its throughput falls steadily and its median rises. Its p99 is not asserted: from slices
+    // of 150-300 requests, one warm-up spike in the first slice on a busy machine turned its
+    // fitted slope negative once.
     let throughput = drift(&report, "throughput");
     assert_eq!(throughput["drifting"], true, "{throughput}");
     assert!(throughput["per_hour_high"].as_f64().unwrap() < 0.0, "{throughput}");
-    assert!(drift(&report, "p99")["per_hour"].as_f64().unwrap() > 0.0, "{report}");
+    let p50 = |range: std::ops::Range<usize>| -> f64 {
+        slices[range].iter().map(|l| l["latency_us"]["p50"].as_f64().unwrap()).sum::<f64>() / 3.0
+    };
+    assert!(p50(9..12) > 1.3 * p50(0..3), "the median rises: {report}");
     assert!(
         run.stdout.lines().any(|l| l.trim_start().starts_with("throughput:") && l.ends_with("DRIFTING")),
         "{}",
