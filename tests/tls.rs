@@ -234,6 +234,9 @@ fn real_triton_grpc_with_tls_and_mutual_tls() {
         if mutual {
             let without = rperf(&[&run[..], &levels].concat());
             assert_eq!(without.code, 99, "no client certificate: {}", without.all());
+            // Triton's refusal comes after the handshake: it closes the session on the first
+            // call, without an alert. The error says what that may mean, not only "transport error".
+            assert_one_line_error(&without, &["requires a client certificate", "--ssl-grpc-certificate-chain-file"]);
             run.extend(["--ssl-grpc-certificate-chain-file", &cert, "--ssl-grpc-private-key-file", &key]);
         }
         run.extend(levels);

@@ -287,16 +287,33 @@ pub(crate) fn unframe(mut data: Bytes, encoding: Option<&HeaderValue>) -> Result
 /// The text of a gRPC status as rperf reports it: the server's message, or the code when the
 /// server sent none.
 pub fn status_text(s: &tonic::Status) -> String {
-    if s.message().is_empty() {
-        format!("gRPC status {:?}", s.code())
-    } else {
-        s.message().to_string()
+    let message = if s.message().is_empty() { format!("gRPC status {:?}", s.code()) } else { s.message().to_string() };
+    // A status made by the client's own transport ("transport error") keeps its cause below
+    // it: a reset, or the TLS layer's explanation of a refusal (a client certificate the
+    // server requires). Said after the message, once.
+    let Some(mut cause) = std::error::Error::source(s) else { return message };
+    while let Some(next) = cause.source() {
+        cause = next;
     }
+    let cause = cause.to_string();
+    if cause.is_empty() || message.contains(&cause) {
+        return message;
+    }
+    format!("{message}: {cause}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_says_its_cause() {
+        let plain = tonic::Status::unavailable("");
+        assert_eq!(status_text(&plain), "gRPC status Unavailable");
+        let mut status = tonic::Status::unknown("transport error");
+        status.set_source(std::sync::Arc::new(std::io::Error::other("the server requires a client certificate")));
+        assert_eq!(status_text(&status), "transport error: the server requires a client certificate");
+    }
 
     #[test]
     fn frames_round_trip_with_each_compression() {

@@ -51,7 +51,21 @@ impl Words {
     pub fn after_handshake(&self, e: std::io::Error) -> std::io::Error {
         match e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
             Some(Error::AlertReceived(alert)) => std::io::Error::other(self.alert(*alert)),
+            // Triton's gRPC (OpenSSL) refuses a missing client certificate by closing the
+            // session on the first call, without an alert.
+            _ if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, self.closed())
+            }
             _ => e,
+        }
+    }
+
+    /// A session the server closed without a close_notify.
+    fn closed(&self) -> String {
+        let what = "the server closed the TLS session without a close_notify";
+        match &self.identity {
+            None => format!("{what}; if it requires a client certificate, give {} and its key", self.identity_flag),
+            Some(_) => what.to_string(),
         }
     }
 
@@ -99,5 +113,25 @@ impl Words {
             }
             _ => format!("the server ended the handshake with the alert {alert:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error as IoError, ErrorKind};
+
+    #[test]
+    fn a_session_closed_without_a_word_names_the_client_certificate_flag_when_none_was_given() {
+        let options = TlsOptions { verify_peer: true, verify_host: true, ca: None, identity: None };
+        let words = Words::new(&options, Protocol::Grpc, "127.0.0.1");
+        let eof = IoError::new(ErrorKind::UnexpectedEof, "peer closed connection without sending TLS close_notify");
+        let said = words.after_handshake(eof);
+        assert_eq!(said.kind(), ErrorKind::UnexpectedEof);
+        assert!(said
+            .to_string()
+            .contains("if it requires a client certificate, give --ssl-grpc-certificate-chain-file"));
+        let other = words.after_handshake(IoError::new(ErrorKind::ConnectionReset, "reset"));
+        assert_eq!(other.to_string(), "reset");
     }
 }
