@@ -115,6 +115,14 @@ pub struct Args {
     /// Service objectives for goodput, e.g. ttft:200ms,tpot:50ms,e2e:2s. Default: none.
     #[arg(long, value_name = "OBJECTIVES", help_heading = OPENAI)]
     pub goodput: Option<String>,
+    /// Count tokens with this Hugging Face tokenizer.json when the server sends no usage. Default: none.
+    ///
+    /// Output tokens are the server's usage when it sends one (then the report says how far
+    /// the tokenizer's count is from it), else this tokenizer's count of the reply's text,
+    /// else one per content event. Input tokens of prompts rperf did not write are counted
+    /// with it too.
+    #[arg(long, value_name = "FILE", help_heading = OPENAI)]
+    pub tokenizer: Option<String>,
     /// Header 'Name: value' on every request (HTTP header, gRPC metadata); repeatable. Default: none.
     #[arg(short = 'H', value_name = "HEADER", help_heading = REQUEST)]
     pub headers: Vec<String>,

@@ -215,7 +215,7 @@ pub fn sse(data: &[u8]) {
     assert_eq!(events(&pieces), events(&[&whole]), "events read in pieces and whole differ");
     for kind in KINDS {
         let reply = |pieces: &[&[u8]]| {
-            let mut reply = Reply::new(kind, at, true);
+            let mut reply = Reply::new(kind, at, true, None);
             pieces.iter().try_for_each(|p| reply.feed(true, p, at)).and_then(|()| reply.finish(200, at))
         };
         assert_eq!(reply(&pieces), reply(&[&whole]), "{} replies read in pieces and whole differ", kind.name());
@@ -230,7 +230,7 @@ pub fn event_json(data: &[u8]) {
             let _ = event_json::read(kind, text);
         }
         for status in [200, 500] {
-            let mut reply = Reply::new(kind, at, true);
+            let mut reply = Reply::new(kind, at, true, None);
             if reply.feed(false, data, at).is_ok() {
                 let _ = reply.finish(status, at);
             }

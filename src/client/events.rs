@@ -1,15 +1,19 @@
 //! Reading a generative endpoint's reply as it arrives: server-sent events (OpenAI's
 //! chunks, Triton's generate_stream) or one JSON body. Each event with content is a
 //! response (its arrival time kept); the tokens it carried are one, unless the server's
-//! per-chunk usage says more; the final usage gives the request's output tokens. An error
-//! event, even under HTTP 200, fails the request with the server's message.
+//! per-chunk usage says more; the final usage gives the request's output tokens. With
+//! --tokenizer the reply's text is kept, to be counted once after the reply (never per
+//! event here). An error event, even under HTTP 200, fails the request with the server's
+//! message.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::event_json;
 use super::sse;
-use super::Tokens;
+use super::{ReplyText, Tokens};
 use crate::config::EndpointKind;
+use crate::tokenizer::Tokenizer;
 
 /// A reply body that is not an event stream is read up to this size.
 const MAX_BODY: usize = 64 << 20;
@@ -35,15 +39,24 @@ struct State {
     done: bool,
     /// The first error event, or a malformed one.
     error: Option<String>,
-    /// Conversations: the reply's text, to carry into the next turn.
+    /// Conversations and --tokenizer: the reply's text.
     text: Option<String>,
+    /// Conversations: the text is given back with the reply.
+    keep_text: bool,
+    /// --tokenizer, and where each content event's text starts in `text`.
+    tokenizer: Option<Arc<Tokenizer>>,
+    starts: Vec<usize>,
+    /// The server's per-chunk usage said how many tokens an event carried.
+    per_chunk_usage: bool,
 }
 
 /// What a finished reply gives: content arrivals, tokens, and its text when kept.
 pub type Finished = (Vec<Duration>, Tokens, Option<String>);
 
 impl Reply {
-    pub fn new(kind: EndpointKind, start: Instant, keep_text: bool) -> Reply {
+    /// A reply to a request sent at `start`; `keep_text` gives its text back (a
+    /// conversation's next turn carries it), `tokenizer` keeps it to be counted.
+    pub fn new(kind: EndpointKind, start: Instant, keep_text: bool, tokenizer: Option<Arc<Tokenizer>>) -> Reply {
         Reply {
             parser: sse::Parser::default(),
             streamed: None,
@@ -56,7 +69,11 @@ impl Reply {
                 usage_seen: 0,
                 done: false,
                 error: None,
-                text: keep_text.then(String::new),
+                text: (keep_text || tokenizer.is_some()).then(String::new),
+                keep_text,
+                tokenizer,
+                starts: Vec::new(),
+                per_chunk_usage: false,
             },
         }
     }
@@ -95,7 +112,17 @@ impl Reply {
         } else if !state.done && matches!(state.kind, EndpointKind::Chat | EndpointKind::Completions) {
             return Err("the event stream ended before data: [DONE]".to_string());
         }
-        Ok((state.arrivals, state.tokens, state.text))
+        let text = match (state.tokenizer, state.text) {
+            (Some(tokenizer), Some(text)) => {
+                let kept = state.keep_text.then(|| text.clone());
+                let per_chunk_usage = state.per_chunk_usage;
+                state.tokens.text =
+                    Some(Box::new(ReplyText { text, starts: state.starts, per_chunk_usage, tokenizer }));
+                kept
+            }
+            (_, text) => text,
+        };
+        Ok((state.arrivals, state.tokens, text))
     }
 }
 
@@ -133,7 +160,11 @@ impl State {
                 Some(total) if total > self.usage_seen => total - self.usage_seen,
                 _ => 1,
             };
+            self.per_chunk_usage |= read.completion_tokens.is_some();
             if let Some(text) = &mut self.text {
+                if self.tokenizer.is_some() {
+                    self.starts.push(text.len());
+                }
                 text.push_str(&content);
             }
             self.arrivals.push(at.saturating_duration_since(self.start));
@@ -166,7 +197,7 @@ mod tests {
 
     fn read(kind: EndpointKind, status: u16, stream: bool, body: &str) -> Result<(usize, Tokens), String> {
         let start = Instant::now();
-        let mut r = Reply::new(kind, start, false);
+        let mut r = Reply::new(kind, start, false, None);
         for piece in body.as_bytes().chunks(7) {
             r.feed(stream, piece, Instant::now())?;
         }
@@ -233,5 +264,29 @@ mod tests {
         assert_eq!(read(EndpointKind::Json, 200, false, "{\"output\": 1}").unwrap().0, 0);
         let triton_error_200 = "{\"error\":\"generate expects model to produce exactly 1 response\"}";
         assert!(read(EndpointKind::Generate, 200, false, triton_error_200).is_err());
+    }
+
+    #[cfg(feature = "tokenizer")]
+    #[test]
+    fn with_a_tokenizer_the_text_is_kept_and_counted_once_over_the_events() {
+        let tokenizer = Arc::new(crate::tokenizer::word_level(&["tok0", "tok1", "tok2"]));
+        let start = Instant::now();
+        // The second event ends inside a word that the third completes.
+        let body = concat!(
+            "data: {\"text_output\":\" tok0 to\"}\n\n",
+            "data: {\"text_output\":\"k\"}\n\n",
+            "data: {\"text_output\":\"1 tok2\"}\n\n"
+        );
+        let mut r = Reply::new(EndpointKind::Generate, start, false, Some(tokenizer));
+        r.feed(true, body.as_bytes(), Instant::now()).unwrap();
+        let (arrivals, tokens, text) = r.finish(200, Instant::now()).unwrap();
+        assert_eq!((arrivals.len(), tokens.per_event.clone(), text), (3, vec![1, 1, 1], None));
+        let kept = tokens.text.as_deref().unwrap();
+        assert_eq!((kept.text.as_str(), kept.starts.as_slice()), (" tok0 tok1 tok2", &[0, 8, 9][..]));
+        let counted = tokens.counted();
+        assert_eq!(
+            (counted.per_event.clone(), counted.tokenizer_output, counted.output()),
+            (vec![1, 0, 2], Some(3), 3)
+        );
     }
 }

@@ -2,12 +2,15 @@
 //! Triton's generate extension, any JSON API), what they are called with when no
 //! --input-data is given (synthetic prompts), and the objectives of goodput.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::values::parse_duration;
 use super::{parse_err, Protocol};
 use crate::cli::Args;
 use crate::error::Error;
+use crate::tokenizer::Tokenizer;
 
 /// What an endpoint speaks: how its requests are built and its replies read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +105,8 @@ pub struct GenerativeOptions {
     pub output_tokens: Option<TokenCount>,
     pub ignore_eos: bool,
     pub goodput: Goodput,
+    /// --tokenizer: counts tokens when the server sends no usage.
+    pub tokenizer: Option<Arc<Tokenizer>>,
 }
 
 /// The options of --service-kind openai; None for Triton's tensors (and then the flags
@@ -116,6 +121,7 @@ pub fn options(a: &Args, model: &str, protocol: Protocol) -> Result<Option<Gener
             ("--output-tokens", a.output_tokens.is_some()),
             ("--ignore-eos", a.ignore_eos),
             ("--goodput", a.goodput.is_some()),
+            ("--tokenizer", a.tokenizer.is_some()),
         ] {
             if given && kind_flag == "triton" {
                 return Err(parse_err(flag, "It is only used with --service-kind openai."));
@@ -150,6 +156,7 @@ pub fn options(a: &Args, model: &str, protocol: Protocol) -> Result<Option<Gener
     }
     let endpoint = path.replace("{MODEL}", model);
     let kind = kind.unwrap_or_else(|| EndpointKind::of_path(&endpoint));
+    let tokenizer = a.tokenizer.as_deref().map(|file| tokenizer(file, kind)).transpose()?;
     Ok(Some(GenerativeOptions {
         endpoint,
         kind,
@@ -160,7 +167,25 @@ pub fn options(a: &Args, model: &str, protocol: Protocol) -> Result<Option<Gener
         output_tokens: a.output_tokens.as_deref().map(|v| token_count("--output-tokens", v)).transpose()?,
         ignore_eos: a.ignore_eos,
         goodput: a.goodput.as_deref().map(goodput).transpose()?.unwrap_or_default(),
+        tokenizer,
     }))
+}
+
+/// --tokenizer FILE, read now so that a bad file fails before the run.
+fn tokenizer(file: &str, kind: EndpointKind) -> Result<Arc<Tokenizer>, Error> {
+    if matches!(kind, EndpointKind::Embeddings | EndpointKind::Json) {
+        let why =
+            format!("{} endpoints reply in no tokens; it counts those of chat, completions and generate.", kind.name());
+        return Err(parse_err("--tokenizer", &why));
+    }
+    if !cfg!(feature = "tokenizer") {
+        return Err(parse_err(
+            "--tokenizer",
+            "rperf was built without the `tokenizer` feature (build it with default features).",
+        ));
+    }
+    let t = Tokenizer::load(Path::new(file)).map_err(|why| parse_err("--tokenizer", &format!("'{file}' {why}.")))?;
+    Ok(Arc::new(t))
 }
 
 fn token_count(flag: &str, v: &str) -> Result<TokenCount, Error> {
@@ -251,5 +276,21 @@ mod tests {
         assert_eq!(g.output_tokens, Some(TokenCount { mean: 32.0, std_dev: 0.0 }));
         assert_eq!(g.goodput.ttft, Some(Duration::from_millis(200)));
         assert_eq!(g.goodput.describe(), "ttft<=200ms, tpot<=50ms");
+    }
+
+    #[test]
+    fn a_tokenizer_is_read_with_the_flags() {
+        let openai = ["-m", "llm", "--service-kind", "openai", "--endpoint-type", "chat", "--tokenizer"];
+        let missing = usage_msg(&[&openai[..], &["/no/such/tokenizer.json"]].concat());
+        if cfg!(feature = "tokenizer") {
+            assert!(missing.contains("--tokenizer. '/no/such/tokenizer.json' cannot be read: "), "{missing}");
+        } else {
+            assert!(missing.contains("rperf was built without the `tokenizer` feature"), "{missing}");
+        }
+        let triton = usage_msg(&["-m", "a", "--tokenizer", "t.json"]);
+        assert!(triton.contains("--tokenizer. It is only used with --service-kind openai."), "{triton}");
+        let json =
+            usage_msg(&["-m", "a", "--service-kind", "openai", "--endpoint", "predict", "--tokenizer", "t.json"]);
+        assert!(json.contains("json endpoints reply in no tokens"), "{json}");
     }
 }

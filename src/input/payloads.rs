@@ -195,6 +195,7 @@ mod tests {
             output_tokens: Some(TokenCount { mean: 8.0, std_dev: 0.0 }),
             ignore_eos: true,
             goodput: Goodput::default(),
+            tokenizer: None,
         }
     }
 
