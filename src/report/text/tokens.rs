@@ -94,3 +94,27 @@ fn source(token_source: &str) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::schema::token_source;
+
+    #[test]
+    fn sources_are_named_in_their_order_of_precedence() {
+        let all = [
+            [true, false, false],
+            [false, true, false],
+            [false, false, true],
+            [true, true, false],
+            [true, false, true],
+        ];
+        let named: Vec<String> = all.iter().map(|f| token_source(*f)).collect();
+        assert_eq!(named, ["usage", "tokenizer", "events", "usage and tokenizer", "usage and events"]);
+        assert!(all.iter().zip(&named).all(|(f, n)| token_sources(n) == *f));
+        assert_eq!(token_source([false; 3]), "events");
+        assert_eq!(source("tokenizer"), "--tokenizer (the server sent no usage)");
+        assert_eq!(source("usage and tokenizer"), "the server's usage where it sent one, else --tokenizer");
+        assert_eq!(source("usage and events"), "the server's usage where it sent one, else one per content event");
+    }
+}
