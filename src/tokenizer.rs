@@ -124,6 +124,27 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_level_bpe_splits_with_the_pure_rust_regex() {
+        // GPT-2's pre-tokenizer (a regex with a look-ahead), then merges into whole words.
+        let json = r#"{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+            "normalizer": null, "post_processor": null, "decoder": null,
+            "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+            "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+                      "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
+                      "vocab": {"\u0120": 0, "t": 1, "o": 2, "k": 3, "0": 4, "1": 5, "\u0120t": 6, "\u0120to": 7, "\u0120tok": 8},
+                      "merges": ["\u0120 t", "\u0120t o", "\u0120to k"]}}"#;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenizer.json");
+        std::fs::write(&path, json).unwrap();
+        let t = Tokenizer::load(&path).unwrap();
+        // " tok", "0", " tok", "1"; split over " to" | "k0 tok1": the first " tok" ends in
+        // the second piece.
+        assert_eq!(t.count(" tok0 tok1"), 4);
+        assert_eq!(t.split(" tok0 tok1", &[0, 3]), [0, 4]);
+        assert_eq!(t.split(" tok0 tok1", &[0, 5]), [2, 2]);
+    }
+
+    #[test]
     fn bad_files_say_why() {
         let dir = tempfile::tempdir().unwrap();
         let missing = Tokenizer::load(&dir.path().join("nope.json")).unwrap_err();
