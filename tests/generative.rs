@@ -313,3 +313,24 @@ fn a_tokenizer_is_refused_where_it_cannot_count() {
         assert!(first.starts_with("error: Failed to parse --tokenizer. ") && first.contains(want), "{}", run.stderr);
     }
 }
+
+#[test]
+fn a_tokenizer_counts_a_conversations_history_without_usage() {
+    let s = serve();
+    let tokenizer = word_tokenizer();
+    // The sessions of conversations_carry_their_history, asking for no usage.
+    let sessions = read(std::path::Path::new(&testdata("openai/sessions.json")))
+        .replace("\"stream\": true", "\"stream\": true, \"stream_options\": {\"include_usage\": false}");
+    let data = temp_path("tokenizer_sessions.json");
+    std::fs::write(&data, sessions).unwrap();
+    let data_s = data.to_string_lossy().into_owned();
+    let args = ["-m", "llm", "--endpoint", "v1/chat/completions", "--input-data", &data_s, "--tokenizer", &tokenizer];
+    let (run, v) = measure(&s, "tokenizer_sessions", &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let t = tokens(&v);
+    assert_eq!((t["token_source"].as_str(), t["output_tokens"]["p99"].as_u64()), (Some("tokenizer"), Some(4)), "{t}");
+    // Turns of 2, then 1 and 1 words ([UNK] each), each reply 4 tokens: 2, 2+4+1, 7+4+1.
+    let input = &t["input_tokens"];
+    assert_eq!(input["p99"].as_u64(), Some(12), "{input}");
+    assert!((5.0..=9.0).contains(&input["avg"].as_f64().unwrap()), "{input}");
+}
