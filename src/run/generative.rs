@@ -1,9 +1,11 @@
 //! A run of `--service-kind openai`: no model metadata to ask for (the endpoint is the
 //! contract); the requests are the input file's payloads or synthetic prompts, and the
-//! sweep is the same as for tensors, with token figures.
+//! sweep is the same as for tensors, with token figures; `--session-concurrency` plays each
+//! conversation once instead (`sessions`).
 
 use std::sync::atomic::AtomicBool;
 
+use super::sessions::SessionPlan;
 use super::sweep::Sweep;
 use crate::client::openai::OpenAiTransport;
 use crate::config::{parse_err, Config, DataSource, GenerativeOptions, LoadMode, SequenceConfig};
@@ -55,8 +57,13 @@ pub async fn run(config: &Config, g: &GenerativeOptions, interrupted: &AtomicBoo
     };
     let settings = report::build::settings(config, &model);
     print!("{}", text::settings(&settings));
+    let transport = OpenAiTransport::new(&config.server, g)?;
+    if let Some(n) = g.sessions {
+        let plan = SessionPlan { config, settings, baseline, interrupted };
+        return plan.run(transport, &streams, n).await;
+    }
     // A conversation is a sequence: its turns in order, on one worker, each after the last.
     let plan = sessions.then(|| SequenceConfig { length: None, ..config.load.sequences.clone() });
     let sweep = Sweep::new(config, settings, None, interrupted, (plan, intervals), baseline).await?;
-    sweep.drive(OpenAiTransport::new(&config.server, g)?, &streams).await
+    sweep.drive(transport, &streams).await
 }

@@ -18,6 +18,7 @@ use super::catalog::{Generate, Kind};
 use super::engine::{Engine, ModelRuntime};
 use super::generation::{self, Api, Ask, Plan};
 use super::reply::{self, json_reply, Reply};
+use super::request_log::Entry;
 use super::wire::{self, Head, Usage};
 
 /// Numbers the replies (their `id`).
@@ -61,8 +62,9 @@ pub async fn openai(engine: Arc<Engine>, api: Api, arrived: Instant, req: Reques
         },
         Err(msg) => return invalid(&msg),
     };
+    let logged = engine.log.as_ref().map(|log| log.arrive(&body));
     match generation::ask(api, &body) {
-        Ok(ask) => run(rt, api, ask, arrived).await,
+        Ok(ask) => run(rt, api, ask, (arrived, logged)).await,
         Err(msg) => invalid(&msg),
     }
 }
@@ -89,7 +91,7 @@ pub async fn triton(rt: Arc<ModelRuntime>, stream: bool, arrived: Instant, req: 
     }
     let ask = read(req).await.and_then(|body| generation::ask(Api::Generate, &body));
     match ask {
-        Ok(ask) => run(rt, Api::Generate, Ask { stream, include_usage: false, ..ask }, arrived).await,
+        Ok(ask) => run(rt, Api::Generate, Ask { stream, include_usage: false, ..ask }, (arrived, None)).await,
         Err(msg) => reply::error(StatusCode::BAD_REQUEST, &msg),
     }
 }
@@ -99,7 +101,8 @@ fn due(arrived: Instant, after: Duration) -> Instant {
     arrived.checked_add(after).unwrap_or_else(|| arrived + Duration::from_secs(86_400 * 365))
 }
 
-async fn run(rt: Arc<ModelRuntime>, api: Api, ask: Ask, arrived: Instant) -> Reply {
+/// Answers `ask`; `logged` (its --request-log line) is dropped once the reply is handed over.
+async fn run(rt: Arc<ModelRuntime>, api: Api, ask: Ask, (arrived, logged): (Instant, Option<Entry>)) -> Reply {
     let Some(g) = rt.def.generate else {
         return reply::error(StatusCode::INTERNAL_SERVER_ERROR, "a generative model without a generate table");
     };
@@ -118,6 +121,8 @@ async fn run(rt: Arc<ModelRuntime>, api: Api, ask: Ask, arrived: Instant) -> Rep
         tokio::spawn(async move {
             let ok = stream(&sse, &rt, &g, &head, &plan, &ask).await;
             record(&rt, arrived, ok.unwrap_or(false));
+            // Before the stream's end (when `sse` drops) can reach the client.
+            drop(logged);
         });
         return reply::events(rx);
     }
