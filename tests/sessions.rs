@@ -130,3 +130,54 @@ fn session_concurrency_refuses_what_it_cannot_play() {
         assert!(first.contains(want), "{extra:?}: {}", run.stderr);
     }
 }
+
+/// Under a request rate far above what two conversations can take, turns queue on their
+/// lane; each still goes only after its previous turn's reply plus its delay (one lane is
+/// one connection: consecutive requests on a connection are one session's consecutive
+/// turns), and its latency counts from then, not from the schedule it could not keep.
+#[test]
+fn open_loop_turns_wait_for_the_previous_reply_and_their_delay() {
+    let log = temp_path("open_sessions_log.jsonl");
+    let log_s = log.to_string_lossy().into_owned();
+    let s = Serve::start(&["--models", &testdata("serve/generative.toml"), "--request-log", &log_s]);
+    let data = payloads("open_sessions_payloads.json");
+    let (json, export) = (temp_path("open_sessions.json"), temp_path("open_sessions_export.json"));
+    let (json_s, export_s) = (json.to_string_lossy().into_owned(), export.to_string_lossy().into_owned());
+    let chat = ["-m", "llm", "--service-kind", "openai", "--endpoint", "v1/chat/completions", "-u", &s.http];
+    let rate = ["--request-rate-range", "200", "--num-of-sequences", "2", "-p", "500", "-s", "100"];
+    let files = ["--json", &json_s, "--profile-export-file", &export_s];
+    let run = rperf(&[&chat[..], &["--input-data", &data], &rate[..], &files[..]].concat());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The load's end sends each lane's open conversation its closing turn at once: only
+    // the turns sent before the last window ended are held to their delay.
+    let export: Value = serde_json::from_str(&read(&export)).unwrap();
+    let bounds = export["experiments"][0]["window_boundaries"].as_array().unwrap();
+    let measured_until = bounds.last().unwrap().as_u64().unwrap();
+    let mut by_peer: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for l in log_lines(&log) {
+        by_peer.entry(l["peer"].as_str().unwrap().to_string()).or_default().push(l);
+    }
+    assert_eq!(by_peer.len(), 2, "one connection per lane");
+    let mut held = 0;
+    for lines in by_peer.values_mut() {
+        lines.sort_by_key(|l| l["arrived_ns"].as_u64());
+        for pair in lines.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            let (ta, tb) = (a["texts"].as_array().unwrap(), b["texts"].as_array().unwrap());
+            let arrived = b["arrived_ns"].as_u64().unwrap();
+            if tb.len() == 1 || arrived > measured_until {
+                continue; // a first turn, or a closing one
+            }
+            assert_eq!(&tb[..ta.len()], &ta[..], "the next turn on a lane carries the previous one as history");
+            let gap_ms = arrived.saturating_sub(a["ended_ns"].as_u64().unwrap()) / 1_000_000;
+            assert!(gap_ms >= DELAY_MS, "a turn came {gap_ms} ms after its previous reply: {b}");
+            held += 1;
+        }
+    }
+    assert!(held >= 10, "{held} turns checked");
+    // Held back by their conversation, turns are not late by the server's doing: a reply
+    // takes about 30 ms, and counted from the schedule the queue would grow to seconds.
+    let v: Value = serde_json::from_str(&read(&json)).unwrap();
+    let p50 = v["levels"][0]["latency_us"]["p50"].as_u64().unwrap();
+    assert!(p50 < 1_000_000, "p50 latency {p50} usec: counted from the schedule, not the eligible time");
+}

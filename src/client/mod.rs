@@ -97,10 +97,11 @@ pub trait Transport: Send + Sync + 'static {
     fn workers_per_connection(&self) -> usize {
         1
     }
-    /// How long a sequence waits before sending `req` after its previous request ended
-    /// (the delay between a conversation's turns).
-    fn pause(&self, _req: &Self::Prepared) -> Duration {
-        Duration::ZERO
+    /// A conversation's turn: how long after its previous turn's reply `req` may go (its
+    /// delay). None for a request that is not a turn (a sequence model's step waits for
+    /// nothing but its schedule).
+    fn pause(&self, _req: &Self::Prepared) -> Option<Duration> {
+        None
     }
     fn infer(
         &self,

@@ -35,6 +35,8 @@ pub struct Prepared {
     /// A conversation's turn: its body.
     turn: Option<Map<String, Value>>,
     prompt_tokens: Option<u32>,
+    /// A turn of a session: it waits for the previous turn's reply and then `delay`.
+    session: bool,
     delay: Duration,
 }
 
@@ -109,7 +111,8 @@ impl Transport for OpenAiTransport {
             body.insert("stream_options".into(), json!({"include_usage": true}));
         }
         let turn = (p.session.is_some() && self.kind == EndpointKind::Chat).then(|| body.clone());
-        Ok(Prepared { request: self.request(&body)?, turn, prompt_tokens: p.prompt_tokens, delay: p.delay })
+        let session = p.session.is_some();
+        Ok(Prepared { request: self.request(&body)?, turn, prompt_tokens: p.prompt_tokens, session, delay: p.delay })
     }
 
     fn connection(&self, _worker: usize) -> Conn {
@@ -124,8 +127,8 @@ impl Transport for OpenAiTransport {
         conn.close();
     }
 
-    fn pause(&self, req: &Prepared) -> Duration {
-        req.delay
+    fn pause(&self, req: &Prepared) -> Option<Duration> {
+        req.session.then_some(req.delay)
     }
 
     async fn infer(&self, conn: &mut Conn, req: &Prepared, sequence: Option<Sequence>) -> InferResult {

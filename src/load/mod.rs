@@ -17,6 +17,7 @@ pub mod schedule;
 mod sequences;
 pub mod sessions;
 mod threads;
+mod timer;
 
 use std::future::Future;
 use std::time::Duration;

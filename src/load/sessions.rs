@@ -95,7 +95,7 @@ async fn user<T: Transport>(id: usize, shared: Arc<Shared<T>>, slot: Arc<Slot>) 
         let s = shared.next.fetch_add(1, Ordering::AcqRel);
         let Some(turns) = shared.sessions.get(s) else { return };
         for (k, turn) in turns.iter().enumerate() {
-            let pause = shared.transport.pause(turn);
+            let pause = shared.transport.pause(turn).unwrap_or_default();
             if k > 0 && !pause.is_zero() {
                 wait(&shared, pause).await;
             }

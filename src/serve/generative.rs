@@ -49,6 +49,7 @@ async fn read(req: Request<Incoming>) -> Result<Value, String> {
 /// POST /v1/chat/completions, /v1/completions, /v1/embeddings: the body's `model` names the
 /// model; without one, the only generative model answers.
 pub async fn openai(engine: Arc<Engine>, api: Api, arrived: Instant, req: Request<Incoming>) -> Reply {
+    let peer = req.extensions().get::<std::net::SocketAddr>().copied();
     let body = match read(req).await {
         Ok(b) => b,
         Err(msg) => return invalid(&msg),
@@ -62,7 +63,7 @@ pub async fn openai(engine: Arc<Engine>, api: Api, arrived: Instant, req: Reques
         },
         Err(msg) => return invalid(&msg),
     };
-    let logged = engine.log.as_ref().map(|log| log.arrive(&body));
+    let logged = engine.log.as_ref().map(|log| log.arrive(&body, peer));
     match generation::ask(api, &body) {
         Ok(ask) => run(rt, api, ask, (arrived, logged)).await,
         Err(msg) => invalid(&msg),
