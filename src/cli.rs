@@ -343,6 +343,9 @@ pub struct Args {
     #[arg(long, value_name = "N", help_heading = MEASURE)]
     pub session_concurrency: Option<String>,
     /// gRPC bidirectional streaming (ModelStreamInfer), needed by decoupled models.
+    ///
+    /// With --service-kind openai --endpoint-type json: the API streams JSON lines (chunked,
+    /// no Content-Type or an NDJSON one, as LitServe's stream=True APIs), one event each.
     #[arg(long, help_heading = REQUEST)]
     pub streaming: bool,
     /// Requests per sequence, +/- --sequence-length-variation. Default: 20, or each data stream's length.

@@ -11,10 +11,11 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::h1_body::{line_end, Framing};
+use super::h1_head::head;
+pub use super::h1_head::Body;
 use crate::tls::{ClientTls, Stream};
 
 /// Headers read at most in a response.
-const MAX_HEADERS: usize = 32;
 /// Bytes read at least per call.
 const READ_CHUNK: usize = 16 * 1024;
 /// A connection idle this long may have been closed by the server; it is checked first.
@@ -34,8 +35,7 @@ pub struct Response {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Streamed {
     pub status: u16,
-    /// Content-Type text/event-stream.
-    pub event_stream: bool,
+    pub body: Body,
 }
 
 /// One worker's keep-alive connection (over TLS if `tls`); it reconnects on its next use
@@ -156,7 +156,7 @@ impl Conn {
         &mut self,
         request: &[u8],
         now: Instant,
-        on_body: &mut (impl FnMut(bool, &[u8], Instant) -> Result<(), String> + Send),
+        on_body: &mut (impl FnMut(Body, &[u8], Instant) -> Result<(), String> + Send),
     ) -> Result<Streamed, String> {
         let reused = self.begin(now);
         let mut result = self.try_streamed(request, on_body).await;
@@ -169,7 +169,7 @@ impl Conn {
     async fn try_streamed(
         &mut self,
         request: &[u8],
-        on_body: &mut (impl FnMut(bool, &[u8], Instant) -> Result<(), String> + Send),
+        on_body: &mut (impl FnMut(Body, &[u8], Instant) -> Result<(), String> + Send),
     ) -> Result<Streamed, Failure> {
         if self.stream.is_none() {
             self.connect().await?;
@@ -180,7 +180,7 @@ impl Conn {
         let mut reply = StreamedReply::default();
         loop {
             let at = Instant::now();
-            let done = reply.advance(&mut self.buf, &mut |event_stream, piece| on_body(event_stream, piece, at));
+            let done = reply.advance(&mut self.buf, &mut |body, piece| on_body(body, piece, at));
             if let Some((streamed, keep_alive)) = done.map_err(Failure::Other)? {
                 self.last_used = at;
                 if !keep_alive || !self.buf.is_empty() {
@@ -239,92 +239,24 @@ impl StreamedReply {
     pub(crate) fn advance(
         &mut self,
         buf: &mut BytesMut,
-        on_body: &mut impl FnMut(bool, &[u8]) -> Result<(), String>,
+        on_body: &mut impl FnMut(Body, &[u8]) -> Result<(), String>,
     ) -> Result<Option<(Streamed, bool)>, String> {
         if self.head.is_none() {
             while let Some(h) = head(buf)? {
                 let _ = buf.split_to(h.len);
                 if !(100..200).contains(&h.status) {
-                    let streamed = Streamed { status: h.status, event_stream: h.event_stream };
+                    // An error's body is read whole unless it is an event stream.
+                    let lines_ok = h.body != Body::Lines || (200..300).contains(&h.status);
+                    let streamed = Streamed { status: h.status, body: if lines_ok { h.body } else { Body::Other } };
                     self.head = Some((streamed, h.framing()?, h.keep_alive));
                     break;
                 }
             }
         }
         let Some((streamed, framing, keep_alive)) = &mut self.head else { return Ok(None) };
-        let event_stream = streamed.event_stream;
-        let done = framing.decode(buf, &mut |piece| on_body(event_stream, piece))?;
+        let body = streamed.body;
+        let done = framing.decode(buf, &mut |piece| on_body(body, piece))?;
         Ok(done.then_some((*streamed, *keep_alive)))
-    }
-}
-
-/// What a response's head says.
-struct Head {
-    /// Its length in the buffer.
-    len: usize,
-    status: u16,
-    content_length: Option<usize>,
-    chunked: bool,
-    keep_alive: bool,
-    header_len: Option<usize>,
-    event_stream: bool,
-}
-
-/// The head at the start of `buf`, None while incomplete.
-fn head(buf: &[u8]) -> Result<Option<Head>, String> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Response::new(&mut headers);
-    let len = match parsed.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(format!("unreadable HTTP response: {e}")),
-    };
-    let mut h = Head {
-        len,
-        status: parsed.code.unwrap_or(0),
-        content_length: None,
-        chunked: false,
-        keep_alive: parsed.version == Some(1),
-        header_len: None,
-        event_stream: false,
-    };
-    for header in parsed.headers.iter() {
-        let value = std::str::from_utf8(header.value).unwrap_or("").trim();
-        let name = header.name;
-        if name.eq_ignore_ascii_case("content-length") {
-            h.content_length = Some(value.parse::<usize>().map_err(|_| format!("bad Content-Length '{value}'"))?);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            h.chunked = value.to_ascii_lowercase().ends_with("chunked");
-        } else if name.eq_ignore_ascii_case("connection") {
-            for token in value.split(',').map(str::trim) {
-                if token.eq_ignore_ascii_case("close") {
-                    h.keep_alive = false;
-                    break;
-                }
-                h.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
-            }
-        } else if name.eq_ignore_ascii_case("inference-header-content-length") {
-            h.header_len = value.parse().ok();
-        } else if name.eq_ignore_ascii_case("content-type") {
-            h.event_stream = value.to_ascii_lowercase().starts_with("text/event-stream");
-        }
-    }
-    Ok(Some(h))
-}
-
-impl Head {
-    /// How the body is delimited; an error for a body that would run to the close.
-    fn framing(&self) -> Result<Framing, String> {
-        if self.chunked {
-            return Ok(Framing::chunked());
-        }
-        let no_body = self.status == 204 || self.status == 304;
-        match self.content_length.or(no_body.then_some(0)) {
-            Some(len) => Ok(Framing::Length(len)),
-            // No length: the body runs to the end of the connection, which HTTP/1.1 servers
-            // do not do for inference; refuse rather than wait for a close.
-            None => Err(format!("HTTP response {} has neither Content-Length nor chunked encoding", self.status)),
-        }
     }
 }
 

@@ -24,6 +24,8 @@ pub struct OpenAiTransport {
     /// The request line and headers, up to the Content-Length.
     head: String,
     kind: EndpointKind,
+    /// `--endpoint-type json --streaming`: replies are streams of JSON lines.
+    lines: bool,
     /// Chat conversations: the messages so far, by session (sequence id).
     history: Mutex<HashMap<u64, Vec<Value>>>,
     request_timeout: Duration,
@@ -54,6 +56,7 @@ impl OpenAiTransport {
             tls: crate::tls::client_of(server)?,
             head,
             kind: options.kind,
+            lines: options.lines,
             history: Mutex::new(HashMap::new()),
             request_timeout: server.request_timeout,
         })
@@ -139,13 +142,16 @@ impl Transport for OpenAiTransport {
         };
         let start = Instant::now();
         let mut reply = Reply::new(self.kind, start, conversation.is_some());
+        if self.lines {
+            reply = reply.with_lines();
+        }
         let read = async {
-            let head = conn
-                .exchange_streamed(&request, start, &mut |event_stream, piece, at| reply.feed(event_stream, piece, at))
-                .await?;
-            reply.finish(head.status, Instant::now()).map(|done| (head, done))
+            let head =
+                conn.exchange_streamed(&request, start, &mut |body, piece, at| reply.feed(body, piece, at)).await?;
+            let streamed = reply.streams(head.body);
+            reply.finish(head.status, Instant::now()).map(|done| (streamed, done))
         };
-        let (head, (arrivals, mut tokens, text)) = match read.await {
+        let (streamed, (arrivals, mut tokens, text)) = match read.await {
             Ok(done) => done,
             Err(why) => {
                 // A conversation that failed on its last turn is over: nothing to keep.
@@ -161,8 +167,8 @@ impl Transport for OpenAiTransport {
         if let (Some((turn, seq)), Some(text)) = (conversation, text) {
             self.remember(turn, seq, text);
         }
-        let streamed = head.event_stream;
-        let tokens = (self.kind != EndpointKind::Json).then(|| Box::new(tokens));
+        // A plain JSON API has token figures when it streams (a line is a token).
+        let tokens = (self.kind != EndpointKind::Json || streamed).then(|| Box::new(tokens));
         Ok(Timing { send: Duration::ZERO, recv: Duration::ZERO, responses: streamed.then_some(arrivals), tokens })
     }
 }

@@ -105,6 +105,9 @@ pub struct GenerativeOptions {
     /// `--session-concurrency`: each conversation of the input data played once, this many
     /// at a time, instead of a sweep.
     pub sessions: Option<usize>,
+    /// `--endpoint-type json --streaming`: a reply chunked with no Content-Type (LitServe's
+    /// plain streams) or an NDJSON one is a stream of JSON lines, one event each.
+    pub lines: bool,
 }
 
 /// The options of --service-kind openai; None for Triton's tensors (and then the flags
@@ -167,6 +170,7 @@ pub fn options(a: &Args, model: &str, protocol: Protocol) -> Result<Option<Gener
         ignore_eos: a.ignore_eos,
         goodput: a.goodput.as_deref().map(goodput).transpose()?.unwrap_or_default(),
         sessions: a.session_concurrency.as_deref().map(|v| session_concurrency(a, v)).transpose()?,
+        lines: a.streaming && kind == EndpointKind::Json,
     }))
 }
 

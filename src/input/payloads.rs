@@ -210,6 +210,7 @@ mod tests {
             ignore_eos: true,
             goodput: Goodput::default(),
             sessions: None,
+            lines: false,
         }
     }
 

@@ -97,8 +97,9 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>, reset: Arc<AtomicBo
                         None => reply,
                     });
                 }
-                (Method::POST, ["generate"]) => generative::triton(model, false, arrived, req).await,
-                (Method::POST, ["generate_stream"]) => generative::triton(model, true, arrived, req).await,
+                (Method::POST, ["generate"]) => generative::triton(model, None, arrived, req).await,
+                (Method::POST, ["generate_stream"]) => generative::triton(model, Some(false), arrived, req).await,
+                (Method::POST, ["generate_ndjson"]) => generative::triton(model, Some(true), arrived, req).await,
                 _ => error(StatusCode::NOT_FOUND, "Not Found"),
             }
         }
