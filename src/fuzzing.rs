@@ -136,12 +136,12 @@ pub fn http_response(data: &[u8]) {
             error_cut = take_responses(&mut buf, at, &mut read_cut);
         }
         if done.is_none() && !failed {
-            streamed.extend_from_slice(piece);
             let mut take = |_: h1::Body, p: &[u8]| {
                 body.extend_from_slice(p);
                 Ok(())
             };
-            match reply.advance(&mut streamed, &mut take) {
+            // As the connection reads: from the fresh bytes, or after the ones kept.
+            match reply.feed(&mut streamed, piece, &mut take) {
                 Ok(d) => done = d,
                 Err(_) => failed = true,
             }

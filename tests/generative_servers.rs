@@ -133,6 +133,14 @@ fn triton_generate_stream_on_a_decoupled_model() {
     assert_eq!((t["output_tokens"]["avg"].as_f64(), t["output_tokens"]["p99"].as_u64()), (Some(8.0), Some(8)));
     assert!(t["time_to_first_token_us"]["p50"].as_u64().unwrap() >= 50_000, "{t}");
     assert!(t["inter_token_latency_us"]["p50"].as_u64().unwrap() >= 5_000, "{t}");
+    // Triton's statistics of the model over the same windows: its inferences are the
+    // requests (one in flight at a time, so at most one on either side of a window's edge),
+    // and it spent most of each one computing (the model sleeps between its tokens).
+    let (level, server) = (&v["levels"][0], &v["levels"][0]["server"][0]);
+    assert_eq!(server["model"], "token_generate", "{level}");
+    let (requests, inferences) = (level["requests"].as_u64().unwrap(), server["inference_count"].as_u64().unwrap());
+    assert!(requests.abs_diff(inferences) <= 2, "{requests} requests, {inferences} inferences: {level}");
+    assert!(run.stdout.contains("Server: "), "{}", run.stdout);
 
     // The non-decoupled model answers the non-streamed generate: one reply per request.
     let (run, v) = measure(

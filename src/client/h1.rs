@@ -13,9 +13,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::h1_body::{line_end, Framing};
 use super::h1_head::head;
 pub use super::h1_head::Body;
+pub use super::h1_stream::Streamed;
+pub(crate) use super::h1_stream::StreamedReply;
+use super::h1_stream::{read_more, ReadError};
 use crate::tls::{ClientTls, Stream};
 
-/// Headers read at most in a response.
 /// Bytes read at least per call.
 const READ_CHUNK: usize = 16 * 1024;
 /// A connection idle this long may have been closed by the server; it is checked first.
@@ -29,13 +31,6 @@ pub struct Response {
     pub body: Bytes,
     /// When the first bytes of the response arrived.
     pub first_byte: Instant,
-}
-
-/// A streamed response, once its body was read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Streamed {
-    pub status: u16,
-    pub body: Body,
 }
 
 /// One worker's keep-alive connection (over TLS if `tls`); it reconnects on its next use
@@ -176,26 +171,35 @@ impl Conn {
         }
         let stream = self.stream.as_mut().ok_or(Failure::Other("no connection".into()))?;
         stream.write_all(request).await.map_err(|e| Failure::BeforeAnswer(format!("HTTP request failed: {e}")))?;
-        let mut answered = false;
         let mut reply = StreamedReply::default();
-        loop {
-            let at = Instant::now();
-            let done = reply.advance(&mut self.buf, &mut |body, piece| on_body(body, piece, at));
-            if let Some((streamed, keep_alive)) = done.map_err(Failure::Other)? {
-                self.last_used = at;
-                if !keep_alive || !self.buf.is_empty() {
-                    self.stream = None;
+        // Bytes left by an earlier exchange first (none, with servers that do not pipeline).
+        let now = Instant::now();
+        let mut done = match self.buf.is_empty() {
+            true => None,
+            false => reply.advance(&mut self.buf, &mut |e, piece| on_body(e, piece, now)).map_err(Failure::Other)?,
+        };
+        let mut answered = false;
+        while done.is_none() {
+            done = read_more(stream, &mut self.buf, &mut reply, on_body).await.map_err(|e| {
+                let m = match e {
+                    ReadError::Closed => format!("the server at {} closed the connection", self.addr),
+                    ReadError::Io(e) => format!("reading the HTTP response failed: {e}"),
+                    ReadError::Reply(m) => return Failure::Other(m),
+                };
+                if answered {
+                    Failure::Other(m)
+                } else {
+                    Failure::BeforeAnswer(m)
                 }
-                return Ok(streamed);
-            }
-            self.buf.reserve(READ_CHUNK);
-            let failed = |m: String| if answered { Failure::Other(m) } else { Failure::BeforeAnswer(m) };
-            match stream.read_buf(&mut self.buf).await {
-                Ok(0) => return Err(failed(format!("the server at {} closed the connection", self.addr))),
-                Ok(_) => answered = true,
-                Err(e) => return Err(failed(format!("reading the HTTP response failed: {e}"))),
-            }
+            })?;
+            answered = true;
         }
+        let (streamed, keep_alive) = done.ok_or(Failure::Other("no reply".into()))?;
+        self.last_used = Instant::now();
+        if !keep_alive || !self.buf.is_empty() {
+            self.stream = None;
+        }
+        Ok(streamed)
     }
 
     async fn connect(&mut self) -> Result<(), Failure> {
@@ -223,40 +227,6 @@ impl Failure {
         match self {
             Failure::BeforeAnswer(m) | Failure::Other(m) => m,
         }
-    }
-}
-
-/// A streamed reply as read so far: once its head is complete, its status, how its body
-/// ends and whether the connection stays open.
-#[derive(Default)]
-pub(crate) struct StreamedReply {
-    head: Option<(Streamed, Framing, bool)>,
-}
-
-impl StreamedReply {
-    /// Takes what it can of the reply from the front of `buf`, each piece of the body to
-    /// `on_body` (with whether it is an event stream); once complete, the reply and keep-alive.
-    pub(crate) fn advance(
-        &mut self,
-        buf: &mut BytesMut,
-        on_body: &mut impl FnMut(Body, &[u8]) -> Result<(), String>,
-    ) -> Result<Option<(Streamed, bool)>, String> {
-        if self.head.is_none() {
-            while let Some(h) = head(buf)? {
-                let _ = buf.split_to(h.len);
-                if !(100..200).contains(&h.status) {
-                    // An error's body is read whole unless it is an event stream.
-                    let lines_ok = h.body != Body::Lines || (200..300).contains(&h.status);
-                    let streamed = Streamed { status: h.status, body: if lines_ok { h.body } else { Body::Other } };
-                    self.head = Some((streamed, h.framing()?, h.keep_alive));
-                    break;
-                }
-            }
-        }
-        let Some((streamed, framing, keep_alive)) = &mut self.head else { return Ok(None) };
-        let body = streamed.body;
-        let done = framing.decode(buf, &mut |piece| on_body(body, piece))?;
-        Ok(done.then_some((*streamed, *keep_alive)))
     }
 }
 

@@ -10,6 +10,7 @@ pub(crate) mod grpc_control;
 pub mod h1;
 mod h1_body;
 mod h1_head;
+mod h1_stream;
 pub(crate) mod h2;
 pub mod http;
 mod http_control;
