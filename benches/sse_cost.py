@@ -27,9 +27,11 @@ three processes share, shows. events/s is the steady rate: rperf's measured thro
 Targets: rperf's CPU per event <= 1/10 of the Python client's; rperf's peak RSS flat from 64 to
 1024 streams. Figures are printed, never asserted.
 
-At one stream, "floor" (examples/floor.rs stream, when built: cargo build --release --examples)
-is the least any client can spend: a blocking write, then blocking reads of the reply, nothing
-parsed; its ratio to the Python client shows how far the 1/10 target is reachable here.
+"floor" (examples/floor.rs, when built: cargo build --release --examples) is the least any
+client can spend: at one stream a blocking write, then blocking reads of the reply; at N streams
+one thread in epoll_wait that reads whatever a connection has and looks only for the reply's
+end; nothing parsed either way. Its ratio to the Python client shows how far the 1/10 target is
+reachable here, and rperf's ratio to it what rperf's parsing and figures cost.
 
 Usage: benches/sse_cost.py [--streams 1,64,1024] [--seconds 10]
 RPERF names the rperf binary (default target/release/rperf; the script does not build it).
@@ -139,13 +141,15 @@ def main():
                             "--url", f"http://127.0.0.1:{port}/v1/chat/completions", "--streams", str(n),
                             "--seconds", str(args.seconds), "--max-tokens", str(TOKENS), "--body", BODY]),
             ]
+            request = os.path.join(tmp, "request.http")
+            with open(request, "wb") as f:
+                body = BODY.encode()
+                f.write(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+                        b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
             if n == 1 and os.path.exists(FLOOR):
-                request = os.path.join(tmp, "request.http")
-                with open(request, "wb") as f:
-                    body = BODY.encode()
-                    f.write(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
-                            b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
                 cases.insert(0, ("floor", [FLOOR, "stream", f"127.0.0.1:{port}", request, str(args.seconds)]))
+            elif os.path.exists(FLOOR):
+                cases.insert(0, ("floor", [FLOOR, "streams", f"127.0.0.1:{port}", request, str(args.seconds), str(n)]))
             for name, cmd in cases:
                 r = run(cmd, server, port, timeout=args.seconds * 3 + 60)
                 events = r["replies"] * per_reply
@@ -206,7 +210,8 @@ def summary(rows, per_reply, streams):
         rp, py, fl = rows.get((n, "rperf")), rows.get((n, "python")), rows.get((n, "floor"))
         if fl and rp and py:
             us = lambda r: r["cpu"] / (r["replies"] * per_reply) * 1e6
-            print(f"{n} stream: the floor (one blocking read per event, nothing parsed) costs {us(fl):.2f} us/event, "
+            how = "one blocking read per event" if n == 1 else "one epoll thread reading what comes"
+            print(f"{n} streams: the floor ({how}, nothing parsed) costs {us(fl):.2f} us/event, "
                   f"{us(fl) / us(py):.3f} of the Python client's; rperf costs {us(rp) / us(fl):.2f}x the floor")
         if rp and py:
             rp_us = rp["cpu"] / (rp["replies"] * per_reply) * 1e6

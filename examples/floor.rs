@@ -15,6 +15,11 @@
 //!       As closed, for a streamed reply (server-sent events, chunked): blocking reads until
 //!       the body's last chunk; nothing is parsed. The least a client can do per streamed
 //!       event is one wake-up and one read: benches/sse_cost.py sets it beside rperf.
+//!   floor streams ADDR REQUEST_FILE SECONDS N
+//!       N streams at once on one thread, each as `stream` (a closed loop of streamed
+//!       replies, nothing parsed), the thread asleep in epoll_wait until some connection has
+//!       bytes, which it reads (4 KB at most) and drops: the floor of an event loop's cost
+//!       per streamed event at N streams, beside rperf and the Python client.
 //!
 //! REQUEST_FILE holds one whole HTTP/1.1 request, headers and body. Both modes print
 //! `requests N` (answers received) at the end; the open loop also prints how late its sends
@@ -37,14 +42,17 @@ fn main() {
         ["stream", addr, file, secs] => {
             read_request(file).and_then(|r| Ok((closed(addr, &r, seconds(secs)?, stream_end)?, None)))
         }
+        ["streams", addr, file, secs, n] => read_request(file).and_then(|r| {
+            let n: usize = n.parse().map_err(|_| format!("N: expected a number of streams, got {n}"))?;
+            Ok((streams(addr, &r, seconds(secs)?, n)?, None))
+        }),
         ["open", addr, file, rate, secs] => read_request(file).and_then(|r| {
             let rate: f64 = rate.parse().map_err(|_| format!("RATE: expected requests per second, got {rate}"))?;
             open(addr, &r, rate, seconds(secs)?).map(|(n, lags)| (n, Some(lags)))
         }),
-        _ => {
-            Err("usage: floor closed|stream ADDR REQUEST_FILE SECONDS | floor open ADDR REQUEST_FILE RATE SECONDS"
-                .into())
-        }
+        _ => Err("usage: floor closed|stream ADDR REQUEST_FILE SECONDS | floor streams ADDR REQUEST_FILE SECONDS N \
+             | floor open ADDR REQUEST_FILE RATE SECONDS"
+            .into()),
     };
     match result {
         Ok((n, lags)) => {
@@ -220,4 +228,42 @@ fn open(addr: &str, request: &[u8], rate: f64, run: Duration) -> Result<(u64, Ve
         }
     }
     Ok((done, lags))
+}
+
+/// `n` closed loops of streamed replies on one thread: every connection sends, the thread
+/// sleeps until one has bytes, reads them and looks only for the reply's end, then sends
+/// again while the run lasts. Replies in flight at the end are read to their end.
+fn streams(addr: &str, request: &[u8], run: Duration, n: usize) -> Result<u64, String> {
+    let poll = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(|e| e.to_string())?;
+    let mut conns: Vec<Conn> = Vec::new();
+    for i in 0..n.max(1) {
+        let mut stream = connect(addr)?;
+        epoll::add(&poll, stream.as_fd(), epoll::EventData::new_u64(i as u64), epoll::EventFlags::IN)
+            .map_err(|e| e.to_string())?;
+        stream.write_all(request).map_err(|e| format!("write: {e}"))?;
+        conns.push(Conn { stream, buf: Vec::with_capacity(4096), busy: true });
+    }
+    let end = Instant::now() + run;
+    let (mut done, mut busy) = (0u64, conns.len());
+    let mut events = Vec::with_capacity(1024);
+    while busy > 0 {
+        match epoll::wait(&poll, spare_capacity(&mut events), None) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(format!("epoll_wait: {e}")),
+        }
+        for event in events.drain(..) {
+            let conn = &mut conns[event.data.u64() as usize];
+            read_some(&mut conn.stream, &mut conn.buf)?;
+            if conn.busy && stream_end(&mut conn.buf)? {
+                done += 1;
+                if Instant::now() < end {
+                    conn.stream.write_all(request).map_err(|e| format!("write: {e}"))?;
+                } else {
+                    conn.busy = false;
+                    busy -= 1;
+                }
+            }
+        }
+    }
+    Ok(done)
 }

@@ -343,7 +343,17 @@ pub struct Args {
     /// With --periodic-concurrency-range: responses each request gets before STEP more start. Default: 10.
     #[arg(long, value_name = "N", help_heading = MEASURE)]
     pub request_period: Option<String>,
+    /// --service-kind openai: play each conversation of --input-data once, N at a time. Default: none.
+    ///
+    /// perf_analyzer's multi-turn mode: entries sharing a session_id are one conversation's
+    /// turns, sent in order with their history, each after the previous reply plus its delay.
+    /// One level is reported, over the whole run; the run ends when every session has.
+    #[arg(long, value_name = "N", help_heading = MEASURE)]
+    pub session_concurrency: Option<String>,
     /// gRPC bidirectional streaming (ModelStreamInfer), needed by decoupled models.
+    ///
+    /// With --service-kind openai --endpoint-type json: the API streams JSON lines (chunked,
+    /// no Content-Type or an NDJSON one, as LitServe's stream=True APIs), one event each.
     #[arg(long, help_heading = REQUEST)]
     pub streaming: bool,
     /// Requests per sequence, +/- --sequence-length-variation. Default: 20, or each data stream's length.

@@ -334,3 +334,39 @@ fn a_tokenizer_counts_a_conversations_history_without_usage() {
     assert_eq!(input["p99"].as_u64(), Some(12), "{input}");
     assert!((5.0..=9.0).contains(&input["avg"].as_f64().unwrap()), "{input}");
 }
+
+#[test]
+fn json_lines_streams_are_read_line_by_line() {
+    let s = serve();
+    let data = temp_path("ndjson_payloads.json");
+    std::fs::write(&data, r#"{"data": [{"payload": [{"text_input": "one two three", "max_tokens": 8}]}]}"#).unwrap();
+    let data_s = data.to_string_lossy().into_owned();
+    // Triton's generate_stream events as JSON lines, chunked with no Content-Type, as
+    // LitServe's plain streams: one response and one token per line.
+    let lines = |model: &str| {
+        let endpoint = format!("v2/models/{model}/generate_ndjson");
+        let args = ["-m", model, "--endpoint", &endpoint, "--endpoint-type", "json", "--input-data", &data_s];
+        [&args[..], &["--streaming"]].concat().into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let args = lines("llm");
+    let (run, v) = measure(&s, "ndjson", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let t = tokens(&v);
+    let n = t["requests"].as_u64().unwrap();
+    assert_eq!((t["token_source"].as_str(), t["output_tokens"]["avg"].as_f64()), (Some("events"), Some(8.0)));
+    assert_eq!(v["levels"][0]["stream"]["responses"].as_u64(), Some(8 * n));
+    assert_eq!(common::hist_count(&t["inter_token_latency_us"]["histogram"]), 7 * n);
+    assert!(t["time_to_first_token_us"]["p50"].as_u64().unwrap() >= 20_000);
+    // Without --streaming the same body is one reply, as before: no token figures.
+    let whole: Vec<&str> = args.iter().map(String::as_str).filter(|a| *a != "--streaming").collect();
+    let (run, v) = measure(&s, "ndjson_whole", &whole);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(tokens(&v).is_null() && v["levels"][0]["stream"].is_null(), "{}", v["levels"][0]);
+    // An error line fails its request, grouped by the server's message.
+    let args = lines("flaky");
+    let flaky: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (run, v) = measure(&s, "ndjson_flaky", &[&flaky[..], &["--max-error-rate", "90", "-p", "1000"]].concat());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let errors = v["levels"][0]["errors"].as_object().unwrap();
+    assert!(!errors.is_empty() && errors.keys().all(|k| k.contains("injected failure")), "{errors:?}");
+}

@@ -11,10 +11,13 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::h1_body::{line_end, Framing};
+use super::h1_head::head;
+pub use super::h1_head::Body;
+pub use super::h1_stream::Streamed;
+pub(crate) use super::h1_stream::StreamedReply;
+use super::h1_stream::{read_more, ReadError};
 use crate::tls::{ClientTls, Stream};
 
-/// Headers read at most in a response.
-const MAX_HEADERS: usize = 32;
 /// Bytes read at least per call.
 const READ_CHUNK: usize = 16 * 1024;
 /// A connection idle this long may have been closed by the server; it is checked first.
@@ -28,14 +31,6 @@ pub struct Response {
     pub body: Bytes,
     /// When the first bytes of the response arrived.
     pub first_byte: Instant,
-}
-
-/// A streamed response, once its body was read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Streamed {
-    pub status: u16,
-    /// Content-Type text/event-stream.
-    pub event_stream: bool,
 }
 
 /// One worker's keep-alive connection (over TLS if `tls`); it reconnects on its next use
@@ -156,7 +151,7 @@ impl Conn {
         &mut self,
         request: &[u8],
         now: Instant,
-        on_body: &mut (impl FnMut(bool, &[u8], Instant) -> Result<(), String> + Send),
+        on_body: &mut (impl FnMut(Body, &[u8], Instant) -> Result<(), String> + Send),
     ) -> Result<Streamed, String> {
         let reused = self.begin(now);
         let mut result = self.try_streamed(request, on_body).await;
@@ -169,33 +164,42 @@ impl Conn {
     async fn try_streamed(
         &mut self,
         request: &[u8],
-        on_body: &mut (impl FnMut(bool, &[u8], Instant) -> Result<(), String> + Send),
+        on_body: &mut (impl FnMut(Body, &[u8], Instant) -> Result<(), String> + Send),
     ) -> Result<Streamed, Failure> {
         if self.stream.is_none() {
             self.connect().await?;
         }
         let stream = self.stream.as_mut().ok_or(Failure::Other("no connection".into()))?;
         stream.write_all(request).await.map_err(|e| Failure::BeforeAnswer(format!("HTTP request failed: {e}")))?;
-        let mut answered = false;
         let mut reply = StreamedReply::default();
-        loop {
-            let at = Instant::now();
-            let done = reply.advance(&mut self.buf, &mut |event_stream, piece| on_body(event_stream, piece, at));
-            if let Some((streamed, keep_alive)) = done.map_err(Failure::Other)? {
-                self.last_used = at;
-                if !keep_alive || !self.buf.is_empty() {
-                    self.stream = None;
+        // Bytes left by an earlier exchange first (none, with servers that do not pipeline).
+        let now = Instant::now();
+        let mut done = match self.buf.is_empty() {
+            true => None,
+            false => reply.advance(&mut self.buf, &mut |e, piece| on_body(e, piece, now)).map_err(Failure::Other)?,
+        };
+        let mut answered = false;
+        while done.is_none() {
+            done = read_more(stream, &mut self.buf, &mut reply, on_body).await.map_err(|e| {
+                let m = match e {
+                    ReadError::Closed => format!("the server at {} closed the connection", self.addr),
+                    ReadError::Io(e) => format!("reading the HTTP response failed: {e}"),
+                    ReadError::Reply(m) => return Failure::Other(m),
+                };
+                if answered {
+                    Failure::Other(m)
+                } else {
+                    Failure::BeforeAnswer(m)
                 }
-                return Ok(streamed);
-            }
-            self.buf.reserve(READ_CHUNK);
-            let failed = |m: String| if answered { Failure::Other(m) } else { Failure::BeforeAnswer(m) };
-            match stream.read_buf(&mut self.buf).await {
-                Ok(0) => return Err(failed(format!("the server at {} closed the connection", self.addr))),
-                Ok(_) => answered = true,
-                Err(e) => return Err(failed(format!("reading the HTTP response failed: {e}"))),
-            }
+            })?;
+            answered = true;
         }
+        let (streamed, keep_alive) = done.ok_or(Failure::Other("no reply".into()))?;
+        self.last_used = Instant::now();
+        if !keep_alive || !self.buf.is_empty() {
+            self.stream = None;
+        }
+        Ok(streamed)
     }
 
     async fn connect(&mut self) -> Result<(), Failure> {
@@ -222,108 +226,6 @@ impl Failure {
     fn into_message(self) -> String {
         match self {
             Failure::BeforeAnswer(m) | Failure::Other(m) => m,
-        }
-    }
-}
-
-/// A streamed reply as read so far: once its head is complete, its status, how its body
-/// ends and whether the connection stays open.
-#[derive(Default)]
-pub(crate) struct StreamedReply {
-    head: Option<(Streamed, Framing, bool)>,
-}
-
-impl StreamedReply {
-    /// Takes what it can of the reply from the front of `buf`, each piece of the body to
-    /// `on_body` (with whether it is an event stream); once complete, the reply and keep-alive.
-    pub(crate) fn advance(
-        &mut self,
-        buf: &mut BytesMut,
-        on_body: &mut impl FnMut(bool, &[u8]) -> Result<(), String>,
-    ) -> Result<Option<(Streamed, bool)>, String> {
-        if self.head.is_none() {
-            while let Some(h) = head(buf)? {
-                let _ = buf.split_to(h.len);
-                if !(100..200).contains(&h.status) {
-                    let streamed = Streamed { status: h.status, event_stream: h.event_stream };
-                    self.head = Some((streamed, h.framing()?, h.keep_alive));
-                    break;
-                }
-            }
-        }
-        let Some((streamed, framing, keep_alive)) = &mut self.head else { return Ok(None) };
-        let event_stream = streamed.event_stream;
-        let done = framing.decode(buf, &mut |piece| on_body(event_stream, piece))?;
-        Ok(done.then_some((*streamed, *keep_alive)))
-    }
-}
-
-/// What a response's head says.
-struct Head {
-    /// Its length in the buffer.
-    len: usize,
-    status: u16,
-    content_length: Option<usize>,
-    chunked: bool,
-    keep_alive: bool,
-    header_len: Option<usize>,
-    event_stream: bool,
-}
-
-/// The head at the start of `buf`, None while incomplete.
-fn head(buf: &[u8]) -> Result<Option<Head>, String> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Response::new(&mut headers);
-    let len = match parsed.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(format!("unreadable HTTP response: {e}")),
-    };
-    let mut h = Head {
-        len,
-        status: parsed.code.unwrap_or(0),
-        content_length: None,
-        chunked: false,
-        keep_alive: parsed.version == Some(1),
-        header_len: None,
-        event_stream: false,
-    };
-    for header in parsed.headers.iter() {
-        let value = std::str::from_utf8(header.value).unwrap_or("").trim();
-        let name = header.name;
-        if name.eq_ignore_ascii_case("content-length") {
-            h.content_length = Some(value.parse::<usize>().map_err(|_| format!("bad Content-Length '{value}'"))?);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            h.chunked = value.to_ascii_lowercase().ends_with("chunked");
-        } else if name.eq_ignore_ascii_case("connection") {
-            for token in value.split(',').map(str::trim) {
-                if token.eq_ignore_ascii_case("close") {
-                    h.keep_alive = false;
-                    break;
-                }
-                h.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
-            }
-        } else if name.eq_ignore_ascii_case("inference-header-content-length") {
-            h.header_len = value.parse().ok();
-        } else if name.eq_ignore_ascii_case("content-type") {
-            h.event_stream = value.to_ascii_lowercase().starts_with("text/event-stream");
-        }
-    }
-    Ok(Some(h))
-}
-
-impl Head {
-    /// How the body is delimited; an error for a body that would run to the close.
-    fn framing(&self) -> Result<Framing, String> {
-        if self.chunked {
-            return Ok(Framing::chunked());
-        }
-        let no_body = self.status == 204 || self.status == 304;
-        match self.content_length.or(no_body.then_some(0)) {
-            Some(len) => Ok(Framing::Length(len)),
-            // No length: the body runs to the end of the connection, which HTTP/1.1 servers
-            // do not do for inference; refuse rather than wait for a close.
-            None => Err(format!("HTTP response {} has neither Content-Length nor chunked encoding", self.status)),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! An HTTP/1.1 response body read as it arrives: by Content-Length or chunk by chunk, each
 //! piece handed on at once, for replies that stream (server-sent events).
 
-use bytes::{Buf, BytesMut};
+use std::ops::Deref;
+
+use bytes::Buf;
 
 /// A chunk-size line longer than this is not HTTP.
 const MAX_SIZE_LINE: usize = 1024;
@@ -33,9 +35,9 @@ impl Framing {
 
     /// Takes what it can of the body from the front of `buf`, handing each piece of the
     /// body to `out`; true once the body is complete (what follows stays in `buf`).
-    pub fn decode(
+    pub fn decode<B: Buf + Deref<Target = [u8]>>(
         &mut self,
-        buf: &mut BytesMut,
+        buf: &mut B,
         out: &mut impl FnMut(&[u8]) -> Result<(), String>,
     ) -> Result<bool, String> {
         let state = match self {
@@ -120,6 +122,7 @@ pub(super) fn line_end(buf: &[u8]) -> Result<Option<usize>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
 
     /// The body and whether it completed, fed in pieces of `step` bytes.
     fn decode(mut framing: Framing, raw: &[u8], step: usize) -> Result<(Vec<u8>, bool, usize), String> {

@@ -9,10 +9,13 @@ pub mod grpc;
 pub(crate) mod grpc_control;
 pub mod h1;
 mod h1_body;
+mod h1_head;
+mod h1_stream;
 pub(crate) mod h2;
 pub mod http;
 mod http_control;
 mod json_outputs;
+pub(crate) mod ndjson;
 pub mod openai;
 pub(crate) mod rest;
 mod shm_control;
@@ -136,10 +139,11 @@ pub trait Transport: Send + Sync + 'static {
     fn workers_per_connection(&self) -> usize {
         1
     }
-    /// How long a sequence waits before sending `req` after its previous request ended
-    /// (the delay between a conversation's turns).
-    fn pause(&self, _req: &Self::Prepared) -> Duration {
-        Duration::ZERO
+    /// A conversation's turn: how long after its previous turn's reply `req` may go (its
+    /// delay). None for a request that is not a turn (a sequence model's step waits for
+    /// nothing but its schedule).
+    fn pause(&self, _req: &Self::Prepared) -> Option<Duration> {
+        None
     }
     fn infer(
         &self,

@@ -27,6 +27,8 @@ pub struct OpenAiTransport {
     /// The request line and headers, up to the Content-Length.
     head: String,
     kind: EndpointKind,
+    /// `--endpoint-type json --streaming`: replies are streams of JSON lines.
+    lines: bool,
     /// Chat conversations: the messages so far, by session (sequence id).
     history: Mutex<HashMap<u64, Vec<Value>>>,
     request_timeout: Duration,
@@ -40,6 +42,8 @@ pub struct Prepared {
     /// A conversation's turn: its body.
     turn: Option<Map<String, Value>>,
     prompt_tokens: Option<u32>,
+    /// A turn of a session: it waits for the previous turn's reply and then `delay`.
+    session: bool,
     delay: Duration,
 }
 
@@ -57,6 +61,7 @@ impl OpenAiTransport {
             tls: crate::tls::client_of(server)?,
             head,
             kind: options.kind,
+            lines: options.lines,
             history: Mutex::new(HashMap::new()),
             request_timeout: server.request_timeout,
             tokenizer: options.tokenizer.clone().filter(|_| {
@@ -121,7 +126,8 @@ impl Transport for OpenAiTransport {
         let turn = (p.session.is_some() && self.kind == EndpointKind::Chat).then(|| body.clone());
         let counted = || self.tokenizer.as_ref().and_then(|t| prompt_tokens(self.kind, &body, t));
         let prompt_tokens = p.prompt_tokens.or_else(counted);
-        Ok(Prepared { request: self.request(&body)?, turn, prompt_tokens, delay: p.delay })
+        let session = p.session.is_some();
+        Ok(Prepared { request: self.request(&body)?, turn, prompt_tokens, session, delay: p.delay })
     }
 
     fn connection(&self, _worker: usize) -> Conn {
@@ -136,8 +142,8 @@ impl Transport for OpenAiTransport {
         conn.close();
     }
 
-    fn pause(&self, req: &Prepared) -> Duration {
-        req.delay
+    fn pause(&self, req: &Prepared) -> Option<Duration> {
+        req.session.then_some(req.delay)
     }
 
     async fn infer(&self, conn: &mut Conn, req: &Prepared, sequence: Option<Sequence>) -> InferResult {
@@ -148,13 +154,16 @@ impl Transport for OpenAiTransport {
         };
         let start = Instant::now();
         let mut reply = Reply::new(self.kind, start, conversation.is_some(), self.tokenizer.clone());
+        if self.lines {
+            reply = reply.with_lines();
+        }
         let read = async {
-            let head = conn
-                .exchange_streamed(&request, start, &mut |event_stream, piece, at| reply.feed(event_stream, piece, at))
-                .await?;
-            reply.finish(head.status, Instant::now()).map(|done| (head, done))
+            let head =
+                conn.exchange_streamed(&request, start, &mut |body, piece, at| reply.feed(body, piece, at)).await?;
+            let streamed = reply.streams(head.body);
+            reply.finish(head.status, Instant::now()).map(|done| (streamed, done))
         };
-        let (head, (arrivals, mut tokens, text)) = match read.await {
+        let (streamed, (arrivals, mut tokens, text)) = match read.await {
             Ok(done) => done,
             Err(why) => {
                 // A conversation that failed on its last turn is over: nothing to keep.
@@ -170,8 +179,8 @@ impl Transport for OpenAiTransport {
         if let (Some((turn, seq)), Some(text)) = (conversation, text) {
             self.remember(turn, seq, text);
         }
-        let streamed = head.event_stream;
-        let tokens = (self.kind != EndpointKind::Json).then(|| Box::new(tokens));
+        // A plain JSON API has token figures when it streams (a line is a token).
+        let tokens = (self.kind != EndpointKind::Json || streamed).then(|| Box::new(tokens));
         Ok(Timing { send: Duration::ZERO, recv: Duration::ZERO, responses: streamed.then_some(arrivals), tokens })
     }
 }

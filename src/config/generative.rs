@@ -107,6 +107,12 @@ pub struct GenerativeOptions {
     pub goodput: Goodput,
     /// --tokenizer: counts tokens when the server sends no usage.
     pub tokenizer: Option<Arc<Tokenizer>>,
+    /// `--session-concurrency`: each conversation of the input data played once, this many
+    /// at a time, instead of a sweep.
+    pub sessions: Option<usize>,
+    /// `--endpoint-type json --streaming`: a reply chunked with no Content-Type (LitServe's
+    /// plain streams) or an NDJSON one is a stream of JSON lines, one event each.
+    pub lines: bool,
 }
 
 /// The options of --service-kind openai; None for Triton's tensors (and then the flags
@@ -114,6 +120,9 @@ pub struct GenerativeOptions {
 pub fn options(a: &Args, model: &str, protocol: Protocol) -> Result<Option<GenerativeOptions>, Error> {
     let kind_flag = a.service_kind.to_ascii_lowercase();
     if kind_flag != "openai" {
+        if a.session_concurrency.is_some() {
+            return Err(Error::Usage("Session concurrency mode is only supported with OpenAI service kind.".into()));
+        }
         for (flag, given) in [
             ("--endpoint", a.endpoint.is_some()),
             ("--endpoint-type", a.endpoint_type.is_some()),
@@ -168,6 +177,8 @@ pub fn options(a: &Args, model: &str, protocol: Protocol) -> Result<Option<Gener
         ignore_eos: a.ignore_eos,
         goodput: a.goodput.as_deref().map(goodput).transpose()?.unwrap_or_default(),
         tokenizer,
+        sessions: a.session_concurrency.as_deref().map(|v| session_concurrency(a, v)).transpose()?,
+        lines: a.streaming && kind == EndpointKind::Json,
     }))
 }
 
@@ -186,6 +197,26 @@ fn tokenizer(file: &str, kind: EndpointKind) -> Result<Arc<Tokenizer>, Error> {
     }
     let t = Tokenizer::load(Path::new(file)).map_err(|why| parse_err("--tokenizer", &format!("'{file}' {why}.")))?;
     Ok(Arc::new(t))
+}
+
+/// `--session-concurrency N`: N > 0 (perf_analyzer's words), and none of the flags that
+/// shape a sweep, which a session run does not have.
+fn session_concurrency(a: &Args, v: &str) -> Result<usize, Error> {
+    let flag = "--session-concurrency";
+    let n = match v.trim().parse::<i64>() {
+        Ok(n) if n > 0 => n as usize,
+        Ok(_) => return Err(parse_err(flag, "Session concurrency must be > 0.")),
+        Err(_) => return Err(parse_err(flag, &format!("Invalid value provided: {v}"))),
+    };
+    for (other, given) in [("--binary-search", a.binary_search), ("--think-time", a.think_time.is_some())] {
+        if given {
+            return Err(Error::Usage(format!(
+                "{other} cannot go with {flag}: a session run plays each session once, with no levels and no \
+                 think time but the payloads' delays."
+            )));
+        }
+    }
+    Ok(n)
 }
 
 fn token_count(flag: &str, v: &str) -> Result<TokenCount, Error> {
@@ -252,6 +283,32 @@ mod tests {
         assert!(with(&["--goodput", "speed:1s"]).contains("unknown objective 'speed'"));
         assert!(with(&["-i", "grpc"]).contains("HTTP only"));
         assert!(usage_msg(&["-m", "a", "--endpoint", "v1/x"]).contains("only used with --service-kind openai"));
+    }
+
+    #[test]
+    fn session_concurrency_is_one_mode_of_openai_alone() {
+        let openai = ["-m", "llm", "--service-kind", "openai", "--endpoint", "v1/chat/completions"];
+        fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+            [&["-m", "llm", "--service-kind", "openai", "--endpoint", "v1/chat/completions"][..], extra].concat()
+        }
+        let c = config(&with(&["--session-concurrency", "3"])).unwrap();
+        assert_eq!(c.generative.unwrap().sessions, Some(3));
+        assert_eq!(config(&openai).unwrap().generative.unwrap().sessions, None);
+        assert!(usage_msg(&with(&["--session-concurrency", "0"])).contains("Session concurrency must be > 0."));
+        assert!(usage_msg(&with(&["--session-concurrency", "x"])).contains("Invalid value provided: x"));
+        for (other, value) in [
+            ("--concurrency-range", "1:4"),
+            ("--request-rate-range", "10"),
+            ("--request-intervals", "gaps.txt"),
+            ("--periodic-concurrency-range", "1:2"),
+        ] {
+            let msg = usage_msg(&with(&["--session-concurrency", "2", other, value]));
+            assert!(msg.starts_with(&format!("--session-concurrency cannot go with {other}:")), "{msg}");
+        }
+        let msg = usage_msg(&with(&["--session-concurrency", "2", "--think-time", "10ms:20ms"]));
+        assert!(msg.starts_with("--think-time cannot go with --session-concurrency"), "{msg}");
+        let triton = usage_msg(&["-m", "a", "--session-concurrency", "2"]);
+        assert_eq!(triton, "Session concurrency mode is only supported with OpenAI service kind.");
     }
 
     #[test]

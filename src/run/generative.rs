@@ -1,14 +1,21 @@
 //! A run of `--service-kind openai`: no model metadata to ask for (the endpoint is the
 //! contract); the requests are the input file's payloads or synthetic prompts, and the
-//! sweep is the same as for tensors, with token figures.
+//! sweep is the same as for tensors, with token figures; `--session-concurrency` plays each
+//! conversation once instead (`sessions`). Triton's generate endpoints are Triton's models:
+//! their server-side statistics are read as for tensors, when the server has them.
 
 use std::sync::atomic::AtomicBool;
 
+use super::sessions::SessionPlan;
 use super::sweep::Sweep;
 use crate::client::openai::OpenAiTransport;
-use crate::config::{parse_err, Config, DataSource, GenerativeOptions, LoadMode, SequenceConfig};
+use crate::client::Control;
+use crate::config::{
+    parse_err, Config, DataSource, EndpointKind, GenerativeOptions, LoadMode, Protocol, SequenceConfig,
+};
 use crate::error::Error;
 use crate::input::payloads;
+use crate::measure::ServerProbe;
 use crate::model::Model;
 use crate::report::{self, text};
 
@@ -53,10 +60,43 @@ pub async fn run(config: &Config, g: &GenerativeOptions, interrupted: &AtomicBoo
         response_cache: false,
         from_metadata: false,
     };
-    let settings = report::build::settings(config, &model);
+    let mut settings = report::build::settings(config, &model);
+    let server = server_side(config, g).await;
+    if let Err(why) = &server {
+        settings.left_out.push(format!("server statistics ({why}): no Server block"));
+    }
     print!("{}", text::settings(&settings));
+    let transport = OpenAiTransport::new(&config.server, g)?;
+    if let Some(n) = g.sessions {
+        let plan = SessionPlan { config, settings, baseline, interrupted };
+        return plan.run(transport, &streams, n).await;
+    }
     // A conversation is a sequence: its turns in order, on one worker, each after the last.
     let plan = sessions.then(|| SequenceConfig { length: None, ..config.load.sequences.clone() });
-    let sweep = Sweep::new(config, settings, None, interrupted, (plan, intervals), baseline).await?;
-    sweep.drive(OpenAiTransport::new(&config.server, g)?, &streams).await
+    let probe = match &server {
+        Ok(Some((control, model))) => Some(ServerProbe { control, model }),
+        _ => None,
+    };
+    let sweep = Sweep::new(config, settings, probe, interrupted, (plan, intervals), baseline).await?;
+    sweep.drive(transport, &streams).await
+}
+
+/// For Triton's generate endpoints, the model as the server describes it (an ensemble's
+/// composing models too) and the connection that reads its statistics; None for the other
+/// endpoints (OpenAI's servers have no KServe statistics); why not, when the server has none.
+async fn server_side(config: &Config, g: &GenerativeOptions) -> Result<Option<(Control, Model)>, String> {
+    if g.kind != EndpointKind::Generate {
+        return Ok(None);
+    }
+    let fail = |e: Error| e.to_string().lines().next().unwrap_or_default().to_string();
+    let tls = crate::tls::client_of(&config.server).map_err(fail)?;
+    let control = Control::connect(Protocol::Http, &config.server.url, tls).await.map_err(fail)?;
+    let target = &config.target;
+    let (model, info) =
+        control.model(&target.model, target.version.as_deref(), &target.bls_composing).await.map_err(fail)?;
+    match super::statistics(&control, &info, &model).await {
+        Ok(true) => Ok(Some((control, model))),
+        Ok(false) => Err("no statistics extension".to_string()),
+        Err(e) => Err(fail(e)),
+    }
 }
