@@ -115,6 +115,14 @@ pub struct Args {
     /// Service objectives for goodput, e.g. ttft:200ms,tpot:50ms,e2e:2s. Default: none.
     #[arg(long, value_name = "OBJECTIVES", help_heading = OPENAI)]
     pub goodput: Option<String>,
+    /// Count tokens with this Hugging Face tokenizer.json when the server sends no usage. Default: none.
+    ///
+    /// Output tokens are the server's usage when it sends one (then the report says how far
+    /// the tokenizer's count is from it), else this tokenizer's count of the reply's text,
+    /// else one per content event. Input tokens of prompts rperf did not write are counted
+    /// with it too.
+    #[arg(long, value_name = "FILE", help_heading = OPENAI)]
+    pub tokenizer: Option<String>,
     /// Header 'Name: value' on every request (HTTP header, gRPC metadata); repeatable. Default: none.
     #[arg(short = 'H', value_name = "HEADER", help_heading = REQUEST)]
     pub headers: Vec<String>,
@@ -335,7 +343,17 @@ pub struct Args {
     /// With --periodic-concurrency-range: responses each request gets before STEP more start. Default: 10.
     #[arg(long, value_name = "N", help_heading = MEASURE)]
     pub request_period: Option<String>,
+    /// --service-kind openai: play each conversation of --input-data once, N at a time. Default: none.
+    ///
+    /// perf_analyzer's multi-turn mode: entries sharing a session_id are one conversation's
+    /// turns, sent in order with their history, each after the previous reply plus its delay.
+    /// One level is reported, over the whole run; the run ends when every session has.
+    #[arg(long, value_name = "N", help_heading = MEASURE)]
+    pub session_concurrency: Option<String>,
     /// gRPC bidirectional streaming (ModelStreamInfer), needed by decoupled models.
+    ///
+    /// With --service-kind openai --endpoint-type json: the API streams JSON lines (chunked,
+    /// no Content-Type or an NDJSON one, as LitServe's stream=True APIs), one event each.
     #[arg(long, help_heading = REQUEST)]
     pub streaming: bool,
     /// Requests per sequence, +/- --sequence-length-variation. Default: 20, or each data stream's length.

@@ -136,7 +136,7 @@ pub fn http_response(data: &[u8]) {
             error_cut = take_responses(&mut buf, at, &mut read_cut);
         }
         if done.is_none() && !failed {
-            let mut take = |_: bool, p: &[u8]| {
+            let mut take = |_: h1::Body, p: &[u8]| {
                 body.extend_from_slice(p);
                 Ok(())
             };
@@ -215,11 +215,17 @@ pub fn sse(data: &[u8]) {
     assert_eq!(events(&pieces), events(&[&whole]), "events read in pieces and whole differ");
     for kind in KINDS {
         let reply = |pieces: &[&[u8]]| {
-            let mut reply = Reply::new(kind, at, true);
-            pieces.iter().try_for_each(|p| reply.feed(true, p, at)).and_then(|()| reply.finish(200, at))
+            let mut reply = Reply::new(kind, at, true, None);
+            pieces.iter().try_for_each(|p| reply.feed(h1::Body::Events, p, at)).and_then(|()| reply.finish(200, at))
         };
         assert_eq!(reply(&pieces), reply(&[&whole]), "{} replies read in pieces and whole differ", kind.name());
     }
+    // The same bytes as JSON lines (a plain JSON API that streams).
+    let lines = |pieces: &[&[u8]]| {
+        let mut reply = Reply::new(crate::config::EndpointKind::Json, at, false, None).with_lines();
+        pieces.iter().try_for_each(|p| reply.feed(h1::Body::Lines, p, at)).and_then(|()| reply.finish(200, at))
+    };
+    assert_eq!(lines(&pieces), lines(&[&whole]), "JSON lines read in pieces and whole differ");
 }
 
 /// One event or whole reply of a generative endpoint, for every kind of endpoint.
@@ -230,8 +236,8 @@ pub fn event_json(data: &[u8]) {
             let _ = event_json::read(kind, text);
         }
         for status in [200, 500] {
-            let mut reply = Reply::new(kind, at, true);
-            if reply.feed(false, data, at).is_ok() {
+            let mut reply = Reply::new(kind, at, true, None);
+            if reply.feed(h1::Body::Other, data, at).is_ok() {
                 let _ = reply.finish(status, at);
             }
         }

@@ -33,6 +33,7 @@ mod shm;
 mod sync;
 mod thresholds;
 mod tls;
+mod tokenizer;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -69,3 +69,14 @@ fn demo_runs_the_whole_job_with_nothing_installed() {
     assert_eq!(run.stdout.matches("    Time to first token: avg ").count(), 2, "{}", run.stdout);
     assert_eq!(run.stdout.matches("    Goodput (ttft<=50ms, tpot<=10ms): ").count(), 2);
 }
+
+#[test]
+fn a_missing_tokenizer_file_is_one_line_naming_the_flag_and_file() {
+    let missing = std::env::temp_dir().join(format!("rperf-no-such-tokenizer-{}.json", std::process::id()));
+    let missing = missing.to_string_lossy().into_owned();
+    let run = rperf(&["-m", "llm", "--service-kind", "openai", "--endpoint-type", "chat", "--tokenizer", &missing]);
+    assert_eq!(run.code, 99);
+    let first = run.stderr.lines().next().unwrap_or("");
+    let want = format!("error: Failed to parse --tokenizer. '{missing}' cannot be read: No such file or directory");
+    assert!(first.starts_with(&want), "{}", run.stderr);
+}

@@ -211,3 +211,162 @@ fn merged_runs_add_their_token_figures() {
     let ttft = common::hist_count(&tm["time_to_first_token_us"]["histogram"]);
     assert_eq!(ttft, n(ta) + n(tb), "every request's TTFT is in the merged histogram");
 }
+
+/// The words of rperf's synthetic prompts (src/input/payloads.rs).
+const PROMPT_WORDS: &str = "the model server answers every request with a short reply about time load and tokens that \
+                            stream back to client over one open connection while other users wait for their turn now";
+
+/// A WordLevel tokenizer.json (split on whitespace and punctuation) whose vocabulary holds
+/// the words `rperf serve` replies with (tok0..tok63) and those of rperf's prompts; any
+/// other word or mark is one `[UNK]`. Its path.
+fn word_tokenizer() -> String {
+    let words = PROMPT_WORDS.split_whitespace().map(String::from).chain((0..64).map(|k| format!("tok{k}")));
+    let vocab: Vec<String> =
+        std::iter::once("[UNK]".to_string()).chain(words).enumerate().map(|(i, w)| format!("\"{w}\": {i}")).collect();
+    let json = format!(
+        r#"{{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null,
+            "pre_tokenizer": {{"type": "Whitespace"}}, "post_processor": null, "decoder": null,
+            "model": {{"type": "WordLevel", "vocab": {{{}}}, "unk_token": "[UNK]"}}}}"#,
+        vocab.join(", ")
+    );
+    let path = temp_path("tokenizer.json");
+    std::fs::write(&path, json).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_tokenizer_counts_the_tokens_when_the_server_sends_no_usage() {
+    let s = serve();
+    let tokenizer = word_tokenizer();
+    // Triton's generate_stream sends no usage; `chunky` sends 16 tokens in 4 events of 4.
+    // The prompt is rperf's to count: 3 words and 2 marks the server cannot count as words.
+    let data = temp_path("tokenizer_prompt.json");
+    std::fs::write(&data, r#"{"data": [{"payload": [{"text_input": "the model, answers!"}]}]}"#).unwrap();
+    let data_s = data.to_string_lossy().into_owned();
+    let args = ["-m", "chunky", "--endpoint-type", "generate", "--input-data", &data_s, "--tokenizer", &tokenizer];
+    let (run, v) = measure(&s, "tokenizer_no_usage", &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let t = tokens(&v);
+    let n = t["requests"].as_u64().unwrap();
+    assert_eq!(t["token_source"], "tokenizer", "{t}");
+    assert_eq!((t["output_tokens"]["avg"].as_f64(), t["output_tokens"]["p99"].as_u64()), (Some(16.0), Some(16)));
+    assert_eq!((t["input_tokens"]["avg"].as_f64(), t["input_tokens"]["p99"].as_u64()), (Some(5.0), Some(5)));
+    assert_eq!(v["levels"][0]["stream"]["responses"].as_u64(), Some(4 * n));
+    // Each of the 3 gaps after the first event splits over the event's 4 tokens.
+    assert_eq!(common::hist_count(&t["inter_token_latency_us"]["histogram"]), 12 * n);
+    assert!(t.get("usage_mismatch").is_none() && t.get("tokenizer_check").is_none(), "{t}");
+    assert!(run.stdout.contains("output tokens counted from --tokenizer (the server sent no usage)"), "{}", run.stdout);
+}
+
+#[test]
+fn with_usage_and_a_tokenizer_the_usage_counts_and_the_tokenizer_is_compared() {
+    let s = serve();
+    let tokenizer = word_tokenizer();
+    let chat = ["--endpoint", "v1/chat/completions", "--output-tokens", "8", "--tokenizer", &tokenizer];
+    // Right usage: the two agree.
+    let (run, v) = measure(&s, "tokenizer_right", &[&["-m", "llm"], &chat[..]].concat());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let t = tokens(&v);
+    let n = t["requests"].as_u64().unwrap();
+    assert_eq!((t["token_source"].as_str(), t["output_tokens"]["avg"].as_f64()), (Some("usage"), Some(8.0)));
+    let c = &t["tokenizer_check"];
+    assert_eq!(
+        (c["requests"].as_u64(), c["differing"].as_u64(), c["difference_pct"].as_f64()),
+        (Some(n), Some(0), Some(0.0))
+    );
+    // A usage 3 tokens over the truth: still the count, and the tokenizer says how far.
+    let (run, v) = measure(&s, "tokenizer_wrong", &[&["-m", "wrong_usage"], &chat[..]].concat());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let t = tokens(&v);
+    let n = t["requests"].as_u64().unwrap();
+    assert_eq!((t["token_source"].as_str(), t["output_tokens"]["avg"].as_f64()), (Some("usage"), Some(11.0)));
+    let c = &t["tokenizer_check"];
+    assert_eq!((c["requests"].as_u64(), c["differing"].as_u64()), (Some(n), Some(n)), "{c}");
+    assert_eq!((c["usage_tokens"].as_u64(), c["tokenizer_tokens"].as_u64()), (Some(11 * n), Some(8 * n)));
+    let pct = c["difference_pct"].as_f64().unwrap();
+    assert!((pct - (8.0 - 11.0) * 100.0 / 11.0).abs() < 1e-9, "{pct}");
+    assert!(t.get("usage_mismatch").is_none(), "{t}");
+    let line = format!("--tokenizer beside the usage ({n} requests, {n} differ): usage {} tokens, tokenizer {} (-27.3% from the usage)", 11 * n, 8 * n);
+    assert!(run.stdout.contains(&line), "{}", run.stdout);
+}
+
+#[test]
+fn a_tokenizer_is_refused_where_it_cannot_count() {
+    let tokenizer = word_tokenizer();
+    let not_json = temp_path("not_a_tokenizer.json");
+    std::fs::write(&not_json, r#"{"model": {"type": "NoSuchModel"}}"#).unwrap();
+    let not_json_s = not_json.to_string_lossy().into_owned();
+    for (args, want) in [
+        (vec!["--service-kind", "triton", "--tokenizer", &tokenizer], "It is only used with --service-kind openai."),
+        (
+            vec!["--service-kind", "openai", "--endpoint-type", "embeddings", "--tokenizer", &tokenizer],
+            "embeddings endpoints reply in no tokens",
+        ),
+        (
+            vec!["--service-kind", "openai", "--endpoint-type", "chat", "--tokenizer", &not_json_s],
+            "is not a Hugging Face tokenizer.json: ",
+        ),
+    ] {
+        let run = rperf(&[&["-m", "llm", "-u", "127.0.0.1:1"], &args[..]].concat());
+        assert_eq!(run.code, 99, "{args:?}");
+        let first = run.stderr.lines().next().unwrap_or("");
+        assert!(first.starts_with("error: Failed to parse --tokenizer. ") && first.contains(want), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn a_tokenizer_counts_a_conversations_history_without_usage() {
+    let s = serve();
+    let tokenizer = word_tokenizer();
+    // The sessions of conversations_carry_their_history, asking for no usage.
+    let sessions = read(std::path::Path::new(&testdata("openai/sessions.json")))
+        .replace("\"stream\": true", "\"stream\": true, \"stream_options\": {\"include_usage\": false}");
+    let data = temp_path("tokenizer_sessions.json");
+    std::fs::write(&data, sessions).unwrap();
+    let data_s = data.to_string_lossy().into_owned();
+    let args = ["-m", "llm", "--endpoint", "v1/chat/completions", "--input-data", &data_s, "--tokenizer", &tokenizer];
+    let (run, v) = measure(&s, "tokenizer_sessions", &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let t = tokens(&v);
+    assert_eq!((t["token_source"].as_str(), t["output_tokens"]["p99"].as_u64()), (Some("tokenizer"), Some(4)), "{t}");
+    // Turns of 2, then 1 and 1 words ([UNK] each), each reply 4 tokens: 2, 2+4+1, 7+4+1.
+    let input = &t["input_tokens"];
+    assert_eq!(input["p99"].as_u64(), Some(12), "{input}");
+    assert!((5.0..=9.0).contains(&input["avg"].as_f64().unwrap()), "{input}");
+}
+
+#[test]
+fn json_lines_streams_are_read_line_by_line() {
+    let s = serve();
+    let data = temp_path("ndjson_payloads.json");
+    std::fs::write(&data, r#"{"data": [{"payload": [{"text_input": "one two three", "max_tokens": 8}]}]}"#).unwrap();
+    let data_s = data.to_string_lossy().into_owned();
+    // Triton's generate_stream events as JSON lines, chunked with no Content-Type, as
+    // LitServe's plain streams: one response and one token per line.
+    let lines = |model: &str| {
+        let endpoint = format!("v2/models/{model}/generate_ndjson");
+        let args = ["-m", model, "--endpoint", &endpoint, "--endpoint-type", "json", "--input-data", &data_s];
+        [&args[..], &["--streaming"]].concat().into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let args = lines("llm");
+    let (run, v) = measure(&s, "ndjson", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let t = tokens(&v);
+    let n = t["requests"].as_u64().unwrap();
+    assert_eq!((t["token_source"].as_str(), t["output_tokens"]["avg"].as_f64()), (Some("events"), Some(8.0)));
+    assert_eq!(v["levels"][0]["stream"]["responses"].as_u64(), Some(8 * n));
+    assert_eq!(common::hist_count(&t["inter_token_latency_us"]["histogram"]), 7 * n);
+    assert!(t["time_to_first_token_us"]["p50"].as_u64().unwrap() >= 20_000);
+    // Without --streaming the same body is one reply, as before: no token figures.
+    let whole: Vec<&str> = args.iter().map(String::as_str).filter(|a| *a != "--streaming").collect();
+    let (run, v) = measure(&s, "ndjson_whole", &whole);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(tokens(&v).is_null() && v["levels"][0]["stream"].is_null(), "{}", v["levels"][0]);
+    // An error line fails its request, grouped by the server's message.
+    let args = lines("flaky");
+    let flaky: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (run, v) = measure(&s, "ndjson_flaky", &[&flaky[..], &["--max-error-rate", "90", "-p", "1000"]].concat());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let errors = v["levels"][0]["errors"].as_object().unwrap();
+    assert!(!errors.is_empty() && errors.keys().all(|k| k.contains("injected failure")), "{errors:?}");
+}

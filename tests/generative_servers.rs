@@ -90,6 +90,33 @@ fn litserve_openai_chat_streams() {
     assert_eq!(v["outcome"], "failed");
 }
 
+/// LitServe's plain streaming API (`/stream`: chunked, no Content-Type, each item a JSON line,
+/// no end marker) read with `--endpoint-type json --streaming`: one response, one token per
+/// line. Counts only (timing is the bench's).
+#[test]
+fn litserve_plain_stream_is_read_as_json_lines() {
+    let server = LitServe::start();
+    let url = format!("127.0.0.1:{}", server.port);
+    let plain = ["-m", "fake", "-u", &url, "--endpoint", "stream", "--endpoint-type", "json"];
+    let (run, v) = measure("litserve_lines", &[&plain[..], &["--streaming", "--concurrency-range", "1:2"]].concat());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for level in v["levels"].as_array().unwrap() {
+        let t = &level["tokens"];
+        let n = t["requests"].as_u64().unwrap();
+        assert!(n > 0 && level["failed"].as_u64() == Some(0), "{level}");
+        // 16 items a reply (the fake model's default), each a line.
+        assert_eq!((t["token_source"].as_str(), t["output_tokens"]["avg"].as_f64()), (Some("events"), Some(16.0)));
+        assert_eq!(level["stream"]["responses"].as_u64(), Some(16 * n), "{level}");
+        assert_eq!(common::hist_count(&t["inter_token_latency_us"]["histogram"]), 15 * n, "{t}");
+        let ttft = t["time_to_first_token_us"]["avg"].as_f64().unwrap();
+        assert!(ttft <= level["latency_us"]["avg"].as_f64().unwrap(), "TTFT {ttft} usec after the end: {level}");
+    }
+    // Not marked as streamed: the body is one reply, as before.
+    let (run, v) = measure("litserve_lines_whole", &plain);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(v["levels"][0]["tokens"].is_null(), "{}", v["levels"][0]);
+}
+
 #[test]
 fn triton_generate_stream_on_a_decoupled_model() {
     let triton = common::triton();

@@ -153,9 +153,44 @@ pub fn read(kind: EndpointKind, json: &str) -> Result<Read<'_>, String> {
     })
 }
 
+/// A JSON line of a plain streaming API: only an object's `error` is read.
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(borrow, default)]
+    error: Option<ErrorField<'a>>,
+}
+
+/// Checks one line of a plain JSON stream: the server's error message when it is an
+/// `{"error": ...}` object; an error when it is not JSON at all. Nothing is kept (no
+/// allocation for a line without an error).
+pub fn read_line(json: &str) -> Result<Option<String>, String> {
+    if !json.trim_start().starts_with('{') {
+        serde_json::from_str::<IgnoredAny>(json).map_err(|e| e.to_string())?;
+        return Ok(None);
+    }
+    let line: Line = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    Ok(match line.error {
+        Some(ErrorField::Text(t)) => Some(t.into_owned()),
+        Some(ErrorField::Object { message }) => Some(message.unwrap_or_else(|| "an error line".to_string())),
+        Some(ErrorField::Other(_)) => Some("an error line".to_string()),
+        None => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_lines_are_checked_and_their_errors_read() {
+        assert_eq!(read_line(r#"{"output": " tok1", "n": [1, {"a": null}]}"#), Ok(None));
+        assert_eq!(read_line(r#""a bare string""#), Ok(None));
+        assert_eq!(read_line(r#"{"error": "boom", "output": 1}"#), Ok(Some("boom".into())));
+        assert_eq!(read_line(r#"{"error": {"message": "bad"}}"#), Ok(Some("bad".into())));
+        assert_eq!(read_line(r#"{"error": null}"#), Ok(None));
+        assert!(read_line(r#"{"output": "#).is_err());
+        assert!(read_line("tok").is_err());
+    }
 
     #[test]
     fn what_is_read_of_each_shape() {

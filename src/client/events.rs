@@ -1,24 +1,40 @@
 //! Reading a generative endpoint's reply as it arrives: server-sent events (OpenAI's
-//! chunks, Triton's generate_stream) or one JSON body. Each event with content is a
+//! chunks, Triton's generate_stream), JSON lines (a plain JSON API that streams, when the
+//! run says so), or one JSON body. Each event with content is a
 //! response (its arrival time kept); the tokens it carried are one, unless the server's
-//! per-chunk usage says more; the final usage gives the request's output tokens. An error
-//! event, even under HTTP 200, fails the request with the server's message.
+//! per-chunk usage says more; the final usage gives the request's output tokens. With
+//! --tokenizer the reply's text is kept, to be counted once after the reply (never per
+//! event here). An error event, even under HTTP 200, fails the request with the server's
+//! message.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::event_json;
-use super::sse;
-use super::Tokens;
+use super::h1::Body;
+use super::{ndjson, sse};
+use super::{ReplyText, Tokens};
 use crate::config::EndpointKind;
+use crate::tokenizer::Tokenizer;
 
 /// A reply body that is not an event stream is read up to this size.
 const MAX_BODY: usize = 64 << 20;
 
 pub struct Reply {
     parser: sse::Parser,
-    /// Whether the body is an event stream (known once the head arrived).
-    streamed: Option<bool>,
+    /// Set when the endpoint streams JSON lines (`--endpoint-type json --streaming`).
+    lines: Option<ndjson::Parser>,
+    /// How the body is read (known once the head arrived).
+    read: Option<Read>,
     state: State,
+}
+
+/// How a body is read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Read {
+    Whole,
+    Events,
+    Lines,
 }
 
 /// What the reply said so far.
@@ -35,18 +51,28 @@ struct State {
     done: bool,
     /// The first error event, or a malformed one.
     error: Option<String>,
-    /// Conversations: the reply's text, to carry into the next turn.
+    /// Conversations and --tokenizer: the reply's text.
     text: Option<String>,
+    /// Conversations: the text is given back with the reply.
+    keep_text: bool,
+    /// --tokenizer, and where each content event's text starts in `text`.
+    tokenizer: Option<Arc<Tokenizer>>,
+    starts: Vec<usize>,
+    /// The server's per-chunk usage said how many tokens an event carried.
+    per_chunk_usage: bool,
 }
 
 /// What a finished reply gives: content arrivals, tokens, and its text when kept.
 pub type Finished = (Vec<Duration>, Tokens, Option<String>);
 
 impl Reply {
-    pub fn new(kind: EndpointKind, start: Instant, keep_text: bool) -> Reply {
+    /// A reply to a request sent at `start`; `keep_text` gives its text back (a
+    /// conversation's next turn carries it), `tokenizer` keeps it to be counted.
+    pub fn new(kind: EndpointKind, start: Instant, keep_text: bool, tokenizer: Option<Arc<Tokenizer>>) -> Reply {
         Reply {
             parser: sse::Parser::default(),
-            streamed: None,
+            lines: None,
+            read: None,
             state: State {
                 kind,
                 start,
@@ -56,31 +82,57 @@ impl Reply {
                 usage_seen: 0,
                 done: false,
                 error: None,
-                text: keep_text.then(String::new),
+                text: (keep_text || tokenizer.is_some()).then(String::new),
+                keep_text,
+                tokenizer,
+                starts: Vec::new(),
+                per_chunk_usage: false,
             },
         }
     }
 
+    /// A reply whose body, chunked with no Content-Type or an NDJSON one, is a stream of
+    /// JSON lines, one event each.
+    pub fn with_lines(mut self) -> Reply {
+        self.lines = Some(ndjson::Parser::default());
+        self
+    }
+
+    /// Whether the body (of this Content-Type) is read as a stream of events.
+    pub fn streams(&self, body: Body) -> bool {
+        body == Body::Events || (body == Body::Lines && self.lines.is_some())
+    }
+
     /// Bytes of the body, arrived at `at`.
-    pub fn feed(&mut self, event_stream: bool, piece: &[u8], at: Instant) -> Result<(), String> {
-        self.streamed = Some(event_stream);
+    pub fn feed(&mut self, body: Body, piece: &[u8], at: Instant) -> Result<(), String> {
+        let read = match body {
+            Body::Events => Read::Events,
+            Body::Lines if self.lines.is_some() => Read::Lines,
+            _ => Read::Whole,
+        };
+        self.read = Some(read);
         let state = &mut self.state;
-        if !event_stream {
-            if state.body.len() + piece.len() > MAX_BODY {
-                return Err(format!("the reply is longer than {MAX_BODY} bytes"));
+        match (read, &mut self.lines) {
+            (Read::Events, _) => self.parser.feed(piece, at, &mut |data, at| state.event(data, at)),
+            (Read::Lines, Some(lines)) => lines.feed(piece, at, &mut |line, at| state.line(line, at)),
+            _ => {
+                if state.body.len() + piece.len() > MAX_BODY {
+                    return Err(format!("the reply is longer than {MAX_BODY} bytes"));
+                }
+                state.body.extend_from_slice(piece);
+                Ok(())
             }
-            state.body.extend_from_slice(piece);
-            return Ok(());
         }
-        self.parser.feed(piece, at, &mut |data, at| state.event(data, at))
     }
 
     /// The body ended at `at` with HTTP `status`: the request's tokens, or why it failed.
     pub fn finish(mut self, status: u16, at: Instant) -> Result<Finished, String> {
-        let streamed = self.streamed.unwrap_or(false);
+        let read = self.read.unwrap_or(Read::Whole);
         let state = &mut self.state;
-        if streamed {
-            self.parser.finish(at, &mut |data, at| state.event(data, at))?;
+        match (read, &mut self.lines) {
+            (Read::Events, _) => self.parser.finish(at, &mut |data, at| state.event(data, at))?,
+            (Read::Lines, Some(lines)) => lines.finish(at, &mut |line, at| state.line(line, at))?,
+            _ => {}
         }
         let mut state = self.state;
         if !(200..300).contains(&status) {
@@ -90,12 +142,24 @@ impl Reply {
         if let Some(why) = state.error {
             return Err(why);
         }
-        if !streamed {
-            state.whole(at)?;
-        } else if !state.done && matches!(state.kind, EndpointKind::Chat | EndpointKind::Completions) {
-            return Err("the event stream ended before data: [DONE]".to_string());
+        match read {
+            Read::Whole => state.whole(at)?,
+            Read::Events if !state.done && matches!(state.kind, EndpointKind::Chat | EndpointKind::Completions) => {
+                return Err("the event stream ended before data: [DONE]".to_string());
+            }
+            _ => {}
         }
-        Ok((state.arrivals, state.tokens, state.text))
+        let text = match (state.tokenizer, state.text) {
+            (Some(tokenizer), Some(text)) => {
+                let kept = state.keep_text.then(|| text.clone());
+                let per_chunk_usage = state.per_chunk_usage;
+                state.tokens.text =
+                    Some(Box::new(ReplyText { text, starts: state.starts, per_chunk_usage, tokenizer }));
+                kept
+            }
+            (_, text) => text,
+        };
+        Ok((state.arrivals, state.tokens, text))
     }
 }
 
@@ -112,6 +176,21 @@ impl State {
         match event_json::read(self.kind, data) {
             Ok(read) => self.take(read, Some(at)),
             Err(e) => self.error = Some(format!("a malformed event: {e}")),
+        }
+    }
+
+    /// A line of a JSON-lines stream: one response of one token, or the error it says.
+    fn line(&mut self, line: &str, at: Instant) {
+        if self.error.is_some() {
+            return;
+        }
+        match event_json::read_line(line) {
+            Ok(None) => {
+                self.arrivals.push(at.saturating_duration_since(self.start));
+                self.tokens.per_event.push(1);
+            }
+            Ok(Some(why)) => self.error = Some(why),
+            Err(e) => self.error = Some(format!("a malformed JSON line: {e}")),
         }
     }
 
@@ -133,7 +212,11 @@ impl State {
                 Some(total) if total > self.usage_seen => total - self.usage_seen,
                 _ => 1,
             };
+            self.per_chunk_usage |= read.completion_tokens.is_some();
             if let Some(text) = &mut self.text {
+                if self.tokenizer.is_some() {
+                    self.starts.push(text.len());
+                }
                 text.push_str(&content);
             }
             self.arrivals.push(at.saturating_duration_since(self.start));
@@ -165,12 +248,39 @@ mod tests {
     use super::*;
 
     fn read(kind: EndpointKind, status: u16, stream: bool, body: &str) -> Result<(usize, Tokens), String> {
-        let start = Instant::now();
-        let mut r = Reply::new(kind, start, false);
+        read_as(
+            Reply::new(kind, Instant::now(), false, None),
+            status,
+            if stream { Body::Events } else { Body::Other },
+            body,
+        )
+    }
+
+    fn read_as(mut r: Reply, status: u16, as_body: Body, body: &str) -> Result<(usize, Tokens), String> {
         for piece in body.as_bytes().chunks(7) {
-            r.feed(stream, piece, Instant::now())?;
+            r.feed(as_body, piece, Instant::now())?;
         }
         r.finish(status, Instant::now()).map(|(a, t, _)| (a.len(), t))
+    }
+
+    #[test]
+    fn json_lines_are_events_when_the_endpoint_streams_them() {
+        let lines = || Reply::new(EndpointKind::Json, Instant::now(), false, None).with_lines();
+        let body = "{\"output\": \" tok0\"}\n{\"output\": \" tok1\"}\n{\"output\": \" tok2\"}\n";
+        let (events, t) = read_as(lines(), 200, Body::Lines, body).unwrap();
+        assert_eq!((events, t.per_event), (3, vec![1, 1, 1]));
+        assert!(lines().streams(Body::Lines) && !lines().streams(Body::Other));
+        // Not marked as streamed: the same body is one reply, as before.
+        let plain = Reply::new(EndpointKind::Json, Instant::now(), false, None);
+        assert!(!plain.streams(Body::Lines));
+        assert_eq!(read_as(plain, 200, Body::Lines, body).unwrap().0, 0);
+        let cut = "{\"output\": \" tok0\"}\n{\"output\": ";
+        let err = read_as(lines(), 200, Body::Lines, cut).unwrap_err();
+        assert!(err.starts_with("a malformed JSON line: EOF while parsing"), "{err}");
+        let failed = "{\"output\": 1}\n{\"error\": \"model failed\"}\n";
+        assert_eq!(read_as(lines(), 200, Body::Lines, failed).unwrap_err(), "model failed");
+        // An error status's body is read whole (h1 says Other for it).
+        assert!(read_as(lines(), 500, Body::Other, "oops").unwrap_err().contains("500"));
     }
 
     const CHAT: &str = concat!(
@@ -233,5 +343,29 @@ mod tests {
         assert_eq!(read(EndpointKind::Json, 200, false, "{\"output\": 1}").unwrap().0, 0);
         let triton_error_200 = "{\"error\":\"generate expects model to produce exactly 1 response\"}";
         assert!(read(EndpointKind::Generate, 200, false, triton_error_200).is_err());
+    }
+
+    #[cfg(feature = "tokenizer")]
+    #[test]
+    fn with_a_tokenizer_the_text_is_kept_and_counted_once_over_the_events() {
+        let tokenizer = Arc::new(crate::tokenizer::word_level(&["tok0", "tok1", "tok2"]));
+        let start = Instant::now();
+        // The second event ends inside a word that the third completes.
+        let body = concat!(
+            "data: {\"text_output\":\" tok0 to\"}\n\n",
+            "data: {\"text_output\":\"k\"}\n\n",
+            "data: {\"text_output\":\"1 tok2\"}\n\n"
+        );
+        let mut r = Reply::new(EndpointKind::Generate, start, false, Some(tokenizer));
+        r.feed(Body::Events, body.as_bytes(), Instant::now()).unwrap();
+        let (arrivals, tokens, text) = r.finish(200, Instant::now()).unwrap();
+        assert_eq!((arrivals.len(), tokens.per_event.clone(), text), (3, vec![1, 1, 1], None));
+        let kept = tokens.text.as_deref().unwrap();
+        assert_eq!((kept.text.as_str(), kept.starts.as_slice()), (" tok0 tok1 tok2", &[0, 8, 9][..]));
+        let counted = tokens.counted();
+        assert_eq!(
+            (counted.per_event.clone(), counted.tokenizer_output, counted.output()),
+            (vec![1, 0, 2], Some(3), 3)
+        );
     }
 }

@@ -10,7 +10,9 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::h1_body::{head, line_end, Framing};
+use super::h1_body::{line_end, Framing};
+use super::h1_head::head;
+pub use super::h1_head::Body;
 pub use super::h1_stream::Streamed;
 pub(crate) use super::h1_stream::StreamedReply;
 use super::h1_stream::{read_more, ReadError};
@@ -149,7 +151,7 @@ impl Conn {
         &mut self,
         request: &[u8],
         now: Instant,
-        on_body: &mut (impl FnMut(bool, &[u8], Instant) -> Result<(), String> + Send),
+        on_body: &mut (impl FnMut(Body, &[u8], Instant) -> Result<(), String> + Send),
     ) -> Result<Streamed, String> {
         let reused = self.begin(now);
         let mut result = self.try_streamed(request, on_body).await;
@@ -162,7 +164,7 @@ impl Conn {
     async fn try_streamed(
         &mut self,
         request: &[u8],
-        on_body: &mut (impl FnMut(bool, &[u8], Instant) -> Result<(), String> + Send),
+        on_body: &mut (impl FnMut(Body, &[u8], Instant) -> Result<(), String> + Send),
     ) -> Result<Streamed, Failure> {
         if self.stream.is_none() {
             self.connect().await?;

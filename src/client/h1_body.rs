@@ -1,4 +1,4 @@
-//! An HTTP/1.1 response's head, and its body read as it arrives: by Content-Length or chunk by chunk, each
+//! An HTTP/1.1 response body read as it arrives: by Content-Length or chunk by chunk, each
 //! piece handed on at once, for replies that stream (server-sent events).
 
 use std::ops::Deref;
@@ -7,8 +7,6 @@ use bytes::Buf;
 
 /// A chunk-size line longer than this is not HTTP.
 const MAX_SIZE_LINE: usize = 1024;
-/// Headers read at most in a response.
-const MAX_HEADERS: usize = 32;
 
 /// How a body ends, and how much of it is left.
 #[derive(Debug)]
@@ -118,76 +116,6 @@ pub(super) fn line_end(buf: &[u8]) -> Result<Option<usize>, String> {
         Some(eol) => Ok(Some(eol)),
         None if head.len() == MAX_SIZE_LINE + 2 => Err("a chunk-size or trailer line is too long".to_string()),
         None => Ok(None),
-    }
-}
-
-/// What a response's head says.
-pub(super) struct Head {
-    /// Its length in the buffer.
-    pub(super) len: usize,
-    pub(super) status: u16,
-    pub(super) content_length: Option<usize>,
-    pub(super) chunked: bool,
-    pub(super) keep_alive: bool,
-    pub(super) header_len: Option<usize>,
-    pub(super) event_stream: bool,
-}
-
-/// The head at the start of `buf`, None while incomplete.
-pub(super) fn head(buf: &[u8]) -> Result<Option<Head>, String> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Response::new(&mut headers);
-    let len = match parsed.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(format!("unreadable HTTP response: {e}")),
-    };
-    let mut h = Head {
-        len,
-        status: parsed.code.unwrap_or(0),
-        content_length: None,
-        chunked: false,
-        keep_alive: parsed.version == Some(1),
-        header_len: None,
-        event_stream: false,
-    };
-    for header in parsed.headers.iter() {
-        let value = std::str::from_utf8(header.value).unwrap_or("").trim();
-        let name = header.name;
-        if name.eq_ignore_ascii_case("content-length") {
-            h.content_length = Some(value.parse::<usize>().map_err(|_| format!("bad Content-Length '{value}'"))?);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            h.chunked = value.to_ascii_lowercase().ends_with("chunked");
-        } else if name.eq_ignore_ascii_case("connection") {
-            for token in value.split(',').map(str::trim) {
-                if token.eq_ignore_ascii_case("close") {
-                    h.keep_alive = false;
-                    break;
-                }
-                h.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
-            }
-        } else if name.eq_ignore_ascii_case("inference-header-content-length") {
-            h.header_len = value.parse().ok();
-        } else if name.eq_ignore_ascii_case("content-type") {
-            h.event_stream = value.to_ascii_lowercase().starts_with("text/event-stream");
-        }
-    }
-    Ok(Some(h))
-}
-
-impl Head {
-    /// How the body is delimited; an error for a body that would run to the close.
-    pub(super) fn framing(&self) -> Result<Framing, String> {
-        if self.chunked {
-            return Ok(Framing::chunked());
-        }
-        let no_body = self.status == 204 || self.status == 304;
-        match self.content_length.or(no_body.then_some(0)) {
-            Some(len) => Ok(Framing::Length(len)),
-            // No length: the body runs to the end of the connection, which HTTP/1.1 servers
-            // do not do for inference; refuse rather than wait for a close.
-            None => Err(format!("HTTP response {} has neither Content-Length nor chunked encoding", self.status)),
-        }
     }
 }
 

@@ -14,7 +14,8 @@ use std::time::Instant;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::h1_body::{head, Framing};
+use super::h1_body::Framing;
+use super::h1_head::{head, Body};
 use crate::tls::Stream;
 
 /// Bytes read at most per call, into the thread's scratch buffer.
@@ -28,8 +29,7 @@ thread_local! {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Streamed {
     pub status: u16,
-    /// Content-Type text/event-stream.
-    pub event_stream: bool,
+    pub body: Body,
 }
 
 /// A streamed reply as read so far: once its head is complete, its status, how its body
@@ -41,25 +41,27 @@ pub(crate) struct StreamedReply {
 
 impl StreamedReply {
     /// Takes what it can of the reply from the front of `buf`, each piece of the body to
-    /// `on_body` (with whether it is an event stream); once complete, the reply and keep-alive.
+    /// `on_body` (with what the body is); once complete, the reply and keep-alive.
     pub(crate) fn advance<B: Buf + Deref<Target = [u8]>>(
         &mut self,
         buf: &mut B,
-        on_body: &mut impl FnMut(bool, &[u8]) -> Result<(), String>,
+        on_body: &mut impl FnMut(Body, &[u8]) -> Result<(), String>,
     ) -> Result<Option<(Streamed, bool)>, String> {
         if self.head.is_none() {
             while let Some(h) = head(buf)? {
                 buf.advance(h.len);
                 if !(100..200).contains(&h.status) {
-                    let streamed = Streamed { status: h.status, event_stream: h.event_stream };
+                    // An error's body is read whole unless it is an event stream.
+                    let lines_ok = h.body != Body::Lines || (200..300).contains(&h.status);
+                    let streamed = Streamed { status: h.status, body: if lines_ok { h.body } else { Body::Other } };
                     self.head = Some((streamed, h.framing()?, h.keep_alive));
                     break;
                 }
             }
         }
         let Some((streamed, framing, keep_alive)) = &mut self.head else { return Ok(None) };
-        let event_stream = streamed.event_stream;
-        let done = framing.decode(buf, &mut |piece| on_body(event_stream, piece))?;
+        let body = streamed.body;
+        let done = framing.decode(buf, &mut |piece| on_body(body, piece))?;
         Ok(done.then_some((*streamed, *keep_alive)))
     }
 
@@ -70,7 +72,7 @@ impl StreamedReply {
         &mut self,
         kept: &mut BytesMut,
         fresh: &[u8],
-        on_body: &mut impl FnMut(bool, &[u8]) -> Result<(), String>,
+        on_body: &mut impl FnMut(Body, &[u8]) -> Result<(), String>,
     ) -> Result<Option<(Streamed, bool)>, String> {
         if !kept.is_empty() {
             kept.extend_from_slice(fresh);
@@ -99,7 +101,7 @@ pub(crate) async fn read_more(
     stream: &mut Stream,
     kept: &mut BytesMut,
     reply: &mut StreamedReply,
-    on_body: &mut impl FnMut(bool, &[u8], Instant) -> Result<(), String>,
+    on_body: &mut impl FnMut(Body, &[u8], Instant) -> Result<(), String>,
 ) -> Result<Option<(Streamed, bool)>, ReadError> {
     poll_fn(|cx| {
         SCRATCH_BUF.with_borrow_mut(|scratch| {
@@ -110,8 +112,7 @@ pub(crate) async fn read_more(
                 Poll::Ready(Ok(())) if read.filled().is_empty() => Poll::Ready(Err(ReadError::Closed)),
                 Poll::Ready(Ok(())) => {
                     let at = Instant::now();
-                    let fed =
-                        reply.feed(kept, read.filled(), &mut |event_stream, piece| on_body(event_stream, piece, at));
+                    let fed = reply.feed(kept, read.filled(), &mut |body, piece| on_body(body, piece, at));
                     Poll::Ready(fed.map_err(ReadError::Reply))
                 }
             }
@@ -135,14 +136,14 @@ mod tests {
             let mut done = None;
             for piece in REPLY.chunks(step) {
                 assert!(done.is_none(), "step {step}: bytes after the end");
-                let mut take = |event_stream: bool, p: &[u8]| {
-                    assert!(event_stream);
+                let mut take = |kind: Body, p: &[u8]| {
+                    assert_eq!(kind, Body::Events);
                     body.extend_from_slice(p);
                     Ok(())
                 };
                 done = reply.feed(&mut kept, piece, &mut take).unwrap();
             }
-            let status = Streamed { status: 200, event_stream: true };
+            let status = Streamed { status: 200, body: Body::Events };
             assert_eq!((done, &body[..], kept.len()), (Some((status, true)), BODY, 0), "step {step}");
         }
     }
@@ -150,7 +151,7 @@ mod tests {
     #[test]
     fn bytes_after_the_reply_are_kept_and_a_bad_reply_is_an_error() {
         let (mut reply, mut kept) = (StreamedReply::default(), BytesMut::new());
-        let mut ignore = |_: bool, _: &[u8]| Ok(());
+        let mut ignore = |_: Body, _: &[u8]| Ok(());
         let with_more = [REPLY, b"HTTP/1.1"].concat();
         assert!(reply.feed(&mut kept, &with_more, &mut ignore).unwrap().is_some());
         assert_eq!(&kept[..], b"HTTP/1.1");

@@ -9,11 +9,13 @@ pub mod grpc;
 pub(crate) mod grpc_control;
 pub mod h1;
 mod h1_body;
+mod h1_head;
 mod h1_stream;
 pub(crate) mod h2;
 pub mod http;
 mod http_control;
 mod json_outputs;
+pub(crate) mod ndjson;
 pub mod openai;
 pub(crate) mod rest;
 mod shm_control;
@@ -52,12 +54,30 @@ pub struct Timing {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Tokens {
     /// Tokens each content event carried, in order (`Timing::responses` has their times):
-    /// one each, unless the server said more per event.
+    /// one each, unless the server said more per event (per-chunk usage) or --tokenizer
+    /// counted them (then an event whose text ends inside a token carries none).
     pub per_event: Vec<u32>,
     /// Output tokens as the server's `usage` says, when it said.
     pub usage_output: Option<u32>,
-    /// Input tokens: the server's usage, else the count rperf built the prompt with.
+    /// Output tokens as --tokenizer counts the reply's text, once `counted`.
+    pub tokenizer_output: Option<u32>,
+    /// Input tokens: the server's usage, else the count rperf built the prompt with, else
+    /// --tokenizer's count of the prompt.
     pub input: Option<u32>,
+    /// With --tokenizer: the reply's text, still to be counted.
+    pub text: Option<Box<ReplyText>>,
+}
+
+/// A reply's text as its content events brought it, kept to be counted by --tokenizer
+/// after the reply was timed, off the read loop.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplyText {
+    pub text: String,
+    /// Where each content event's text starts in `text`.
+    pub starts: Vec<usize>,
+    /// The server's per-chunk usage said each event's tokens: only the total is counted.
+    pub per_chunk_usage: bool,
+    pub tokenizer: Arc<crate::tokenizer::Tokenizer>,
 }
 
 impl Tokens {
@@ -66,9 +86,30 @@ impl Tokens {
         self.per_event.iter().fold(0u32, |a, k| a.saturating_add(*k))
     }
 
-    /// Output tokens: the server's usage when it said, else the events'.
+    /// Output tokens: the server's usage when it said, else --tokenizer's count, else the
+    /// events'.
     pub fn output(&self) -> u32 {
-        self.usage_output.unwrap_or_else(|| self.event_total())
+        self.usage_output.or(self.tokenizer_output).unwrap_or_else(|| self.event_total())
+    }
+
+    /// These tokens with the reply's text counted by --tokenizer (one tokenization of the
+    /// whole text); as they are when there is no text to count.
+    pub fn counted(&self) -> std::borrow::Cow<'_, Tokens> {
+        let Some(r) = &self.text else { return std::borrow::Cow::Borrowed(self) };
+        let mut t = Tokens {
+            per_event: self.per_event.clone(),
+            usage_output: self.usage_output,
+            tokenizer_output: None,
+            input: self.input,
+            text: None,
+        };
+        if r.per_chunk_usage {
+            t.tokenizer_output = Some(r.tokenizer.count(&r.text));
+        } else {
+            t.per_event = r.tokenizer.split(&r.text, &r.starts);
+            t.tokenizer_output = Some(t.event_total());
+        }
+        std::borrow::Cow::Owned(t)
     }
 }
 
@@ -98,10 +139,11 @@ pub trait Transport: Send + Sync + 'static {
     fn workers_per_connection(&self) -> usize {
         1
     }
-    /// How long a sequence waits before sending `req` after its previous request ended
-    /// (the delay between a conversation's turns).
-    fn pause(&self, _req: &Self::Prepared) -> Duration {
-        Duration::ZERO
+    /// A conversation's turn: how long after its previous turn's reply `req` may go (its
+    /// delay). None for a request that is not a turn (a sequence model's step waits for
+    /// nothing but its schedule).
+    fn pause(&self, _req: &Self::Prepared) -> Option<Duration> {
+        None
     }
     fn infer(
         &self,

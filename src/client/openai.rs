@@ -1,6 +1,8 @@
 //! `--service-kind openai`: JSON bodies POSTed to one endpoint over the hot path's
 //! HTTP/1.1 connections, replies read as they arrive (`events`). A conversation's turns
 //! (chat) carry the history so far: every earlier prompt and reply of the session.
+//! With --tokenizer, prompts rperf did not write are counted when a request is prepared
+//! (a conversation's turn when it is built), and replies once they ended.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +18,7 @@ use crate::config::{EndpointKind, GenerativeOptions, ServerOptions};
 use crate::error::Error;
 use crate::input::payloads::Payload;
 use crate::sync::lock;
+use crate::tokenizer::Tokenizer;
 
 pub struct OpenAiTransport {
     addr: Arc<str>,
@@ -24,9 +27,13 @@ pub struct OpenAiTransport {
     /// The request line and headers, up to the Content-Length.
     head: String,
     kind: EndpointKind,
+    /// `--endpoint-type json --streaming`: replies are streams of JSON lines.
+    lines: bool,
     /// Chat conversations: the messages so far, by session (sequence id).
     history: Mutex<HashMap<u64, Vec<Value>>>,
     request_timeout: Duration,
+    /// --tokenizer, for endpoints that answer in text.
+    tokenizer: Option<Arc<Tokenizer>>,
 }
 
 pub struct Prepared {
@@ -35,6 +42,8 @@ pub struct Prepared {
     /// A conversation's turn: its body.
     turn: Option<Map<String, Value>>,
     prompt_tokens: Option<u32>,
+    /// A turn of a session: it waits for the previous turn's reply and then `delay`.
+    session: bool,
     delay: Duration,
 }
 
@@ -52,8 +61,12 @@ impl OpenAiTransport {
             tls: crate::tls::client_of(server)?,
             head,
             kind: options.kind,
+            lines: options.lines,
             history: Mutex::new(HashMap::new()),
             request_timeout: server.request_timeout,
+            tokenizer: options.tokenizer.clone().filter(|_| {
+                matches!(options.kind, EndpointKind::Chat | EndpointKind::Completions | EndpointKind::Generate)
+            }),
         })
     }
 
@@ -66,8 +79,9 @@ impl OpenAiTransport {
         Ok(wire.into())
     }
 
-    /// A turn's request: the session's messages so far, then the turn's own.
-    fn with_history(&self, turn: &Map<String, Value>, seq: Sequence) -> Result<Bytes, String> {
+    /// A turn's request: the session's messages so far, then the turn's own; and with
+    /// --tokenizer, the tokens of all their contents.
+    fn with_history(&self, turn: &Map<String, Value>, seq: Sequence) -> Result<(Bytes, Option<u32>), String> {
         let mut body = turn.clone();
         let mut history = lock(&self.history);
         if seq.start {
@@ -77,7 +91,8 @@ impl OpenAiTransport {
         drop(history);
         let own = body.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
         body.insert("messages".into(), Value::Array([earlier, own].concat()));
-        self.request(&body).map_err(|e| e.to_string())
+        let prompt_tokens = self.tokenizer.as_ref().and_then(|t| prompt_tokens(self.kind, &body, t));
+        Ok((self.request(&body).map_err(|e| e.to_string())?, prompt_tokens))
     }
 
     /// After a turn's reply: its messages and the reply join the history, or the session
@@ -109,7 +124,10 @@ impl Transport for OpenAiTransport {
             body.insert("stream_options".into(), json!({"include_usage": true}));
         }
         let turn = (p.session.is_some() && self.kind == EndpointKind::Chat).then(|| body.clone());
-        Ok(Prepared { request: self.request(&body)?, turn, prompt_tokens: p.prompt_tokens, delay: p.delay })
+        let counted = || self.tokenizer.as_ref().and_then(|t| prompt_tokens(self.kind, &body, t));
+        let prompt_tokens = p.prompt_tokens.or_else(counted);
+        let session = p.session.is_some();
+        Ok(Prepared { request: self.request(&body)?, turn, prompt_tokens, session, delay: p.delay })
     }
 
     fn connection(&self, _worker: usize) -> Conn {
@@ -124,25 +142,28 @@ impl Transport for OpenAiTransport {
         conn.close();
     }
 
-    fn pause(&self, req: &Prepared) -> Duration {
-        req.delay
+    fn pause(&self, req: &Prepared) -> Option<Duration> {
+        req.session.then_some(req.delay)
     }
 
     async fn infer(&self, conn: &mut Conn, req: &Prepared, sequence: Option<Sequence>) -> InferResult {
         let conversation = req.turn.as_ref().zip(sequence);
-        let request = match conversation {
+        let (request, prompt_tokens) = match conversation {
             Some((turn, seq)) => self.with_history(turn, seq)?,
-            None => req.request.clone(),
+            None => (req.request.clone(), req.prompt_tokens),
         };
         let start = Instant::now();
-        let mut reply = Reply::new(self.kind, start, conversation.is_some());
+        let mut reply = Reply::new(self.kind, start, conversation.is_some(), self.tokenizer.clone());
+        if self.lines {
+            reply = reply.with_lines();
+        }
         let read = async {
-            let head = conn
-                .exchange_streamed(&request, start, &mut |event_stream, piece, at| reply.feed(event_stream, piece, at))
-                .await?;
-            reply.finish(head.status, Instant::now()).map(|done| (head, done))
+            let head =
+                conn.exchange_streamed(&request, start, &mut |body, piece, at| reply.feed(body, piece, at)).await?;
+            let streamed = reply.streams(head.body);
+            reply.finish(head.status, Instant::now()).map(|done| (streamed, done))
         };
-        let (head, (arrivals, mut tokens, text)) = match read.await {
+        let (streamed, (arrivals, mut tokens, text)) = match read.await {
             Ok(done) => done,
             Err(why) => {
                 // A conversation that failed on its last turn is over: nothing to keep.
@@ -153,13 +174,44 @@ impl Transport for OpenAiTransport {
             }
         };
         if tokens.input.is_none() {
-            tokens.input = req.prompt_tokens;
+            tokens.input = prompt_tokens;
         }
         if let (Some((turn, seq)), Some(text)) = (conversation, text) {
             self.remember(turn, seq, text);
         }
-        let streamed = head.event_stream;
-        let tokens = (self.kind != EndpointKind::Json).then(|| Box::new(tokens));
+        // A plain JSON API has token figures when it streams (a line is a token).
+        let tokens = (self.kind != EndpointKind::Json || streamed).then(|| Box::new(tokens));
         Ok(Timing { send: Duration::ZERO, recv: Duration::ZERO, responses: streamed.then_some(arrivals), tokens })
+    }
+}
+
+/// --tokenizer's count of a request's prompt: the contents of chat's messages (strings, or
+/// parts with text), completions' prompt, generate's text_input (a string or strings),
+/// each counted on its own; None when the body has none.
+fn prompt_tokens(kind: EndpointKind, body: &Map<String, Value>, tokenizer: &Tokenizer) -> Option<u32> {
+    let texts: Vec<&str> = match kind {
+        EndpointKind::Chat => body
+            .get("messages")?
+            .as_array()?
+            .iter()
+            .flat_map(|m| match m.get("content") {
+                Some(Value::Array(parts)) => parts.iter().filter_map(|p| p.get("text")?.as_str()).collect(),
+                Some(Value::String(s)) => vec![s.as_str()],
+                _ => Vec::new(),
+            })
+            .collect(),
+        EndpointKind::Completions => strings(body.get("prompt")?),
+        EndpointKind::Generate => strings(body.get("text_input")?),
+        EndpointKind::Embeddings | EndpointKind::Json => return None,
+    };
+    Some(texts.iter().fold(0u32, |n, t| n.saturating_add(tokenizer.count(t))))
+}
+
+/// A string, or the strings of an array.
+fn strings(v: &Value) -> Vec<&str> {
+    match v {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
     }
 }

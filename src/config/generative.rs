@@ -2,12 +2,15 @@
 //! Triton's generate extension, any JSON API), what they are called with when no
 //! --input-data is given (synthetic prompts), and the objectives of goodput.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::values::parse_duration;
 use super::{parse_err, Protocol};
 use crate::cli::Args;
 use crate::error::Error;
+use crate::tokenizer::Tokenizer;
 
 /// What an endpoint speaks: how its requests are built and its replies read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +105,14 @@ pub struct GenerativeOptions {
     pub output_tokens: Option<TokenCount>,
     pub ignore_eos: bool,
     pub goodput: Goodput,
+    /// --tokenizer: counts tokens when the server sends no usage.
+    pub tokenizer: Option<Arc<Tokenizer>>,
+    /// `--session-concurrency`: each conversation of the input data played once, this many
+    /// at a time, instead of a sweep.
+    pub sessions: Option<usize>,
+    /// `--endpoint-type json --streaming`: a reply chunked with no Content-Type (LitServe's
+    /// plain streams) or an NDJSON one is a stream of JSON lines, one event each.
+    pub lines: bool,
 }
 
 /// The options of --service-kind openai; None for Triton's tensors (and then the flags
@@ -109,6 +120,9 @@ pub struct GenerativeOptions {
 pub fn options(a: &Args, model: &str, protocol: Protocol) -> Result<Option<GenerativeOptions>, Error> {
     let kind_flag = a.service_kind.to_ascii_lowercase();
     if kind_flag != "openai" {
+        if a.session_concurrency.is_some() {
+            return Err(Error::Usage("Session concurrency mode is only supported with OpenAI service kind.".into()));
+        }
         for (flag, given) in [
             ("--endpoint", a.endpoint.is_some()),
             ("--endpoint-type", a.endpoint_type.is_some()),
@@ -116,6 +130,7 @@ pub fn options(a: &Args, model: &str, protocol: Protocol) -> Result<Option<Gener
             ("--output-tokens", a.output_tokens.is_some()),
             ("--ignore-eos", a.ignore_eos),
             ("--goodput", a.goodput.is_some()),
+            ("--tokenizer", a.tokenizer.is_some()),
         ] {
             if given && kind_flag == "triton" {
                 return Err(parse_err(flag, "It is only used with --service-kind openai."));
@@ -150,6 +165,7 @@ pub fn options(a: &Args, model: &str, protocol: Protocol) -> Result<Option<Gener
     }
     let endpoint = path.replace("{MODEL}", model);
     let kind = kind.unwrap_or_else(|| EndpointKind::of_path(&endpoint));
+    let tokenizer = a.tokenizer.as_deref().map(|file| tokenizer(file, kind)).transpose()?;
     Ok(Some(GenerativeOptions {
         endpoint,
         kind,
@@ -160,7 +176,47 @@ pub fn options(a: &Args, model: &str, protocol: Protocol) -> Result<Option<Gener
         output_tokens: a.output_tokens.as_deref().map(|v| token_count("--output-tokens", v)).transpose()?,
         ignore_eos: a.ignore_eos,
         goodput: a.goodput.as_deref().map(goodput).transpose()?.unwrap_or_default(),
+        tokenizer,
+        sessions: a.session_concurrency.as_deref().map(|v| session_concurrency(a, v)).transpose()?,
+        lines: a.streaming && kind == EndpointKind::Json,
     }))
+}
+
+/// --tokenizer FILE, read now so that a bad file fails before the run.
+fn tokenizer(file: &str, kind: EndpointKind) -> Result<Arc<Tokenizer>, Error> {
+    if matches!(kind, EndpointKind::Embeddings | EndpointKind::Json) {
+        let why =
+            format!("{} endpoints reply in no tokens; it counts those of chat, completions and generate.", kind.name());
+        return Err(parse_err("--tokenizer", &why));
+    }
+    if !cfg!(feature = "tokenizer") {
+        return Err(parse_err(
+            "--tokenizer",
+            "rperf was built without the `tokenizer` feature (build it with default features).",
+        ));
+    }
+    let t = Tokenizer::load(Path::new(file)).map_err(|why| parse_err("--tokenizer", &format!("'{file}' {why}.")))?;
+    Ok(Arc::new(t))
+}
+
+/// `--session-concurrency N`: N > 0 (perf_analyzer's words), and none of the flags that
+/// shape a sweep, which a session run does not have.
+fn session_concurrency(a: &Args, v: &str) -> Result<usize, Error> {
+    let flag = "--session-concurrency";
+    let n = match v.trim().parse::<i64>() {
+        Ok(n) if n > 0 => n as usize,
+        Ok(_) => return Err(parse_err(flag, "Session concurrency must be > 0.")),
+        Err(_) => return Err(parse_err(flag, &format!("Invalid value provided: {v}"))),
+    };
+    for (other, given) in [("--binary-search", a.binary_search), ("--think-time", a.think_time.is_some())] {
+        if given {
+            return Err(Error::Usage(format!(
+                "{other} cannot go with {flag}: a session run plays each session once, with no levels and no \
+                 think time but the payloads' delays."
+            )));
+        }
+    }
+    Ok(n)
 }
 
 fn token_count(flag: &str, v: &str) -> Result<TokenCount, Error> {
@@ -230,6 +286,32 @@ mod tests {
     }
 
     #[test]
+    fn session_concurrency_is_one_mode_of_openai_alone() {
+        let openai = ["-m", "llm", "--service-kind", "openai", "--endpoint", "v1/chat/completions"];
+        fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+            [&["-m", "llm", "--service-kind", "openai", "--endpoint", "v1/chat/completions"][..], extra].concat()
+        }
+        let c = config(&with(&["--session-concurrency", "3"])).unwrap();
+        assert_eq!(c.generative.unwrap().sessions, Some(3));
+        assert_eq!(config(&openai).unwrap().generative.unwrap().sessions, None);
+        assert!(usage_msg(&with(&["--session-concurrency", "0"])).contains("Session concurrency must be > 0."));
+        assert!(usage_msg(&with(&["--session-concurrency", "x"])).contains("Invalid value provided: x"));
+        for (other, value) in [
+            ("--concurrency-range", "1:4"),
+            ("--request-rate-range", "10"),
+            ("--request-intervals", "gaps.txt"),
+            ("--periodic-concurrency-range", "1:2"),
+        ] {
+            let msg = usage_msg(&with(&["--session-concurrency", "2", other, value]));
+            assert!(msg.starts_with(&format!("--session-concurrency cannot go with {other}:")), "{msg}");
+        }
+        let msg = usage_msg(&with(&["--session-concurrency", "2", "--think-time", "10ms:20ms"]));
+        assert!(msg.starts_with("--think-time cannot go with --session-concurrency"), "{msg}");
+        let triton = usage_msg(&["-m", "a", "--session-concurrency", "2"]);
+        assert_eq!(triton, "Session concurrency mode is only supported with OpenAI service kind.");
+    }
+
+    #[test]
     fn token_counts_and_goodput() {
         let c = config(&[
             "-m",
@@ -251,5 +333,21 @@ mod tests {
         assert_eq!(g.output_tokens, Some(TokenCount { mean: 32.0, std_dev: 0.0 }));
         assert_eq!(g.goodput.ttft, Some(Duration::from_millis(200)));
         assert_eq!(g.goodput.describe(), "ttft<=200ms, tpot<=50ms");
+    }
+
+    #[test]
+    fn a_tokenizer_is_read_with_the_flags() {
+        let openai = ["-m", "llm", "--service-kind", "openai", "--endpoint-type", "chat", "--tokenizer"];
+        let missing = usage_msg(&[&openai[..], &["/no/such/tokenizer.json"]].concat());
+        if cfg!(feature = "tokenizer") {
+            assert!(missing.contains("--tokenizer. '/no/such/tokenizer.json' cannot be read: "), "{missing}");
+        } else {
+            assert!(missing.contains("rperf was built without the `tokenizer` feature"), "{missing}");
+        }
+        let triton = usage_msg(&["-m", "a", "--tokenizer", "t.json"]);
+        assert!(triton.contains("--tokenizer. It is only used with --service-kind openai."), "{triton}");
+        let json =
+            usage_msg(&["-m", "a", "--service-kind", "openai", "--endpoint", "predict", "--tokenizer", "t.json"]);
+        assert!(json.contains("json endpoints reply in no tokens"), "{json}");
     }
 }

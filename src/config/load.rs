@@ -80,6 +80,21 @@ pub fn mode(a: &Args, (concurrency, rate): (Range, Option<RateRange>)) -> Result
     if a.async_mode && a.sync {
         return Err(Error::Usage("Cannot specify --async and --sync simultaneously.".into()));
     }
+    if a.session_concurrency.is_some() {
+        for (flag, given) in [
+            ("--concurrency-range", a.concurrency_range.is_some()),
+            ("--periodic-concurrency-range", a.periodic_concurrency_range.is_some()),
+            ("--request-rate-range", a.request_rate_range.is_some()),
+            ("--request-intervals", a.request_intervals.is_some()),
+        ] {
+            if given {
+                return Err(Error::Usage(format!(
+                    "--session-concurrency cannot go with {flag}: it plays each session of --input-data once, N at \
+                     a time, with no levels to sweep."
+                )));
+            }
+        }
+    }
     let modes = [
         a.periodic_concurrency_range.is_some(),
         a.concurrency_range.is_some(),

@@ -1,7 +1,8 @@
 //! The requests of `--service-kind openai`: JSON bodies from perf_analyzer's input-data
 //! format for that kind (`{"data": [{"payload": [{...}], "session_id": "s", "delay": 500}]}`),
 //! or synthetic prompts of a chosen length when no file is given. Entries that share a
-//! `session_id` are the turns of one conversation, played in order.
+//! `session_id` are the turns of one conversation, played in order; an entry's `delay` is
+//! perf_analyzer's: the wait after its reply before the session's next turn.
 
 use std::path::Path;
 use std::time::Duration;
@@ -59,7 +60,7 @@ pub struct Payload {
     pub body: Map<String, Value>,
     /// The conversation this turn belongs to.
     pub session: Option<String>,
-    /// Wait before this turn, after the previous turn's reply.
+    /// Wait before this turn, after the previous turn's reply: the previous turn's `delay`.
     pub delay: Duration,
     /// Prompt tokens, when rperf wrote the prompt.
     pub prompt_tokens: Option<u32>,
@@ -91,7 +92,8 @@ pub fn parse(shown: &str, text: &str) -> Result<Vec<Vec<Payload>>, Error> {
     if entries.is_empty() {
         return Err(bad("\"data\" is empty".into()));
     }
-    let mut streams: Vec<(Option<String>, Vec<Payload>)> = Vec::new();
+    // Each stream, with the delay its last entry asks for before the next one.
+    let mut streams: Vec<(Option<String>, Vec<Payload>, Duration)> = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let at = |why: &str| bad(format!("entry {i} of \"data\": {why}"));
         let payload = match entry.get("payload") {
@@ -106,27 +108,39 @@ pub fn parse(shown: &str, text: &str) -> Result<Vec<Vec<Payload>>, Error> {
             _ => return Err(at("expected \"payload\": [{...the JSON body...}]")),
         };
         let Value::Object(body) = payload else { return Err(at("the payload must be a JSON object")) };
-        let session = match entry.get("session_id") {
+        // perf_analyzer writes both as one-element arrays (`["id"]`, `[3000]`).
+        let session = match one(entry.get("session_id")) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
-            Some(_) => return Err(at("\"session_id\" must be a string or a number")),
+            Some(_) => return Err(at("\"session_id\" must be a string or a number (or [one])")),
         };
-        let delay = match entry.get("delay") {
+        let after = match one(entry.get("delay")) {
             None | Some(Value::Null) => Duration::ZERO,
             Some(v) => match v.as_f64() {
                 Some(ms) if (0.0..=LONGEST.as_millis() as f64).contains(&ms) => Duration::from_secs_f64(ms / 1000.0),
                 _ => return Err(at("\"delay\" must be a number of milliseconds from 0 to 86400000 (a day)")),
             },
         };
-        let p = Payload { body: body.clone(), session: session.clone(), delay, prompt_tokens: None };
+        let p = |delay| Payload { body: body.clone(), session: session.clone(), delay, prompt_tokens: None };
         // Entries without a session share one stream; each session has its own.
-        match streams.iter().position(|(s, _)| *s == session) {
-            Some(k) => streams[k].1.push(p),
-            None => streams.push((session, vec![p])),
+        match streams.iter().position(|(s, _, _)| *s == session) {
+            Some(k) => {
+                let (_, turns, before) = &mut streams[k];
+                turns.push(p(std::mem::replace(before, after)));
+            }
+            None => streams.push((session.clone(), vec![p(Duration::ZERO)], after)),
         }
     }
-    Ok(streams.into_iter().map(|(_, s)| s).collect())
+    Ok(streams.into_iter().map(|(_, s, _)| s).collect())
+}
+
+/// The value, or the one element of a one-element array.
+fn one(v: Option<&Value>) -> Option<&Value> {
+    match v {
+        Some(Value::Array(items)) if items.len() == 1 => items.first(),
+        other => other,
+    }
 }
 
 /// A normal draw (Box-Muller), at least 1.
@@ -195,6 +209,9 @@ mod tests {
             output_tokens: Some(TokenCount { mean: 8.0, std_dev: 0.0 }),
             ignore_eos: true,
             goodput: Goodput::default(),
+            tokenizer: None,
+            sessions: None,
+            lines: false,
         }
     }
 
@@ -223,13 +240,17 @@ mod tests {
             p
         };
         let p = write(
-            r#"{"data": [{"payload": [{"messages": [{"role": "user", "content": "hi"}]}], "session_id": "a"},
-                         {"payload": [{"messages": []}], "session_id": "b"},
-                         {"payload": [{"messages": []}], "session_id": "a", "delay": 250}]}"#,
+            r#"{"data": [{"payload": [{"messages": [{"role": "user", "content": "hi"}]}], "session_id": "a", "delay": 250},
+                         {"payload": [{"messages": []}], "session_id": ["b"], "delay": [40]},
+                         {"payload": [{"messages": []}], "session_id": "a", "delay": 7},
+                         {"payload": [{"messages": []}], "session_id": "a"}]}"#,
         );
         let s = from_file(&p).unwrap();
-        assert_eq!((s.len(), s[0].len(), s[1].len()), (2, 2, 1));
-        assert_eq!(s[0][1].delay, Duration::from_millis(250));
+        assert_eq!((s.len(), s[0].len(), s[1].len()), (2, 3, 1));
+        assert_eq!(s[1][0].session.as_deref(), Some("b"));
+        // An entry's delay is waited after its reply, before its session's next turn.
+        let delays: Vec<u128> = s[0].iter().map(|p| p.delay.as_millis()).collect();
+        assert_eq!((delays, s[1][0].delay), (vec![0, 250, 7], Duration::ZERO));
         let p = write(r#"{"data": [{"payload": [{"a": 1}]}, {"payload": [{"a": 2}]}]}"#);
         assert_eq!(from_file(&p).unwrap()[0].len(), 2);
         for (text, want) in [

@@ -218,7 +218,7 @@ async fn sequences<T: Transport>(
             let stopping = shared.stop.load(Ordering::Acquire);
             let seq = Sequence { id: seq_id, start: k == 0, end: k + 1 == length || stopping };
             let step = &steps[k as usize % steps.len()];
-            let pause = shared.transport.pause(step);
+            let pause = shared.transport.pause(step).unwrap_or_default();
             if k > 0 && !pause.is_zero() && !stopping {
                 tokio::time::sleep(pause).await;
             }

@@ -3,7 +3,8 @@
 //! one after the other, so the server's sequence batcher sees every sequence's steps in
 //! order; a send that falls due while its lane is busy waits in the lane's queue (and its
 //! lag says so). With `--serial-sequences` the scheduler itself waits for the lane, as
-//! perf_analyzer's threads block, so the whole schedule is held instead.
+//! perf_analyzer's threads block, so the whole schedule is held instead. A conversation's
+//! turn also waits for its previous reply plus its delay (`open::run_lane`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +31,8 @@ pub struct Pending {
     length: u64,
     /// Whether the --max-threads cap or the sequence's previous request held the send back.
     pub blocked: bool,
+    /// The end of the load ends the sequence with this request, at once.
+    pub closing: bool,
     /// Synchronous mode's share of the cap, given back when the request ends.
     pub permit: Option<OwnedSemaphorePermit>,
 }
@@ -49,6 +52,8 @@ struct State<C> {
     open: Option<Open>,
     /// The id of the lane's last sequence, taken again when the next one's is still in use.
     last_id: Option<u64>,
+    /// When the lane's last request ended: a conversation's next turn waits for it.
+    ended: Option<Instant>,
     rng: rand::rngs::SmallRng,
 }
 
@@ -79,6 +84,7 @@ impl<C> Lanes<C> {
                             queue: VecDeque::new(),
                             open: None,
                             last_id: None,
+                            ended: None,
                             rng: rand::rngs::SmallRng::seed_from_u64(i as u64),
                         }),
                         idle: Notify::new(),
@@ -125,7 +131,7 @@ impl<C> Lanes<C> {
         }
         // A send that queues behind its sequence's request in flight is held back too.
         let blocked = blocked || s.busy;
-        s.queue.push_back(Pending { due, seq, stream, entry, k, length, blocked, permit });
+        s.queue.push_back(Pending { due, seq, stream, entry, k, length, blocked, closing: end, permit });
         !std::mem::replace(&mut s.busy, true)
     }
 
@@ -161,6 +167,17 @@ impl<C> Lanes<C> {
         }
     }
 
+    /// Returns once the load is ending (a held turn then goes at once).
+    pub async fn stopped(&self, lane: &Lane<C>) {
+        loop {
+            let woken = lane.idle.notified();
+            if self.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            woken.await;
+        }
+    }
+
     /// Waits until `lane` has nothing queued or running: Some(true) if it had to wait, None
     /// if the load is ending meanwhile.
     pub async fn wait_idle(&self, lane: &Lane<C>) -> Option<bool> {
@@ -180,6 +197,15 @@ impl<C> Lanes<C> {
 }
 
 impl<C> Lane<C> {
+    /// When the lane's last request ended.
+    pub fn ended(&self) -> Option<Instant> {
+        lock(&self.state).ended
+    }
+
+    pub fn set_ended(&self, at: Instant) {
+        lock(&self.state).ended = Some(at);
+    }
+
     /// The lane's connection, if it has one, for the task that runs its queue.
     pub fn take_conn(&self) -> Option<C> {
         lock(&self.state).conn.take()

@@ -4,7 +4,7 @@
 //! does, sequence models through lanes (`lanes`). Both take new sequences from one
 //! `sequences::SequenceSource` and record every request into the measure's recorder;
 //! neither drains between levels. Periodic concurrency (`periodic`) sends each request
-//! once, in steps paced by the responses.
+//! once, in steps paced by the responses; sessions (`sessions`) play each conversation once.
 
 pub mod closed;
 #[cfg(test)]
@@ -15,7 +15,9 @@ pub mod periodic;
 mod ramp;
 pub mod schedule;
 mod sequences;
+pub mod sessions;
 mod threads;
+mod timer;
 
 use std::future::Future;
 use std::time::Duration;

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::unix::AsyncFd;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -19,6 +18,7 @@ use rand::SeedableRng;
 use super::lanes::Lanes;
 use super::schedule::Schedule;
 use super::threads::{nth_index_on, LoadThreads};
+use super::timer::{sleep_until, Timer};
 use super::Load;
 use crate::client::Transport;
 use crate::config::SequenceConfig;
@@ -137,49 +137,6 @@ impl<T: Transport> Load for RateLoad<T> {
     }
 }
 
-/// A one-shot timer on a timerfd: a sleep that ends within microseconds of its due time,
-/// woken through the runtime's own epoll like any socket.
-struct Timer {
-    fd: AsyncFd<std::os::fd::OwnedFd>,
-}
-
-impl Timer {
-    fn new() -> std::io::Result<Timer> {
-        use rustix::time::{timerfd_create, TimerfdClockId, TimerfdFlags};
-        let fd = timerfd_create(TimerfdClockId::Monotonic, TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC)?;
-        // SAFETY: an OwnedFd is open and stays the same file until the AsyncFd drops it.
-        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
-        Ok(Timer { fd: fd.map_err(std::io::Error::from)? })
-    }
-
-    async fn sleep_until(&self, due: Instant) -> std::io::Result<()> {
-        use rustix::time::{timerfd_settime, Itimerspec, TimerfdTimerFlags, Timespec};
-        let left = due.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(());
-        }
-        let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
-        let value = Timespec { tv_sec: left.as_secs() as _, tv_nsec: left.subsec_nanos() as _ };
-        timerfd_settime(
-            self.fd.get_ref(),
-            TimerfdTimerFlags::empty(),
-            &Itimerspec { it_interval: zero, it_value: value },
-        )?;
-        loop {
-            let mut ready = self.fd.readable().await?;
-            let mut expirations = [0u8; 8];
-            let read = rustix::io::read(self.fd.get_ref(), &mut expirations);
-            // Drained either way: the next sleep waits for the next expiration's event.
-            ready.clear_ready();
-            match read {
-                Ok(_) => return Ok(()),
-                Err(rustix::io::Errno::AGAIN) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-}
-
 /// Load thread `thread` of `n`: sends requests thread, thread + n, ... of the schedule, each at
 /// its due time, until the plan stops.
 async fn scheduler<T: Transport>(thread: usize, n: usize, shared: &Arc<Shared<T>>, mut plan: watch::Receiver<Plan>) {
@@ -209,12 +166,7 @@ async fn scheduler<T: Transport>(thread: usize, n: usize, shared: &Arc<Shared<T>
             }
             if due > Instant::now() {
                 behind = 0;
-                let sleep = async {
-                    match &timer {
-                        Some(t) if t.sleep_until(due).await.is_ok() => {}
-                        _ => tokio::time::sleep_until(due.into()).await,
-                    }
-                };
+                let sleep = sleep_until(timer.as_ref(), due);
                 tokio::select! {
                     biased;
                     changed = plan.changed() => {
@@ -314,17 +266,32 @@ async fn send<T: Transport>(shared: &Arc<Shared<T>>, thread: usize, due: Instant
 }
 
 /// Runs the queue of sequence lane `index` of load thread `thread`, one request at a time.
+/// A conversation's turn goes at its schedule or, if that is earlier, once its previous
+/// turn's reply ended plus its delay (its eligible time), and counts its latency from then:
+/// the wait the conversation itself imposes is not the server's doing.
 async fn run_lane<T: Transport>(shared: Arc<Shared<T>>, thread: usize, index: usize) {
     let Some(lanes) = &shared.sequences else { return };
     let lane = &lanes.by_thread[thread][index];
     let mut conn = lane.take_conn();
+    let mut timer = None;
     while let Some(step) = lane.pop(&mut conn) {
-        let c = conn.get_or_insert_with(|| shared.transport.connection(shared.connection_index(thread)));
         let req = &shared.streams[step.stream][step.entry];
+        let mut due = step.due;
+        let turn = shared.transport.pause(req).zip(lane.ended()).filter(|_| !step.seq.start && !step.closing);
+        if let Some(eligible) = turn.and_then(|(pause, ended)| ended.checked_add(pause)).filter(|e| *e > due) {
+            let timer = timer.get_or_insert_with(|| Timer::new().ok());
+            tokio::select! {
+                () = sleep_until(timer.as_ref(), eligible) => {}
+                () = lanes.stopped(lane) => {} // the end of the load sends it at once
+            }
+            due = eligible;
+        }
+        let c = conn.get_or_insert_with(|| shared.transport.connection(shared.connection_index(thread)));
         shared.slots[thread].note_send();
         let sent_at = Instant::now();
         let result = shared.transport.infer_timed(c, req, Some(step.seq)).await;
-        shared.finish(thread, (step.due, sent_at), &result, step.seq.end, step.blocked);
+        lane.set_ended(Instant::now());
+        shared.finish(thread, (due, sent_at), &result, step.seq.end, step.blocked);
         drop(step.permit);
     }
 }

@@ -170,6 +170,36 @@ impl Level {
         self.merged.latency()
     }
 
+    /// A level measured as one window over a whole run that ends by itself (a session
+    /// run): `stats` recorded from `start` for `duration`, `cpu` of rperf's meanwhile.
+    pub fn whole(
+        value: LoadValue,
+        mut stats: WindowStats,
+        (start, duration): (Instant, Duration),
+        (cpu, load_threads): (Duration, usize),
+    ) -> Level {
+        let figures = WindowFigures {
+            throughput: throughput(stats.ok, 1, duration),
+            latency_us: stats.latency().avg.as_nanos() as f64 / 1000.0,
+        };
+        // The export's records stay with the window (where the report takes them from).
+        let records = std::mem::take(&mut stats.records);
+        let merged = stats.clone();
+        stats.records = records;
+        let window = WindowRecord { sent: stats.ok + stats.failed(), start, duration, stats, figures, cpu };
+        Level {
+            value,
+            batch_size: 1,
+            outcome: Outcome::Stable,
+            windows: vec![window],
+            merged,
+            merged_duration: duration,
+            server: None,
+            metrics: None,
+            load_threads,
+        }
+    }
+
     /// Failed requests over every window of the level.
     pub fn failures(&self) -> std::collections::BTreeMap<String, u64> {
         let mut all = std::collections::BTreeMap::new();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::clock;
 use super::window::{Record, WindowStats};
-use crate::client::InferResult;
+use crate::client::{InferResult, Tokens};
 use crate::config::Goodput;
 use crate::sync::lock;
 
@@ -71,6 +71,9 @@ impl Slot {
             Err(_) => c.done,
         };
         let from_send = end.saturating_duration_since(c.sent);
+        // --tokenizer counts the reply's text here: after its end was taken, outside the
+        // window's lock.
+        let counted = c.result.as_ref().ok().and_then(|t| t.tokens.as_deref()).map(Tokens::counted);
         self.with_window(|w| {
             let Ok(t) = c.result else {
                 if let Err(msg) = c.result {
@@ -78,7 +81,7 @@ impl Slot {
                 }
                 return;
             };
-            if let Some(tokens) = &t.tokens {
+            if let Some(tokens) = counted.as_deref() {
                 // TTFT and end-to-end count from where the main latency does.
                 let lead = match c.due {
                     Some(due) if !self.options.from_send => c.sent.saturating_duration_since(due),

@@ -15,7 +15,8 @@ mod timing;
 use crate::error::Error;
 use crate::report::hist::Hist;
 use crate::report::schema::{
-    GoodputReport, LevelReport, Outcome, RunReport, Spread, StreamReport, TokenReport, UsageMismatch,
+    token_source, token_sources, GoodputReport, LevelReport, Outcome, RunReport, Spread, StreamReport, TokenReport,
+    TokenizerCheck, UsageMismatch,
 };
 use crate::report::{files, fmt_g, json, stable_levels};
 
@@ -112,14 +113,17 @@ fn merge_tokens(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> Res
         .ok_or_else(|| Error::Report(format!("{name}: output tokens: a report has no histogram")))?;
     let sum = |f: fn(&TokenReport) -> Option<f64>| all.iter().map(|(_, t, _)| f(t)).sum::<Option<f64>>();
     let requests: u64 = all.iter().map(|(_, t, _)| t.requests).sum();
-    let sources: Vec<&str> = all.iter().map(|(_, t, _)| t.token_source.as_str()).collect();
+    let sources = all
+        .iter()
+        .map(|(_, t, _)| token_sources(&t.token_source))
+        .fold([false; 3], |a, b| [a[0] || b[0], a[1] || b[1], a[2] || b[2]]);
+    let checks: Vec<&TokenizerCheck> = all.iter().filter_map(|(_, t, _)| t.tokenizer_check.as_ref()).collect();
     let mismatches: Vec<&UsageMismatch> = all.iter().filter_map(|(_, t, _)| t.usage_mismatch.as_ref()).collect();
     let (usage, events) = mismatches.iter().fold((0, 0), |(u, e), m| (u + m.usage_tokens, e + m.event_tokens));
     let weight = |l: &LevelReport| (l.requests + l.failed) as f64;
     let total_weight: f64 = all.iter().map(|(l, _, _)| weight(l)).sum::<f64>().max(1.0);
     Ok(Some(TokenReport {
-        token_source: if sources.iter().all(|s| *s == sources[0]) { sources[0] } else { "usage and events" }
-            .to_string(),
+        token_source: token_source(sources),
         requests,
         time_to_first_token_us: timed(|t| &t.time_to_first_token_us, "time to first token")?,
         time_to_second_token_us: timed(|t| &t.time_to_second_token_us, "time to second token")?,
@@ -146,6 +150,15 @@ fn merge_tokens(levels: &[(&LevelReport, &PathBuf)], percentiles: &[u32]) -> Res
             usage_tokens: usage,
             event_tokens: events,
             difference_pct: (usage as f64 - events as f64) * 100.0 / events.max(1) as f64,
+        }),
+        tokenizer_check: (!checks.is_empty()).then(|| {
+            let sum = |f: fn(&TokenizerCheck) -> u64| checks.iter().map(|c| f(c)).sum::<u64>();
+            TokenizerCheck::new(
+                sum(|c| c.requests),
+                sum(|c| c.differing),
+                sum(|c| c.usage_tokens),
+                sum(|c| c.tokenizer_tokens),
+            )
         }),
         goodput: all
             .iter()

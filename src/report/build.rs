@@ -192,14 +192,11 @@ fn tokens(s: &Settings, level: &Level, t: &TokenStats) -> TokenReport {
     // Per second of the reported windows: requests/s times tokens per request.
     let per_request = |sum: u64| if t.requests > 0 { sum as f64 / t.requests as f64 } else { 0.0 };
     let rate = level.throughput() / s.batch_size.max(1) as f64;
-    let source = match (t.from_usage, t.requests) {
-        (0, _) => "events",
-        (u, n) if u == n => "usage",
-        _ => "usage and events",
-    };
+    let from_events = t.requests.saturating_sub(t.from_usage + t.from_tokenizer);
+    let source = token_source([t.from_usage > 0, t.from_tokenizer > 0, from_events > 0]);
     let with_tpot = t.tpot.us.len();
     TokenReport {
-        token_source: source.to_string(),
+        token_source: source,
         requests: t.requests,
         time_to_first_token_us: timed(&t.ttft, ps),
         time_to_second_token_us: timed(&t.tt2t, ps),
@@ -217,6 +214,8 @@ fn tokens(s: &Settings, level: &Level, t: &TokenStats) -> TokenReport {
             difference_pct: (t.mismatch_usage as f64 - t.mismatch_events as f64) * 100.0
                 / (t.mismatch_events.max(1)) as f64,
         }),
+        tokenizer_check: (t.checked > 0)
+            .then(|| TokenizerCheck::new(t.checked, t.checked_differ, t.checked_usage, t.checked_tokenizer)),
         goodput: s.goodput.clone().map(|objectives| GoodputReport {
             objectives,
             per_sec: rate * per_request(t.good),

@@ -272,8 +272,9 @@ pub struct StreamReport {
 /// Generative endpoints: replies in tokens (definitions in the README, "Token figures").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TokenReport {
-    /// Where output counts came from: "usage" (the server's), "events" (one token per
-    /// content event) or "usage and events" (some requests each).
+    /// Where output counts came from: "usage" (the server's), "tokenizer" (--tokenizer's
+    /// count of the reply's text), "events" (one token per content event), or several
+    /// joined by "and" (some requests each), in that order of precedence.
     pub token_source: String,
     /// Requests with a reply in tokens.
     pub requests: u64,
@@ -299,6 +300,8 @@ pub struct TokenReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_mismatch: Option<UsageMismatch>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer_check: Option<TokenizerCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goodput: Option<GoodputReport>,
 }
 
@@ -310,6 +313,46 @@ pub struct UsageMismatch {
     pub event_tokens: u64,
     /// How far the usage is from the events, in percent of the events.
     pub difference_pct: f64,
+}
+
+/// With --tokenizer and the server's usage: how far the tokenizer's count is from the
+/// usage (which is the count used).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenizerCheck {
+    /// Requests with both counts.
+    pub requests: u64,
+    /// Of them, those whose counts differ.
+    pub differing: u64,
+    pub usage_tokens: u64,
+    pub tokenizer_tokens: u64,
+    /// (tokenizer - usage) in percent of the usage, over all `requests`.
+    pub difference_pct: f64,
+}
+
+impl TokenizerCheck {
+    pub fn new(requests: u64, differing: u64, usage_tokens: u64, tokenizer_tokens: u64) -> TokenizerCheck {
+        let difference_pct = (tokenizer_tokens as f64 - usage_tokens as f64) * 100.0 / usage_tokens.max(1) as f64;
+        TokenizerCheck { requests, differing, usage_tokens, tokenizer_tokens, difference_pct }
+    }
+}
+
+/// The sources a `token_source` can name, in their order of precedence.
+const TOKEN_SOURCES: [&str; 3] = ["usage", "tokenizer", "events"];
+
+/// The `token_source` of counts that came from the sources marked in `from` (usage,
+/// tokenizer, events); "events" when none.
+pub fn token_source(from: [bool; 3]) -> String {
+    let named: Vec<&str> = TOKEN_SOURCES.iter().zip(from).filter(|(_, on)| *on).map(|(n, _)| *n).collect();
+    if named.is_empty() {
+        "events".to_string()
+    } else {
+        named.join(" and ")
+    }
+}
+
+/// The sources a `token_source` names.
+pub fn token_sources(source: &str) -> [bool; 3] {
+    TOKEN_SOURCES.map(|n| source.split(" and ").any(|s| s == n))
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

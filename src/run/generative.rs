@@ -1,11 +1,12 @@
 //! A run of `--service-kind openai`: no model metadata to ask for (the endpoint is the
 //! contract); the requests are the input file's payloads or synthetic prompts, and the
-//! sweep is the same as for tensors, with token figures. Triton's generate endpoints are
-//! Triton's models: their server-side statistics are read as for tensors, when the server has
-//! them.
+//! sweep is the same as for tensors, with token figures; `--session-concurrency` plays each
+//! conversation once instead (`sessions`). Triton's generate endpoints are Triton's models:
+//! their server-side statistics are read as for tensors, when the server has them.
 
 use std::sync::atomic::AtomicBool;
 
+use super::sessions::SessionPlan;
 use super::sweep::Sweep;
 use crate::client::openai::OpenAiTransport;
 use crate::client::Control;
@@ -65,6 +66,11 @@ pub async fn run(config: &Config, g: &GenerativeOptions, interrupted: &AtomicBoo
         settings.left_out.push(format!("server statistics ({why}): no Server block"));
     }
     print!("{}", text::settings(&settings));
+    let transport = OpenAiTransport::new(&config.server, g)?;
+    if let Some(n) = g.sessions {
+        let plan = SessionPlan { config, settings, baseline, interrupted };
+        return plan.run(transport, &streams, n).await;
+    }
     // A conversation is a sequence: its turns in order, on one worker, each after the last.
     let plan = sessions.then(|| SequenceConfig { length: None, ..config.load.sequences.clone() });
     let probe = match &server {
@@ -72,7 +78,7 @@ pub async fn run(config: &Config, g: &GenerativeOptions, interrupted: &AtomicBoo
         _ => None,
     };
     let sweep = Sweep::new(config, settings, probe, interrupted, (plan, intervals), baseline).await?;
-    sweep.drive(OpenAiTransport::new(&config.server, g)?, &streams).await
+    sweep.drive(transport, &streams).await
 }
 
 /// For Triton's generate endpoints, the model as the server describes it (an ensemble's

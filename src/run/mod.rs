@@ -8,6 +8,7 @@ mod levels;
 mod periodic;
 mod progress;
 mod server_fit;
+mod sessions;
 mod shared_memory;
 mod stress;
 mod sweep;

@@ -111,12 +111,14 @@ pub struct Engine {
     pub plain: bool,
     /// The system shared-memory regions clients registered.
     pub shm: super::shm::Registry,
+    /// `--request-log`: the OpenAI routes' requests, one line each.
+    pub log: Option<Arc<super::request_log::RequestLog>>,
 }
 
 impl Engine {
     /// Builds the runtimes and starts each model's instances, one OS thread each as Triton's:
     /// they sleep the compute time precisely, which tokio's millisecond timer cannot.
-    pub fn start(defs: Vec<ModelDef>, plain: bool) -> Arc<Engine> {
+    pub fn start(defs: Vec<ModelDef>, plain: bool, log: Option<Arc<super::request_log::RequestLog>>) -> Arc<Engine> {
         let started = Instant::now();
         let mut models = BTreeMap::new();
         let mut queues = Vec::new();
@@ -147,7 +149,7 @@ impl Engine {
                 }
             }
         }
-        Arc::new(Engine { models, plain, shm: Default::default() })
+        Arc::new(Engine { models, plain, shm: Default::default(), log })
     }
 
     /// The extensions this server offers (none when plain).

@@ -1,5 +1,6 @@
 //! The generative routes of `rperf serve`: OpenAI's chat, completions, embeddings and model
-//! list under /v1, Triton's generate and generate_stream under /v2. Every event goes out at
+//! list under /v1, Triton's generate and generate_stream under /v2, and generate_ndjson:
+//! generate_stream's events as JSON lines with no Content-Type, as LitServe's plain streams. Every event goes out at
 //! its configured time after the request's arrival, on absolute deadlines of one clock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,7 @@ use super::catalog::{Generate, Kind};
 use super::engine::{Engine, ModelRuntime};
 use super::generation::{self, Api, Ask, Plan};
 use super::reply::{self, json_reply, Reply};
+use super::request_log::Entry;
 use super::wire::{self, Head, Usage};
 
 /// Numbers the replies (their `id`).
@@ -48,6 +50,7 @@ async fn read(req: Request<Incoming>) -> Result<Value, String> {
 /// POST /v1/chat/completions, /v1/completions, /v1/embeddings: the body's `model` names the
 /// model; without one, the only generative model answers.
 pub async fn openai(engine: Arc<Engine>, api: Api, arrived: Instant, req: Request<Incoming>) -> Reply {
+    let peer = req.extensions().get::<std::net::SocketAddr>().copied();
     let body = match read(req).await {
         Ok(b) => b,
         Err(msg) => return invalid(&msg),
@@ -61,8 +64,9 @@ pub async fn openai(engine: Arc<Engine>, api: Api, arrived: Instant, req: Reques
         },
         Err(msg) => return invalid(&msg),
     };
+    let logged = engine.log.as_ref().map(|log| log.arrive(&body, peer));
     match generation::ask(api, &body) {
-        Ok(ask) => run(rt, api, ask, arrived).await,
+        Ok(ask) => run(rt, api, ask, (arrived, logged, false)).await,
         Err(msg) => invalid(&msg),
     }
 }
@@ -81,15 +85,19 @@ fn pick(engine: &Engine, name: Option<&str>) -> Result<Arc<ModelRuntime>, String
     })
 }
 
-/// POST /v2/models/{m}/generate (`stream` false) and generate_stream (`stream` true).
-pub async fn triton(rt: Arc<ModelRuntime>, stream: bool, arrived: Instant, req: Request<Incoming>) -> Reply {
+/// POST /v2/models/{m}/generate (`lines` None), generate_stream (Some(false): SSE) and
+/// generate_ndjson (Some(true): JSON lines).
+pub async fn triton(rt: Arc<ModelRuntime>, lines: Option<bool>, arrived: Instant, req: Request<Incoming>) -> Reply {
     if rt.def.kind != Kind::Generative {
         let msg = format!("model '{}' is not generative: generate needs a model of kind \"generative\"", rt.def.name);
         return reply::error(StatusCode::BAD_REQUEST, &msg);
     }
     let ask = read(req).await.and_then(|body| generation::ask(Api::Generate, &body));
     match ask {
-        Ok(ask) => run(rt, Api::Generate, Ask { stream, include_usage: false, ..ask }, arrived).await,
+        Ok(ask) => {
+            let ask = Ask { stream: lines.is_some(), include_usage: false, ..ask };
+            run(rt, Api::Generate, ask, (arrived, None, lines == Some(true))).await
+        }
         Err(msg) => reply::error(StatusCode::BAD_REQUEST, &msg),
     }
 }
@@ -99,7 +107,14 @@ fn due(arrived: Instant, after: Duration) -> Instant {
     arrived.checked_add(after).unwrap_or_else(|| arrived + Duration::from_secs(86_400 * 365))
 }
 
-async fn run(rt: Arc<ModelRuntime>, api: Api, ask: Ask, arrived: Instant) -> Reply {
+/// Answers `ask` (a stream as JSON lines if `lines`); `logged` (its --request-log line) is
+/// dropped once the reply is handed over.
+async fn run(
+    rt: Arc<ModelRuntime>,
+    api: Api,
+    ask: Ask,
+    (arrived, logged, lines): (Instant, Option<Entry>, bool),
+) -> Reply {
     let Some(g) = rt.def.generate else {
         return reply::error(StatusCode::INTERNAL_SERVER_ERROR, "a generative model without a generate table");
     };
@@ -114,12 +129,14 @@ async fn run(rt: Arc<ModelRuntime>, api: Api, ask: Ask, arrived: Instant) -> Rep
     }
     if ask.stream {
         let (tx, rx) = mpsc::channel(4);
-        let sse = Sse { tx, pings: g.comments, arrived };
+        let sse = Sse { tx, pings: g.comments && !lines, lines, arrived };
         tokio::spawn(async move {
             let ok = stream(&sse, &rt, &g, &head, &plan, &ask).await;
             record(&rt, arrived, ok.unwrap_or(false));
+            // Before the stream's end (when `sse` drops) can reach the client.
+            drop(logged);
         });
-        return reply::events(rx);
+        return if lines { reply::lines(rx) } else { reply::events(rx) };
     }
     let last = if fails { plan.sent } else { plan.tokens.saturating_sub(1) };
     sleep_until(due(arrived, generation::token_due(&g, last))).await;
@@ -154,6 +171,8 @@ struct Gone;
 struct Sse {
     tx: mpsc::Sender<Bytes>,
     pings: bool,
+    /// JSON lines (`<data>\n`) instead of events.
+    lines: bool,
     arrived: Instant,
 }
 
@@ -167,7 +186,8 @@ impl Sse {
         if let Some(after) = after {
             sleep_until(due(self.arrived, after)).await;
         }
-        self.tx.send(Bytes::from(format!("data: {data}\n\n"))).await.map_err(|_| Gone)
+        let framed = if self.lines { format!("{data}\n") } else { format!("data: {data}\n\n") };
+        self.tx.send(Bytes::from(framed)).await.map_err(|_| Gone)
     }
 }
 

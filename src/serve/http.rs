@@ -31,12 +31,16 @@ const HEADER_LENGTH: &str = "inference-header-content-length";
 /// Serves connections until the task is dropped; over TLS with `tls`.
 pub async fn serve(listener: TcpListener, engine: Arc<Engine>, tls: Option<TlsAcceptor>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, peer)) = listener.accept().await else { continue };
         let _ = stream.set_nodelay(true);
         let (engine, tls) = (engine.clone(), tls.clone());
         tokio::spawn(async move {
             let (stream, reset) = Resettable::new(stream);
-            let service = service_fn(move |req| handle(engine.clone(), req, reset.clone()));
+            // The client's address rides with each request (for --request-log).
+            let service = service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(peer);
+                handle(engine.clone(), req, reset.clone())
+            });
             let http = http1::Builder::new();
             let _ = match tls {
                 None => http.serve_connection(TokioIo::new(stream), service).await,
@@ -93,8 +97,9 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>, reset: Arc<AtomicBo
                         None => reply,
                     });
                 }
-                (Method::POST, ["generate"]) => generative::triton(model, false, arrived, req).await,
-                (Method::POST, ["generate_stream"]) => generative::triton(model, true, arrived, req).await,
+                (Method::POST, ["generate"]) => generative::triton(model, None, arrived, req).await,
+                (Method::POST, ["generate_stream"]) => generative::triton(model, Some(false), arrived, req).await,
+                (Method::POST, ["generate_ndjson"]) => generative::triton(model, Some(true), arrived, req).await,
                 _ => error(StatusCode::NOT_FOUND, "Not Found"),
             }
         }

@@ -13,6 +13,7 @@ mod grpc;
 mod http;
 mod prometheus;
 mod reply;
+mod request_log;
 mod shm;
 mod stats;
 mod wear;
@@ -65,6 +66,9 @@ pub struct ServeArgs {
     /// Mutual TLS: clients must present a certificate signed by a CA of this PEM file. Default: none (no client certificate asked).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// A JSON line per OpenAI-route request to FILE (arrival, end, requests in flight, texts). Default: none.
+    #[arg(long, value_name = "FILE")]
+    pub request_log: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -80,6 +84,7 @@ impl ServeArgs {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            request_log: None,
         }
     }
 }
@@ -114,7 +119,8 @@ impl Server {
         };
         let defs = catalog::load(args.models.as_deref())?;
         let models = defs.iter().map(|d| d.name.clone()).collect();
-        let engine = engine::Engine::start(defs, args.plain_kserve);
+        let log = args.request_log.as_deref().map(request_log::RequestLog::create).transpose()?;
+        let engine = engine::Engine::start(defs, args.plain_kserve, log);
         let http = bind(&args.host, args.http_port, "http").await?;
         let grpc = bind(&args.host, args.grpc_port, "grpc").await?;
         let metrics = bind(&args.host, args.metrics_port, "metrics").await?;

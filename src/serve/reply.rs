@@ -37,11 +37,17 @@ pub fn error(status: StatusCode, msg: &str) -> Reply {
     json_reply(status, &json!({ "error": msg }))
 }
 
+/// A body streamed as its pieces come, chunked, with no Content-Type (LitServe's plain
+/// streams of JSON lines).
+pub fn lines(rx: mpsc::Receiver<Bytes>) -> Reply {
+    let frames = ReceiverStream::new(rx).map(|b| Ok::<_, Infallible>(Frame::data(b)));
+    Response::new(StreamBody::new(frames).boxed_unsync())
+}
+
 /// A `text/event-stream` reply: each buffer received is one HTTP chunk; the body ends when
 /// the sender is dropped.
 pub fn events(rx: mpsc::Receiver<Bytes>) -> Reply {
-    let frames = ReceiverStream::new(rx).map(|b| Ok::<_, Infallible>(Frame::data(b)));
-    let mut r = Response::new(StreamBody::new(frames).boxed_unsync());
+    let mut r = lines(rx);
     let headers = r.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

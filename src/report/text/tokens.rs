@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::report::schema::{Settings, Spread, TokenReport};
+use crate::report::schema::{token_sources, Settings, Spread, TokenReport};
 
 /// A duration figure in milliseconds, three decimals at most.
 fn ms(us: f64) -> String {
@@ -25,12 +25,8 @@ fn count(v: f64) -> String {
 }
 
 pub fn lines(out: &mut String, s: &Settings, t: &TokenReport) {
-    let source = match t.token_source.as_str() {
-        "usage" => "the server's usage",
-        "events" => "one per content event (the server sent no usage)",
-        _ => "the server's usage where it sent one, else one per content event",
-    };
-    let _ = writeln!(out, "    Tokens ({} requests; output tokens counted from {source}):", t.requests);
+    let _ =
+        writeln!(out, "    Tokens ({} requests; output tokens counted from {}):", t.requests, source(&t.token_source));
     let timed = [
         ("Time to first token", &t.time_to_first_token_us),
         ("Time to second token", &t.time_to_second_token_us),
@@ -62,6 +58,13 @@ pub fn lines(out: &mut String, s: &Settings, t: &TokenReport) {
             m.requests, m.usage_tokens, m.event_tokens, m.difference_pct
         );
     }
+    if let Some(c) = &t.tokenizer_check {
+        let _ = writeln!(
+            out,
+            "    --tokenizer beside the usage ({} requests, {} differ): usage {} tokens, tokenizer {} ({:+.1}% from the usage)",
+            c.requests, c.differing, c.usage_tokens, c.tokenizer_tokens, c.difference_pct
+        );
+    }
     if let Some(g) = &t.goodput {
         let _ = writeln!(
             out,
@@ -70,5 +73,48 @@ pub fn lines(out: &mut String, s: &Settings, t: &TokenReport) {
             g.per_sec,
             g.fraction * 100.0
         );
+    }
+}
+
+/// Where output tokens were counted from, as a sentence: one source, or each in its order
+/// of precedence.
+fn source(token_source: &str) -> String {
+    let [usage, tokenizer, events] = token_sources(token_source);
+    match (usage, tokenizer, events) {
+        (true, false, false) => "the server's usage".to_string(),
+        (false, true, false) => "--tokenizer (the server sent no usage)".to_string(),
+        (false, false, _) => "one per content event (the server sent no usage)".to_string(),
+        _ => {
+            let named = [
+                (usage, "the server's usage where it sent one"),
+                (tokenizer, "--tokenizer"),
+                (events, "one per content event"),
+            ];
+            named.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect::<Vec<_>>().join(", else ")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::schema::token_source;
+
+    #[test]
+    fn sources_are_named_in_their_order_of_precedence() {
+        let all = [
+            [true, false, false],
+            [false, true, false],
+            [false, false, true],
+            [true, true, false],
+            [true, false, true],
+        ];
+        let named: Vec<String> = all.iter().map(|f| token_source(*f)).collect();
+        assert_eq!(named, ["usage", "tokenizer", "events", "usage and tokenizer", "usage and events"]);
+        assert!(all.iter().zip(&named).all(|(f, n)| token_sources(n) == *f));
+        assert_eq!(token_source([false; 3]), "events");
+        assert_eq!(source("tokenizer"), "--tokenizer (the server sent no usage)");
+        assert_eq!(source("usage and tokenizer"), "the server's usage where it sent one, else --tokenizer");
+        assert_eq!(source("usage and events"), "the server's usage where it sent one, else one per content event");
     }
 }
