@@ -31,6 +31,8 @@ if ! command -v chromium >/dev/null; then
 fi
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
+# The build without the default `tokenizer` feature (rperf then refuses --tokenizer) compiles too.
+cargo clippy --no-default-features --all-targets -- -D warnings
 cargo test --release --all-targets
 # A short fuzzing pass: every parser of untrusted bytes for a few seconds (scripts/fuzz.sh,
 # an unoptimized build that takes seconds once its dependencies are built). The nightly
