@@ -33,8 +33,14 @@ impl Tokenizer {
     /// Reads `path`; the error says why it cannot be used (it names neither flag nor file).
     pub fn load(path: &Path) -> Result<Tokenizer, String> {
         let text = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
-        let inner = tokenizers::Tokenizer::from_bytes(&text)
+        let mut inner = tokenizers::Tokenizer::from_bytes(&text)
             .map_err(|e| format!("is not a Hugging Face tokenizer.json: {}", one_line(&e.to_string())))?;
+        // A file made for a model's inputs may truncate (to 512 tokens, say) or pad: a count
+        // of a whole reply or prompt must do neither.
+        inner
+            .with_truncation(None)
+            .map_err(|e| format!("cannot have its truncation turned off: {}", one_line(&e.to_string())))?;
+        inner.with_padding(None);
         Ok(Tokenizer { path: path.to_path_buf(), inner })
     }
 

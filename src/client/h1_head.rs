@@ -56,7 +56,7 @@ pub(super) fn head(buf: &[u8]) -> Result<Option<Head>, String> {
         if name.eq_ignore_ascii_case("content-length") {
             h.content_length = Some(value.parse::<usize>().map_err(|_| format!("bad Content-Length '{value}'"))?);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            h.chunked = value.to_ascii_lowercase().ends_with("chunked");
+            h.chunked = value.len() >= 7 && value.as_bytes()[value.len() - 7..].eq_ignore_ascii_case(b"chunked");
         } else if name.eq_ignore_ascii_case("connection") {
             for token in value.split(',').map(str::trim) {
                 if token.eq_ignore_ascii_case("close") {
@@ -68,10 +68,10 @@ pub(super) fn head(buf: &[u8]) -> Result<Option<Head>, String> {
         } else if name.eq_ignore_ascii_case("inference-header-content-length") {
             h.header_len = value.parse().ok();
         } else if name.eq_ignore_ascii_case("content-type") {
-            let v = value.to_ascii_lowercase();
-            h.body = if v.starts_with("text/event-stream") {
+            let starts = |prefix: &str| value.get(..prefix.len()).is_some_and(|v| v.eq_ignore_ascii_case(prefix));
+            h.body = if starts("text/event-stream") {
                 Body::Events
-            } else if v.starts_with("application/x-ndjson") || v.starts_with("application/jsonl") {
+            } else if starts("application/x-ndjson") || starts("application/jsonl") {
                 Body::Lines
             } else {
                 Body::Other
@@ -94,5 +94,29 @@ impl Head {
             // do not do for inference; refuse rather than wait for a close.
             None => Err(format!("HTTP response {} has neither Content-Length nor chunked encoding", self.status)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(headers: &str) -> Head {
+        head(format!("HTTP/1.1 200 OK\r\n{headers}\r\n").as_bytes()).unwrap().unwrap()
+    }
+
+    #[test]
+    fn header_values_are_read_whatever_their_case_and_bytes() {
+        let h = of("Transfer-Encoding: gzip, CHUNKED\r\nContent-Type: Text/Event-Stream; charset=utf-8\r\n");
+        assert!(h.chunked);
+        assert_eq!(h.body, Body::Events);
+        assert_eq!(of("content-type: APPLICATION/X-NDJSON\r\n").body, Body::Lines);
+        assert_eq!(of("Content-Type: application/json\r\n").body, Body::Other);
+        assert_eq!(of("").body, Body::Lines, "no Content-Type: a plain stream's");
+        // Values that are not ASCII, or shorter than what is looked for, are not these.
+        let h = of("Transfer-Encoding: ééééchunké\r\nContent-Type: é\r\n");
+        assert!(!h.chunked);
+        assert_eq!(h.body, Body::Other);
+        assert!(!of("Transfer-Encoding: x\r\n").chunked);
     }
 }

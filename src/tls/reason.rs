@@ -48,12 +48,14 @@ impl Words {
     }
 
     /// A read error of an established session: a refusal alert is explained, the rest kept.
-    pub fn after_handshake(&self, e: std::io::Error) -> std::io::Error {
+    /// `read`: whether the session had read anything before.
+    pub fn after_handshake(&self, e: std::io::Error, read: bool) -> std::io::Error {
         match e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
             Some(Error::AlertReceived(alert)) => std::io::Error::other(self.alert(*alert)),
             // Triton's gRPC (OpenSSL) refuses a missing client certificate by closing the
-            // session on the first call, without an alert.
-            _ if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            // session on the first call, without an alert; later, such a close is a server
+            // that went away, and rustls's words say so.
+            _ if e.kind() == std::io::ErrorKind::UnexpectedEof && !read => {
                 std::io::Error::new(std::io::ErrorKind::UnexpectedEof, self.closed())
             }
             _ => e,
@@ -126,12 +128,14 @@ mod tests {
         let options = TlsOptions { verify_peer: true, verify_host: true, ca: None, identity: None };
         let words = Words::new(&options, Protocol::Grpc, "127.0.0.1");
         let eof = IoError::new(ErrorKind::UnexpectedEof, "peer closed connection without sending TLS close_notify");
-        let said = words.after_handshake(eof);
+        let later = IoError::new(ErrorKind::UnexpectedEof, "peer closed connection without sending TLS close_notify");
+        assert!(words.after_handshake(later, true).to_string().starts_with("peer closed connection"));
+        let said = words.after_handshake(eof, false);
         assert_eq!(said.kind(), ErrorKind::UnexpectedEof);
         assert!(said
             .to_string()
             .contains("if it requires a client certificate, give --ssl-grpc-certificate-chain-file"));
-        let other = words.after_handshake(IoError::new(ErrorKind::ConnectionReset, "reset"));
+        let other = words.after_handshake(IoError::new(ErrorKind::ConnectionReset, "reset"), false);
         assert_eq!(other.to_string(), "reset");
     }
 }

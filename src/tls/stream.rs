@@ -17,10 +17,11 @@ use super::reason::Words;
 use super::ClientTls;
 
 /// A connected socket, plain or TLS (with the words that explain the server's alerts: a
-/// TLS 1.3 server refuses a client certificate after the client's side of the handshake).
+/// TLS 1.3 server refuses a client certificate after the client's side of the handshake;
+/// and whether the session has read anything yet, as such a refusal comes first).
 pub enum Stream {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>, Arc<Words>),
+    Tls(Box<TlsStream<TcpStream>>, Arc<Words>, bool),
 }
 
 /// Opens a TCP connection to `addr` (TCP_NODELAY), then the TLS session if `tls` asks for it;
@@ -30,7 +31,7 @@ pub async fn connect(addr: &str, tls: Option<&ClientTls>, what: &str) -> Result<
     let _ = tcp.set_nodelay(true);
     match tls {
         None => Ok(Stream::Plain(tcp)),
-        Some(tls) => Ok(Stream::Tls(Box::new(tls.handshake(tcp, addr).await?), tls.words.clone())),
+        Some(tls) => Ok(Stream::Tls(Box::new(tls.handshake(tcp, addr).await?), tls.words.clone(), false)),
     }
 }
 
@@ -42,7 +43,7 @@ impl Stream {
         let mut probe = [0u8; 1];
         match self {
             Stream::Plain(s) => !matches!(s.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock),
-            Stream::Tls(s, _) => {
+            Stream::Tls(s, _, _) => {
                 let mut cx = Context::from_waker(Waker::noop());
                 Pin::new(&mut **s).poll_read(&mut cx, &mut ReadBuf::new(&mut probe)).is_ready()
             }
@@ -54,10 +55,16 @@ impl AsyncRead for Stream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s, words) => match Pin::new(&mut **s).poll_read(cx, buf) {
-                Poll::Ready(Err(e)) => Poll::Ready(Err(words.after_handshake(e))),
-                other => other,
-            },
+            Stream::Tls(s, words, read) => {
+                let before = buf.filled().len();
+                match Pin::new(&mut **s).poll_read(cx, buf) {
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(words.after_handshake(e, *read))),
+                    other => {
+                        *read |= buf.filled().len() > before;
+                        other
+                    }
+                }
+            }
         }
     }
 }
@@ -66,7 +73,7 @@ impl AsyncWrite for Stream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s, _) => Pin::new(&mut **s).poll_write(cx, buf),
+            Stream::Tls(s, _, _) => Pin::new(&mut **s).poll_write(cx, buf),
         }
     }
 
@@ -77,28 +84,28 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tls(s, _) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s, _, _) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
             Stream::Plain(s) => s.is_write_vectored(),
-            Stream::Tls(s, _) => s.is_write_vectored(),
+            Stream::Tls(s, _, _) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s, _) => Pin::new(&mut **s).poll_flush(cx),
+            Stream::Tls(s, _, _) => Pin::new(&mut **s).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s, _) => Pin::new(&mut **s).poll_shutdown(cx),
+            Stream::Tls(s, _, _) => Pin::new(&mut **s).poll_shutdown(cx),
         }
     }
 }
