@@ -4,7 +4,7 @@ known: `rperf serve` (generative models written here into a temporary TOML), Lit
 (testdata/litserve/server.py, scripts/litserve.sh) and the real Triton's decoupled Python model
 token_generate over generate_stream (scripts/triton.sh, a temporary model repository holding
 only that model). Every server sends token k of a reply at
-    (request picked up) + 50 ms + k * 10 ms, 16 tokens,
+    (request picked up) + 50 ms + k * 10 ms, 16 tokens (LitServe also with 200 ms for the 50),
 so the truth is TTFT 50 ms, time to second token 10 ms, ITL 10 ms, TPOT 10 ms, 16 tokens.
 
 For each server and load (concurrency 1, then "under load": 8 for rperf serve and Triton, 4 for
@@ -21,8 +21,13 @@ hops, a busy machine) is told apart from what rperf adds. Where the truth moves,
     statistics endpoint). TPOT and ITL count from the first token, so they stay at 10 ms.
     token_generate has one instance, but its execute() only starts a thread per request, so
     requests queue just while earlier ones are handed over (well under a token's 10 ms).
-  - LitServe: its schedule starts when its inference worker picks the request up, after two
-    process hops, which notes/sse.md measured at 5-11 ms: TTFT above 50 ms is partly LitServe's.
+  - LitServe: its schedule starts when its API server (uvicorn) has read the request's body
+    (testdata/litserve/server.py's StampArrival), so the hop to its inference worker is inside
+    the schedule; every token then takes a hop back from the worker and through the API server
+    before it is written, and the first token pays for the start of the streamed response too
+    (2-5 ms here). That part of TTFT is LitServe's, in absolute terms, so it weighs 5-10% of a
+    50 ms TTFT and 1-3% of a 200 ms one: LitServe runs at both (--litserve-ttft-ms), and the
+    probe column, which pays the same hops, shows what is LitServe's.
 Two more rows on rperf serve at concurrency 1:
   - `wrong_usage` (usage_error = 3): the usage claims 19 tokens where 16 were sent. rperf
     counts tokens from the usage, so its tokens/TPOT/ITL follow the 19 (TPOT 150 ms / 18 =
@@ -32,7 +37,7 @@ Two more rows on rperf serve at concurrency 1:
     second event), ITL 10 ms (a 40 ms gap split over 4 tokens), TPOT (200 - 80) / 15 = 8 ms
     by its definition, 16 tokens from the usage (events: 4, flagged as a mismatch).
 
-Usage: benches/token_truth.py [--servers serve,litserve,triton] [--window-ms 2000]
+Usage: benches/token_truth.py [--servers serve,litserve,triton] [--window-ms 2000] [--litserve-ttft-ms 50,200]
 RPERF names the rperf binary (default target/release/rperf; the script does not build it).
 Loopback only. Figures are printed, never asserted. About 75 s (Triton and LitServe starts included);
 every server it starts is stopped by its PID at the end, also on errors, Ctrl-C and SIGTERM.
@@ -65,9 +70,9 @@ def get(port, path):
 class Server:
     """One server process, stopped by its PID (SIGTERM: the scripts' own shutdown, then SIGKILL)."""
 
-    def __init__(self, kind, tmp):
-        self.kind = kind
-        log = os.path.join(tmp, f"{kind}.log")
+    def __init__(self, kind, tmp, ttft_ms=50):
+        self.kind, self.tag = kind, f"{kind}-{ttft_ms:g}"
+        log = os.path.join(tmp, f"{self.tag}.log")
         if kind == "serve":
             models = os.path.join(tmp, "models.toml")
             with open(models, "w") as f:
@@ -77,7 +82,7 @@ class Server:
         self.port = free_port()
         if kind == "litserve":
             cmd = [os.path.join(ROOT, "scripts/litserve.sh"), "run", "--port", str(self.port), "--",
-                   "--ttft-ms", "50", "--tpot-ms", "10", "--tokens", "16"]
+                   "--ttft-ms", f"{ttft_ms:g}", "--tpot-ms", "10", "--tokens", "16"]
         else:
             repo = os.path.join(tmp, "triton-models")
             os.makedirs(repo)
@@ -126,7 +131,7 @@ def run_rperf(server, model, conc, window_ms, tmp):
         endpoint = ["--endpoint", f"v2/models/{model}/generate_stream"]
     else:
         endpoint = ["--endpoint", "v1/chat/completions"]
-    out = os.path.join(tmp, f"{server.kind}-{model}-c{conc}.json")
+    out = os.path.join(tmp, f"{server.tag}-{model}-c{conc}.json")
     cmd = [RPERF, "-m", model, "--service-kind", "openai", *endpoint, "-u", f"127.0.0.1:{server.port}",
            "--concurrency-range", str(conc), "-p", str(window_ms), "-s", "100", "--output-tokens", "16",
            "--prompt-tokens", "32", "--json", out]
@@ -215,6 +220,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--servers", default="serve,litserve,triton")
     ap.add_argument("--window-ms", type=int, default=2000, help="rperf's -p; three windows per level")
+    ap.add_argument("--litserve-ttft-ms", default="50,200", help="LitServe's TTFTs, one server each")
     args = ap.parse_args()
     # Ctrl-C and SIGTERM unwind through the `finally` that stops the server started here.
     signal.signal(signal.SIGINT, interrupt)
@@ -227,19 +233,21 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     plans = {"serve": [("truth", 1), ("truth", 8), ("wrong_usage", 1), ("chunky4", 1)],
              "litserve": [("fake", 1), ("fake", 4)], "triton": [("token_generate", 1), ("token_generate", 8)]}
-    for kind in args.servers.split(","):
+    runs = [(k, float(t)) for k in args.servers.split(",")
+            for t in (args.litserve_ttft_ms.split(",") if k == "litserve" else ["50"])]
+    for kind, ttft_ms in runs:
         server = None
         try:
-            server = Server(kind, tmp)
+            server = Server(kind, tmp, ttft_ms)
             server.wait_ready()
             for model, conc in plans[kind]:
                 before = server.queue_ns(model) if kind == "triton" else None
                 level, code, tail, cmd = run_rperf(server, model, conc, args.window_ms, tmp)
-                label = kind if kind != "serve" else f"serve {model}"
+                label = {"serve": f"serve {model}", "litserve": f"litserve ttft {ttft_ms:g}"}.get(kind, kind)
                 if not level or not level.get("tokens"):
                     print(f"<!-- {label} c={conc}: rperf exit {code}, no token figures; command: {cmd}\n{tail} -->")
                     continue
-                truth, note = dict(TRUTH), ""
+                truth, note = dict(TRUTH, ttft=ttft_ms), ""
                 if code != 0:
                     note = f"rperf exit {code} (outcome {level.get('outcome')}); figures from its --json anyway"
                 if model == "chunky4":
@@ -251,7 +259,8 @@ def main():
                     note = (note + "; " if note else "") + (f"Triton's average queue time over the run: {queued:.2f} ms "
                                                             f"({n - before[0]} requests), added to the TTFT truth")
                 elif kind == "litserve":
-                    note = (note + "; " if note else "") + "TTFT truth 50 ms from LitServe's pick-up; its process hops add 5-11 ms"
+                    note = (note + "; " if note else "") + (f"TTFT truth {ttft_ms:g} ms from the API server's read of the "
+                                                            "request; LitServe's hops back from its worker are on top")
                 ref = probe(server, model, conc)
                 row(label, f"c={conc}", level, truth, ref, note)
         except SystemExit as e:

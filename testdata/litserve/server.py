@@ -2,8 +2,13 @@
 
 No model and no tokenizer: a reply is `tokens` words " tok0", " tok1", ... sent on a fixed
 schedule, so the server's own timing is the truth a client's TTFT/ITL figures are checked
-against. Token k of a reply is sent at (request picked up) + ttft + k * tpot, deadlines on
-one clock, so late wake-ups do not add up over a reply.
+against. Token k of a reply is sent at (request arrived) + ttft + k * tpot, deadlines on
+one clock, so late wake-ups do not add up over a reply. "Arrived" is when the API server
+(uvicorn) read the request's body: the StampArrival middleware writes that instant into the
+body's `metadata.arrived_at` before LitServe hands the request to its inference worker. So the
+hop to the worker (a queue between processes, 2-6 ms) is inside the schedule, as a real
+server's queueing is; what is left between the truth and a client is loopback and the hop of
+each token back from the worker.
 
 Endpoints (one LitServer, one inference worker process each):
   POST /v1/chat/completions  LitServe's OpenAISpec; "stream": true for SSE. The reply has
@@ -21,6 +26,7 @@ Endpoints (one LitServer, one inference worker process each):
 Per-request overrides, in OpenAI's `metadata` object (string values, as OpenAI requires):
   {"ttft_ms": "200", "tpot_ms": "5", "fail_after": "3"}; fail_after N raises in the model
   after N tokens (0: before the first), to show how LitServe reports an error mid-stream.
+  `arrived_at` (Unix seconds) is the middleware's, overwriting any the client sent.
 
 Settings: command-line flags, each with an environment variable as its default
 (LITSERVE_TTFT_MS, LITSERVE_TPOT_MS, LITSERVE_TOKENS, LITSERVE_PREDICT_MS, LITSERVE_USAGE=0|1,
@@ -29,6 +35,7 @@ scripts/litserve.sh run, which installs LitServe and stops the server's processe
 """
 import argparse
 import asyncio
+import json
 import os
 import signal
 import time
@@ -66,10 +73,14 @@ class Schedule:
         self.tokens = max(0, int(n))
         fail = meta.get("fail_after")
         self.fail_after = None if fail is None else int(fail)
+        # The arrival on this process's monotonic clock (wall clocks agree across processes).
+        arrived = meta.get("arrived_at")
+        now = time.monotonic()
+        self.start = now if arrived is None else min(now, now - (time.time() - float(arrived)))
 
     async def tokens_in_time(self):
         """Yields (k, text) for each token at its deadline; raises at fail_after."""
-        start = time.monotonic()
+        start = self.start
         for k in range(self.tokens):
             if self.fail_after is not None and k >= self.fail_after:
                 raise RuntimeError(f"fake model failure after {k} tokens (metadata.fail_after)")
@@ -79,6 +90,51 @@ class Schedule:
             yield k, f" tok{k}"
         if self.fail_after is not None and self.fail_after >= self.tokens:
             raise RuntimeError(f"fake model failure after {self.tokens} tokens (metadata.fail_after)")
+
+
+class StampArrival:
+    """ASGI middleware (runs in the uvicorn process): reads a POST body to a scheduled route
+    whole, and when it is a JSON object writes the instant it was read into its `metadata`
+    object as `arrived_at` (a string, as OpenAI's metadata values are), fixing Content-Length.
+    Any other body is passed on untouched, for LitServe to refuse as it would."""
+
+    ROUTES = ("/v1/chat/completions", "/stream")
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") not in self.ROUTES:
+            return await self.app(scope, receive, send)
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away before its body was whole
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        arrived = time.time()
+        body = b"".join(chunks)
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict) and isinstance(obj.get("metadata", {}), dict):
+            obj.setdefault("metadata", {})["arrived_at"] = repr(arrived)
+            body = json.dumps(obj).encode()
+            headers = [(k, v) for k, v in scope["headers"] if k.lower() not in (b"content-length", b"transfer-encoding")]
+            scope = dict(scope, headers=headers + [(b"content-length", str(len(body)).encode())])
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 def prompt_words(messages):
@@ -210,7 +266,8 @@ def main():
     cfg = {"ttft_ms": a.ttft_ms, "tpot_ms": a.tpot_ms, "tokens": a.tokens, "predict_ms": a.predict_ms,
            "embedding_dim": a.embedding_dim, "usage": a.usage}
     apis = [FakeChat(cfg), FakeEmbeddings(cfg), Predict(cfg), PlainStream(cfg)]
-    server = ls.LitServer(apis, accelerator="cpu", devices=1, fast_queue=a.fast_queue)
+    server = ls.LitServer(apis, accelerator="cpu", devices=1, fast_queue=a.fast_queue,
+                          middlewares=[StampArrival])
     # On shutdown LitServe waits this long for open connections (its default is 30 s).
     server.uvicorn_graceful_timeout = 2
     # LitServe shuts its processes down on KeyboardInterrupt only; a plain SIGTERM would kill
