@@ -370,3 +370,23 @@ fn json_lines_streams_are_read_line_by_line() {
     let errors = v["levels"][0]["errors"].as_object().unwrap();
     assert!(!errors.is_empty() && errors.keys().all(|k| k.contains("injected failure")), "{errors:?}");
 }
+
+/// A lone stream on its load thread is read with blocking reads (client/exclusive.rs): they
+/// keep the request's deadline, and a level that rises still gets its new workers going.
+#[test]
+fn a_lone_stream_keeps_its_timeout_and_a_rising_level_its_workers() {
+    let s = serve();
+    let chat = ["--endpoint", "v1/chat/completions", "--output-tokens", "4"];
+    let started = std::time::Instant::now();
+    let (run, v) = measure(&s, "stuck", &[&chat[..], &["-m", "stuck", "--request-timeout", "500ms"]].concat());
+    assert_ne!(run.code, 0, "every request times out: {}", run.all());
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "the run ended: {}", run.all());
+    assert!(run.all().contains("no response within the 500 ms --request-timeout"), "{}", run.all());
+    assert_eq!(v["outcome"], "failed", "{v}");
+
+    // 20 ms to the first token then 5 ms each: about 35 ms a reply, whoever reads it.
+    let (run, v) = measure(&s, "rising", &[&chat[..], &["-m", "llm", "--concurrency-range", "1:3:2"]].concat());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let rate = |k: usize| v["levels"][k]["throughput"].as_f64().unwrap();
+    assert!(rate(1) > 1.5 * rate(0), "three workers, not one: {} then {} per s", rate(0), rate(1));
+}

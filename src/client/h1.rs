@@ -15,7 +15,7 @@ use super::h1_head::head;
 pub use super::h1_head::Body;
 pub use super::h1_stream::Streamed;
 pub(crate) use super::h1_stream::StreamedReply;
-use super::h1_stream::{read_more, ReadError};
+use super::h1_stream::{read_blocking, read_more, ReadError};
 use crate::tls::{ClientTls, Stream};
 
 /// Bytes read at least per call.
@@ -147,16 +147,19 @@ impl Conn {
     /// Writes `request` and hands the body to `on_body` piece by piece as it arrives, with its
     /// arrival time (server-sent events); returns the status and whether the body is an event
     /// stream. Retried once, as `exchange`, when a reused connection closed before the answer.
+    /// `until` is when the request will be given up: reads that block the thread (when the
+    /// request has it to itself, `exclusive`) stop short of it.
     pub async fn exchange_streamed(
         &mut self,
         request: &[u8],
         now: Instant,
+        until: Instant,
         on_body: &mut (impl FnMut(Body, &[u8], Instant) -> Result<(), String> + Send),
     ) -> Result<Streamed, String> {
         let reused = self.begin(now);
-        let mut result = self.try_streamed(request, on_body).await;
+        let mut result = self.try_streamed(request, until, on_body).await;
         if self.again(reused, &result) {
-            result = self.try_streamed(request, on_body).await;
+            result = self.try_streamed(request, until, on_body).await;
         }
         self.settle(result)
     }
@@ -164,6 +167,7 @@ impl Conn {
     async fn try_streamed(
         &mut self,
         request: &[u8],
+        until: Instant,
         on_body: &mut (impl FnMut(Body, &[u8], Instant) -> Result<(), String> + Send),
     ) -> Result<Streamed, Failure> {
         if self.stream.is_none() {
@@ -180,7 +184,19 @@ impl Conn {
         };
         let mut answered = false;
         while done.is_none() {
-            done = read_more(stream, &mut self.buf, &mut reply, on_body).await.map_err(|e| {
+            let (read, end) = match &*stream {
+                Stream::Plain(tcp) => {
+                    let blocked = read_blocking(tcp, &mut self.buf, &mut reply, on_body, until);
+                    (blocked.read, blocked.end)
+                }
+                Stream::Tls(..) => (false, None),
+            };
+            let end = match end {
+                Some(end) => end,
+                None => read_more(stream, &mut self.buf, &mut reply, on_body).await,
+            };
+            answered |= read;
+            done = end.map_err(|e| {
                 let m = match e {
                     ReadError::Closed => format!("the server at {} closed the connection", self.addr),
                     ReadError::Io(e) => format!("reading the HTTP response failed: {e}"),

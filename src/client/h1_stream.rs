@@ -9,17 +9,26 @@ use std::future::poll_fn;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
+use rustix::io::{ioctl_fionbio, Errno};
+use rustix::net::sockopt::{set_socket_timeout, Timeout};
+use rustix::net::{recv, RecvFlags};
 use tokio::io::{AsyncRead, ReadBuf};
+use tokio::net::TcpStream;
 
+use super::exclusive::may_block;
 use super::h1_body::Framing;
 use super::h1_head::{head, Body};
 use crate::tls::Stream;
 
 /// Bytes read at most per call, into the thread's scratch buffer.
 const SCRATCH: usize = 64 * 1024;
+/// A blocking read waits at most this long before it looks again whether it may go on
+/// blocking (another task of the thread may have been woken meanwhile) and how much of the
+/// request's time is left.
+const BLOCK_STEP: Duration = Duration::from_millis(50);
 
 thread_local! {
     static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH].into_boxed_slice());
@@ -119,6 +128,63 @@ pub(crate) async fn read_more(
         })
     })
     .await
+}
+
+/// What blocking reads of a reply ended with.
+pub(crate) struct Blocked {
+    /// Whether any bytes were read.
+    pub(crate) read: bool,
+    /// The reply's end or an error, as `read_more` gives them; None when the reads stopped
+    /// before that (the thread is wanted elsewhere, or the request's time is nearly up): the
+    /// reply goes on through `read_more`.
+    pub(crate) end: Option<Result<Option<(Streamed, bool)>, ReadError>>,
+}
+
+/// `read_more` with blocking reads while the request has its load thread to itself
+/// ([`may_block`]) and more than a step of its time is left (`until`): the socket is made
+/// blocking for the streak, each read waits at most [`BLOCK_STEP`], and the socket is
+/// non-blocking again on return, before tokio reads it anew.
+pub(crate) fn read_blocking(
+    tcp: &TcpStream,
+    kept: &mut BytesMut,
+    reply: &mut StreamedReply,
+    on_body: &mut impl FnMut(Body, &[u8], Instant) -> Result<(), String>,
+    until: Instant,
+) -> Blocked {
+    let time_left = || until.saturating_duration_since(Instant::now()) > BLOCK_STEP;
+    if !(may_block() && time_left()) {
+        return Blocked { read: false, end: None };
+    }
+    if set_socket_timeout(tcp, Timeout::Recv, Some(BLOCK_STEP)).and_then(|()| ioctl_fionbio(tcp, false)).is_err() {
+        // Left as it was (non-blocking, or never changed): tokio reads it.
+        let _ = ioctl_fionbio(tcp, true);
+        return Blocked { read: false, end: None };
+    }
+    let mut read = false;
+    let end = loop {
+        let got = SCRATCH_BUF.with_borrow_mut(|scratch| match recv(tcp, &mut scratch[..], RecvFlags::empty()) {
+            Ok((0, _)) => Some(Err(ReadError::Closed)),
+            Ok((n, _)) => {
+                read = true;
+                let at = Instant::now();
+                match reply.feed(kept, &scratch[..n], &mut |body, piece| on_body(body, piece, at)) {
+                    Ok(None) => None,
+                    fed => Some(fed.map_err(ReadError::Reply)),
+                }
+            }
+            // Nothing within the step, or a signal: look again below.
+            Err(Errno::AGAIN | Errno::INTR) => None,
+            Err(e) => Some(Err(ReadError::Io(e.into()))),
+        });
+        if got.is_some() || !(may_block() && time_left()) {
+            break got;
+        }
+    };
+    match ioctl_fionbio(tcp, true) {
+        Ok(()) => Blocked { read, end },
+        // A socket tokio cannot read without blocking its thread: the connection is dropped.
+        Err(e) => Blocked { read, end: Some(Err(ReadError::Io(e.into()))) },
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 mod discover;
 pub(crate) mod event_json;
 pub(crate) mod events;
+pub mod exclusive;
 pub mod grpc;
 pub(crate) mod grpc_control;
 pub mod h1;

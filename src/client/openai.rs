@@ -153,13 +153,15 @@ impl Transport for OpenAiTransport {
             None => (req.request.clone(), req.prompt_tokens),
         };
         let start = Instant::now();
+        let until = start.checked_add(self.request_timeout).unwrap_or(start);
         let mut reply = Reply::new(self.kind, start, conversation.is_some(), self.tokenizer.clone());
         if self.lines {
             reply = reply.with_lines();
         }
         let read = async {
-            let head =
-                conn.exchange_streamed(&request, start, &mut |body, piece, at| reply.feed(body, piece, at)).await?;
+            let head = conn
+                .exchange_streamed(&request, start, until, &mut |body, piece, at| reply.feed(body, piece, at))
+                .await?;
             let streamed = reply.streams(head.body);
             reply.finish(head.status, Instant::now()).map(|done| (streamed, done))
         };

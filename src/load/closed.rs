@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use super::sequences::{NewSequence, SequenceSource};
 use super::threads::{thread_of, LoadThreads};
 use super::Load;
+use crate::client::exclusive::InFlight;
 use crate::client::{Sequence, Transport};
 use crate::config::SequenceConfig;
 use crate::error::Error;
@@ -186,7 +187,12 @@ async fn worker<T: Transport>(id: usize, shared: Arc<Shared<T>>, slot: Arc<Slot>
     while admitted(id, &shared).await {
         let req = &requests[(counter * shared.batch) % k];
         counter += shared.active.load(Ordering::Relaxed).max(1);
-        if !send(&shared, &slot, &mut conn, req, None).await {
+        // Marked in flight, a request alone on its thread may be read with blocking reads;
+        // not with think times, whose timers such reads would hold up.
+        let in_flight = pause.is_none().then(InFlight::enter);
+        let ok = send(&shared, &slot, &mut conn, req, None).await;
+        drop(in_flight);
+        if !ok {
             // A dead server fails fast; do not spin the CPU against it.
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
