@@ -3,43 +3,45 @@
 //!
 //! At one stream per thread, the event loop costs more than the stream: each event is an
 //! `epoll_wait`, a wake-up of the task and a read, where a blocking read is one system call
-//! (about 25 against 15 us of CPU an event here, benches/sse_cost.py). A blocking read stops
-//! the thread's other tasks, so it is allowed only while nothing else can want the thread:
-//! the closed loop's worker marks each request it has in flight ([`InFlight`]); a read may
-//! block when that request is the only one on its thread and no task was woken or spawned
-//! from another thread (a level that rises, a parked worker woken, a stop) since the thread
-//! last looked. Timers of the thread's own tasks are the one thing a blocking read delays,
-//! and a closed-loop worker in flight has none but its request's deadline, which the
-//! blocking read keeps.
+//! (benches/sse_cost.py: 10-20% less CPU an event at one stream).
+//!
+//! A blocking read stops the thread's other tasks, so it is allowed only while there are none
+//! that could want the thread: the closed loop counts its workers on each thread, from their
+//! spawn (not their first poll: a task spawned on the thread waits in its local queue, which
+//! a blocking read would leave waiting) to their end ([`Worker`]), parked ones included, and
+//! a read may block while its worker is the thread's only one and no task was woken or
+//! spawned there from another thread (a level that rises, a stop) since the thread last
+//! looked. A lone worker's own timers (its request's deadline, a think time after the reply)
+//! do not run while it reads; the blocking read keeps the deadline itself.
 
 use std::cell::Cell;
 
 thread_local! {
-    /// Closed-loop requests in flight on this thread.
-    static IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
+    /// Closed-loop workers of this thread.
+    static WORKERS: Cell<usize> = const { Cell::new(0) };
 }
 
-/// A closed-loop request in flight on this thread, from its send to its end (also when its
-/// future is dropped: a timeout, the end of the load).
-pub struct InFlight(());
+/// A closed-loop worker of this thread: counted when made (before its task is spawned) and
+/// until dropped with its task.
+pub struct Worker(());
 
-impl InFlight {
-    pub fn enter() -> InFlight {
-        IN_FLIGHT.with(|n| n.set(n.get() + 1));
-        InFlight(())
+impl Worker {
+    pub fn enter() -> Worker {
+        WORKERS.with(|n| n.set(n.get() + 1));
+        Worker(())
     }
 }
 
-impl Drop for InFlight {
+impl Drop for Worker {
     fn drop(&mut self) {
-        IN_FLIGHT.with(|n| n.set(n.get().saturating_sub(1)));
+        WORKERS.with(|n| n.set(n.get().saturating_sub(1)));
     }
 }
 
-/// True when the request being read is the only one in flight on this thread (marked by
-/// [`InFlight`]) and no task waits in the runtime's queue for work from another thread.
+/// True when one closed-loop worker is on this thread ([`Worker`]) and no task waits in the
+/// runtime's queue for work from another thread.
 pub fn may_block() -> bool {
-    IN_FLIGHT.with(Cell::get) == 1
+    WORKERS.with(Cell::get) == 1
         && tokio::runtime::Handle::try_current().is_ok_and(|h| h.metrics().global_queue_depth() == 0)
 }
 
@@ -48,15 +50,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_lone_request_on_a_runtime_thread_with_nothing_queued_may_block() {
-        assert!(!may_block(), "no request in flight");
+    fn only_a_lone_worker_on_a_runtime_thread_with_nothing_queued_may_block() {
+        assert!(!may_block(), "no worker");
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let one = InFlight::enter();
+        let one = Worker::enter();
         assert!(!may_block(), "outside a runtime");
         runtime.block_on(async {
-            assert!(may_block(), "one request, nothing queued");
-            let two = InFlight::enter();
-            assert!(!may_block(), "two requests on the thread");
+            assert!(may_block(), "one worker, nothing queued");
+            let two = Worker::enter();
+            assert!(!may_block(), "two workers on the thread");
             drop(two);
             assert!(may_block());
         });
@@ -68,6 +70,6 @@ mod tests {
             assert!(!may_block(), "a task woken from another thread waits");
         });
         drop(one);
-        runtime.block_on(async { assert!(!may_block(), "no request in flight") });
+        runtime.block_on(async { assert!(!may_block(), "no worker") });
     }
 }

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use super::sequences::{NewSequence, SequenceSource};
 use super::threads::{thread_of, LoadThreads};
 use super::Load;
-use crate::client::exclusive::InFlight;
+use crate::client::exclusive::Worker;
 use crate::client::{Sequence, Transport};
 use crate::config::SequenceConfig;
 use crate::error::Error;
@@ -93,8 +93,15 @@ impl<T: Transport> Load for ConcurrencyLoad<T> {
             let (shared, slot, think) = (self.shared.clone(), self.slots[thread].clone(), self.think);
             self.spawners.push(self.threads.spawn(thread, async move {
                 let mut workers = Vec::with_capacity(ids.len());
-                for (k, id) in ids.into_iter().enumerate() {
-                    workers.push(tokio::spawn(worker(id, shared.clone(), slot.clone(), think)));
+                // All of them counted before the first runs: a worker alone on its thread
+                // reads with blocking reads (client/exclusive.rs).
+                let counted: Vec<Worker> = ids.iter().map(|_| Worker::enter()).collect();
+                for (k, (id, counted)) in ids.into_iter().zip(counted).enumerate() {
+                    let (shared, slot) = (shared.clone(), slot.clone());
+                    workers.push(tokio::spawn(async move {
+                        let _counted = counted;
+                        worker(id, shared, slot, think).await
+                    }));
                     if k % 64 == 0 {
                         // Let the first workers send while the rest are being spawned.
                         tokio::task::yield_now().await;
@@ -187,12 +194,7 @@ async fn worker<T: Transport>(id: usize, shared: Arc<Shared<T>>, slot: Arc<Slot>
     while admitted(id, &shared).await {
         let req = &requests[(counter * shared.batch) % k];
         counter += shared.active.load(Ordering::Relaxed).max(1);
-        // Marked in flight, a request alone on its thread may be read with blocking reads;
-        // not with think times, whose timers such reads would hold up.
-        let in_flight = pause.is_none().then(InFlight::enter);
-        let ok = send(&shared, &slot, &mut conn, req, None).await;
-        drop(in_flight);
-        if !ok {
+        if !send(&shared, &slot, &mut conn, req, None).await {
             // A dead server fails fast; do not spin the CPU against it.
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
