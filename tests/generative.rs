@@ -385,6 +385,19 @@ fn a_lone_stream_keeps_its_timeout_and_a_rising_level_its_workers() {
     assert!(run.all().contains("no response within the 500 ms --request-timeout"), "{}", run.all());
     assert_eq!(v["outcome"], "failed", "{v}");
 
+    // Ctrl-C: the 2 s grace for the stuck reply, then the load thread stops within a step
+    // (not when the 60 s default timeout ends the read).
+    let child = common::spawn_rperf(
+        &[&["--service-kind", "openai", "-u", &s.http, "-p", "400", "-m", "stuck"][..], &chat[..]].concat(),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let interrupted = std::time::Instant::now();
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let took = interrupted.elapsed();
+    assert!(took < std::time::Duration::from_secs(20), "ended {took:?} after Ctrl-C: {out:?}");
+
     // 20 ms to the first token then 5 ms each: about 35 ms a reply, whoever reads it.
     let (run, v) = measure(&s, "rising", &[&chat[..], &["-m", "llm", "--concurrency-range", "1:9:8"]].concat());
     assert_eq!(run.code, 0, "{}", run.all());

@@ -141,7 +141,7 @@ pub(crate) struct Blocked {
 }
 
 /// `read_more` with blocking reads while the request has its load thread to itself
-/// ([`may_block`]) and more than a step of its time is left (`until`): the socket is made
+/// ([`may_block`]) and more than two steps of its time are left (`until`): the socket is made
 /// blocking for the streak, each read waits at most [`BLOCK_STEP`], and the socket is
 /// non-blocking again on return, before tokio reads it anew.
 pub(crate) fn read_blocking(
@@ -151,7 +151,8 @@ pub(crate) fn read_blocking(
     on_body: &mut impl FnMut(Body, &[u8], Instant) -> Result<(), String>,
     until: Instant,
 ) -> Blocked {
-    let time_left = || until.saturating_duration_since(Instant::now()) > BLOCK_STEP;
+    // A read may wait a step and the kernel rounds its timeout up to its tick: two steps.
+    let time_left = || until.saturating_duration_since(Instant::now()) > 2 * BLOCK_STEP;
     if !(may_block() && time_left()) {
         return Blocked { read: false, end: None };
     }

@@ -80,6 +80,9 @@ impl Drop for LoadThreads {
     fn drop(&mut self) {
         for s in &mut self.threads {
             if let Some(stop) = s.stop.take() {
+                // A task queued from here ends a lone stream's blocking reads within a step
+                // (client/exclusive.rs); the stop alone would wait for its reply or deadline.
+                drop(s.handle.spawn(async {}));
                 let _ = stop.send(());
             }
         }
