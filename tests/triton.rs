@@ -359,8 +359,11 @@ fn a_stalling_triton_model_is_measured_without_coordinated_omission() {
     let run =
         rperf(&["-m", "stall400", "-u", &triton().http_url(), "--request-rate-range", "100", "-p", "2000", "-s", "50"]);
     assert_eq!(run.code, 0);
-    // The unstalled latency (p50) is this server's real service time plus transport.
-    let service_ms = common::figure(&run.stdout, "    p50 latency: ") / 1000.0;
+    // The unstalled latency (p50) is this server's real service time plus transport, at most
+    // half the 10 ms between sends: on a loaded machine the p50 holds queueing too (once
+    // 15 ms, a queue that never drains, and a "truth" of 33 s at p90). A FIFO's latencies
+    // only grow with its service time, so the capped truth is a lower bound of the real one.
+    let service_ms = (common::figure(&run.stdout, "    p50 latency: ") / 1000.0).min(5.0);
     let truth = common::fifo_truth(100.0, service_ms, 2000.0, 400.0);
     for p in [90.0, 95.0, 99.0] {
         let measured = common::figure(&run.stdout, &format!("    p{p} latency: ")) / 1000.0;
