@@ -177,6 +177,11 @@ fn a_short_soak_flags_the_model_that_slows_with_use_and_not_a_steady_one() {
         let report = if out.exists() { json(&out) } else { Value::Null };
         (run, report)
     };
+    // The mean of the slices' medians over `range` (3 slices).
+    let p50 = |report: &Value, range: std::ops::Range<usize>| -> f64 {
+        let slices = &report["levels"].as_array().expect("slice levels")[range];
+        slices.iter().map(|l| l["latency_us"]["p50"].as_f64().unwrap()).sum::<f64>() / slices.len() as f64
+    };
     let drift = |report: &Value, figure: &str| -> Value {
         let all = report["drift"].as_array().expect("drift figures");
         all.iter().find(|d| d["figure"] == figure).cloned().unwrap_or_else(|| panic!("no {figure} drift: {report}"))
@@ -193,10 +198,7 @@ fn a_short_soak_flags_the_model_that_slows_with_use_and_not_a_steady_one() {
     let throughput = drift(&report, "throughput");
     assert_eq!(throughput["drifting"], true, "{throughput}");
     assert!(throughput["per_hour_high"].as_f64().unwrap() < 0.0, "{throughput}");
-    let p50 = |range: std::ops::Range<usize>| -> f64 {
-        slices[range].iter().map(|l| l["latency_us"]["p50"].as_f64().unwrap()).sum::<f64>() / 3.0
-    };
-    assert!(p50(9..12) > 1.3 * p50(0..3), "the median rises: {report}");
+    assert!(p50(&report, 9..12) > 1.3 * p50(&report, 0..3), "the median rises: {report}");
     assert!(
         run.stdout.lines().any(|l| l.trim_start().starts_with("throughput:") && l.ends_with("DRIFTING")),
         "{}",
@@ -210,11 +212,7 @@ fn a_short_soak_flags_the_model_that_slows_with_use_and_not_a_steady_one() {
     assert_eq!(run.code, 0, "{}", run.all());
     let steady_pct = drift(&steady, "throughput")["per_hour_pct"].as_f64().unwrap();
     assert!(steady_pct.abs() < degrading_pct.abs() / 2.0, "steady {steady_pct}%/h, degrading {degrading_pct}%/h");
-    let calm = steady["levels"].as_array().unwrap();
-    let p50 = |range: std::ops::Range<usize>| -> f64 {
-        calm[range].iter().map(|l| l["latency_us"]["p50"].as_f64().unwrap()).sum::<f64>() / 3.0
-    };
-    assert!(p50(9..12) < 1.3 * p50(0..3), "the steady median stays: {steady}");
+    assert!(p50(&steady, 9..12) < 1.3 * p50(&steady, 0..3), "the steady median stays: {steady}");
     assert!(steady["levels"][0]["slice"]["rperf_memory_bytes"].as_u64().unwrap() > 0);
 }
 

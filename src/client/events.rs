@@ -98,18 +98,23 @@ impl Reply {
         self
     }
 
+    /// How a body (of this Content-Type) is read: JSON lines only when asked for.
+    fn read_of(&self, body: Body) -> Read {
+        match body {
+            Body::Events => Read::Events,
+            Body::Lines if self.lines.is_some() => Read::Lines,
+            _ => Read::Whole,
+        }
+    }
+
     /// Whether the body (of this Content-Type) is read as a stream of events.
     pub fn streams(&self, body: Body) -> bool {
-        body == Body::Events || (body == Body::Lines && self.lines.is_some())
+        self.read_of(body) != Read::Whole
     }
 
     /// Bytes of the body, arrived at `at`.
     pub fn feed(&mut self, body: Body, piece: &[u8], at: Instant) -> Result<(), String> {
-        let read = match body {
-            Body::Events => Read::Events,
-            Body::Lines if self.lines.is_some() => Read::Lines,
-            _ => Read::Whole,
-        };
+        let read = self.read_of(body);
         self.read = Some(read);
         let state = &mut self.state;
         match (read, &mut self.lines) {
