@@ -19,6 +19,7 @@ use crate::tls::ClientTls;
 /// Control-plane calls over gRPC.
 pub struct GrpcControl {
     client: GrpcInferenceServiceClient<Channel>,
+    tls: Option<Arc<ClientTls>>,
 }
 
 impl GrpcControl {
@@ -34,7 +35,7 @@ impl GrpcControl {
             )
         })?;
         let client = GrpcInferenceServiceClient::new(channel).max_decoding_message_size(usize::MAX);
-        Ok(GrpcControl { client })
+        Ok(GrpcControl { client, tls })
     }
 
     /// The generated client, for calls made elsewhere in `client` (shared memory).
@@ -46,7 +47,15 @@ impl GrpcControl {
         if s.code() == tonic::Code::Unimplemented {
             return Error::NotImplemented { what: what.into(), message: status_text(&s) };
         }
-        Error::server(what, status_text(&s))
+        let mut text = status_text(&s);
+        // A status the client's transport made (it has a cause) on a session whose server
+        // asked for a client certificate that was not given: say so, whatever the transport
+        // saw of the refusal (a close, a reset, a request cancelled before it was sent).
+        let refusal = self.tls.as_ref().and_then(|t| t.refusal());
+        if let Some(why) = refusal.filter(|why| std::error::Error::source(&s).is_some() && !text.contains(why)) {
+            text = format!("{text}: {why}");
+        }
+        Error::server(what, text)
     }
 
     pub async fn server_info(&self) -> Result<ServerInfo, Error> {

@@ -72,7 +72,7 @@ impl ClientTls {
             Some((cert, key)) => builder
                 .with_client_auth_cert(files::certificates(cert)?, files::private_key(key)?)
                 .map_err(|e| files::identity_error(cert, key, e))?,
-            None => builder.with_no_client_auth(),
+            None => builder.with_client_cert_resolver(Arc::new(NoCertificate(words.clone()))),
         };
         config.alpn_protocols = vec![match protocol {
             Protocol::Http => b"http/1.1".to_vec(),
@@ -88,6 +88,36 @@ impl ClientTls {
             .connect(self.name.clone(), tcp)
             .await
             .map_err(|e| format!("TLS handshake with {addr} failed: {}", self.words.explain(&e)))
+    }
+}
+
+/// The client certificate of a client that has none: it gives none (rustls then sends an
+/// empty one), and notes that the server asked, so that a refusal can be explained.
+struct NoCertificate(Arc<reason::Words>);
+
+impl std::fmt::Debug for NoCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NoCertificate")
+    }
+}
+
+impl rustls::client::ResolvesClientCert for NoCertificate {
+    fn resolve(&self, _: &[&[u8]], _: &[rustls::SignatureScheme]) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.0.note_asked();
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        false
+    }
+}
+
+impl ClientTls {
+    /// Why the server may have refused the session: it asked for a client certificate and
+    /// the flags gave none. For a call that failed in the transport without the words of the
+    /// TLS layer (a connection closed under a request not yet sent).
+    pub fn refusal(&self) -> Option<String> {
+        self.words.refusal()
     }
 }
 

@@ -2,6 +2,8 @@
 //! whether the server's certificate expired, names another host, comes from an unknown CA,
 //! or the server refused ours.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rustls::{AlertDescription, CertificateError, Error};
 
 use crate::config::{Protocol, TlsOptions};
@@ -16,6 +18,8 @@ pub struct Words {
     host: String,
     /// How the host check is turned off, where it can be.
     host_hint: &'static str,
+    /// Whether the server asked for a client certificate in a handshake that had none to give.
+    asked: AtomicBool,
 }
 
 impl Words {
@@ -33,7 +37,32 @@ impl Words {
             None => format!("the system's CA store (no {ca_flag})"),
         };
         let identity = options.identity.as_ref().map(|(c, _)| format!("{} {}", c.flag, c.path.display()));
-        Words { trust, identity, identity_flag, host: host.to_string(), host_hint }
+        Words { trust, identity, identity_flag, host: host.to_string(), host_hint, asked: AtomicBool::new(false) }
+    }
+
+    /// The server asked for a client certificate and the flags gave none (rustls then sends
+    /// an empty one, and a server that requires one refuses the session).
+    pub fn note_asked(&self) {
+        self.asked.store(true, Ordering::Relaxed);
+    }
+
+    /// Why a session that ended before its first byte was refused, when the server asked for a
+    /// client certificate that the flags did not give.
+    pub fn refusal(&self) -> Option<String> {
+        (self.identity.is_none() && self.asked.load(Ordering::Relaxed)).then(|| {
+            format!(
+                "the server requires a client certificate: it asked for one and none was given ({} and its key)",
+                self.identity_flag
+            )
+        })
+    }
+
+    /// A session closed cleanly (close_notify) before its first byte: an error if the server
+    /// asked for a client certificate that was not given. TLS 1.3 finishes the client's side of
+    /// the handshake first, so that is how some servers (gRPC's OpenSSL) refuse it.
+    pub fn clean_close(&self, read: bool) -> Option<std::io::Error> {
+        let why = self.refusal().filter(|_| !read)?;
+        Some(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, why))
     }
 
     /// A failed handshake's reason.
@@ -47,16 +76,22 @@ impl Words {
         }
     }
 
-    /// A read error of an established session: a refusal alert is explained, the rest kept.
-    /// `read`: whether the session had read anything before.
+    /// A read or write error of an established session: a refusal alert is explained, the
+    /// rest kept. `read`: whether the session had read anything before.
     pub fn after_handshake(&self, e: std::io::Error, read: bool) -> std::io::Error {
+        use std::io::ErrorKind::*;
         match e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
             Some(Error::AlertReceived(alert)) => std::io::Error::other(self.alert(*alert)),
-            // Triton's gRPC (OpenSSL) refuses a missing client certificate by closing the
-            // session on the first call, without an alert; later, such a close is a server
-            // that went away, and rustls's words say so.
-            _ if e.kind() == std::io::ErrorKind::UnexpectedEof && !read => {
-                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, self.closed())
+            // Triton's gRPC (OpenSSL) refuses a missing client certificate by ending the
+            // session on the first call, without an alert: a close (with or without
+            // close_notify), or a reset that the next write meets. Later, such an end is a
+            // server that went away, and the system's or rustls's words say so.
+            _ if !read && matches!(e.kind(), UnexpectedEof | BrokenPipe | ConnectionReset | ConnectionAborted) => {
+                match self.refusal() {
+                    Some(why) => std::io::Error::new(e.kind(), why),
+                    None if e.kind() == UnexpectedEof => std::io::Error::new(UnexpectedEof, self.closed()),
+                    None => e,
+                }
             }
             _ => e,
         }
@@ -137,5 +172,23 @@ mod tests {
             .contains("if it requires a client certificate, give --ssl-grpc-certificate-chain-file"));
         let other = words.after_handshake(IoError::new(ErrorKind::ConnectionReset, "reset"), false);
         assert_eq!(other.to_string(), "reset");
+        assert!(words.clean_close(false).is_none());
+    }
+
+    #[test]
+    fn a_server_that_asked_for_a_client_certificate_is_named_whichever_way_it_ends_the_session() {
+        let options = TlsOptions { verify_peer: true, verify_host: true, ca: None, identity: None };
+        let words = Words::new(&options, Protocol::Grpc, "127.0.0.1");
+        words.note_asked();
+        let why = "the server requires a client certificate: it asked for one and none was given \
+                   (--ssl-grpc-certificate-chain-file and its key)";
+        for kind in [ErrorKind::UnexpectedEof, ErrorKind::BrokenPipe, ErrorKind::ConnectionReset] {
+            let said = words.after_handshake(IoError::new(kind, "os words"), false);
+            assert_eq!((said.kind(), said.to_string()), (kind, why.to_string()));
+            // After the first byte the server accepted the session: its end is its own.
+            assert_eq!(words.after_handshake(IoError::new(kind, "os words"), true).to_string(), "os words");
+        }
+        assert_eq!(words.clean_close(false).map(|e| e.to_string()), Some(why.to_string()));
+        assert!(words.clean_close(true).is_none());
     }
 }

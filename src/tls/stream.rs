@@ -17,8 +17,9 @@ use super::reason::Words;
 use super::ClientTls;
 
 /// A connected socket, plain or TLS (with the words that explain the server's alerts: a
-/// TLS 1.3 server refuses a client certificate after the client's side of the handshake;
-/// and whether the session has read anything yet, as such a refusal comes first).
+/// TLS 1.3 server refuses a client certificate after the client's side of the handshake,
+/// and the first read or write meets the refusal; and whether the session has read anything
+/// yet, as such a refusal comes first).
 pub enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>, Arc<Words>, bool),
@@ -57,8 +58,13 @@ impl AsyncRead for Stream {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s, words, read) => {
                 let before = buf.filled().len();
+                let room = buf.remaining() > 0;
                 match Pin::new(&mut **s).poll_read(cx, buf) {
                     Poll::Ready(Err(e)) => Poll::Ready(Err(words.after_handshake(e, *read))),
+                    Poll::Ready(Ok(())) if room && buf.filled().len() == before => match words.clean_close(*read) {
+                        Some(refused) => Poll::Ready(Err(refused)),
+                        None => Poll::Ready(Ok(())),
+                    },
                     other => {
                         *read |= buf.filled().len() > before;
                         other
@@ -73,7 +79,9 @@ impl AsyncWrite for Stream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s, _, _) => Pin::new(&mut **s).poll_write(cx, buf),
+            Stream::Tls(s, words, read) => {
+                Pin::new(&mut **s).poll_write(cx, buf).map_err(|e| words.after_handshake(e, *read))
+            }
         }
     }
 
@@ -84,7 +92,9 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tls(s, _, _) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s, words, read) => {
+                Pin::new(&mut **s).poll_write_vectored(cx, bufs).map_err(|e| words.after_handshake(e, *read))
+            }
         }
     }
 
@@ -98,7 +108,9 @@ impl AsyncWrite for Stream {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s, _, _) => Pin::new(&mut **s).poll_flush(cx),
+            Stream::Tls(s, words, read) => {
+                Pin::new(&mut **s).poll_flush(cx).map_err(|e| words.after_handshake(e, *read))
+            }
         }
     }
 
