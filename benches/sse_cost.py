@@ -2,8 +2,9 @@
 """What rperf costs per streamed event, beside a Python client of the same streams, in the same
 run: rperf (--service-kind openai, closed loop) and benches/sse_client.py (aiohttp, the
 reference), one after the other, at 1, 64 and 1024 concurrent streams, against one `rperf serve`
-with a fast generative model `fast`: 64 tokens a reply, one token per event, the first after
-1 ms, then one every 1 ms (a reply ideally lasts 64 ms), streamed as OpenAI chat chunks.
+with a fast generative model `fast`: 64 tokens a reply, one token per event, by default the first after
+1 ms, then one every 1 ms (a reply ideally lasts 64 ms; --token-us and --first-token-us set them),
+streamed as OpenAI chat chunks.
 
 What is counted, for both clients alike:
   - an event is one SSE `data:` event other than `data: [DONE]`: a reply carries 67 of them (a
@@ -33,7 +34,7 @@ one thread in epoll_wait that reads whatever a connection has and looks only for
 end; nothing parsed either way. Its ratio to the Python client shows how far the 1/10 target is
 reachable here, and rperf's ratio to it what rperf's parsing and figures cost.
 
-Usage: benches/sse_cost.py [--streams 1,64,1024] [--seconds 10]
+Usage: benches/sse_cost.py [--streams 1,64,1024] [--seconds 10] [--token-us 1000] [--first-token-us 1000]
 RPERF names the rperf binary (default target/release/rperf; the script does not build it).
 Loopback only. About 75 s with the defaults; the server and every client are stopped by their
 PIDs at the end, also on errors, Ctrl-C and SIGTERM. The open-files limit is raised to its hard limit for
@@ -47,13 +48,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # examples/floor.rs (cargo build --release --examples): one blocking read per event, nothing parsed.
 FLOOR = os.path.join(ROOT, "target/release/examples/floor")
 RPERF = os.environ.get("RPERF", os.path.join(ROOT, "target/release/rperf"))
-MODEL, TOKENS, FIRST_US, TOKEN_US = "fast", 64, 1000, 1000
-MODELS = f"""[[model]]
+MODEL, TOKENS = "fast", 64
+
+
+def models(first_us, token_us):
+    return f"""[[model]]
 name = "{MODEL}"
 kind = "generative"
 inputs = [{{ name = "text_input", datatype = "BYTES", dims = [1] }}]
 outputs = [{{ name = "text_output", datatype = "BYTES", dims = [1] }}]
-generate = {{ first_token_us = {FIRST_US}, token_us = {TOKEN_US}, tokens = {TOKENS} }}
+generate = {{ first_token_us = {first_us}, token_us = {token_us}, tokens = {TOKENS} }}
 """
 PROMPT = " ".join(["word"] * 8)
 BODY = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": PROMPT}], "stream": True,
@@ -109,6 +113,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--streams", default="1,64,1024")
     ap.add_argument("--seconds", type=float, default=10, help="per client and stream count")
+    ap.add_argument("--token-us", type=int, default=1000,
+                    help="the model's time per token after the first (default 1000: 1,000 tokens/s a stream, "
+                         "a rate that saturates the Python client from 64 streams; 20000 is a typical LLM's 50)")
+    ap.add_argument("--first-token-us", type=int, default=1000, help="the model's time to the first token")
     args = ap.parse_args()
     # Ctrl-C and SIGTERM unwind through the `finally`s that stop every process started here.
     signal.signal(signal.SIGINT, interrupt)
@@ -118,12 +126,12 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     tmp = tempfile.mkdtemp(prefix="rperf-sse-cost-")
     with open(os.path.join(tmp, "models.toml"), "w") as f:
-        f.write(MODELS)
+        f.write(models(args.first_token_us, args.token_us))
     server, port = start_serve(RPERF, os.path.join(tmp, "models.toml"), os.path.join(tmp, "serve.log"))
     rows = {}
     try:
         per_reply = events_per_reply(port)
-        print(f"rperf: {RPERF}; model {MODEL}: {TOKENS} tokens, first after {FIRST_US} us, then one every {TOKEN_US} us; "
+        print(f"rperf: {RPERF}; model {MODEL}: {TOKENS} tokens, first after {args.first_token_us} us, then one every {args.token_us} us; "
               f"{per_reply} events per reply; open files {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}; "
               f"load average {' '.join(open('/proc/loadavg').read().split()[:3])}; logs in {tmp}")
         print("| streams | client | events/s | of ideal | CPU us/event | own loop | CPU us/request | client CPU % of a core "
@@ -131,7 +139,7 @@ def main():
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         window_ms = str(int(args.seconds * 1000 / 3))
         for n in map(int, args.streams.split(",")):
-            ideal = n * 1e6 / (FIRST_US + (TOKENS - 1) * TOKEN_US) * per_reply
+            ideal = n * 1e6 / (args.first_token_us + (TOKENS - 1) * args.token_us) * per_reply
             report = os.path.join(tmp, f"rperf-{n}.json")
             cases = [
                 ("rperf", [RPERF, "-m", MODEL, "--service-kind", "openai", "--endpoint", "v1/chat/completions",
