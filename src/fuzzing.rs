@@ -215,14 +215,14 @@ pub fn sse(data: &[u8]) {
     assert_eq!(events(&pieces), events(&[&whole]), "events read in pieces and whole differ");
     for kind in KINDS {
         let reply = |pieces: &[&[u8]]| {
-            let mut reply = Reply::new(kind, at, true, None);
+            let mut reply = Reply::new(kind, at, true, None).with_export();
             pieces.iter().try_for_each(|p| reply.feed(h1::Body::Events, p, at)).and_then(|()| reply.finish(200, at))
         };
         assert_eq!(reply(&pieces), reply(&[&whole]), "{} replies read in pieces and whole differ", kind.name());
     }
     // The same bytes as JSON lines (a plain JSON API that streams).
     let lines = |pieces: &[&[u8]]| {
-        let mut reply = Reply::new(crate::config::EndpointKind::Json, at, false, None).with_lines();
+        let mut reply = Reply::new(crate::config::EndpointKind::Json, at, false, None).with_lines().with_export();
         pieces.iter().try_for_each(|p| reply.feed(h1::Body::Lines, p, at)).and_then(|()| reply.finish(200, at))
     };
     assert_eq!(lines(&pieces), lines(&[&whole]), "JSON lines read in pieces and whole differ");

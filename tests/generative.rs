@@ -145,6 +145,25 @@ fn a_perf_analyzer_openai_script_runs_unchanged() {
     let request = &export["experiments"][0]["requests"][0];
     // Each content event's arrival: 8 tokens.
     assert_eq!(request["response_timestamps"].as_array().unwrap().len(), 8, "{request}");
+    // As perf_analyzer's later releases write it for genai-perf: the service kind and the
+    // endpoint, each request's body as sent, and each timed response's text as it came.
+    assert_eq!(export["service_kind"], "openai");
+    assert_eq!(export["endpoint"], "v1/chat/completions");
+    let inputs: Value = serde_json::from_str(&std::fs::read_to_string(&data).unwrap()).unwrap();
+    let sent: Vec<&Value> = inputs["data"].as_array().unwrap().iter().map(|d| &d["payload"][0]["messages"]).collect();
+    for request in export["experiments"].as_array().unwrap().iter().flat_map(|e| e["requests"].as_array().unwrap()) {
+        let payload: Value = serde_json::from_str(request["request_inputs"]["payload"].as_str().unwrap()).unwrap();
+        assert!(sent.contains(&&payload["messages"]), "{payload}");
+        assert_eq!(payload["stream_options"]["include_usage"], true, "{payload}");
+        let outputs = request["response_outputs"].as_array().unwrap();
+        assert_eq!(outputs.len(), request["response_timestamps"].as_array().unwrap().len(), "{request}");
+        for output in outputs {
+            let text = output["response"].as_str().unwrap();
+            let json = text.strip_prefix("data: ").and_then(|t| t.strip_suffix("\n\n")).expect(text);
+            let chunk: Value = serde_json::from_str(json).unwrap();
+            assert!(chunk["choices"][0]["delta"]["content"].as_str().unwrap().starts_with(" tok"), "{chunk}");
+        }
+    }
 }
 
 #[test]

@@ -60,10 +60,22 @@ struct State {
     starts: Vec<usize>,
     /// The server's per-chunk usage said how many tokens an event carried.
     per_chunk_usage: bool,
+    /// --profile-export-file: each response's text as it came, one per arrival (an SSE
+    /// event as `data: ...\n\n`, a JSON line), or the whole body of a reply that came whole.
+    raw: Option<Vec<String>>,
 }
 
-/// What a finished reply gives: content arrivals, tokens, and its text when kept.
-pub type Finished = (Vec<Duration>, Tokens, Option<String>);
+/// What a finished reply gives.
+#[derive(Debug, PartialEq)]
+pub struct Finished {
+    /// When each content event arrived, after the send.
+    pub arrivals: Vec<Duration>,
+    pub tokens: Tokens,
+    /// The reply's text, when kept (a conversation's next turn carries it).
+    pub text: Option<String>,
+    /// The responses' texts, when asked for (`with_export`).
+    pub raw: Option<Vec<String>>,
+}
 
 impl Reply {
     /// A reply to a request sent at `start`; `keep_text` gives its text back (a
@@ -87,8 +99,15 @@ impl Reply {
                 tokenizer,
                 starts: Vec::new(),
                 per_chunk_usage: false,
+                raw: None,
             },
         }
+    }
+
+    /// A reply whose responses' texts are kept, for the profile export.
+    pub fn with_export(mut self) -> Reply {
+        self.state.raw = Some(Vec::new());
+        self
     }
 
     /// A reply whose body, chunked with no Content-Type or an NDJSON one, is a stream of
@@ -164,7 +183,7 @@ impl Reply {
             }
             (_, text) => text,
         };
-        Ok((state.arrivals, state.tokens, text))
+        Ok(Finished { arrivals: state.arrivals, tokens: state.tokens, text, raw: state.raw })
     }
 }
 
@@ -179,7 +198,13 @@ impl State {
             return;
         }
         match event_json::read(self.kind, data) {
-            Ok(read) => self.take(read, Some(at)),
+            Ok(read) => {
+                let before = self.arrivals.len();
+                self.take(read, Some(at));
+                if let Some(raw) = self.raw.as_mut().filter(|_| self.arrivals.len() > before) {
+                    raw.push(format!("data: {data}\n\n"));
+                }
+            }
             Err(e) => self.error = Some(format!("a malformed event: {e}")),
         }
     }
@@ -193,6 +218,9 @@ impl State {
             Ok(None) => {
                 self.arrivals.push(at.saturating_duration_since(self.start));
                 self.tokens.per_event.push(1);
+                if let Some(raw) = &mut self.raw {
+                    raw.push(format!("{line}\n"));
+                }
             }
             Ok(Some(why)) => self.error = Some(why),
             Err(e) => self.error = Some(format!("a malformed JSON line: {e}")),
@@ -234,6 +262,9 @@ impl State {
 
     /// A reply that came whole: one JSON body.
     fn whole(&mut self, at: Instant) -> Result<(), String> {
+        if let Some(raw) = &mut self.raw {
+            raw.push(String::from_utf8_lossy(&self.body).into_owned());
+        }
         if self.kind == EndpointKind::Json {
             return Ok(());
         }
@@ -265,7 +296,7 @@ mod tests {
         for piece in body.as_bytes().chunks(7) {
             r.feed(as_body, piece, Instant::now())?;
         }
-        r.finish(status, Instant::now()).map(|(a, t, _)| (a.len(), t))
+        r.finish(status, Instant::now()).map(|f| (f.arrivals.len(), f.tokens))
     }
 
     #[test]
@@ -363,7 +394,7 @@ mod tests {
         );
         let mut r = Reply::new(EndpointKind::Generate, start, false, Some(tokenizer));
         r.feed(Body::Events, body.as_bytes(), Instant::now()).unwrap();
-        let (arrivals, tokens, text) = r.finish(200, Instant::now()).unwrap();
+        let Finished { arrivals, tokens, text, .. } = r.finish(200, Instant::now()).unwrap();
         assert_eq!((arrivals.len(), tokens.per_event.clone(), text), (3, vec![1, 1, 1], None));
         let kept = tokens.text.as_deref().unwrap();
         assert_eq!((kept.text.as_str(), kept.starts.as_slice()), (" tok0 tok1 tok2", &[0, 8, 9][..]));

@@ -292,7 +292,7 @@ impl Transport for GrpcTransport {
             (Some(shm), Some(slot)) => shm_request::grpc_check(response, &req.expected, &shm.slots, slot)?,
             _ => unary_response(response, &req.expected)?,
         }
-        Ok(Timing { send: sent - start, recv: received.elapsed(), responses: None, tokens: None })
+        Ok(Timing { send: sent - start, recv: received.elapsed(), responses: None, tokens: None, texts: None })
     }
 }
 

@@ -290,7 +290,7 @@ impl Transport for HttpTransport {
             let outputs = response_outputs(&body, header_len, &self.outputs, &req.expected)?;
             super::check_outputs(&req.expected, |name| outputs.iter().find(|(n, _)| n == name).map(|(_, b)| &b[..]))?;
         }
-        Ok(Timing { send: sent - start, recv: head_at.elapsed(), responses: None, tokens: None })
+        Ok(Timing { send: sent - start, recv: head_at.elapsed(), responses: None, tokens: None, texts: None })
     }
 }
 

@@ -32,6 +32,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use crate::config::Protocol;
 use crate::error::Error;
 use crate::model::{RawConfig, RawMetadata};
@@ -49,6 +51,18 @@ pub struct Timing {
     pub responses: Option<Vec<Duration>>,
     /// Generative endpoints: the reply's tokens.
     pub tokens: Option<Box<Tokens>>,
+    /// --service-kind openai with --profile-export-file: what was sent and what came back.
+    pub texts: Option<Box<Exchanged>>,
+}
+
+/// A generative request's body and its responses' texts, as perf_analyzer's profile export
+/// carries them for genai-perf (`request_inputs.payload`, `response_outputs[].response`):
+/// one text per response that `Timing::responses` timed (an SSE event as
+/// `data: ...\n\n`, a JSON line), or the whole body of a reply that came whole.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Exchanged {
+    pub payload: Bytes,
+    pub responses: Vec<String>,
 }
 
 /// What a reply of a generative endpoint carried, in tokens.

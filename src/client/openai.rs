@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use super::events::Reply;
+use super::events::{Finished, Reply};
 use super::h1::Conn;
-use super::{InferResult, Sequence, Timing, Transport};
+use super::{Exchanged, InferResult, Sequence, Timing, Transport};
 use crate::config::{EndpointKind, GenerativeOptions, ServerOptions};
 use crate::error::Error;
 use crate::input::payloads::Payload;
@@ -34,6 +34,8 @@ pub struct OpenAiTransport {
     request_timeout: Duration,
     /// --tokenizer, for endpoints that answer in text.
     tokenizer: Option<Arc<Tokenizer>>,
+    /// --profile-export-file: each request's body and responses' texts are kept for it.
+    export: bool,
 }
 
 pub struct Prepared {
@@ -67,6 +69,7 @@ impl OpenAiTransport {
             tokenizer: options.tokenizer.clone().filter(|_| {
                 matches!(options.kind, EndpointKind::Chat | EndpointKind::Completions | EndpointKind::Generate)
             }),
+            export: options.export_texts,
         })
     }
 
@@ -158,6 +161,9 @@ impl Transport for OpenAiTransport {
         if self.lines {
             reply = reply.with_lines();
         }
+        if self.export {
+            reply = reply.with_export();
+        }
         let read = async {
             let head = conn
                 .exchange_streamed(&request, start, until, &mut |body, piece, at| reply.feed(body, piece, at))
@@ -165,7 +171,7 @@ impl Transport for OpenAiTransport {
             let streamed = reply.streams(head.body);
             reply.finish(head.status, Instant::now()).map(|done| (streamed, done))
         };
-        let (streamed, (arrivals, mut tokens, text)) = match read.await {
+        let (streamed, Finished { arrivals, mut tokens, text, raw }) = match read.await {
             Ok(done) => done,
             Err(why) => {
                 // A conversation that failed on its last turn is over: nothing to keep.
@@ -183,8 +189,21 @@ impl Transport for OpenAiTransport {
         }
         // A plain JSON API has token figures when it streams (a line is a token).
         let tokens = (self.kind != EndpointKind::Json || streamed).then(|| Box::new(tokens));
-        Ok(Timing { send: Duration::ZERO, recv: Duration::ZERO, responses: streamed.then_some(arrivals), tokens })
+        let texts = raw.map(|responses| Box::new(Exchanged { payload: body_of(&request), responses }));
+        Ok(Timing {
+            send: Duration::ZERO,
+            recv: Duration::ZERO,
+            responses: streamed.then_some(arrivals),
+            tokens,
+            texts,
+        })
     }
+}
+
+/// The body of a request on the wire: what follows its head (shared, not copied).
+fn body_of(request: &Bytes) -> Bytes {
+    let head = request.windows(4).position(|w| w == b"\r\n\r\n").map_or(request.len(), |i| i + 4);
+    request.slice(head..)
 }
 
 /// --tokenizer's count of a request's prompt: the contents of chat's messages (strings, or

@@ -83,6 +83,7 @@ impl StreamConn {
                     recv: Default::default(),
                     responses: Some(arrivals),
                     tokens: None,
+                    texts: None,
                 });
             }
         }

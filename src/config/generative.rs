@@ -113,6 +113,9 @@ pub struct GenerativeOptions {
     /// `--endpoint-type json --streaming`: a reply chunked with no Content-Type (LitServe's
     /// plain streams) or an NDJSON one is a stream of JSON lines, one event each.
     pub lines: bool,
+    /// --profile-export-file: requests' bodies and responses' texts go into it, as
+    /// perf_analyzer's export has them for genai-perf.
+    pub export_texts: bool,
 }
 
 /// The options of --service-kind openai; None for Triton's tensors (and then the flags
@@ -179,6 +182,7 @@ pub fn options(a: &Args, model: &str, protocol: Protocol) -> Result<Option<Gener
         tokenizer,
         sessions: a.session_concurrency.as_deref().map(|v| session_concurrency(a, v)).transpose()?,
         lines: a.streaming && kind == EndpointKind::Json,
+        export_texts: a.profile_export_file.is_some(),
     }))
 }
 

@@ -212,6 +212,7 @@ mod tests {
             tokenizer: None,
             sessions: None,
             lines: false,
+            export_texts: false,
         }
     }
 

@@ -103,12 +103,13 @@ impl Slot {
             }
             if self.options.export {
                 let start_ns = clock::epoch_ns(c.sent);
-                w.records.push(match &t.responses {
+                let record = match &t.responses {
                     Some(arrivals) => {
                         Record::streamed(start_ns, arrivals.iter().map(|a| clock::epoch_ns(c.sent + *a)).collect())
                     }
                     None => Record::unary(start_ns, clock::epoch_ns(end)),
-                });
+                };
+                w.records.push(record.with_texts(t.texts.clone()));
             }
         });
     }
@@ -219,7 +220,8 @@ mod tests {
     use crate::client::Timing;
     use std::time::Duration;
 
-    const OK: InferResult = Ok(Timing { send: Duration::ZERO, recv: Duration::ZERO, responses: None, tokens: None });
+    const OK: InferResult =
+        Ok(Timing { send: Duration::ZERO, recv: Duration::ZERO, responses: None, tokens: None, texts: None });
 
     fn done(slot: &Slot, result: &InferResult) {
         let now = Instant::now();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::tokens::TokenStats;
+use crate::client::Exchanged;
 
 /// Latencies are recorded in microseconds with 3 significant digits, up to an hour.
 const MAX_LATENCY_US: u64 = 3_600_000_000;
@@ -51,15 +52,22 @@ pub struct Record {
     end_ns: u64,
     /// A streamed request's responses, each.
     streamed: Option<Box<[u64]>>,
+    /// --service-kind openai: the request's body and its responses' texts.
+    pub texts: Option<Box<Exchanged>>,
 }
 
 impl Record {
     pub fn unary(start_ns: u64, end_ns: u64) -> Record {
-        Record { start_ns, end_ns, streamed: None }
+        Record { start_ns, end_ns, streamed: None, texts: None }
     }
 
     pub fn streamed(start_ns: u64, responses_ns: Box<[u64]>) -> Record {
-        Record { start_ns, end_ns: 0, streamed: Some(responses_ns) }
+        Record { start_ns, end_ns: 0, streamed: Some(responses_ns), texts: None }
+    }
+
+    /// The record with the texts of a generative request.
+    pub fn with_texts(self, texts: Option<Box<Exchanged>>) -> Record {
+        Record { texts, ..self }
     }
 
     pub fn responses_ns(&self) -> &[u64] {

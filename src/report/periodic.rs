@@ -78,16 +78,14 @@ pub fn text(figures: &[StepFigures], requests: usize, failed: usize, period: u64
     out
 }
 
-/// perf_analyzer's export of a periodic run.
+/// perf_analyzer's export of a periodic run (tensors over gRPC streams: no texts).
 pub fn write_export(records: &[Record], out: &mut dyn Write) -> io::Result<()> {
     out.write_all(b"{\"experiments\":[{\"experiment\":{\"mode\":\"concurrency\",\"value\":1},\"requests\":[")?;
     for (k, r) in records.iter().enumerate() {
-        let sep = if k > 0 { "," } else { "" };
-        write!(out, "{sep}{{\"timestamp\":{},\"response_timestamps\":[", r.start_ns)?;
-        for (j, at) in r.responses_ns().iter().enumerate() {
-            write!(out, "{}{at}", if j > 0 { "," } else { "" })?;
+        if k > 0 {
+            out.write_all(b",")?;
         }
-        out.write_all(b"]}")?;
+        super::profile::request(out, r)?;
     }
     write!(out, "],\"window_boundaries\":[0,{}]}}],\"version\":\"rperf {}\"}}", u64::MAX, env!("CARGO_PKG_VERSION"))?;
     out.flush()
