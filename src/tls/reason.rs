@@ -20,6 +20,10 @@ pub struct Words {
     host_hint: &'static str,
     /// Whether the server asked for a client certificate in a handshake that had none to give.
     asked: AtomicBool,
+    /// Whether a session of this client ever read a byte: then the server accepts sessions
+    /// without a certificate (it asks for an optional one), and a session that ends early
+    /// ended for another reason.
+    answered: AtomicBool,
 }
 
 impl Words {
@@ -37,7 +41,15 @@ impl Words {
             None => format!("the system's CA store (no {ca_flag})"),
         };
         let identity = options.identity.as_ref().map(|(c, _)| format!("{} {}", c.flag, c.path.display()));
-        Words { trust, identity, identity_flag, host: host.to_string(), host_hint, asked: AtomicBool::new(false) }
+        Words {
+            trust,
+            identity,
+            identity_flag,
+            host: host.to_string(),
+            host_hint,
+            asked: AtomicBool::new(false),
+            answered: AtomicBool::new(false),
+        }
     }
 
     /// The server asked for a client certificate and the flags gave none (rustls then sends
@@ -46,10 +58,18 @@ impl Words {
         self.asked.store(true, Ordering::Relaxed);
     }
 
+    /// A session read its first byte.
+    pub fn note_answered(&self) {
+        if !self.answered.load(Ordering::Relaxed) {
+            self.answered.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Why a session that ended before its first byte was refused, when the server asked for a
-    /// client certificate that the flags did not give.
+    /// client certificate that the flags did not give and never answered a session without one.
     pub fn refusal(&self) -> Option<String> {
-        (self.identity.is_none() && self.asked.load(Ordering::Relaxed)).then(|| {
+        let refused = self.asked.load(Ordering::Relaxed) && !self.answered.load(Ordering::Relaxed);
+        (self.identity.is_none() && refused).then(|| {
             format!(
                 "the server requires a client certificate: it asked for one and none was given ({} and its key)",
                 self.identity_flag
@@ -190,5 +210,11 @@ mod tests {
         }
         assert_eq!(words.clean_close(false).map(|e| e.to_string()), Some(why.to_string()));
         assert!(words.clean_close(true).is_none());
+        // A server that answered a session without a certificate asked for an optional one:
+        // a session that ends early later ended for another reason.
+        words.note_answered();
+        assert!(words.clean_close(false).is_none());
+        let reset = words.after_handshake(IoError::new(ErrorKind::ConnectionReset, "os words"), false);
+        assert_eq!(reset.to_string(), "os words");
     }
 }

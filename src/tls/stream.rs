@@ -66,7 +66,10 @@ impl AsyncRead for Stream {
                         None => Poll::Ready(Ok(())),
                     },
                     other => {
-                        *read |= buf.filled().len() > before;
+                        if !*read && buf.filled().len() > before {
+                            *read = true;
+                            words.note_answered();
+                        }
                         other
                     }
                 }
