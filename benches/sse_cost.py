@@ -23,7 +23,8 @@ client's own-loop figure is the stricter one for rperf. The server's CPU over ea
 /proc/PID/stat) is printed too, so that a run bounded by the server, or by the two cores all
 three processes share, shows. events/s is the steady rate: rperf's measured throughput (its
 --json, the reported windows) x events per reply, and the Python client's own events_per_s;
-"of ideal" sets it against every stream on schedule (67 events every 64 ms).
+"of ideal" sets it against every stream on schedule (67 events every first-token-us + 63 x token-us:
+64 ms by default).
 
 Targets: rperf's CPU per event <= 1/10 of the Python client's; rperf's peak RSS flat from 64 to
 1024 streams. Figures are printed, never asserted.
@@ -118,6 +119,8 @@ def main():
                          "a rate that saturates the Python client from 64 streams; 20000 is a typical LLM's 50)")
     ap.add_argument("--first-token-us", type=int, default=1000, help="the model's time to the first token")
     args = ap.parse_args()
+    if args.token_us < 1 or args.first_token_us < 1:
+        ap.error("--token-us and --first-token-us must be at least 1")
     # Ctrl-C and SIGTERM unwind through the `finally`s that stop every process started here.
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)

@@ -168,6 +168,9 @@ impl Transport for OpenAiTransport {
             let head = conn
                 .exchange_streamed(&request, start, until, &mut |body, piece, at| reply.feed(body, piece, at))
                 .await?;
+            // The body's kind is known even when no byte of it came: a reply read whole
+            // then has its one (empty) response text, as it has its one time.
+            reply.feed(head.body, &[], Instant::now())?;
             let streamed = reply.streams(head.body);
             reply.finish(head.status, Instant::now()).map(|done| (streamed, done))
         };

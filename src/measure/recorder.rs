@@ -74,6 +74,9 @@ impl Slot {
         // --tokenizer counts the reply's text here: after its end was taken, outside the
         // window's lock.
         let counted = c.result.as_ref().ok().and_then(|t| t.tokens.as_deref()).map(Tokens::counted);
+        // The export's texts are copied here too, outside the lock.
+        let texts =
+            if self.options.export { c.result.as_ref().ok().and_then(|t| t.texts.as_deref().cloned()) } else { None };
         self.with_window(|w| {
             let Ok(t) = c.result else {
                 if let Err(msg) = c.result {
@@ -109,7 +112,7 @@ impl Slot {
                     }
                     None => Record::unary(start_ns, clock::epoch_ns(end)),
                 };
-                w.records.push(record.with_texts(t.texts.clone()));
+                w.records.push(record.with_texts(texts));
             }
         });
     }

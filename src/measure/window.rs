@@ -43,35 +43,51 @@ pub struct WindowStats {
 }
 
 /// One request for the profile export: when it was sent and when its responses came, in
-/// nanoseconds since the Unix epoch. 32 bytes and no allocation for a unary request, as a
+/// nanoseconds since the Unix epoch. 24 bytes and no allocation for a unary request, as a
 /// long run may keep millions.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
     pub start_ns: u64,
     /// The response of a unary request.
     end_ns: u64,
+    more: Option<Box<More>>,
+}
+
+/// What a streamed or a generative request adds to its record.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct More {
     /// A streamed request's responses, each.
     streamed: Option<Box<[u64]>>,
     /// --service-kind openai: the request's body and its responses' texts.
-    pub texts: Option<Box<Exchanged>>,
+    texts: Option<Exchanged>,
 }
 
 impl Record {
     pub fn unary(start_ns: u64, end_ns: u64) -> Record {
-        Record { start_ns, end_ns, streamed: None, texts: None }
+        Record { start_ns, end_ns, more: None }
     }
 
     pub fn streamed(start_ns: u64, responses_ns: Box<[u64]>) -> Record {
-        Record { start_ns, end_ns: 0, streamed: Some(responses_ns), texts: None }
+        Record { start_ns, end_ns: 0, more: Some(Box::new(More { streamed: Some(responses_ns), texts: None })) }
     }
 
     /// The record with the texts of a generative request.
-    pub fn with_texts(self, texts: Option<Box<Exchanged>>) -> Record {
-        Record { texts, ..self }
+    pub fn with_texts(mut self, texts: Option<Exchanged>) -> Record {
+        if texts.is_some() {
+            self.more.get_or_insert_with(Box::default).texts = texts;
+        }
+        self
     }
 
     pub fn responses_ns(&self) -> &[u64] {
-        self.streamed.as_deref().unwrap_or(std::slice::from_ref(&self.end_ns))
+        match self.more.as_ref().and_then(|m| m.streamed.as_deref()) {
+            Some(streamed) => streamed,
+            None => std::slice::from_ref(&self.end_ns),
+        }
+    }
+
+    pub fn texts(&self) -> Option<&Exchanged> {
+        self.more.as_ref()?.texts.as_ref()
     }
 }
 
@@ -350,6 +366,19 @@ mod tests {
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
+    }
+
+    #[test]
+    fn a_record_is_small_and_keeps_what_it_is_given() {
+        // A long run keeps millions: a unary request's record allocates nothing.
+        assert_eq!(std::mem::size_of::<Record>(), 24);
+        let texts = Exchanged { payload: "{}".into(), responses: vec!["data: {}\n\n".into()] };
+        let unary = Record::unary(1, 5);
+        assert_eq!((unary.responses_ns(), unary.texts()), (&[5][..], None));
+        let with = Record::unary(1, 5).with_texts(Some(texts.clone()));
+        assert_eq!((with.responses_ns(), with.texts()), (&[5][..], Some(&texts)));
+        let streamed = Record::streamed(1, vec![3, 4].into_boxed_slice()).with_texts(Some(texts.clone()));
+        assert_eq!((streamed.responses_ns(), streamed.texts()), (&[3, 4][..], Some(&texts)));
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub fn write(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
 /// One request: its send time, its body (generative), its responses' times and texts.
 pub fn request(out: &mut dyn Write, record: &Record) -> io::Result<()> {
     write!(out, "{{\"timestamp\":{}", record.start_ns)?;
-    if let Some(t) = &record.texts {
+    if let Some(t) = record.texts() {
         out.write_all(b",\"request_inputs\":{\"payload\":")?;
         string(out, &String::from_utf8_lossy(&t.payload))?;
         out.write_all(b"}")?;
@@ -56,7 +56,7 @@ pub fn request(out: &mut dyn Write, record: &Record) -> io::Result<()> {
         write!(out, "{}{r}", if j > 0 { "," } else { "" })?;
     }
     out.write_all(b"]")?;
-    if let Some(t) = &record.texts {
+    if let Some(t) = record.texts() {
         out.write_all(b",\"response_outputs\":[")?;
         for (j, r) in t.responses.iter().enumerate() {
             out.write_all(if j > 0 { b",{\"response\":" } else { b"{\"response\":" })?;
@@ -95,7 +95,7 @@ mod tests {
 twice"}"#;
         let responses = vec!["data: {\"a\":1}\n\n".to_string(), "data: {\"b\":\"\u{e9}\"}\n\n".to_string()];
         let texts = Exchanged { payload: bytes::Bytes::from(body), responses: responses.clone() };
-        let record = Record::streamed(5, vec![7, 9].into_boxed_slice()).with_texts(Some(Box::new(texts)));
+        let record = Record::streamed(5, vec![7, 9].into_boxed_slice()).with_texts(Some(texts));
         let mut out = Vec::new();
         request(&mut out, &record).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
