@@ -89,6 +89,13 @@ impl ClientTls {
             .await
             .map_err(|e| format!("TLS handshake with {addr} failed: {}", self.words.explain(&e)))
     }
+
+    /// Why the server may have refused the session: it asked for a client certificate and
+    /// the flags gave none. For a call that failed in the transport without the words of the
+    /// TLS layer (a connection closed under a request not yet sent).
+    pub fn refusal(&self) -> Option<String> {
+        self.words.refusal()
+    }
 }
 
 /// The client certificate of a client that has none: it gives none (rustls then sends an
@@ -109,15 +116,6 @@ impl rustls::client::ResolvesClientCert for NoCertificate {
 
     fn has_certs(&self) -> bool {
         false
-    }
-}
-
-impl ClientTls {
-    /// Why the server may have refused the session: it asked for a client certificate and
-    /// the flags gave none. For a call that failed in the transport without the words of the
-    /// TLS layer (a connection closed under a request not yet sent).
-    pub fn refusal(&self) -> Option<String> {
-        self.words.refusal()
     }
 }
 
