@@ -17,6 +17,7 @@ mod error;
 pub mod fuzzing;
 mod help;
 mod input;
+mod interrupt;
 mod load;
 mod measure;
 mod merge;
@@ -36,7 +37,7 @@ mod tls;
 mod tokenizer;
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use clap::error::ErrorKind;
@@ -137,7 +138,7 @@ async fn watch_signals(interrupted: Arc<AtomicBool>) {
             else => return,
         };
         println!("Interrupt signal ({number}) received.");
-        if !interrupted.swap(true, Ordering::AcqRel) {
+        if !interrupt::raise(&interrupted) {
             println!("Waiting for in-flight inferences to complete.");
             continue;
         }

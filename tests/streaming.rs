@@ -176,8 +176,11 @@ fn streamed_responses_from_rperf_serve() {
     // The server spaces responses by 2 ms: the client cannot see them closer on the whole,
     // and a gap of tens of ms would be rperf's own delay.
     assert!((1.0..20.0).contains(&gap), "{gap} ms between responses");
+    // The first response comes after the 1 ms of compute, long before the last (about 15 ms):
+    // no upper bound in ms, which a busy machine stretches (a CI run beside a build saw 3.3 ms).
     let first = figure(&run.stdout, "    p50 time to first response: ") / 1000.0;
-    assert!((0.8..3.0).contains(&first), "{first} ms to the first response");
+    let whole = figure(&run.stdout, "    p50 latency: ") / 1000.0;
+    assert!(first >= 0.8 && first * 2.0 < whole, "{first} ms to the first response, {whole} ms to the last");
     // A non-decoupled model over the stream: one response each.
     let run = rperf(&["-m", "simple", "-i", "grpc", "--streaming", "-u", &s.grpc, "-p", "300", "-s", "100"]);
     assert_eq!(run.code, 0);

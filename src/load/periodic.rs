@@ -5,7 +5,7 @@
 //! (pure, tested without a server); `run` sends and records into the measure's recorder.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use super::threads::{thread_of, LoadThreads};
 use crate::client::{timeout_message, Transport};
 use crate::config::Periodic;
 use crate::error::Error;
+use crate::interrupt::{Grace, Watch};
 use crate::measure::{Completion, Recorder};
 
 /// perf_analyzer's words (it aborts on them); rperf adds the request's count.
@@ -190,8 +191,7 @@ pub async fn run<T: Transport>(
     let (mut ramp, first) = Ramp::new(p);
     let mut steps = vec![Step { at: Instant::now(), sent: first.end }];
     launch(first);
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    let mut stopped_at = None;
+    let mut grace = Grace::new(GRACE);
     while !ramp.finished() {
         tokio::select! {
             Some(event) = rx.recv() => {
@@ -200,18 +200,13 @@ pub async fn run<T: Transport>(
                     launch(next);
                 }
             }
-            _ = tick.tick() => {
-                if stopped_at.is_none() && interrupted.load(Ordering::Acquire) {
-                    ramp.stop();
-                    stopped_at = Some(Instant::now());
-                }
-                if stopped_at.is_some_and(|t| t.elapsed() > GRACE) {
-                    break;
-                }
-            }
+            watch = grace.watch(interrupted) => match watch {
+                Watch::Raised => ramp.stop(),
+                Watch::Over => break,
+            },
         }
     }
-    Ok(PeriodicRun { steps, ended: Instant::now(), interrupted: stopped_at.is_some(), failed: ramp.failed() })
+    Ok(PeriodicRun { steps, ended: Instant::now(), interrupted: grace.raised(), failed: ramp.failed() })
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use super::threads::{thread_of, LoadThreads};
 use crate::client::{Sequence, Transport};
 use crate::error::Error;
+use crate::interrupt::{Grace, Watch};
 use crate::measure::{Completion, Recorder, Slot};
 
 /// How long Ctrl-C waits for the turns in flight.
@@ -66,26 +67,24 @@ pub async fn run<T: Transport>(
             threads.spawn(thread, user(id, shared.clone(), slots[thread].clone()))
         })
         .collect();
-    let mut deadline = None;
-    for mut u in users {
+    let mut grace = Grace::new(GRACE);
+    'users: for mut u in users {
         loop {
             tokio::select! {
                 _ = &mut u => break,
-                () = tokio::time::sleep(Duration::from_millis(50)) => {}
-            }
-            if deadline.is_none() && interrupted.load(Ordering::Acquire) {
-                shared.stop.store(true, Ordering::Release);
-                shared.wake.notify_waiters();
-                deadline = Some(Instant::now() + GRACE);
-            }
-            // Users still busy after the grace are dropped with their load thread.
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                break;
+                watch = grace.watch(interrupted) => match watch {
+                    Watch::Raised => {
+                        shared.stop.store(true, Ordering::Release);
+                        shared.wake.notify_waiters();
+                    }
+                    // Users still busy after the grace are dropped with their load thread.
+                    Watch::Over => break 'users,
+                },
             }
         }
     }
     let sent = shared.sent.load(Ordering::Acquire);
-    Ok(SessionRun { started, ended: Instant::now(), sent, interrupted: deadline.is_some() })
+    Ok(SessionRun { started, ended: Instant::now(), sent, interrupted: grace.raised() })
 }
 
 /// One user: whole sessions, one after the other, until none is left or the run stops.

@@ -3,6 +3,7 @@
 //! wall-clock nanoseconds (profile export, window times), and the process's first marks.
 
 use std::future::Future;
+use std::sync::atomic::AtomicBool;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -63,6 +64,12 @@ pub trait Clock {
     /// CPU time used so far by every thread of this process.
     fn cpu(&self) -> Duration;
     fn sleep(&self, d: Duration) -> impl Future<Output = ()>;
+    /// Sleeps `d`, or less: a wait for a deadline sleeps this at a time and then looks at
+    /// `flag` again. Polls every 50 ms unless the clock is woken by the flag's raise.
+    fn sleep_unless(&self, d: Duration, flag: &AtomicBool) -> impl Future<Output = ()> {
+        let _ = flag;
+        self.sleep(d.min(Duration::from_millis(50)))
+    }
 }
 
 /// The machine's clocks and tokio's timer.
@@ -80,5 +87,14 @@ impl Clock for SystemClock {
 
     fn sleep(&self, d: Duration) -> impl Future<Output = ()> {
         tokio::time::sleep(d)
+    }
+
+    /// The whole of `d`, unless the flag is raised first (a Ctrl-C, through
+    /// `interrupt::raise`): no wake-ups in between.
+    async fn sleep_unless(&self, d: Duration, flag: &AtomicBool) {
+        tokio::select! {
+            () = tokio::time::sleep(d) => {}
+            () = crate::interrupt::raised(flag) => {}
+        }
     }
 }

@@ -146,7 +146,6 @@ impl<C: Clock, P: Probe> Meter<'_, C, P> {
 
     /// Waits until `deadline`; false when interrupted first.
     pub async fn wait_until(&self, deadline: Instant) -> bool {
-        let tick = Duration::from_millis(50);
         loop {
             if self.interrupted.load(Ordering::Acquire) {
                 return false;
@@ -155,7 +154,7 @@ impl<C: Clock, P: Probe> Meter<'_, C, P> {
             if left.is_zero() {
                 return true;
             }
-            self.clock.sleep(left.min(tick)).await;
+            self.clock.sleep_unless(left, self.interrupted).await;
         }
     }
 
