@@ -37,7 +37,8 @@ reachable here, and rperf's ratio to it what rperf's parsing and figures cost.
 
 Usage: benches/sse_cost.py [--streams 1,64,1024] [--seconds 10] [--token-us 1000] [--first-token-us 1000]
 RPERF names the rperf binary (default target/release/rperf; the script does not build it).
-Loopback only. About 75 s with the defaults; the server and every client are stopped by their
+rperf's windows are a third of --seconds, or two replies' time when a reply lasts longer (a
+slow pace). Loopback only. About 75 s with the defaults; the server and every client are stopped by their
 PIDs at the end, also on errors, Ctrl-C and SIGTERM. The open-files limit is raised to its hard limit for
 the server and both clients (1024 streams need more than 1024 descriptors).
 """
@@ -140,7 +141,12 @@ def main():
         print("| streams | client | events/s | of ideal | CPU us/event | own loop | CPU us/request | client CPU % of a core "
               "| server CPU % (us/event) | peak RSS MB | rperf/python CPU per event (own loop) | exit |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-        window_ms = str(int(args.seconds * 1000 / 3))
+        # rperf's windows (a third of --seconds) hold at least two whole replies: a window that
+        # no reply ends in has no request, and rperf then stops with exit 3.
+        reply_ms = (args.first_token_us + (TOKENS - 1) * args.token_us) / 1000
+        window_ms = str(int(max(args.seconds * 1000 / 3, 2 * reply_ms)))
+        if 2 * reply_ms > args.seconds * 1000 / 3:
+            print(f"rperf's windows are {window_ms} ms, two replies' time (more than a third of --seconds)")
         for n in map(int, args.streams.split(",")):
             ideal = n * 1e6 / (args.first_token_us + (TOKENS - 1) * args.token_us) * per_reply
             report = os.path.join(tmp, f"rperf-{n}.json")
@@ -162,7 +168,7 @@ def main():
             elif os.path.exists(FLOOR):
                 cases.insert(0, ("floor", [FLOOR, "streams", f"127.0.0.1:{port}", request, str(args.seconds), str(n)]))
             for name, cmd in cases:
-                r = run(cmd, server, port, timeout=args.seconds * 3 + 60)
+                r = run(cmd, server, port, timeout=max(args.seconds, int(window_ms) * 3 / 1000) * 3 + 60)
                 events = r["replies"] * per_reply
                 own, note, rate = "", "", events / r["wall"]
                 if name == "python":
