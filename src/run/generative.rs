@@ -61,7 +61,8 @@ pub async fn run(config: &Config, g: &GenerativeOptions, interrupted: &AtomicBoo
         from_metadata: false,
     };
     let mut settings = report::build::settings(config, &model);
-    let server = server_side(config, g).await;
+    // A session run reports no Server block: it asks the server for nothing.
+    let server = if g.sessions.is_some() { Ok(None) } else { server_side(config, g).await };
     if let Err(why) = &server {
         settings.left_out.push(format!("server statistics ({why}): no Server block"));
     }
