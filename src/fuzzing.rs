@@ -216,14 +216,20 @@ pub fn sse(data: &[u8]) {
     for kind in KINDS {
         let reply = |pieces: &[&[u8]]| {
             let mut reply = Reply::new(kind, at, true, None).with_export();
-            pieces.iter().try_for_each(|p| reply.feed(h1::Body::Events, p, at)).and_then(|()| reply.finish(200, at))
+            pieces
+                .iter()
+                .try_for_each(|p| reply.feed(h1::Body::Events, p, at))
+                .and_then(|()| reply.finish(200, h1::Body::Events, at))
         };
         assert_eq!(reply(&pieces), reply(&[&whole]), "{} replies read in pieces and whole differ", kind.name());
     }
     // The same bytes as JSON lines (a plain JSON API that streams).
     let lines = |pieces: &[&[u8]]| {
         let mut reply = Reply::new(crate::config::EndpointKind::Json, at, false, None).with_lines().with_export();
-        pieces.iter().try_for_each(|p| reply.feed(h1::Body::Lines, p, at)).and_then(|()| reply.finish(200, at))
+        pieces
+            .iter()
+            .try_for_each(|p| reply.feed(h1::Body::Lines, p, at))
+            .and_then(|()| reply.finish(200, h1::Body::Lines, at))
     };
     assert_eq!(lines(&pieces), lines(&[&whole]), "JSON lines read in pieces and whole differ");
 }
@@ -238,7 +244,7 @@ pub fn event_json(data: &[u8]) {
         for status in [200, 500] {
             let mut reply = Reply::new(kind, at, true, None);
             if reply.feed(h1::Body::Other, data, at).is_ok() {
-                let _ = reply.finish(status, at);
+                let _ = reply.finish(status, h1::Body::Other, at);
             }
         }
     }

@@ -24,8 +24,6 @@ pub struct Reply {
     parser: sse::Parser,
     /// Set when the endpoint streams JSON lines (`--endpoint-type json --streaming`).
     lines: Option<ndjson::Parser>,
-    /// How the body is read (known once the head arrived).
-    read: Option<Read>,
     state: State,
 }
 
@@ -84,7 +82,6 @@ impl Reply {
         Reply {
             parser: sse::Parser::default(),
             lines: None,
-            read: None,
             state: State {
                 kind,
                 start,
@@ -134,7 +131,6 @@ impl Reply {
     /// Bytes of the body, arrived at `at`.
     pub fn feed(&mut self, body: Body, piece: &[u8], at: Instant) -> Result<(), String> {
         let read = self.read_of(body);
-        self.read = Some(read);
         let state = &mut self.state;
         match (read, &mut self.lines) {
             (Read::Events, _) => self.parser.feed(piece, at, &mut |data, at| state.event(data, at)),
@@ -149,9 +145,11 @@ impl Reply {
         }
     }
 
-    /// The body ended at `at` with HTTP `status`: the request's tokens, or why it failed.
-    pub fn finish(mut self, status: u16, at: Instant) -> Result<Finished, String> {
-        let read = self.read.unwrap_or(Read::Whole);
+    /// The body (of this Content-Type) ended at `at` with HTTP `status`: the request's
+    /// tokens, or why it failed. A body that had no byte is read as its kind says too: a
+    /// reply read whole then has its one (empty) response text, as it has its one time.
+    pub fn finish(mut self, status: u16, body: Body, at: Instant) -> Result<Finished, String> {
+        let read = self.read_of(body);
         let state = &mut self.state;
         match (read, &mut self.lines) {
             (Read::Events, _) => self.parser.finish(at, &mut |data, at| state.event(data, at))?,
@@ -296,7 +294,7 @@ mod tests {
         for piece in body.as_bytes().chunks(7) {
             r.feed(as_body, piece, Instant::now())?;
         }
-        r.finish(status, Instant::now()).map(|f| (f.arrivals.len(), f.tokens))
+        r.finish(status, as_body, Instant::now()).map(|f| (f.arrivals.len(), f.tokens))
     }
 
     #[test]
@@ -394,7 +392,7 @@ mod tests {
         );
         let mut r = Reply::new(EndpointKind::Generate, start, false, Some(tokenizer));
         r.feed(Body::Events, body.as_bytes(), Instant::now()).unwrap();
-        let Finished { arrivals, tokens, text, .. } = r.finish(200, Instant::now()).unwrap();
+        let Finished { arrivals, tokens, text, .. } = r.finish(200, Body::Events, Instant::now()).unwrap();
         assert_eq!((arrivals.len(), tokens.per_event.clone(), text), (3, vec![1, 1, 1], None));
         let kept = tokens.text.as_deref().unwrap();
         assert_eq!((kept.text.as_str(), kept.starts.as_slice()), (" tok0 tok1 tok2", &[0, 8, 9][..]));

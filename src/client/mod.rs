@@ -51,8 +51,9 @@ pub struct Timing {
     pub responses: Option<Vec<Duration>>,
     /// Generative endpoints: the reply's tokens.
     pub tokens: Option<Box<Tokens>>,
-    /// --service-kind openai with --profile-export-file: what was sent and what came back.
-    pub texts: Option<Box<Exchanged>>,
+    /// --service-kind openai with --profile-export-file: what was sent and what came back,
+    /// shared with the request's record in the export rather than copied.
+    pub texts: Option<Arc<Exchanged>>,
 }
 
 /// A generative request's body and its responses' texts, as perf_analyzer's profile export

@@ -168,11 +168,8 @@ impl Transport for OpenAiTransport {
             let head = conn
                 .exchange_streamed(&request, start, until, &mut |body, piece, at| reply.feed(body, piece, at))
                 .await?;
-            // The body's kind is known even when no byte of it came: a reply read whole
-            // then has its one (empty) response text, as it has its one time.
-            reply.feed(head.body, &[], Instant::now())?;
             let streamed = reply.streams(head.body);
-            reply.finish(head.status, Instant::now()).map(|done| (streamed, done))
+            reply.finish(head.status, head.body, Instant::now()).map(|done| (streamed, done))
         };
         let (streamed, Finished { arrivals, mut tokens, text, raw }) = match read.await {
             Ok(done) => done,
@@ -192,7 +189,7 @@ impl Transport for OpenAiTransport {
         }
         // A plain JSON API has token figures when it streams (a line is a token).
         let tokens = (self.kind != EndpointKind::Json || streamed).then(|| Box::new(tokens));
-        let texts = raw.map(|responses| Box::new(Exchanged { payload: body_of(&request), responses }));
+        let texts = raw.map(|responses| Arc::new(Exchanged { payload: body_of(&request), responses }));
         Ok(Timing {
             send: Duration::ZERO,
             recv: Duration::ZERO,

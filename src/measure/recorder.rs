@@ -74,9 +74,8 @@ impl Slot {
         // --tokenizer counts the reply's text here: after its end was taken, outside the
         // window's lock.
         let counted = c.result.as_ref().ok().and_then(|t| t.tokens.as_deref()).map(Tokens::counted);
-        // The export's texts are copied here too, outside the lock.
-        let texts =
-            if self.options.export { c.result.as_ref().ok().and_then(|t| t.texts.as_deref().cloned()) } else { None };
+        // The export's texts are shared here too, outside the lock.
+        let texts = if self.options.export { c.result.as_ref().ok().and_then(|t| t.texts.clone()) } else { None };
         self.with_window(|w| {
             let Ok(t) = c.result else {
                 if let Err(msg) = c.result {

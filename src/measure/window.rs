@@ -3,6 +3,7 @@
 //! their own and the coordinator merges them, so no lock is shared by all requests.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -59,7 +60,7 @@ struct More {
     /// A streamed request's responses, each.
     streamed: Option<Box<[u64]>>,
     /// --service-kind openai: the request's body and its responses' texts.
-    texts: Option<Exchanged>,
+    texts: Option<Arc<Exchanged>>,
 }
 
 impl Record {
@@ -72,7 +73,7 @@ impl Record {
     }
 
     /// The record with the texts of a generative request.
-    pub fn with_texts(mut self, texts: Option<Exchanged>) -> Record {
+    pub fn with_texts(mut self, texts: Option<Arc<Exchanged>>) -> Record {
         if texts.is_some() {
             self.more.get_or_insert_with(Box::default).texts = texts;
         }
@@ -87,7 +88,7 @@ impl Record {
     }
 
     pub fn texts(&self) -> Option<&Exchanged> {
-        self.more.as_ref()?.texts.as_ref()
+        self.more.as_ref()?.texts.as_deref()
     }
 }
 
@@ -375,9 +376,9 @@ mod tests {
         let texts = Exchanged { payload: "{}".into(), responses: vec!["data: {}\n\n".into()] };
         let unary = Record::unary(1, 5);
         assert_eq!((unary.responses_ns(), unary.texts()), (&[5][..], None));
-        let with = Record::unary(1, 5).with_texts(Some(texts.clone()));
+        let with = Record::unary(1, 5).with_texts(Some(Arc::new(texts.clone())));
         assert_eq!((with.responses_ns(), with.texts()), (&[5][..], Some(&texts)));
-        let streamed = Record::streamed(1, vec![3, 4].into_boxed_slice()).with_texts(Some(texts.clone()));
+        let streamed = Record::streamed(1, vec![3, 4].into_boxed_slice()).with_texts(Some(Arc::new(texts.clone())));
         assert_eq!((streamed.responses_ns(), streamed.texts()), (&[3, 4][..], Some(&texts)));
     }
 

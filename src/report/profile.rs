@@ -95,7 +95,7 @@ mod tests {
 twice"}"#;
         let responses = vec!["data: {\"a\":1}\n\n".to_string(), "data: {\"b\":\"\u{e9}\"}\n\n".to_string()];
         let texts = Exchanged { payload: bytes::Bytes::from(body), responses: responses.clone() };
-        let record = Record::streamed(5, vec![7, 9].into_boxed_slice()).with_texts(Some(texts));
+        let record = Record::streamed(5, vec![7, 9].into_boxed_slice()).with_texts(Some(std::sync::Arc::new(texts)));
         let mut out = Vec::new();
         request(&mut out, &record).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
