@@ -125,7 +125,9 @@ impl Conn {
                 let arrived = *first_byte.get_or_insert_with(Instant::now);
                 if let Some((response, keep_alive)) = parse(&mut self.buf, arrived).map_err(Failure::Other)? {
                     self.last_used = arrived;
-                    if !keep_alive {
+                    // Bytes after the answer were not asked for (rperf does not pipeline):
+                    // they would be read as the next request's answer, so the connection goes.
+                    if !keep_alive || !self.buf.is_empty() {
                         self.stream = None;
                     }
                     return Ok(response);
@@ -402,6 +404,35 @@ mod socket_tests {
         tokio::time::sleep(IDLE_CHECK + std::time::Duration::from_millis(100)).await;
         assert_eq!(&conn.exchange(REQUEST).await.unwrap().body[..], b"ok");
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn bytes_after_an_answer_are_not_taken_for_the_next_answer() {
+        // Each request gets its answer and then a second, stale one nobody asked for, on a
+        // connection kept open.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {
+                        let two = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale";
+                        if s.write_all(two).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        let mut conn = Conn::new(addr.into());
+        for _ in 0..3 {
+            assert_eq!(&conn.exchange(REQUEST).await.unwrap().body[..], b"ok");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3, "a new connection for each request");
     }
 
     #[tokio::test]
