@@ -15,7 +15,14 @@ What is counted, for both clients alike:
     rperf waits at most 2 s for the streams in flight when it stops: any reply it cuts is not
     counted although its events cost rperf CPU, which can only make rperf look dearer;
   - CPU = the whole client process's user+system time (wait4), start-up and ramp included;
-    peak RSS = its VmHWM, read from /proc while it runs (after the exec of the venv's Python).
+    peak RSS = its VmHWM, read from /proc while it runs (after the exec of the venv's Python);
+  - sleeps/event = the client's voluntary context switches (wait4's ru_nvcsw, every thread) per
+    event. A client that keeps up sleeps once it has read what arrived: at one stream about
+    once an event, at 64 streams once per a few connections' events. A client that hardly
+    sleeps is behind its streams: each of its reads finds several events of a stream waiting
+    (perf stat here: 5.1 events per recvfrom for the Python client at 64 streams, 1.5 for
+    rperf and the floor), so it pays one read for several, and any timestamp it took would be
+    that late.
 Each client's own figure is shown as "own loop": the Python client's CPU from its first request
 to its last response (imports and interpreter start left out), and rperf's cpu_us_per_request
 over its reported windows (its --json) / events per reply. The ratio against the Python
@@ -108,7 +115,7 @@ def run(cmd, server, port, timeout):
     out.seek(0)
     code = "killed (timeout)" if killed else os.waitstatus_to_exitcode(status)
     return {"code": code, "out": out.read(), "cpu": usage.ru_utime + usage.ru_stime, "rss": peak_kb / 1024,
-            "replies": replies, "wall": wall, "server_cpu": server_cpu}
+            "replies": replies, "wall": wall, "server_cpu": server_cpu, "sleeps": usage.ru_nvcsw}
 
 
 def main():
@@ -139,8 +146,8 @@ def main():
               f"{per_reply} events per reply; open files {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}; "
               f"load average {' '.join(open('/proc/loadavg').read().split()[:3])}; logs in {tmp}")
         print("| streams | client | events/s | of ideal | CPU us/event | own loop | CPU us/request | client CPU % of a core "
-              "| server CPU % (us/event) | peak RSS MB | rperf/python CPU per event (own loop) | exit |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "| sleeps/event | server CPU % (us/event) | peak RSS MB | rperf/python CPU per event (own loop) | exit |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         # rperf's windows (a third of --seconds) hold at least two whole replies: a window that
         # no reply ends in has no request, and rperf then stops with exit 3.
         reply_ms = (args.first_token_us + (TOKENS - 1) * args.token_us) / 1000
@@ -203,7 +210,7 @@ def main():
                     if "own" in r:
                         ratio += f" ({rp_us * 1e6 / r['own']:.3f})"
                 print(f"| {n} | {name} | {rate:.0f} | {rate / ideal:.0%} | {r['cpu'] / events * 1e6:.2f} | {own or '-'} "
-                      f"| {r['cpu'] / r['replies'] * 1e6:.0f} | {r['cpu'] / r['wall']:.0%} "
+                      f"| {r['cpu'] / r['replies'] * 1e6:.0f} | {r['cpu'] / r['wall']:.0%} | {r['sleeps'] / events:.3f} "
                       f"| {r['server_cpu'] / r['wall']:.0%} ({r['server_cpu'] / events * 1e6:.2f}) | {r['rss']:.1f} "
                       f"| {ratio} | {r['code']}{note} |")
                 if r["code"] not in (0, 2):
@@ -236,6 +243,10 @@ def summary(rows, per_reply, streams):
             own = f", {rp_us / py['own']:.3f} of its own-loop figure" if "own" in py else ""
             print(f"{n} streams: rperf {rp_us:.2f} us/event is {rp_us / py_us:.3f} of the Python client's "
                   f"{py_us:.2f}{own} (target <= 0.1)")
+            sleeps = lambda r: r["sleeps"] / (r["replies"] * per_reply)
+            if sleeps(py) < sleeps(rp) / 4:
+                print(f"{n} streams: the Python client slept {sleeps(py):.3f} times an event, rperf {sleeps(rp):.3f}: "
+                      f"it was behind its streams, so each of its reads found several events waiting")
         for name, r in ((k, rows.get((n, k))) for k in ("rperf", "python")):
             if r and r["cpu"] / r["wall"] + r["server_cpu"] / r["wall"] > 1.7:
                 print(f"{n} streams, {name}: client {r['cpu'] / r['wall']:.0%} + server {r['server_cpu'] / r['wall']:.0%} "
