@@ -98,6 +98,9 @@ fn session_concurrency_plays_each_session_once_n_at_a_time() {
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("Session concurrency: 2 (5 sessions of 15 turns in all, each played once)"));
+    // The settings say how it was measured, and nothing of windows that did not apply.
+    assert!(run.stdout.contains("  Sessions: each played once, 2 at a time, measured over the whole run\n"));
+    assert!(!run.stdout.contains("Measurement window") && !run.stdout.contains("Stabilizing"), "{}", run.stdout);
     let lines = log_lines(&log);
     assert_eq!(lines.len(), SESSIONS * TURNS, "every turn once");
     let most = lines.iter().map(|l| l["in_flight"].as_u64().unwrap()).max();
@@ -105,6 +108,7 @@ fn session_concurrency_plays_each_session_once_n_at_a_time() {
     check_conversations(&by_session(&lines));
     // One level of every turn, and the export has each of them.
     let v: Value = serde_json::from_str(&read(&json)).unwrap();
+    assert_eq!(v["settings"]["sessions"].as_u64(), Some(2));
     let level = &v["levels"][0];
     assert_eq!((level["value"].as_f64(), level["requests"].as_u64()), (Some(2.0), Some(15)));
     assert_eq!(level["sequences"]["count"].as_u64(), Some(5));

@@ -71,6 +71,7 @@ pub fn settings(config: &Config, model: &Model) -> Settings {
         server: String::new(),
         left_out: Vec::new(),
         timeline: None,
+        sessions: None,
         level_duration_ms: config.window.fixed.map(|f| f.level.as_millis() as u64),
         start_at_ns: config.load.start_at.map(|s| crate::measure::clock::system_ns(s.at)),
     }

@@ -43,6 +43,7 @@ pub fn settings() -> Settings {
         server: String::new(),
         left_out: Vec::new(),
         timeline: None,
+        sessions: None,
         level_duration_ms: None,
         start_at_ns: None,
     }

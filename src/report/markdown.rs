@@ -173,6 +173,9 @@ fn window(r: &RunReport) -> String {
     if let Some(t) = &r.settings.timeline {
         return format!("{} slices", span(t.slice_ms));
     }
+    if let Some(n) = r.settings.sessions {
+        return format!("sessions played once, {n} at a time");
+    }
     match r.settings.window {
         super::schema::WindowSetting::TimeMs(ms) => format!("{ms} ms windows"),
         super::schema::WindowSetting::RequestCount(n) => format!("{n}-request windows"),

@@ -146,6 +146,10 @@ pub struct Settings {
     /// `--stages`, `--duration` with `--slice`: time slices instead of stabilized levels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeline: Option<TimelineSetting>,
+    /// `--session-concurrency`: each conversation played once, this many at a time, measured
+    /// as one level over the whole run (no windows, no stabilization).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<u64>,
     /// `--level-duration`: every level lasted exactly this long, in windows of
     /// `window.duration`, from `--start-at` when given; `rperf merge` matches them by time.
     #[serde(default, skip_serializing_if = "Option::is_none")]

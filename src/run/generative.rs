@@ -61,6 +61,7 @@ pub async fn run(config: &Config, g: &GenerativeOptions, interrupted: &AtomicBoo
         from_metadata: false,
     };
     let mut settings = report::build::settings(config, &model);
+    settings.sessions = g.sessions.map(|n| n as u64);
     // A session run reports no Server block: it asks the server for nothing.
     let server = if g.sessions.is_some() { Ok(None) } else { server_side(config, g).await };
     if let Err(why) = &server {

@@ -41,6 +41,13 @@ pub fn settings(s: &Settings) -> String {
             let _ = writeln!(out, "  Left out: {what}");
         }
     }
+    if let Some(n) = s.sessions {
+        // Every conversation once, measured over the whole run: windows and stabilization
+        // do not apply.
+        let _ = writeln!(out, "  Sessions: each played once, {n} at a time, measured over the whole run");
+        out.push('\n');
+        return out;
+    }
     if let Some(t) = &s.timeline {
         // Time slices, not windows that stabilize: what the stabilization lines would say
         // does not apply.
