@@ -166,17 +166,55 @@ impl Words {
                 format!("the server requires a client certificate ({} and its key)", self.identity_flag)
             }
             (Some(mine), BadCertificate | UnknownCA | CertificateUnknown | DecryptError | AccessDenied) => {
-                format!("the server refused the client certificate {mine} ({alert:?})")
+                format!("the server refused the client certificate {mine}: alert {}", alert_name(alert))
             }
-            _ => format!("the server ended the handshake with the alert {alert:?}"),
+            _ => format!("the server ended the handshake with alert {}", alert_name(alert)),
         }
     }
+}
+
+/// An alert as RFC 8446 names it, with its number: `bad_certificate (42)`; only the number
+/// for one rustls has no name for. rustls's names
+/// are its variants' (`BadCertificate`, `UnknownCA`), turned here into the RFC's words.
+fn alert_name(alert: AlertDescription) -> String {
+    let variant = format!("{alert:?}");
+    if variant.contains('(') {
+        // A number rustls has no name for.
+        return u8::from(alert).to_string();
+    }
+    let chars: Vec<char> = variant.chars().collect();
+    let mut name = String::with_capacity(variant.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        let after_lower = i > 0 && chars[i - 1].is_ascii_lowercase();
+        let word_after_acronym =
+            i > 0 && chars[i - 1].is_ascii_uppercase() && chars.get(i + 1).is_some_and(char::is_ascii_lowercase);
+        if c.is_ascii_uppercase() && (after_lower || word_after_acronym) {
+            name.push('_');
+        }
+        name.push(c.to_ascii_lowercase());
+    }
+    format!("{name} ({})", u8::from(alert))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::{Error as IoError, ErrorKind};
+
+    #[test]
+    fn alerts_are_named_as_the_rfc_names_them() {
+        let names = [
+            (AlertDescription::BadCertificate, "bad_certificate (42)"),
+            (AlertDescription::UnknownCA, "unknown_ca (48)"),
+            (AlertDescription::CertificateRequired, "certificate_required (116)"),
+            (AlertDescription::UnknownPSKIdentity, "unknown_psk_identity (115)"),
+            (AlertDescription::HandshakeFailure, "handshake_failure (40)"),
+            (AlertDescription::from(200u8), "200"),
+        ];
+        for (alert, name) in names {
+            assert_eq!(alert_name(alert), name);
+        }
+    }
 
     #[test]
     fn a_session_closed_without_a_word_names_the_client_certificate_flag_when_none_was_given() {
