@@ -67,6 +67,37 @@ fn steps_wait_for_the_period_on_rperf_serve() {
     assert_eq!(v["model_stats"][0]["inference_stats"]["success"]["count"], 6);
 }
 
+/// --service-kind openai: each content event of a chat stream is a response, and the steps
+/// wait for them as they arrive; the export is genai-perf's (texts, service kind, endpoint).
+#[test]
+fn steps_wait_for_the_period_on_an_openai_chat_stream() {
+    let serve = Serve::start(&["--models", &testdata("serve/generative.toml")]);
+    let export = temp_path("periodic_openai.json");
+    let export_s = export.to_string_lossy().into_owned();
+    let chat = ["-m", "llm", "--service-kind", "openai", "--endpoint", "v1/chat/completions", "-u", &serve.http];
+    let mut argv = chat.to_vec();
+    argv.extend(["--streaming", "--output-tokens", "8", "--periodic-concurrency-range", "2:6:2", "--request-period"]);
+    argv.extend(["3", "--profile-export-file", &export_s]);
+    let run = rperf(&argv);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("Periodic concurrency (rperf): 6 requests sent, 0 failed; a step every 3 responses\n"));
+    let steps: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("  Concurrency: ")).collect();
+    assert_eq!(steps.len(), 3, "{}", run.stdout);
+    let requests = export_requests(&export);
+    assert_eq!(requests.len(), 6);
+    assert!(requests.iter().all(|r| r.1.len() == 8), "8 content events each: {requests:?}");
+    steps_follow_the_period(&requests, &[0..2, 2..4, 4..6], 3);
+    let v: serde_json::Value = serde_json::from_str(&read(&export)).unwrap();
+    assert_eq!((v["service_kind"].as_str(), v["endpoint"].as_str()), (Some("openai"), Some("v1/chat/completions")));
+    let first = &v["experiments"][0]["requests"][0];
+    assert!(first["request_inputs"]["payload"].as_str().unwrap().contains("\"stream\":true"), "{first}");
+    assert_eq!(first["response_outputs"].as_array().unwrap().len(), 8);
+    // The server completed the six replies, no more.
+    let (_, stats) = http_get(port_of(&serve.http), "/v2/models/llm/stats").unwrap();
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["model_stats"][0]["inference_count"], 6, "{stats}");
+}
+
 #[test]
 fn a_period_longer_than_the_replies_is_one_line_and_exit_99() {
     let serve = Serve::start(&[]);

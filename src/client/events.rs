@@ -123,6 +123,11 @@ impl Reply {
         }
     }
 
+    /// The responses (content events, JSON lines) that arrived so far.
+    pub fn responses(&self) -> usize {
+        self.state.arrivals.len()
+    }
+
     /// Whether the body (of this Content-Type) is read as a stream of events.
     pub fn streams(&self, body: Body) -> bool {
         self.read_of(body) != Read::Whole

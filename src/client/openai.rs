@@ -150,6 +150,36 @@ impl Transport for OpenAiTransport {
     }
 
     async fn infer(&self, conn: &mut Conn, req: &Prepared, sequence: Option<Sequence>) -> InferResult {
+        self.exchange(conn, req, sequence, None).await
+    }
+
+    /// Periodic concurrency steps on each response (content event) as it arrives.
+    async fn infer_observed(
+        &self,
+        conn: &mut Conn,
+        req: &Prepared,
+        sequence: Option<Sequence>,
+        seen: &(dyn Fn(usize) + Sync),
+    ) -> InferResult {
+        let result = self.exchange(conn, req, sequence, Some(seen)).await;
+        // A reply read whole is one response, seen when it ended.
+        if result.as_ref().is_ok_and(|t| t.responses.is_none()) {
+            seen(1);
+        }
+        result
+    }
+}
+
+impl OpenAiTransport {
+    /// One request and its reply; `seen`, when given, is told the count of responses each
+    /// time a streamed one arrives.
+    async fn exchange(
+        &self,
+        conn: &mut Conn,
+        req: &Prepared,
+        sequence: Option<Sequence>,
+        seen: Option<&(dyn Fn(usize) + Sync)>,
+    ) -> InferResult {
         let conversation = req.turn.as_ref().zip(sequence);
         let (request, prompt_tokens) = match conversation {
             Some((turn, seq)) => self.with_history(turn, seq)?,
@@ -164,9 +194,19 @@ impl Transport for OpenAiTransport {
         if self.export {
             reply = reply.with_export();
         }
+        let mut told = 0;
         let read = async {
             let head = conn
-                .exchange_streamed(&request, start, until, &mut |body, piece, at| reply.feed(body, piece, at))
+                .exchange_streamed(&request, start, until, &mut |body, piece, at| {
+                    let fed = reply.feed(body, piece, at);
+                    if let Some(seen) = seen {
+                        while told < reply.responses() {
+                            told += 1;
+                            seen(told);
+                        }
+                    }
+                    fed
+                })
                 .await?;
             let streamed = reply.streams(head.body);
             reply.finish(head.status, head.body, Instant::now()).map(|done| (streamed, done))

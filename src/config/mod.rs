@@ -363,13 +363,6 @@ impl Config {
         let input = input::options(a, data)?;
         let output = output::options(a)?;
         let generative = generative::options(a, &model, server.protocol)?;
-        if generative.is_some() && load.periodic.is_some() {
-            return Err(Error::Unsupported(
-                "--periodic-concurrency-range is not supported yet with --service-kind openai: use -i grpc \
-                 --streaming with the model's Triton endpoint."
-                    .into(),
-            ));
-        }
         if generative.is_some() && timeline.is_some() {
             return Err(Error::Unsupported(
                 "--stages, --duration and --scenario are not supported yet with --service-kind openai: its runs are \

@@ -1,7 +1,8 @@
 //! `--periodic-concurrency-range START:END[:STEP]` with `--request-period N`, perf_analyzer's
 //! LLM mode: START streamed requests, then STEP more each time every request of the latest
 //! step has received N responses, until END requests were sent in all; each request is sent
-//! once. perf_analyzer's parsing rules and wording, and its need of gRPC streaming.
+//! once. perf_analyzer's parsing rules and wording, and its need of gRPC streaming (with
+//! --service-kind openai, of --streaming: streamed replies).
 
 use super::values::parse_range;
 use super::{parse_err, Periodic, Range};
@@ -28,6 +29,11 @@ pub fn periodic(a: &Args, warnings: &mut Vec<String>) -> Result<Option<Periodic>
         return Ok(None);
     };
     let p = parse(text, period)?;
+    if !a.streaming && a.service_kind.eq_ignore_ascii_case("openai") {
+        return Err(Error::Usage(
+            "The --periodic-concurrency-range option requires --streaming: its steps count streamed responses.".into(),
+        ));
+    }
     if !a.streaming {
         return Err(Error::Usage(
             "The --periodic-concurrency-range option requires bi-directional gRPC streaming.".into(),
@@ -123,6 +129,13 @@ mod tests {
         assert!(m(&[range, "1:4", "--request-period", "0"]).contains("--request-period. The value must be > 0"));
         let no_stream = usage_msg(&["-m", "a", "-i", "grpc", range, "1:4"]);
         assert_eq!(no_stream, "The --periodic-concurrency-range option requires bi-directional gRPC streaming.");
+        let openai = ["-m", "a", "--service-kind", "openai", "--endpoint", "v1/chat/completions", range, "1:4"];
+        assert_eq!(
+            usage_msg(&openai),
+            "The --periodic-concurrency-range option requires --streaming: its steps count streamed responses."
+        );
+        let streamed = config(&[&openai[..], &["--streaming"]].concat()).unwrap();
+        assert_eq!(streamed.load.periodic, Some(Periodic { start: 1, end: 4, step: 1, period: 10 }));
         assert!(m(&[range, "1:4", "--concurrency-range", "2"]).contains("more then one inference load mode"));
         assert!(m(&[range, "1:4", "-t", "2"]).contains("Cannot use deprecated options"));
         assert!(m(&[range, "1:4", "--binary-search"]).contains("--binary-search cannot go with"));

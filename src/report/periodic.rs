@@ -79,7 +79,7 @@ pub fn text(figures: &[StepFigures], requests: usize, failed: usize, period: u64
 }
 
 /// perf_analyzer's export of a periodic run (tensors over gRPC streams: no texts).
-pub fn write_export(records: &[Record], out: &mut dyn Write) -> io::Result<()> {
+pub fn write_export(records: &[Record], endpoint: Option<&str>, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(b"{\"experiments\":[{\"experiment\":{\"mode\":\"concurrency\",\"value\":1},\"requests\":[")?;
     for (k, r) in records.iter().enumerate() {
         if k > 0 {
@@ -87,7 +87,9 @@ pub fn write_export(records: &[Record], out: &mut dyn Write) -> io::Result<()> {
         }
         super::profile::request(out, r)?;
     }
-    write!(out, "],\"window_boundaries\":[0,{}]}}],\"version\":\"rperf {}\"}}", u64::MAX, env!("CARGO_PKG_VERSION"))?;
+    write!(out, "],\"window_boundaries\":[0,{}]}}],\"version\":\"rperf {}\"", u64::MAX, env!("CARGO_PKG_VERSION"))?;
+    super::profile::service_kind(out, endpoint)?;
+    out.write_all(b"}")?;
     out.flush()
 }
 
@@ -121,11 +123,17 @@ mod tests {
     #[test]
     fn the_export_is_perf_analyzers_single_experiment() {
         let mut out = Vec::new();
-        write_export(&[streamed(5, &[7, 9])], &mut out).unwrap();
+        write_export(&[streamed(5, &[7, 9])], None, &mut out).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         let e = &v["experiments"][0];
         assert_eq!(e["experiment"], serde_json::json!({"mode": "concurrency", "value": 1}));
         assert_eq!(e["requests"][0]["response_timestamps"], serde_json::json!([7, 9]));
         assert_eq!(e["window_boundaries"], serde_json::json!([0, u64::MAX]));
+        assert!(v.get("service_kind").is_none());
+        // --service-kind openai: the kind and the endpoint's path after the version.
+        let mut out = Vec::new();
+        write_export(&[streamed(5, &[7, 9])], Some("v1/chat/completions"), &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!((v["service_kind"].as_str(), v["endpoint"].as_str()), (Some("openai"), Some("v1/chat/completions")));
     }
 }

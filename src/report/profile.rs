@@ -70,7 +70,7 @@ pub fn request(out: &mut dyn Write, record: &Record) -> io::Result<()> {
 
 /// `,"service_kind":"openai","endpoint":PATH` after the version, for a generative run.
 /// `endpoint` as the report says it: what the endpoint speaks, then its path.
-fn service_kind(out: &mut dyn Write, endpoint: Option<&str>) -> io::Result<()> {
+pub(super) fn service_kind(out: &mut dyn Write, endpoint: Option<&str>) -> io::Result<()> {
     if let Some(endpoint) = endpoint {
         out.write_all(b",\"service_kind\":\"openai\",\"endpoint\":")?;
         string(out, endpoint.split_once(' ').map_or(endpoint, |(_, path)| path))?;

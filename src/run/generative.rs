@@ -10,6 +10,7 @@ use super::sessions::SessionPlan;
 use super::sweep::Sweep;
 use crate::client::openai::OpenAiTransport;
 use crate::client::Control;
+use crate::client::Transport;
 use crate::config::{
     parse_err, Config, DataSource, EndpointKind, GenerativeOptions, LoadMode, Protocol, SequenceConfig,
 };
@@ -62,8 +63,9 @@ pub async fn run(config: &Config, g: &GenerativeOptions, interrupted: &AtomicBoo
     };
     let mut settings = report::build::settings(config, &model);
     settings.sessions = g.sessions.map(|n| n as u64);
-    // A session run reports no Server block: it asks the server for nothing.
-    let server = if g.sessions.is_some() { Ok(None) } else { server_side(config, g).await };
+    // A session run and a periodic one report no Server block: they ask the server for nothing.
+    let asks = g.sessions.is_none() && config.load.periodic.is_none();
+    let server = if asks { server_side(config, g).await } else { Ok(None) };
     if let Err(why) = &server {
         settings.left_out.push(format!("server statistics ({why}): no Server block"));
     }
@@ -72,6 +74,17 @@ pub async fn run(config: &Config, g: &GenerativeOptions, interrupted: &AtomicBoo
     if let Some(n) = g.sessions {
         let plan = SessionPlan { config, settings, baseline, interrupted };
         return plan.run(transport, &streams, n).await;
+    }
+    if let Some(p) = config.load.periodic {
+        if sessions {
+            return Err(Error::Input(
+                "--periodic-concurrency-range sends requests one by one, outside any conversation: the input data \
+                 has sessions (\"session_id\"); play them with --session-concurrency"
+                    .into(),
+            ));
+        }
+        let requests = streams.iter().flatten().map(|r| transport.prepare(r)).collect::<Result<Vec<_>, _>>()?;
+        return super::periodic::run(config, transport, requests, p, interrupted).await;
     }
     // A conversation is a sequence: its turns in order, on one worker, each after the last.
     let plan = sessions.then(|| SequenceConfig { length: None, ..config.load.sequences.clone() });

@@ -44,28 +44,40 @@ impl Drive<'_> {
         }
         let requests =
             self.prepared.streams.iter().flatten().map(|r| transport.prepare(r)).collect::<Result<Vec<_>, _>>()?;
-        let recorder = Recorder::new(RecordOptions { export: true, ..RecordOptions::default() });
-        let load = &config.load;
-        let run =
-            periodic::run(transport, requests, (p, load.batch_size), &recorder, load.load_threads, self.interrupted)
-                .await?;
-        if run.interrupted {
-            eprintln!("Received exit signal.");
-        }
-        let mut stats = recorder.end_window();
-        stats.records.sort_by_key(|r| r.start_ns);
-        let steps: Vec<(u64, usize)> = run.steps.iter().map(|s| (clock::epoch_ns(s.at), s.sent)).collect();
-        let figures = report::periodic::steps(&stats.records, &steps, clock::epoch_ns(run.ended));
-        let sent = run.steps.last().map_or(0, |s| s.sent);
-        print!("{}", report::periodic::text(&figures, sent, run.failed, p.period));
-        if let Some(path) = &config.output.profile_export {
-            files::write_file(path, |w| report::periodic::write_export(&stats.records, w))?;
-        }
-        let failed = run.failed as u64;
-        if failed > 0 && failed as f64 > config.output.max_error_rate * sent as f64 {
-            let pct = failed as f64 * 100.0 / sent as f64;
-            return Err(Error::RequestsFailed { failed, total: sent as u64, pct });
-        }
-        Ok(())
+        run(config, transport, requests, p, self.interrupted).await
     }
+}
+
+/// Sends the ramp's requests over `transport` and reports them: the steps' lines, then the
+/// profile export (with the endpoint of --service-kind openai, as its export has).
+pub async fn run<T: Transport>(
+    config: &Config,
+    transport: T,
+    requests: Vec<T::Prepared>,
+    p: Periodic,
+    interrupted: &AtomicBool,
+) -> Result<(), Error> {
+    let recorder = Recorder::new(RecordOptions { export: true, ..RecordOptions::default() });
+    let load = &config.load;
+    let run =
+        periodic::run(transport, requests, (p, load.batch_size), &recorder, load.load_threads, interrupted).await?;
+    if run.interrupted {
+        eprintln!("Received exit signal.");
+    }
+    let mut stats = recorder.end_window();
+    stats.records.sort_by_key(|r| r.start_ns);
+    let steps: Vec<(u64, usize)> = run.steps.iter().map(|s| (clock::epoch_ns(s.at), s.sent)).collect();
+    let figures = report::periodic::steps(&stats.records, &steps, clock::epoch_ns(run.ended));
+    let sent = run.steps.last().map_or(0, |s| s.sent);
+    print!("{}", report::periodic::text(&figures, sent, run.failed, p.period));
+    if let Some(path) = &config.output.profile_export {
+        let endpoint = config.generative.as_ref().map(|g| g.endpoint.as_str());
+        files::write_file(path, |w| report::periodic::write_export(&stats.records, endpoint, w))?;
+    }
+    let failed = run.failed as u64;
+    if failed > 0 && failed as f64 > config.output.max_error_rate * sent as f64 {
+        let pct = failed as f64 * 100.0 / sent as f64;
+        return Err(Error::RequestsFailed { failed, total: sent as u64, pct });
+    }
+    Ok(())
 }
