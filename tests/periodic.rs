@@ -149,3 +149,39 @@ fn the_report_on_triton_has_perf_analyzers_layout() {
     assert!(requests.iter().all(|r| r.1.len() == 8), "the model's 8 responses each");
     steps_follow_the_period(&requests, &[0..1, 1..2, 2..3, 3..4], 4);
 }
+
+/// The real Triton's generate_stream (--service-kind openai): each event of token_generate's
+/// 16 is a response, and each step waits for the last one's fourth.
+#[test]
+fn steps_wait_for_the_period_on_tritons_generate_stream() {
+    let t = triton();
+    let export = temp_path("periodic_triton_generate.json");
+    let export_s = export.to_string_lossy().into_owned();
+    let url = format!("127.0.0.1:{}", t.http);
+    let endpoint = "v2/models/token_generate/generate_stream";
+    let run = rperf(&[
+        "-m",
+        "token_generate",
+        "--service-kind",
+        "openai",
+        "--endpoint",
+        endpoint,
+        "-u",
+        &url,
+        "--streaming",
+        "--periodic-concurrency-range",
+        "1:3:1",
+        "--request-period",
+        "4",
+        "--profile-export-file",
+        &export_s,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("Periodic concurrency (rperf): 3 requests sent, 0 failed; a step every 4 responses\n"));
+    let requests = export_requests(&export);
+    assert_eq!(requests.len(), 3);
+    assert!(requests.iter().all(|r| r.1.len() == 16), "the model's 16 events each: {requests:?}");
+    steps_follow_the_period(&requests, &[0..1, 1..2, 2..3], 4);
+    let v: serde_json::Value = serde_json::from_str(&read(&export)).unwrap();
+    assert_eq!((v["service_kind"].as_str(), v["endpoint"].as_str()), (Some("openai"), Some(endpoint)));
+}
