@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{lines_with, rperf, start_private_triton_with, Run, Serve};
+use common::{lines_with, read, rperf, start_private_triton_with, temp_path, Run, Serve};
 use rcgen::{
     date_time_ymd, BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
@@ -131,6 +131,39 @@ fn https_sweeps_against_rperf_serve_with_and_without_mutual_tls() {
     assert_levels(&sweep(&args), 2);
     let run = sweep(&["-m", "simple", "-u", &url, "--ssl-https-ca-certificates-file", &ca]);
     assert_one_line_error(&run, &["requires a client certificate", "--ssl-https-client-certificate-file"]);
+}
+
+/// A `--plan` whose models live on an HTTPS server and on a plain one: each url's scheme
+/// decides, with the --ssl-https-* settings for the https:// one.
+#[test]
+fn a_plan_mixes_an_https_model_and_a_plain_one() {
+    let pki = Pki::new();
+    let ca = pki.path("ca.pem");
+    let (secure, plain) = (pki.serve("server", false), Serve::start(&[]));
+    let plan = temp_path("tls_plan.toml");
+    let text = format!(
+        "[[model]]\nname = \"simple\"\nurl = \"https://{}\"\nconcurrency = 1\n\n\
+         [[model]]\nname = \"preprocess\"\nurl = \"http://{}\"\nconcurrency = 1\n",
+        secure.http, plain.http
+    );
+    std::fs::write(&plan, text).unwrap();
+    let (plan_s, out) = (plan.to_string_lossy().into_owned(), temp_path("tls_plan.json"));
+    let out_s = out.to_string_lossy().into_owned();
+    let args = ["--plan", &plan_s, "-p", "300", "-s", "100", "--ssl-https-ca-certificates-file", &ca, "--json", &out_s];
+    let run = rperf(&args);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(!run.stderr.contains("have no effect"), "the CA file is used: {}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
+    for (i, name) in ["simple", "preprocess"].iter().enumerate() {
+        let m = &report["models"][i];
+        assert!(m["sent"].as_u64().unwrap() > 0, "{name}: {m}");
+        let failed: u64 = m["levels"].as_array().unwrap().iter().map(|l| l["failed"].as_u64().unwrap()).sum();
+        assert_eq!(failed, 0, "{name}");
+    }
+    // Without the CA, the https:// model's server is not trusted: one line, naming the file flag.
+    let run = rperf(&["--plan", &plan_s, "-p", "300", "-s", "100"]);
+    assert_ne!(run.code, 0, "{}", run.all());
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
 
 #[test]

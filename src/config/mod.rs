@@ -339,7 +339,8 @@ impl Config {
         let plan = a.plan.as_deref().map(|p| plan::read(Path::new(p), a.interference)).transpose()?;
         let model = model_name(a, plan.as_ref())?;
         let ranges = load::ranges(a, &mut warnings)?;
-        let server = server::options(a, &mut warnings)?;
+        let plan_https = plan.as_ref().is_some_and(|p| p.models.iter().any(|m| m.https == Some(true)));
+        let server = server::options(a, plan_https, &mut warnings)?;
         let percentile = window::percentile(a)?;
         let data = input::sources(a)?;
         let mode = load::mode(a, ranges)?;

@@ -31,6 +31,11 @@ impl Config {
         if protocol == Protocol::Http {
             c.server.compression = Compression::None;
         }
+        match m.https {
+            Some(true) => c.server.tls.http = self.server.tls.https_settings.clone(),
+            Some(false) => c.server.tls.http = None,
+            None => {}
+        }
         c.server.streaming = m.streaming.unwrap_or(self.server.streaming && protocol == Protocol::Grpc);
         if let Some(data) = &m.input_data {
             c.input.data = data.clone();
@@ -82,6 +87,11 @@ pub fn check(plan: &Plan, config: &Config, load_given: bool) -> Result<(), Error
         if m.streaming == Some(true) && protocol != Protocol::Grpc {
             return Err(Error::Usage(format!("{at}: streaming: only with gRPC (the model's protocol is http)")));
         }
+        if m.https == Some(true) && protocol == Protocol::Grpc {
+            return Err(Error::Usage(format!(
+                "{at}: url: https:// is for the http protocol; gRPC over TLS is --ssl-grpc-use-ssl with HOST:PORT"
+            )));
+        }
     }
     Ok(())
 }
@@ -99,6 +109,7 @@ mod tests {
             version: None,
             protocol: None,
             url: None,
+            https: None,
             input_data: None,
             batch_size: None,
             load,
@@ -159,6 +170,20 @@ mod tests {
         assert_eq!(c.server.compression, Compression::None);
         let threads = config(&["-m", "a", "--max-threads", "7"]).unwrap();
         assert_eq!(threads.for_model(&entry(PlanLoad::RequestRate(5.0))).load.max_threads, 7);
+    }
+
+    #[test]
+    fn the_url_scheme_decides_tls() {
+        let cli = config(&["-m", "a", "--ssl-https-verify-peer", "0"]).unwrap();
+        assert!(cli.server.tls.http.is_none(), "-u is plain");
+        let https = ModelPlan { url: Some("h:1".into()), https: Some(true), ..entry(PlanLoad::Concurrency(1)) };
+        let tls = cli.for_model(&https).server.tls.http.expect("https:// connects with TLS");
+        assert!(!tls.verify_peer, "with the --ssl-https-* settings");
+        let secure = config(&["-m", "a", "-u", "https://h:2"]).unwrap();
+        let plain = ModelPlan { https: Some(false), ..https.clone() };
+        assert!(secure.for_model(&plain).server.tls.http.is_none(), "http:// is plain");
+        let bare = ModelPlan { https: None, ..https.clone() };
+        assert!(secure.for_model(&bare).server.tls.http.is_some(), "HOST:PORT connects as -u");
     }
 
     #[test]

@@ -153,12 +153,17 @@ impl<'a> Entry<'a> {
             Some("grpc") => Some(Protocol::Grpc),
             Some(_) => return Err(self.err("protocol", "expected \"http\" or \"grpc\"")),
         };
-        let url = match self.string("url")? {
-            None => None,
-            Some(u) => Some(
-                normalize_url(Some(u), protocol.unwrap_or(Protocol::Http))
-                    .map_err(|_| self.err("url", &format!("'{u}': expected HOST:PORT (http:// optional)")))?,
-            ),
+        let (url, https) = match self.string("url")? {
+            None => (None, None),
+            Some(u) => {
+                let scheme = |s: &str| u.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s));
+                let https = scheme("https://").then_some(true).or(scheme("http://").then_some(false));
+                let bare = if https == Some(true) { &u[8..] } else { u };
+                let url = normalize_url(Some(bare), protocol.unwrap_or(Protocol::Http)).map_err(|_| {
+                    self.err("url", &format!("'{u}': expected HOST:PORT (http:// or https:// optional)"))
+                })?;
+                (Some(url), https)
+            }
         };
         let streaming = match self.table.get("streaming") {
             None => None,
@@ -170,6 +175,7 @@ impl<'a> Entry<'a> {
             version,
             protocol,
             url,
+            https,
             input_data: self.input_data(folder)?,
             batch_size: self.count("batch_size")?.map(|b| b as usize),
             load: self.load()?,
@@ -277,19 +283,21 @@ mod tests {
             [[model]]
             name = "tiny"
             concurrency = 8
+            url = "HTTPS://secure:443"
             "#,
         )
         .unwrap();
         let m = &p.models[0];
         assert_eq!((m.name.as_str(), m.version.as_deref(), m.protocol), ("resnet", Some("2"), Some(Protocol::Grpc)));
-        assert_eq!(m.url.as_deref(), Some("10.0.0.1:8001"));
+        assert_eq!((m.url.as_deref(), m.https), (Some("10.0.0.1:8001"), Some(false)));
         assert_eq!(m.input_data, Some(vec![DataSource::Path("/p/req.json".into())]));
         assert_eq!((m.batch_size, m.streaming, m.sequence_length), (Some(4), Some(true), Some(9)));
         assert_eq!((m.sequence_ids, m.load), (Some((100, 8)), PlanLoad::RequestRate(200.0)));
         let b = &p.models[1];
         assert_eq!(b.input_data, Some(vec![DataSource::Random, DataSource::Path("/abs/d.json".into())]));
-        assert_eq!((b.load, b.protocol, b.url.as_ref()), (PlanLoad::Weight(0.5), None, None));
+        assert_eq!((b.load, b.protocol, b.url.as_ref(), b.https), (PlanLoad::Weight(0.5), None, None, None));
         assert_eq!(p.models[2].load, PlanLoad::Concurrency(8));
+        assert_eq!((p.models[2].url.as_deref(), p.models[2].https), (Some("secure:443"), Some(true)));
         assert_eq!((p.path.as_path(), p.interference), (Path::new("/p/plan.toml"), false));
     }
 

@@ -8,7 +8,8 @@ use super::{parse_err, Compression, Protocol, ServerOptions, SharedMemory, Tenso
 use crate::cli::Args;
 use crate::error::Error;
 
-pub fn options(a: &Args, warnings: &mut Vec<String>) -> Result<ServerOptions, Error> {
+/// `plan_https`: a `--plan` model's url is https://, so the --ssl-https-* flags apply to it.
+pub fn options(a: &Args, plan_https: bool, warnings: &mut Vec<String>) -> Result<ServerOptions, Error> {
     let protocol = match a.protocol.to_ascii_lowercase().as_str() {
         "http" => Protocol::Http,
         "grpc" => Protocol::Grpc,
@@ -27,7 +28,7 @@ pub fn options(a: &Args, warnings: &mut Vec<String>) -> Result<ServerOptions, Er
     if https && protocol == Protocol::Grpc {
         return Err(parse_err("-u", "https:// is for -i http; gRPC over TLS is --ssl-grpc-use-ssl with HOST:PORT."));
     }
-    let tls = super::tls::options(a, protocol, https, warnings)?;
+    let tls = super::tls::options(a, protocol, (https, plan_https), warnings)?;
     let url = normalize_url(given_url, protocol);
     let metrics = metrics(a, url.as_deref().unwrap_or_default())?;
     let request_parameters = parse_request_parameters(&a.request_parameter)?;

@@ -61,6 +61,9 @@ pub struct ModelPlan {
     /// host:port; default: -u, or the protocol's default port when the protocol differs
     /// from the command line's and -u was not given.
     pub url: Option<String>,
+    /// The url's scheme: https:// (TLS with the --ssl-https-* settings), http:// (plain), or
+    /// None for a bare HOST:PORT, which connects as -u does.
+    pub https: Option<bool>,
     pub input_data: Option<Vec<DataSource>>,
     pub batch_size: Option<usize>,
     pub load: PlanLoad,

@@ -41,6 +41,9 @@ pub struct TlsOptions {
 pub struct Tls {
     /// `-u https://...`.
     pub http: Option<TlsOptions>,
+    /// The `--ssl-https-*` settings whatever -u is: a `--plan` model whose url is
+    /// https:// connects with them.
+    pub https_settings: Option<TlsOptions>,
     /// `--ssl-grpc-use-ssl`.
     pub grpc: Option<TlsOptions>,
 }
@@ -54,9 +57,15 @@ impl Tls {
     }
 }
 
-/// The TLS flags; `https` is whether `-u` began with https://. Flags that cannot apply to
-/// the run's protocol are warned about, as perf_analyzer ignores them.
-pub fn options(a: &Args, protocol: Protocol, https: bool, warnings: &mut Vec<String>) -> Result<Tls, Error> {
+/// The TLS flags; `https` is whether `-u` began with https://, `plan_https` whether a
+/// `--plan` model's url does. Flags that cannot apply to the run's protocol are warned
+/// about, as perf_analyzer ignores them.
+pub fn options(
+    a: &Args,
+    protocol: Protocol,
+    (https, plan_https): (bool, bool),
+    warnings: &mut Vec<String>,
+) -> Result<Tls, Error> {
     let http = http_options(a)?;
     let grpc = grpc_options(a)?;
     let http_flags = a.ssl_https_verify_peer.is_some()
@@ -64,7 +73,7 @@ pub fn options(a: &Args, protocol: Protocol, https: bool, warnings: &mut Vec<Str
         || a.ssl_https_ca_certificates_file.is_some()
         || a.ssl_https_client_certificate_file.is_some()
         || a.ssl_https_private_key_file.is_some();
-    if http_flags && !(https && protocol == Protocol::Http) {
+    if http_flags && !(https && protocol == Protocol::Http) && !plan_https {
         warnings.push("--ssl-https-* flags have no effect without -i http and -u https://HOST:PORT.".into());
     }
     let grpc_flags = a.ssl_grpc_root_certifications_file.is_some()
@@ -75,7 +84,7 @@ pub fn options(a: &Args, protocol: Protocol, https: bool, warnings: &mut Vec<Str
     } else if grpc_flags && !a.ssl_grpc_use_ssl {
         warnings.push("--ssl-grpc-* files have no effect without --ssl-grpc-use-ssl.".into());
     }
-    Ok(Tls { http: https.then_some(http), grpc: a.ssl_grpc_use_ssl.then_some(grpc) })
+    Ok(Tls { http: https.then(|| http.clone()), https_settings: Some(http), grpc: a.ssl_grpc_use_ssl.then_some(grpc) })
 }
 
 fn http_options(a: &Args) -> Result<TlsOptions, Error> {
