@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::catalog::{Kind, ModelDef, TensorDef};
 use crate::proto::inference as pb;
 
-pub const EXTENSIONS: [&str; 7] = [
+pub const EXTENSIONS: [&str; 8] = [
     "binary_tensor_data",
     "statistics",
     "sequence",
@@ -15,6 +15,7 @@ pub const EXTENSIONS: [&str; 7] = [
     "parameters",
     "schedule_policy",
     "system_shared_memory",
+    "trace",
 ];
 
 pub fn server_metadata_json(extensions: &[&str]) -> Value {

@@ -12,50 +12,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::catalog::{Kind, ModelDef, Wire};
 use super::stats::ModelCounters;
+use super::trace::Traces;
+use super::trace_log::Trace;
 use crate::model::DataType;
 use crate::sync::lock;
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct Tensor {
-    pub name: String,
-    pub datatype: DataType,
-    pub shape: Vec<i64>,
-    pub data: Bytes,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Sequence {
-    pub id: u64,
-    pub start: bool,
-    pub end: bool,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct Request {
-    pub model: String,
-    pub version: String,
-    pub id: String,
-    pub inputs: Vec<Tensor>,
-    /// Requested outputs; empty means all.
-    pub outputs: Vec<String>,
-    pub sequence: Option<Sequence>,
-}
-
-#[derive(Clone, Debug)]
-pub struct Response {
-    pub model: String,
-    pub version: String,
-    pub id: String,
-    pub outputs: Vec<Tensor>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Failure {
-    /// An error response with this message.
-    Error(String),
-    /// Injected fault: close the connection without answering.
-    Drop,
-}
+pub use super::message::{Failure, Request, Response, Sequence, Tensor};
 
 type Reply = Result<Vec<Tensor>, Failure>;
 
@@ -65,6 +27,7 @@ struct Job {
     items: u64,
     enqueued: Instant,
     reply: oneshot::Sender<Reply>,
+    trace: Option<Arc<Trace>>,
 }
 
 /// The queue an instance takes batches from; `carry` holds a job that did not fit the last batch.
@@ -113,12 +76,19 @@ pub struct Engine {
     pub shm: super::shm::Registry,
     /// `--request-log`: the OpenAI routes' requests, one line each.
     pub log: Option<Arc<super::request_log::RequestLog>>,
+    /// The trace extension's settings, and the traces they sample.
+    pub traces: Traces,
 }
 
 impl Engine {
     /// Builds the runtimes and starts each model's instances, one OS thread each as Triton's:
     /// they sleep the compute time precisely, which tokio's millisecond timer cannot.
-    pub fn start(defs: Vec<ModelDef>, plain: bool, log: Option<Arc<super::request_log::RequestLog>>) -> Arc<Engine> {
+    pub fn start(
+        defs: Vec<ModelDef>,
+        plain: bool,
+        log: Option<Arc<super::request_log::RequestLog>>,
+        traces: Traces,
+    ) -> Arc<Engine> {
         let started = Instant::now();
         let mut models = BTreeMap::new();
         let mut queues = Vec::new();
@@ -149,7 +119,7 @@ impl Engine {
                 }
             }
         }
-        Arc::new(Engine { models, plain, shm: Default::default(), log })
+        Arc::new(Engine { models, plain, shm: Default::default(), log, traces })
     }
 
     /// The extensions this server offers (none when plain).
@@ -184,9 +154,12 @@ impl Engine {
                 rt.def.name
             )));
         }
+        let trace = req.trace.or_else(|| self.traces.sample(&rt.def.name));
+        trace.iter().for_each(|t| t.begin(&req.id));
         let start = Instant::now();
-        let result = self.run(&rt, req.inputs, req.sequence).await;
+        let result = self.run(&rt, req.inputs, req.sequence, trace.as_ref()).await;
         finish(&rt, start, &result);
+        trace.iter().for_each(|t| t.stamp("REQUEST_END"));
         let outputs = select_outputs(result?, &req.outputs)?;
         Ok(Response { model: rt.def.name.clone(), version: "1".into(), id: req.id, outputs })
     }
@@ -239,6 +212,7 @@ impl Engine {
         rt: &'a Arc<ModelRuntime>,
         inputs: Vec<Tensor>,
         sequence: Option<Sequence>,
+        trace: Option<&'a Arc<Trace>>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send + 'a>> {
         Box::pin(async move {
             let items = admit(rt, &inputs)?;
@@ -247,7 +221,8 @@ impl Engine {
             }
             let queue = rt.queue.as_ref().ok_or_else(|| Failure::Error("model has no executor".into()))?;
             let (reply, rx) = oneshot::channel();
-            let job = Job { inputs, sequence, items, enqueued: Instant::now(), reply };
+            let job = Job { inputs, sequence, items, enqueued: Instant::now(), reply, trace: trace.cloned() };
+            trace.iter().for_each(|t| t.stamp_at("QUEUE_START", job.enqueued));
             queue.send(job).map_err(|_| Failure::Error("the server is shutting down".into()))?;
             let reply = rx.await.map_err(|_| Failure::Error("the server is shutting down".into()))?;
             let f = rt.def.faults;
@@ -276,7 +251,7 @@ impl Engine {
                 step_inputs.push(t);
             }
             let step_start = Instant::now();
-            let result = self.run(&model, step_inputs, None).await;
+            let result = self.run(&model, step_inputs, None, None).await;
             finish(&model, step_start, &result);
             for mut t in result? {
                 if let Some(pool_name) = step.output_map.get(&t.name) {
@@ -445,15 +420,16 @@ fn execute(rt: &ModelRuntime, batch: Vec<Job>, started: Instant) {
             Kind::Accumulator => accumulate(rt, &job),
             _ => Ok(identity(&rt.def, job.inputs.clone())),
         };
-        replies.push((job.reply, out, exec_start - job.enqueued));
+        replies.push((job.reply, out, exec_start - job.enqueued, job.trace));
     }
     let done = Instant::now();
     let parts = [input_done - exec_start, infer_done - input_done, done - infer_done];
     rt.count(|c| {
-        replies.iter().for_each(|(_, _, queued)| c.executed(0, *queued, parts, 0));
+        replies.iter().for_each(|(_, _, queued, _)| c.executed(0, *queued, parts, 0));
         c.batch(items, parts);
     });
-    for (reply, out, _) in replies {
+    for (reply, out, _, trace) in replies {
+        trace.iter().for_each(|t| t.compute([exec_start, input_done, infer_done, done]));
         let _ = reply.send(out);
     }
 }

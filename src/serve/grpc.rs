@@ -99,6 +99,7 @@ fn request(r: pb::ModelInferRequest, shm: &Registry) -> Result<engine::Request, 
         inputs,
         outputs: r.outputs.into_iter().map(|o| o.name).collect(),
         sequence,
+        trace: None,
     })
 }
 
@@ -254,12 +255,28 @@ impl GrpcInferenceService for Service {
         Ok(Response::new(pb::ModelStatisticsResponse { model_stats }))
     }
 
-    /// No trace extension here (it is not in the server's list): tests of traces use Triton.
+    /// Triton's trace extension (see `trace`): no values clear a model's setting.
     async fn trace_setting(
         &self,
-        _: Request<pb::TraceSettingRequest>,
+        r: Request<pb::TraceSettingRequest>,
     ) -> Result<Response<pb::TraceSettingResponse>, Status> {
-        Err(Status::unimplemented("rperf serve has no trace extension"))
+        self.extension()?;
+        let pb::TraceSettingRequest { settings, model_name } = r.into_inner();
+        let model = (!model_name.is_empty()).then_some(model_name.as_str());
+        if let Some(m) = model {
+            self.engine.model(m, "").map_err(Status::invalid_argument)?;
+        }
+        if !settings.is_empty() {
+            let given = settings.into_iter().map(|(k, v)| (k, (!v.value.is_empty()).then_some(v.value))).collect();
+            self.engine.traces.update(model, given).map_err(|r| match r.unsupported {
+                true => Status::unimplemented(r.message),
+                false => Status::invalid_argument(r.message),
+            })?;
+        }
+        let settings = self.engine.traces.get(model).into_iter();
+        let settings =
+            settings.map(|(k, value)| (k.to_string(), pb::trace_setting_response::SettingValue { value })).collect();
+        Ok(Response::new(pb::TraceSettingResponse { settings }))
     }
 
     async fn system_shared_memory_status(

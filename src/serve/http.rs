@@ -1,5 +1,5 @@
 //! The HTTP/REST front end of `rperf serve`: KServe v2 routes with Triton's JSON shapes,
-//! JSON and binary tensors (`Inference-Header-Content-Length`), the statistics extension,
+//! JSON and binary tensors (`Inference-Header-Content-Length`), the statistics and trace extensions,
 //! and the routes of generative models (OpenAI's /v1, Triton's generate).
 
 use std::sync::atomic::AtomicBool;
@@ -23,6 +23,7 @@ use super::generation::Api;
 use super::generative;
 use super::reply::{empty, error, full, json_reply, Reply};
 use super::shm::{Place, Registry};
+use super::trace;
 use crate::model::DataType;
 use crate::sync::lock;
 
@@ -72,6 +73,9 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>, reset: Arc<AtomicBo
             let all: Vec<Value> = engine.models.values().map(|m| lock_json(m)).collect();
             json_reply(StatusCode::OK, &json!({ "model_stats": all }))
         }
+        (Method::GET | Method::POST, ["v2", "trace", "setting"]) if !engine.plain => {
+            trace_setting(&engine, None, req).await
+        }
         (method, ["v2", "systemsharedmemory", rest @ ..]) if !engine.plain => {
             shared_memory(&engine.shm, method, rest, req).await
         }
@@ -97,6 +101,9 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>, reset: Arc<AtomicBo
                         None => reply,
                     });
                 }
+                (Method::GET | Method::POST, ["trace", "setting"]) if !engine.plain => {
+                    trace_setting(&engine, Some(name), req).await
+                }
                 (Method::POST, ["generate"]) => generative::triton(model, None, arrived, req).await,
                 (Method::POST, ["generate_stream"]) => generative::triton(model, Some(false), arrived, req).await,
                 (Method::POST, ["generate_ndjson"]) => generative::triton(model, Some(true), arrived, req).await,
@@ -105,6 +112,21 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>, reset: Arc<AtomicBo
         }
         _ => error(StatusCode::NOT_FOUND, "Not Found"),
     })
+}
+
+/// Triton's trace extension: GET reads the settings, POST updates them first (see `trace`).
+async fn trace_setting(engine: &Engine, model: Option<&str>, req: Request<Incoming>) -> Reply {
+    if req.method() == Method::POST {
+        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let updated = serde_json::from_slice::<Value>(&body)
+            .map_err(|e| format!("failed to parse the request JSON: {e}"))
+            .and_then(|v| trace::from_json(&v).map_err(|r| r.message))
+            .and_then(|given| engine.traces.update(model, given).map_err(|r| r.message));
+        if let Err(msg) = updated {
+            return error(StatusCode::BAD_REQUEST, &msg);
+        }
+    }
+    json_reply(StatusCode::OK, &trace::to_json(&engine.traces.get(model)))
 }
 
 fn lock_json(m: &engine::ModelRuntime) -> Value {
@@ -117,12 +139,18 @@ async fn infer(
     version: &str,
     req: Request<Incoming>,
 ) -> Result<Reply, std::io::Error> {
+    let received = std::time::Instant::now();
+    let trace = engine.traces.sample(model);
     let header_len =
         req.headers().get(HEADER_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => return Ok(error(StatusCode::BAD_REQUEST, &format!("failed to read the request body: {e}"))),
     };
+    if let Some(t) = &trace {
+        t.stamp_at("HTTP_RECV_START", received);
+        t.stamp("HTTP_RECV_END");
+    }
     if engine.plain && header_len.is_some() {
         let msg = "binary tensor data is not supported: this server has no binary_tensor_data extension";
         return Ok(error(StatusCode::BAD_REQUEST, msg));
@@ -141,9 +169,14 @@ async fn infer(
     }
     request.model = model.to_string();
     request.version = version.to_string();
+    request.trace = trace.clone();
     match engine.infer(request).await {
         Ok(resp) => Ok(match place_outputs(&engine.shm, &resp, &placed) {
-            Ok(()) => response(resp, &binary_out, &placed),
+            Ok(()) => {
+                let reply = response(resp, &binary_out, &placed);
+                trace.iter().for_each(|t| t.stamp("HTTP_SEND_START"));
+                reply
+            }
             Err(msg) => error(StatusCode::BAD_REQUEST, &msg),
         }),
         Err(Failure::Error(msg)) => Ok(error(StatusCode::BAD_REQUEST, &msg)),

@@ -11,11 +11,14 @@ mod generation;
 mod generative;
 mod grpc;
 mod http;
+mod message;
 mod prometheus;
 mod reply;
 mod request_log;
 mod shm;
 mod stats;
+mod trace;
+mod trace_log;
 mod wear;
 mod wire;
 
@@ -54,7 +57,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub models: Option<PathBuf>,
     /// Serve only the required KServe v2 API, as KServe's ModelServer and MLServer do: no
-    /// model configuration, statistics, binary tensor data, sequence or parameters extension.
+    /// model configuration, statistics, binary tensor data, sequence, parameters or trace extension.
     #[arg(long)]
     pub plain_kserve: bool,
     /// Serve HTTP and gRPC over TLS with this certificate (chain), PEM; needs --tls-key. Default: none (plain).
@@ -69,6 +72,11 @@ pub struct ServeArgs {
     /// A JSON line per OpenAI-route request to FILE (arrival, end, requests in flight, texts). Default: none.
     #[arg(long, value_name = "FILE")]
     pub request_log: Option<PathBuf>,
+    /// Triton's trace extension writes its traces here (Triton's `--trace-config
+    /// triton,file=FILE`); tracing starts when a client sets a trace level. Default: none
+    /// (a level other than OFF is refused).
+    #[arg(long, value_name = "FILE", conflicts_with = "plain_kserve")]
+    pub trace_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -85,6 +93,7 @@ impl ServeArgs {
             tls_key: None,
             tls_client_ca: None,
             request_log: None,
+            trace_file: None,
         }
     }
 }
@@ -96,11 +105,14 @@ pub struct Server {
     pub metrics: SocketAddr,
     pub models: Vec<String>,
     tasks: Vec<JoinHandle<()>>,
+    engine: std::sync::Arc<engine::Engine>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         self.tasks.iter().for_each(JoinHandle::abort);
+        // What the trace extension has not written yet is written now (Ctrl-C, SIGTERM).
+        self.engine.traces.flush();
     }
 }
 
@@ -120,7 +132,8 @@ impl Server {
         let defs = catalog::load(args.models.as_deref())?;
         let models = defs.iter().map(|d| d.name.clone()).collect();
         let log = args.request_log.as_deref().map(request_log::RequestLog::create).transpose()?;
-        let engine = engine::Engine::start(defs, args.plain_kserve, log);
+        let traces = trace::Traces::new(trace_file(args.trace_file.as_deref())?);
+        let engine = engine::Engine::start(defs, args.plain_kserve, log, traces);
         let http = bind(&args.host, args.http_port, "http").await?;
         let grpc = bind(&args.host, args.grpc_port, "grpc").await?;
         let metrics = bind(&args.host, args.metrics_port, "metrics").await?;
@@ -134,7 +147,7 @@ impl Server {
         let builder = tonic::transport::Server::builder().tcp_nodelay(true).add_service(service);
         let mut tasks = vec![
             tokio::spawn(http::serve(http, engine.clone(), tls.as_ref().map(|t| t.http.clone()))),
-            tokio::spawn(prometheus::serve(metrics, engine)),
+            tokio::spawn(prometheus::serve(metrics, engine.clone())),
         ];
         match &tls {
             None => tasks.push(tokio::spawn(async move {
@@ -148,8 +161,21 @@ impl Server {
                 }));
             }
         }
-        Ok(Server { http: http_addr, grpc: grpc_addr, metrics: metrics_addr, models, tasks })
+        Ok(Server { http: http_addr, grpc: grpc_addr, metrics: metrics_addr, models, tasks, engine })
     }
+}
+
+/// `--trace-file` as the trace extension reports it; its folder must exist ("" for none).
+fn trace_file(file: Option<&std::path::Path>) -> Result<String, Error> {
+    let Some(file) = file else { return Ok(String::new()) };
+    let folder = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    if file.as_os_str().is_empty() || !folder.is_dir() {
+        return Err(Error::Usage(format!(
+            "Failed to parse --trace-file. Expected a file in an existing folder, got '{}'.",
+            file.display()
+        )));
+    }
+    Ok(file.to_string_lossy().into_owned())
 }
 
 /// The plain gRPC listener's connections. The builder's tcp_nodelay only covers listeners it

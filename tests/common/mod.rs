@@ -202,6 +202,12 @@ impl Serve {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Stops it as a service manager would (SIGTERM) and waits: it ends its own way.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        self.child.wait().expect("rperf serve is waited for")
+    }
 }
 
 impl Drop for Serve {
