@@ -221,3 +221,20 @@ fn without_a_log_frequency_traces_are_written_when_the_server_stops() {
     assert_eq!(written.len(), 2);
     written.iter().for_each(|t| check_trace(t, "sequence_accumulator"));
 }
+
+/// A trace file set over the network is refused in one line naming the flag, over HTTP (400)
+/// and gRPC (UNIMPLEMENTED) alike, as the real Triton refuses it; nothing is changed.
+#[test]
+fn a_trace_file_from_the_client_is_refused_by_either_protocol() {
+    let file = temp_path("refused-trace.json");
+    let s = Serve::start(&["--trace-file", file.to_str().unwrap()]);
+    let before = get(&s, MODEL);
+    for (protocol, url) in [("http", &s.http), ("grpc", &s.grpc)] {
+        let run =
+            rperf(&["-m", "simple", "-i", protocol, "-u", url, "--trace-file", "/tmp/rperf-other.json", "-p", "300"]);
+        assert_eq!(run.code, 99, "{protocol}: {}", run.all());
+        let want = "--trace-file: the server refused the trace settings: trace file location can not be updated";
+        assert!(run.stderr.contains(want), "{protocol}: {}", run.stderr);
+        assert_eq!(get(&s, MODEL), before, "{protocol}");
+    }
+}

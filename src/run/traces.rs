@@ -24,7 +24,8 @@ pub async fn set(config: &Config, control: &Control, model: &str) -> Result<Opti
     let changes: Vec<(String, Option<Vec<String>>)> =
         settings.0.iter().map(|(k, v)| (k.to_string(), Some(v.clone()))).collect();
     let now = control.update_trace_settings(Some(model), &changes).await.map_err(|e| match e {
-        Error::Server { message, .. } => {
+        // Triton's gRPC refuses a trace_file change as UNIMPLEMENTED, its HTTP with a 400.
+        Error::Server { message, .. } | Error::NotImplemented { message, .. } => {
             let flags: Vec<String> = settings.0.iter().map(|(k, _)| flag_of(k)).collect();
             Error::server(format!("{}: the server refused the trace settings", flags.join(", ")), message)
         }
