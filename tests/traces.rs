@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use common::{http_get, rperf, run_until, start_private_triton_with, temp_path, Triton};
+use common::{http_get, rperf, run_until, start_private_triton_with, temp_path, traced_run_args, Triton};
 
 /// A Triton of this binary's own with a trace file: it refuses a trace level without one.
 fn triton() -> &'static Triton {
@@ -26,28 +26,7 @@ fn settings(model: &str) -> serde_json::Value {
 
 fn traced_run(protocol: &str, url: &str, model: &str) {
     let before = settings(model);
-    let args = [
-        "-m",
-        model,
-        "-i",
-        protocol,
-        "-u",
-        url,
-        "--trace-level",
-        "TIMESTAMPS",
-        "--trace-rate",
-        "7",
-        "--trace-count",
-        "50",
-        "--log-frequency",
-        "3",
-        "-p",
-        "300",
-        "-s",
-        "100",
-        "--concurrency-range",
-        "1:2",
-    ];
+    let args = traced_run_args(model, protocol, url);
     let mut during = None;
     let (code, _, stderr) = run_until(&args, "Request concurrency: 1", |_| during = Some(settings(model)));
     assert_eq!(code, 0, "{stderr}");

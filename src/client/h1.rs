@@ -372,9 +372,9 @@ mod socket_tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// A server that answers `answer` to one request per connection, then closes it; it
-    /// counts the connections it accepted.
-    async fn one_shot_server(answer: &'static [u8]) -> (String, Arc<AtomicUsize>) {
+    /// A server that answers `answer` to each request, on a connection it then closes
+    /// (`keep` false) or keeps for the next request; it counts the connections it accepted.
+    async fn server(answer: &'static [u8], keep: bool) -> (String, Arc<AtomicUsize>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -382,9 +382,14 @@ mod socket_tests {
         tokio::spawn(async move {
             while let Ok((mut s, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
-                let mut buf = [0u8; 1024];
-                let _ = s.read(&mut buf).await;
-                let _ = s.write_all(answer).await;
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {
+                        if s.write_all(answer).await.is_err() || !keep {
+                            break;
+                        }
+                    }
+                });
             }
         });
         (addr, accepted)
@@ -394,7 +399,7 @@ mod socket_tests {
 
     #[tokio::test]
     async fn a_kept_connection_the_server_closed_is_replaced_and_the_request_sent_again() {
-        let (addr, accepted) = one_shot_server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+        let (addr, accepted) = server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false).await;
         let mut conn = Conn::new(addr.into());
         assert_eq!(&conn.exchange(REQUEST).await.unwrap().body[..], b"ok");
         // Straight away (no idle check): the write lands on the closed connection, nothing
@@ -410,24 +415,8 @@ mod socket_tests {
     async fn bytes_after_an_answer_are_not_taken_for_the_next_answer() {
         // Each request gets its answer and then a second, stale one nobody asked for, on a
         // connection kept open.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 1024];
-                    while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {
-                        let two = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale";
-                        if s.write_all(two).await.is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-        });
+        let two = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale";
+        let (addr, accepted) = server(two, true).await;
         let mut conn = Conn::new(addr.into());
         for _ in 0..3 {
             assert_eq!(&conn.exchange(REQUEST).await.unwrap().body[..], b"ok");
@@ -437,7 +426,7 @@ mod socket_tests {
 
     #[tokio::test]
     async fn an_answer_cut_short_is_an_error_and_is_not_sent_again() {
-        let (addr, accepted) = one_shot_server(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc").await;
+        let (addr, accepted) = server(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", false).await;
         let mut conn = Conn::new(addr.into());
         let err = conn.exchange(REQUEST).await.unwrap_err();
         assert!(err.contains("closed the connection"), "{err}");

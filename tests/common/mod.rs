@@ -380,3 +380,23 @@ pub fn hist_count(v: &serde_json::Value) -> u64 {
         hdrhistogram::serialization::Deserializer::new().deserialize(&mut raw.as_slice()).expect("HdrHistogram V2");
     h.len()
 }
+
+/// The flags of a traced run (`tests/traces.rs` against Triton, `tests/serve_traces.rs`
+/// against rperf serve): two short levels, one request of 7 traced, 50 traces at most,
+/// written 3 to a file.
+pub fn traced_run_args<'a>(model: &'a str, protocol: &'a str, url: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["-m", model, "-i", protocol, "-u", url, "--trace-level", "TIMESTAMPS", "--trace-rate", "7"];
+    args.extend([
+        "--trace-count",
+        "50",
+        "--log-frequency",
+        "3",
+        "-p",
+        "300",
+        "-s",
+        "100",
+        "--concurrency-range",
+        "1:2",
+    ]);
+    args
+}
