@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{http_get, http_post, port_of, rperf, run_until, sequence_step, temp_path, Serve};
+use common::{http_get, http_post, port_of, rperf, run_until, sequence_step, temp_path, traced_run_args, Serve};
 use serde_json::{json, Value};
 
 fn get(s: &Serve, path: &str) -> Value {
@@ -150,28 +150,7 @@ fn traced_run(protocol: &str) {
     let s = Serve::start(&["--trace-file", file.to_str().unwrap()]);
     let url = if protocol == "http" { &s.http } else { &s.grpc };
     let before = get(&s, MODEL);
-    let args = [
-        "-m",
-        "simple",
-        "-i",
-        protocol,
-        "-u",
-        url,
-        "--trace-level",
-        "TIMESTAMPS",
-        "--trace-rate",
-        "7",
-        "--trace-count",
-        "50",
-        "--log-frequency",
-        "3",
-        "-p",
-        "300",
-        "-s",
-        "100",
-        "--concurrency-range",
-        "1:2",
-    ];
+    let args = traced_run_args("simple", protocol, url);
     let mut during = None;
     let (code, _, stderr) = run_until(&args, "Request concurrency: 1", |_| during = Some(get(&s, MODEL)));
     assert_eq!(code, 0, "{stderr}");
@@ -237,4 +216,21 @@ fn a_trace_file_from_the_client_is_refused_by_either_protocol() {
         assert!(run.stderr.contains(want), "{protocol}: {}", run.stderr);
         assert_eq!(get(&s, MODEL), before, "{protocol}");
     }
+}
+
+/// One request of `trace_rate` is traced, over HTTP as over gRPC: the front end that times
+/// a request's reading does not count it a second time.
+#[test]
+fn one_request_of_the_rate_is_traced() {
+    let file = temp_path("rate-trace.json");
+    let mut s = Serve::start(&["--trace-file", file.to_str().unwrap()]);
+    let path = "/v2/models/sequence_accumulator/trace/setting";
+    let (status, answer) = post(&s, path, r#"{"trace_level": ["TIMESTAMPS"], "trace_rate": "2"}"#);
+    assert_eq!(status, 200, "{answer}");
+    for k in 0..6 {
+        assert_eq!(sequence_step(port_of(&s.http), "sequence_accumulator", 11, 1, k == 0, k == 5).0, 200);
+    }
+    assert!(s.terminate().success());
+    let written = traces(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(written.len(), 3, "6 requests at a rate of 2");
 }

@@ -154,7 +154,7 @@ impl Engine {
                 rt.def.name
             )));
         }
-        let trace = req.trace.or_else(|| self.traces.sample(&rt.def.name));
+        let trace = if req.sampled { req.trace } else { self.traces.sample(&rt.def.name) };
         trace.iter().for_each(|t| t.begin(&req.id));
         let start = Instant::now();
         let result = self.run(&rt, req.inputs, req.sequence, trace.as_ref()).await;

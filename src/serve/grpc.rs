@@ -100,6 +100,7 @@ fn request(r: pb::ModelInferRequest, shm: &Registry) -> Result<engine::Request, 
         outputs: r.outputs.into_iter().map(|o| o.name).collect(),
         sequence,
         trace: None,
+        sampled: false,
     })
 }
 

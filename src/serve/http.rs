@@ -169,7 +169,7 @@ async fn infer(
     }
     request.model = model.to_string();
     request.version = version.to_string();
-    request.trace = trace.clone();
+    (request.trace, request.sampled) = (trace.clone(), true);
     match engine.infer(request).await {
         Ok(resp) => Ok(match place_outputs(&engine.shm, &resp, &placed) {
             Ok(()) => {

@@ -35,6 +35,9 @@ pub struct Request {
     /// The request's trace when the trace extension sampled it (the HTTP front end samples
     /// before reading the body, to time it; otherwise the engine does).
     pub trace: Option<Arc<Trace>>,
+    /// The front end already asked the trace extension (whatever it answered): the engine
+    /// does not ask again, which would count the request twice against the trace rate.
+    pub sampled: bool,
 }
 
 #[derive(Clone, Debug)]
